@@ -1,0 +1,82 @@
+//! Private keys for kubepki: generation, reading and writing in kubeadm's formats, signing.
+//!
+//! Every private-key operation runs in [aws-lc-rs] (AWS-LC, constant-time). The RustCrypto
+//! `der`/`pkcs1`/`pkcs8`/`sec1`/`spki` crates only encode and decode.
+//!
+//! ```
+//! use kubepki_keys::{KeyAlgorithm, PrivateKey, verify_signature};
+//!
+//! let alg: KeyAlgorithm = "ecdsa-p256".parse()?;
+//! let key = PrivateKey::generate(alg)?;
+//! let pem = key.to_pem()?; // "-----BEGIN EC PRIVATE KEY-----" as kubeadm writes it
+//! let again = PrivateKey::from_pem(pem.as_bytes())?;
+//! assert_eq!(key.public_key_der(), again.public_key_der());
+//!
+//! let sig = key.sign(b"hello")?;
+//! verify_signature(key.public_key_der(), &key.signature_algorithm().oid(), b"hello", &sig)?;
+//! # Ok::<(), kubepki_keys::Error>(())
+//! ```
+//!
+//! [aws-lc-rs]: https://docs.rs/aws-lc-rs
+#![forbid(unsafe_code)]
+
+mod algorithm;
+mod error;
+pub mod oids;
+mod parallel;
+pub mod pem;
+mod private_key;
+mod signature;
+
+pub use algorithm::KeyAlgorithm;
+pub use error::Error;
+pub use parallel::generate_many;
+pub use private_key::{
+    LABEL_EC, LABEL_PKCS8, LABEL_PKCS8_ENCRYPTED, LABEL_PUBLIC_KEY, LABEL_RSA, PrivateKey,
+};
+pub use signature::{SignatureAlgorithm, verify_signature};
+
+/// Lower-case hex SHA-256 of `data` (fingerprints; public data only).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-1 of `data`: only for RFC 5280 key identifiers (method 1), as Go and kubeadm compute them.
+pub fn sha1_for_key_identifier(data: &[u8]) -> [u8; 20] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Whether two DER `SubjectPublicKeyInfo`s hold the same key (compares algorithm and key bits,
+/// so an RSA key with or without explicit NULL parameters still compares equal).
+pub fn spki_equal(a: &[u8], b: &[u8]) -> bool {
+    use der::Decode;
+    match (
+        spki::SubjectPublicKeyInfoRef::from_der(a),
+        spki::SubjectPublicKeyInfoRef::from_der(b),
+    ) {
+        (Ok(x), Ok(y)) => {
+            x.algorithm.oid == y.algorithm.oid && x.subject_public_key == y.subject_public_key
+        }
+        _ => false,
+    }
+}

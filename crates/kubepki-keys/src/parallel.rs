@@ -1,0 +1,52 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::{Error, KeyAlgorithm, PrivateKey};
+
+/// Generates one key per entry of `algs`, using every available core.
+///
+/// Worker threads take the next index from a shared counter, so a slow RSA-4096 key does not
+/// hold back the others. The result keeps the order of `algs`.
+pub fn generate_many(algs: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>, Error> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(algs.len());
+    if workers <= 1 {
+        return algs.iter().map(|a| PrivateKey::generate(*a)).collect();
+    }
+    // Start with the expensive keys so that both cores finish at about the same time.
+    let mut order: Vec<usize> = (0..algs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(algs[i])));
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<PrivateKey, Error>>>> =
+        Mutex::new((0..algs.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(n) else { break };
+                    let key = PrivateKey::generate(algs[i]);
+                    if let Ok(mut slots) = slots.lock() {
+                        slots[i] = Some(key);
+                    }
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().map_err(|_| Error::Generation)?;
+    slots
+        .into_iter()
+        .map(|k| k.unwrap_or(Err(Error::Generation)))
+        .collect()
+}
+
+fn cost(alg: KeyAlgorithm) -> u32 {
+    match alg {
+        KeyAlgorithm::Rsa4096 => 100,
+        KeyAlgorithm::Rsa3072 => 30,
+        KeyAlgorithm::Rsa2048 => 10,
+        _ => 1,
+    }
+}
