@@ -98,7 +98,9 @@ impl FromStr for KeyAlgorithm {
         KeyAlgorithm::ALL
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(t))
-            .ok_or_else(|| Error::UnknownAlgorithm { given: s.to_owned() })
+            .ok_or_else(|| Error::UnknownAlgorithm {
+                given: s.to_owned(),
+            })
     }
 }
 
@@ -110,17 +112,17 @@ mod tests {
     fn parses_kubeadm_names_case_insensitively() {
         for (alg, name) in KeyAlgorithm::ALL.iter().zip(KeyAlgorithm::NAMES) {
             assert_eq!(name.parse::<KeyAlgorithm>().ok(), Some(*alg));
-            assert_eq!(
-                name.to_lowercase().parse::<KeyAlgorithm>().ok(),
-                Some(*alg)
-            );
+            assert_eq!(name.to_lowercase().parse::<KeyAlgorithm>().ok(), Some(*alg));
             assert_eq!(alg.to_string(), name);
         }
     }
 
     #[test]
     fn unknown_name_lists_the_valid_ones() {
-        let err = "RSA-1024".parse::<KeyAlgorithm>().err().map(|e| e.to_string());
+        let err = "RSA-1024"
+            .parse::<KeyAlgorithm>()
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some(

@@ -35,7 +35,9 @@ pub enum Error {
         found: String,
     },
     /// An encrypted private key (PKCS#8 `ENCRYPTED PRIVATE KEY` or legacy `Proc-Type: 4,ENCRYPTED`).
-    #[error("the private key is encrypted; kubepki reads unencrypted keys only (decrypt it first, e.g. `openssl pkey -in KEY -out PLAIN`)")]
+    #[error(
+        "the private key is encrypted; kubepki reads unencrypted keys only (decrypt it first, e.g. `openssl pkey -in KEY -out PLAIN`)"
+    )]
     EncryptedKey,
     /// DER that does not decode as the expected structure.
     #[error("invalid {what}: {reason}")]

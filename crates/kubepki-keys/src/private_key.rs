@@ -82,7 +82,10 @@ impl PrivateKey {
             )
         });
         let Some(block) = key else {
-            let found: Vec<String> = blocks.iter().map(|b| format!("\"{}\"", b.label())).collect();
+            let found: Vec<String> = blocks
+                .iter()
+                .map(|b| format!("\"{}\"", b.label()))
+                .collect();
             return Err(Error::NoPrivateKey {
                 found: found.join(", "),
             });
@@ -253,8 +256,8 @@ impl PrivateKey {
                     .private_key()
                     .as_der()
                     .map_err(|_| Error::Rejected("cannot encode the EC key".into()))?;
-                let mut ec = sec1::EcPrivateKey::from_der(raw.as_ref())
-                    .map_err(der_err("SEC1 EC key"))?;
+                let mut ec =
+                    sec1::EcPrivateKey::from_der(raw.as_ref()).map_err(der_err("SEC1 EC key"))?;
                 let curve = match self.alg {
                     KeyAlgorithm::EcdsaP384 => oids::SECP384R1,
                     _ => oids::SECP256R1,
@@ -329,7 +332,13 @@ fn gen_rsa(size: KeySize) -> Result<RsaKeyPair, Error> {
 
 fn ec_alg(
     curve: &ObjectIdentifier,
-) -> Result<(KeyAlgorithm, &'static aws_lc_rs::signature::EcdsaSigningAlgorithm), Error> {
+) -> Result<
+    (
+        KeyAlgorithm,
+        &'static aws_lc_rs::signature::EcdsaSigningAlgorithm,
+    ),
+    Error,
+> {
     match *curve {
         oids::SECP256R1 => Ok((KeyAlgorithm::EcdsaP256, &ECDSA_P256_SHA256_ASN1_SIGNING)),
         oids::SECP384R1 => Ok((KeyAlgorithm::EcdsaP384, &ECDSA_P384_SHA384_ASN1_SIGNING)),

@@ -73,10 +73,13 @@ pub fn verify_signature(
 ) -> Result<(), Error> {
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(der_err("public key"))?;
     let key_oid = spki.algorithm.oid;
-    let key_bytes = spki.subject_public_key.as_bytes().ok_or_else(|| Error::Der {
-        what: "public key",
-        reason: "unused bits in the key BIT STRING".into(),
-    })?;
+    let key_bytes = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| Error::Der {
+            what: "public key",
+            reason: "unused bits in the key BIT STRING".into(),
+        })?;
     let curve = spki
         .algorithm
         .parameters

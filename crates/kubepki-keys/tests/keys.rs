@@ -22,7 +22,10 @@ fn every_algorithm_round_trips_through_pem_and_signs() -> R {
             KeyAlgorithm::Ed25519 => "PRIVATE KEY",
             _ => "RSA PRIVATE KEY",
         };
-        assert!(pem.starts_with(&format!("-----BEGIN {expected_label}-----\n")), "{alg}");
+        assert!(
+            pem.starts_with(&format!("-----BEGIN {expected_label}-----\n")),
+            "{alg}"
+        );
         let back = PrivateKey::from_pem(pem.as_bytes())?;
         assert_eq!(back.public_key_der(), key.public_key_der(), "{alg}");
         assert_eq!(back.algorithm(), alg);
@@ -30,12 +33,25 @@ fn every_algorithm_round_trips_through_pem_and_signs() -> R {
         assert_eq!(p8.public_key_der(), key.public_key_der());
         let msg = b"a TBSCertificate stand-in";
         let sig = key.sign(msg)?;
-        verify_signature(back.public_key_der(), &key.signature_algorithm().oid(), msg, &sig)?;
+        verify_signature(
+            back.public_key_der(),
+            &key.signature_algorithm().oid(),
+            msg,
+            &sig,
+        )?;
         assert!(matches!(
-            verify_signature(key.public_key_der(), &key.signature_algorithm().oid(), b"other", &sig),
+            verify_signature(
+                key.public_key_der(),
+                &key.signature_algorithm().oid(),
+                b"other",
+                &sig
+            ),
             Err(Error::BadSignature)
         ));
-        assert!(key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(
+            key.public_key_pem()
+                .starts_with("-----BEGIN PUBLIC KEY-----\n")
+        );
         if let Some(bits) = alg.rsa_bits() {
             // RSA-N signature is N bits long.
             assert_eq!(sig.len() * 8, bits);
@@ -51,7 +67,10 @@ fn ec_key_is_sec1_with_named_curve_and_public_key() -> R {
     let der = key.to_der()?;
     let p256_oid = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     assert!(der.windows(p256_oid.len()).any(|w| w == p256_oid));
-    assert!(der.windows(2).any(|w| w == [0xa1, 0x44]), "public key [1] present");
+    assert!(
+        der.windows(2).any(|w| w == [0xa1, 0x44]),
+        "public key [1] present"
+    );
     Ok(())
 }
 
@@ -85,19 +104,40 @@ fn reads_keys_written_by_openssl() -> R {
 #[test]
 fn refusals_are_typed() {
     let err = |pem: &[u8]| PrivateKey::from_pem(pem).err();
-    assert!(matches!(err(vector!("rsa1024-pkcs1.key")), Some(Error::RsaTooSmall { bits: 1024 })));
-    assert!(matches!(err(vector!("rsa2048-encrypted-pkcs8.key")), Some(Error::EncryptedKey)));
-    assert!(matches!(err(vector!("rsa2048-legacy-encrypted.key")), Some(Error::EncryptedKey)));
-    assert!(matches!(err(vector!("p521-pkcs8.key")), Some(Error::UnsupportedCurve(c)) if c == "1.3.132.0.35"));
-    assert!(matches!(err(vector!("ed448-pkcs8.key")), Some(Error::UnsupportedKeyType(_))));
-    assert!(matches!(err(vector!("rsa2048-truncated.key")), Some(Error::Pem(m)) if m.contains("truncated")));
-    assert!(matches!(err(vector!("cert-not-a-key.crt")), Some(Error::NoPrivateKey { found }) if found == "\"CERTIFICATE\""));
+    assert!(matches!(
+        err(vector!("rsa1024-pkcs1.key")),
+        Some(Error::RsaTooSmall { bits: 1024 })
+    ));
+    assert!(matches!(
+        err(vector!("rsa2048-encrypted-pkcs8.key")),
+        Some(Error::EncryptedKey)
+    ));
+    assert!(matches!(
+        err(vector!("rsa2048-legacy-encrypted.key")),
+        Some(Error::EncryptedKey)
+    ));
+    assert!(
+        matches!(err(vector!("p521-pkcs8.key")), Some(Error::UnsupportedCurve(c)) if c == "1.3.132.0.35")
+    );
+    assert!(matches!(
+        err(vector!("ed448-pkcs8.key")),
+        Some(Error::UnsupportedKeyType(_))
+    ));
+    assert!(
+        matches!(err(vector!("rsa2048-truncated.key")), Some(Error::Pem(m)) if m.contains("truncated"))
+    );
+    assert!(
+        matches!(err(vector!("cert-not-a-key.crt")), Some(Error::NoPrivateKey { found }) if found == "\"CERTIFICATE\"")
+    );
     assert!(matches!(err(b"hello"), Some(Error::NoPemBlock)));
     assert!(matches!(
         err(b"-----BEGIN RSA PRIVATE KEY-----\nMAMCAQA=\n-----END RSA PRIVATE KEY-----\n"),
         Some(Error::Der { .. })
     ));
-    assert!(matches!(PrivateKey::from_der(&[0x30, 0x03, 1, 2, 3]), Err(Error::Der { .. })));
+    assert!(matches!(
+        PrivateKey::from_der(&[0x30, 0x03, 1, 2, 3]),
+        Err(Error::Der { .. })
+    ));
     let huge = vec![b'A'; (1 << 20) + 1];
     assert!(matches!(err(&huge), Some(Error::TooLarge { .. })));
 }
@@ -134,7 +174,12 @@ fn signature_algorithm_mismatch_is_reported() -> R {
     let ec = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
     let sig = ec.sign(b"m")?;
     assert!(matches!(
-        verify_signature(rsa.public_key_der(), &ec.signature_algorithm().oid(), b"m", &sig),
+        verify_signature(
+            rsa.public_key_der(),
+            &ec.signature_algorithm().oid(),
+            b"m",
+            &sig
+        ),
         Err(Error::SignatureAlgorithmMismatch { .. })
     ));
     Ok(())

@@ -1,0 +1,273 @@
+use std::net::IpAddr;
+
+use der::{Decode, Encode};
+use kubepki_keys::{PrivateKey, pem};
+use x509_cert::request::{CertReq, ExtensionReq};
+
+use crate::Error;
+use crate::der as w;
+use crate::signed::{SignedData, sign_and_wrap};
+use crate::x509::{
+    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames, oids,
+};
+
+/// PEM label of a PKCS#10 request.
+pub const LABEL_CSR: &str = "CERTIFICATE REQUEST";
+const LABEL_CSR_OLD: &str = "NEW CERTIFICATE REQUEST";
+
+/// Builds and signs a PKCS#10 certificate signing request.
+///
+/// ```
+/// use kubepki_csr::{CsrBuilder, Subject};
+/// use kubepki_keys::{KeyAlgorithm, PrivateKey};
+///
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let csr = CsrBuilder::new(Subject::cn("jane").with_organizations(["dev"]))
+///     .dns("jane.example.com")
+///     .sign(&key)?;
+/// assert_eq!(csr.subject().organizations, ["dev"]);
+/// # Ok::<(), kubepki_csr::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CsrBuilder {
+    subject: Subject,
+    san: SubjectAltNames,
+    key_usage: Option<KeyUsage>,
+    ext_key_usage: Vec<ExtKeyUsage>,
+    basic_constraints: Option<BasicConstraints>,
+}
+
+impl CsrBuilder {
+    /// Starts a request for `subject`.
+    pub fn new(subject: Subject) -> Self {
+        CsrBuilder {
+            subject,
+            ..CsrBuilder::default()
+        }
+    }
+
+    /// Adds a DNS SAN.
+    pub fn dns(mut self, name: impl Into<String>) -> Self {
+        self.san.dns.push(name.into());
+        self
+    }
+
+    /// Adds an IP SAN.
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.san.ips.push(ip);
+        self
+    }
+
+    /// Adds a URI SAN.
+    pub fn uri(mut self, uri: impl Into<String>) -> Self {
+        self.san.uris.push(uri.into());
+        self
+    }
+
+    /// Adds an email SAN.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.san.emails.push(email.into());
+        self
+    }
+
+    /// Replaces all SANs.
+    pub fn subject_alt_names(mut self, san: SubjectAltNames) -> Self {
+        self.san = san;
+        self
+    }
+
+    /// Requests a KeyUsage extension.
+    pub fn key_usage(mut self, ku: KeyUsage) -> Self {
+        self.key_usage = Some(ku);
+        self
+    }
+
+    /// Requests an ExtendedKeyUsage extension.
+    pub fn ext_key_usage(mut self, ekus: Vec<ExtKeyUsage>) -> Self {
+        self.ext_key_usage = ekus;
+        self
+    }
+
+    /// Requests a BasicConstraints extension.
+    pub fn basic_constraints(mut self, bc: BasicConstraints) -> Self {
+        self.basic_constraints = Some(bc);
+        self
+    }
+
+    /// Signs the request with `key` (whose public key it carries).
+    pub fn sign(&self, key: &PrivateKey) -> Result<Csr, Error> {
+        if self.subject.is_empty() && self.san.is_empty() {
+            return Err(Error::Invalid(
+                "a certificate request needs a subject or at least one SAN".into(),
+            ));
+        }
+        self.subject.validate()?;
+        self.san.validate()?;
+        let mut exts = Vec::new();
+        if let Some(ku) = self.key_usage {
+            exts.push(Extension::key_usage(ku));
+        }
+        if !self.ext_key_usage.is_empty() {
+            exts.push(Extension::ext_key_usage(&self.ext_key_usage));
+        }
+        if let Some(bc) = self.basic_constraints {
+            exts.push(Extension::basic_constraints(bc));
+        }
+        if !self.san.is_empty() {
+            exts.push(Extension::subject_alt_name(
+                &self.san,
+                self.subject.is_empty(),
+            ));
+        }
+        let attributes = if exts.is_empty() {
+            w::explicit(0, &[])
+        } else {
+            let ext_seq: Vec<Vec<u8>> = exts.iter().map(Extension::to_der).collect();
+            let attr = w::sequence(&[
+                &w::oid(&oids::EXTENSION_REQUEST),
+                &w::set_of(vec![w::tlv(w::tag::SEQUENCE, &ext_seq.concat())]),
+            ]);
+            w::explicit(0, &attr)
+        };
+        let info = w::sequence(&[
+            &w::uint(&[0]),
+            &self.subject.to_der(),
+            key.public_key_der(),
+            &attributes,
+        ]);
+        let der = sign_and_wrap(&info, key)?;
+        Csr::from_der(&der)
+    }
+}
+
+/// A parsed PKCS#10 request whose self-signature has been verified.
+#[derive(Clone, Debug)]
+pub struct Csr {
+    der: Vec<u8>,
+    subject: Subject,
+    public_key: Vec<u8>,
+    signature_algorithm: const_oid::ObjectIdentifier,
+    extensions: Extensions,
+}
+
+impl Csr {
+    /// Reads the first `CERTIFICATE REQUEST` block of PEM text.
+    pub fn from_pem(input: &[u8]) -> Result<Self, Error> {
+        let blocks = pem::decode_all(input)?;
+        if blocks.is_empty() {
+            return Err(kubepki_keys::Error::NoPemBlock.into());
+        }
+        match blocks
+            .iter()
+            .find(|b| b.label() == LABEL_CSR || b.label() == LABEL_CSR_OLD)
+        {
+            Some(b) => Csr::from_der(b.contents()),
+            None => Err(Error::NoCsr {
+                found: blocks
+                    .iter()
+                    .map(|b| format!("\"{}\"", b.label()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Reads PEM or DER, whichever `input` is.
+    pub fn from_pem_or_der(input: &[u8]) -> Result<Self, Error> {
+        if pem::looks_like_pem(input) {
+            Csr::from_pem(input)
+        } else {
+            Csr::from_der(input)
+        }
+    }
+
+    /// Reads DER and verifies the self-signature.
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        if der.len() > pem::MAX_INPUT_LEN {
+            return Err(kubepki_keys::Error::TooLarge {
+                len: der.len(),
+                max: pem::MAX_INPUT_LEN,
+            }
+            .into());
+        }
+        let signed = SignedData::parse(der, "PKCS#10")?;
+        let req = CertReq::from_der(der).map_err(|e| Error::Der(e.to_string()))?;
+        let public_key = req
+            .info
+            .public_key
+            .to_der()
+            .map_err(|e| Error::Der(e.to_string()))?;
+        signed.verify(&public_key).map_err(|e| match e {
+            kubepki_keys::Error::BadSignature => Error::BadSignature,
+            other => Error::Key(other),
+        })?;
+        let subject = Subject::from_name(&req.info.subject)?;
+        let mut extensions = Extensions::default();
+        for attr in req.info.attributes.iter() {
+            if attr.oid != oids::EXTENSION_REQUEST {
+                continue;
+            }
+            for value in attr.values.iter() {
+                let bytes = value.to_der().map_err(|e| Error::Der(e.to_string()))?;
+                let req_exts =
+                    ExtensionReq::from_der(&bytes).map_err(|e| Error::Der(e.to_string()))?;
+                extensions = Extensions::parse(&req_exts.0)?;
+            }
+        }
+        Ok(Csr {
+            der: der.to_vec(),
+            subject,
+            public_key,
+            signature_algorithm: signed.algorithm,
+            extensions,
+        })
+    }
+
+    /// DER encoding.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// PEM encoding (`CERTIFICATE REQUEST`).
+    pub fn to_pem(&self) -> String {
+        pem::encode(LABEL_CSR, &self.der).to_string()
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    /// The subject CN.
+    pub fn common_name(&self) -> Option<&str> {
+        self.subject.common_name.as_deref()
+    }
+
+    /// The subject O values (Kubernetes groups).
+    pub fn organizations(&self) -> &[String] {
+        &self.subject.organizations
+    }
+
+    /// The requested SANs (empty when none were requested).
+    pub fn subject_alt_names(&self) -> SubjectAltNames {
+        self.extensions
+            .subject_alt_names
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The requested public key (DER `SubjectPublicKeyInfo`).
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// The signature algorithm OID of the self-signature.
+    pub fn signature_algorithm(&self) -> const_oid::ObjectIdentifier {
+        self.signature_algorithm
+    }
+
+    /// The requested extensions.
+    pub fn requested_extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+}

@@ -1,0 +1,469 @@
+//! The Kubernetes `certificates.k8s.io/v1` `CertificateSigningRequest` manifest.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::{Csr, Error};
+
+/// The API version this module reads and writes.
+pub const API_VERSION: &str = "certificates.k8s.io/v1";
+/// The kind.
+pub const KIND: &str = "CertificateSigningRequest";
+/// Minimum `spec.expirationSeconds` the API server accepts.
+pub const MIN_EXPIRATION_SECONDS: i64 = 600;
+
+/// A key usage as named in `spec.usages` (the API's closed set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Usage {
+    /// signing
+    Signing,
+    /// digital signature
+    DigitalSignature,
+    /// content commitment
+    ContentCommitment,
+    /// key encipherment
+    KeyEncipherment,
+    /// key agreement
+    KeyAgreement,
+    /// data encipherment
+    DataEncipherment,
+    /// cert sign
+    CertSign,
+    /// crl sign
+    CrlSign,
+    /// encipher only
+    EncipherOnly,
+    /// decipher only
+    DecipherOnly,
+    /// any
+    Any,
+    /// server auth
+    ServerAuth,
+    /// client auth
+    ClientAuth,
+    /// code signing
+    CodeSigning,
+    /// email protection
+    EmailProtection,
+    /// s/mime
+    SMime,
+    /// ipsec end system
+    IpsecEndSystem,
+    /// ipsec tunnel
+    IpsecTunnel,
+    /// ipsec user
+    IpsecUser,
+    /// timestamping
+    Timestamping,
+    /// ocsp signing
+    OcspSigning,
+    /// microsoft sgc
+    MicrosoftSgc,
+    /// netscape sgc
+    NetscapeSgc,
+}
+
+impl Usage {
+    /// Every usage with its API name.
+    pub const ALL: [(Usage, &'static str); 23] = [
+        (Usage::Signing, "signing"),
+        (Usage::DigitalSignature, "digital signature"),
+        (Usage::ContentCommitment, "content commitment"),
+        (Usage::KeyEncipherment, "key encipherment"),
+        (Usage::KeyAgreement, "key agreement"),
+        (Usage::DataEncipherment, "data encipherment"),
+        (Usage::CertSign, "cert sign"),
+        (Usage::CrlSign, "crl sign"),
+        (Usage::EncipherOnly, "encipher only"),
+        (Usage::DecipherOnly, "decipher only"),
+        (Usage::Any, "any"),
+        (Usage::ServerAuth, "server auth"),
+        (Usage::ClientAuth, "client auth"),
+        (Usage::CodeSigning, "code signing"),
+        (Usage::EmailProtection, "email protection"),
+        (Usage::SMime, "s/mime"),
+        (Usage::IpsecEndSystem, "ipsec end system"),
+        (Usage::IpsecTunnel, "ipsec tunnel"),
+        (Usage::IpsecUser, "ipsec user"),
+        (Usage::Timestamping, "timestamping"),
+        (Usage::OcspSigning, "ocsp signing"),
+        (Usage::MicrosoftSgc, "microsoft sgc"),
+        (Usage::NetscapeSgc, "netscape sgc"),
+    ];
+
+    /// The API name, e.g. `client auth`.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(u, _)| *u == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("")
+    }
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Usage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(u, _)| *u)
+            .ok_or_else(|| Error::Validation {
+                field: "spec.usages",
+                reason: format!(
+                    "unsupported usage \"{s}\" (allowed: {})",
+                    Self::ALL
+                        .iter()
+                        .map(|(_, n)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+/// `metadata` of the manifest: the name, and every other field kept as it was.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Metadata {
+    /// metadata.name
+    #[serde(default)]
+    pub name: String,
+    /// Other metadata (labels, annotations, ...), preserved.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `spec` of the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    /// Base64 of the PEM `CERTIFICATE REQUEST`.
+    #[serde(default)]
+    pub request: String,
+    /// The signer, e.g. `kubernetes.io/kube-apiserver-client`.
+    #[serde(default)]
+    pub signer_name: String,
+    /// Requested lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+    /// Requested usages (API names).
+    #[serde(default)]
+    pub usages: Vec<String>,
+    /// The requester's user name (set by the API server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The requester's groups (set by the API server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The requester's UID (set by the API server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+/// One status condition.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Approved, Denied or Failed.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Always "True" for the three built-in types.
+    pub status: String,
+    /// Machine-readable reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// RFC 3339 time of the last update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<String>,
+}
+
+/// `status` of the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// Base64 of the issued certificate PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A `CertificateSigningRequest` manifest.
+///
+/// ```
+/// use kubepki_csr::{CsrBuilder, KubeCsr, Subject, Usage};
+/// use kubepki_keys::{KeyAlgorithm, PrivateKey};
+///
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let csr = CsrBuilder::new(Subject::cn("jane").with_organizations(["dev"])).sign(&key)?;
+/// let manifest = KubeCsr::new("jane", &csr, "kubernetes.io/kube-apiserver-client",
+///     &[Usage::DigitalSignature, Usage::ClientAuth], Some(86400));
+/// let yaml = manifest.to_yaml()?;
+/// let back = KubeCsr::from_slice(yaml.as_bytes())?;
+/// assert_eq!(back.validate()?.common_name(), Some("jane"));
+/// # Ok::<(), kubepki_csr::Error>(())
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeCsr {
+    /// apiVersion
+    #[serde(default)]
+    pub api_version: String,
+    /// kind
+    #[serde(default)]
+    pub kind: String,
+    /// metadata
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// spec
+    #[serde(default)]
+    pub spec: Spec,
+    /// status
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+impl KubeCsr {
+    /// A new manifest for `csr`.
+    pub fn new(
+        name: &str,
+        csr: &Csr,
+        signer_name: &str,
+        usages: &[Usage],
+        expiration_seconds: Option<i64>,
+    ) -> Self {
+        KubeCsr {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            metadata: Metadata {
+                name: name.into(),
+                other: BTreeMap::new(),
+            },
+            spec: Spec {
+                request: STANDARD.encode(csr.to_pem()),
+                signer_name: signer_name.into(),
+                expiration_seconds,
+                usages: usages.iter().map(|u| u.name().to_owned()).collect(),
+                ..Spec::default()
+            },
+            status: None,
+        }
+    }
+
+    /// Reads YAML or JSON (one document).
+    pub fn from_slice(input: &[u8]) -> Result<Self, Error> {
+        if input.len() > kubepki_keys::pem::MAX_INPUT_LEN {
+            return Err(kubepki_keys::Error::TooLarge {
+                len: input.len(),
+                max: kubepki_keys::pem::MAX_INPUT_LEN,
+            }
+            .into());
+        }
+        let text =
+            std::str::from_utf8(input).map_err(|_| Error::Manifest("not UTF-8 text".into()))?;
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed).map_err(|e| Error::Manifest(e.to_string()))
+        } else {
+            serde_saphyr::from_str(trimmed).map_err(|e| Error::Manifest(first_line(&e.to_string())))
+        }
+    }
+
+    /// YAML text.
+    pub fn to_yaml(&self) -> Result<String, Error> {
+        crate::yaml::to_string(self).map_err(Error::Manifest)
+    }
+
+    /// Pretty JSON text with a trailing newline.
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string_pretty(self)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Manifest(e.to_string()))
+    }
+
+    /// The usages, parsed (fails on an unknown name).
+    pub fn usages(&self) -> Result<Vec<Usage>, Error> {
+        self.spec.usages.iter().map(|u| u.parse()).collect()
+    }
+
+    /// Validates as the API server does on create (see the kubeadm-pki reference, 7.1) and
+    /// returns the decoded, signature-checked PKCS#10 request.
+    pub fn validate(&self) -> Result<Csr, Error> {
+        let v = |field: &'static str, reason: String| Error::Validation { field, reason };
+        if self.api_version != API_VERSION {
+            return Err(v(
+                "apiVersion",
+                format!("must be \"{API_VERSION}\", found \"{}\"", self.api_version),
+            ));
+        }
+        if self.kind != KIND {
+            return Err(v(
+                "kind",
+                format!("must be \"{KIND}\", found \"{}\"", self.kind),
+            ));
+        }
+        if let Err(reason) = check_dns_subdomain(&self.metadata.name) {
+            return Err(v("metadata.name", reason));
+        }
+        validate_signer_name(&self.spec.signer_name)?;
+        if self.spec.usages.is_empty() {
+            return Err(v("spec.usages", "required: at least one usage".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for u in &self.spec.usages {
+            let usage: Usage = u.parse()?;
+            if !seen.insert(usage) {
+                return Err(v("spec.usages", format!("duplicate usage \"{u}\"")));
+            }
+        }
+        if let Some(secs) = self.spec.expiration_seconds {
+            if secs < MIN_EXPIRATION_SECONDS {
+                return Err(v(
+                    "spec.expirationSeconds",
+                    format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
+                ));
+            }
+        }
+        if self.spec.request.is_empty() {
+            return Err(v("spec.request", "required".into()));
+        }
+        let pem_bytes = STANDARD
+            .decode(self.spec.request.trim())
+            .map_err(|e| v("spec.request", format!("not valid base64: {e}")))?;
+        let blocks = kubepki_keys::pem::decode_all(&pem_bytes)
+            .map_err(|e| v("spec.request", e.to_string()))?;
+        match blocks.first() {
+            Some(b) if b.label() == crate::LABEL_CSR => {}
+            Some(b) => {
+                return Err(v(
+                    "spec.request",
+                    format!(
+                        "PEM block type must be \"CERTIFICATE REQUEST\", found \"{}\"",
+                        b.label()
+                    ),
+                ));
+            }
+            None => return Err(v("spec.request", "does not contain a PEM block".into())),
+        }
+        Csr::from_pem(&pem_bytes).map_err(|e| v("spec.request", e.to_string()))
+    }
+
+    /// The issued certificate PEM in `status.certificate`, decoded from base64.
+    pub fn issued_certificate_pem(&self) -> Result<Option<Vec<u8>>, Error> {
+        match self.status.as_ref().and_then(|s| s.certificate.as_ref()) {
+            None => Ok(None),
+            Some(b64) => STANDARD
+                .decode(b64.trim())
+                .map(Some)
+                .map_err(|e| Error::Validation {
+                    field: "status.certificate",
+                    reason: format!("not valid base64: {e}"),
+                }),
+        }
+    }
+
+    /// Sets `status.certificate` and an `Approved` condition.
+    pub fn set_issued(&mut self, cert_pem: &str, approved_by: &str, now_rfc3339: &str) {
+        let status = self.status.get_or_insert_with(Status::default);
+        status.certificate = Some(STANDARD.encode(cert_pem));
+        if !status.conditions.iter().any(|c| c.kind == "Approved") {
+            status.conditions.push(Condition {
+                kind: "Approved".into(),
+                status: "True".into(),
+                reason: Some("KubepkiApprove".into()),
+                message: Some(format!("approved and signed offline by {approved_by}")),
+                last_update_time: Some(now_rfc3339.into()),
+            });
+        }
+    }
+}
+
+/// Validates a `signerName` as the API server does.
+pub fn validate_signer_name(name: &str) -> Result<(), Error> {
+    let v = |reason: String| Error::Validation {
+        field: "spec.signerName",
+        reason,
+    };
+    if name.is_empty() {
+        return Err(v("required".into()));
+    }
+    if name.len() > 571 {
+        return Err(v(format!(
+            "must be no more than 571 characters, has {}",
+            name.len()
+        )));
+    }
+    let Some((domain, path)) = name.split_once('/') else {
+        return Err(v(format!(
+            "\"{name}\" must be a fully qualified domain and path of the form 'example.com/signer-name'"
+        )));
+    };
+    if path.contains('/') {
+        return Err(v(format!("\"{name}\" must contain exactly one '/'")));
+    }
+    if path.is_empty() {
+        return Err(v(format!(
+            "\"{name}\": the path after '/' must not be empty"
+        )));
+    }
+    if domain.len() > 253 {
+        return Err(v(
+            "the domain part must be no more than 253 characters".into()
+        ));
+    }
+    check_dns_subdomain(domain).map_err(|r| v(format!("domain part: {r}")))?;
+    if name == "kubernetes.io/legacy-unknown" {
+        return Err(v(
+            "kubernetes.io/legacy-unknown cannot be used in certificates.k8s.io/v1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 1123 DNS subdomain check (lower-case), as Kubernetes uses for object names.
+pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > 253 {
+        return Err(format!("\"{s}\" is longer than 253 characters"));
+    }
+    for label in s.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!(
+                "\"{s}\" is not a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-', separated by '.')"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or(s)
+        .trim_start_matches("error: ")
+        .to_owned()
+}

@@ -1,0 +1,37 @@
+//! Certificate signing requests for kubepki: the X.509 names and extensions shared with
+//! certificates, PKCS#10 requests (build, parse, verify) and the Kubernetes
+//! `CertificateSigningRequest` manifest (write YAML/JSON, read either, validate like the API
+//! server).
+//!
+//! ```
+//! use kubepki_csr::{Csr, CsrBuilder, Subject};
+//! use kubepki_keys::{KeyAlgorithm, PrivateKey};
+//!
+//! let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+//! let csr = CsrBuilder::new(Subject::cn("system:node:n1").with_organizations(["system:nodes"]))
+//!     .ip("10.0.0.5".parse().map_err(|_| kubepki_csr::Error::Invalid("ip".into()))?)
+//!     .sign(&key)?;
+//! let parsed = Csr::from_pem(csr.to_pem().as_bytes())?; // signature verified on load
+//! assert_eq!(parsed.subject_alt_names().ips.len(), 1);
+//! # Ok::<(), kubepki_csr::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod csr;
+pub mod der;
+mod error;
+mod kube;
+mod signed;
+pub mod x509;
+pub mod yaml;
+
+pub use csr::{Csr, CsrBuilder, LABEL_CSR};
+pub use error::Error;
+pub use kube::{
+    API_VERSION, Condition, KIND, KubeCsr, MIN_EXPIRATION_SECONDS, Metadata, Spec, Status, Usage,
+    check_dns_subdomain, validate_signer_name,
+};
+pub use signed::{SignedData, sign_and_wrap};
+pub use x509::{
+    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
+};

@@ -1,0 +1,820 @@
+//! The X.509 pieces shared by CSRs and certificates: subject names, subject alternative names,
+//! KeyUsage, ExtendedKeyUsage, BasicConstraints and key identifiers. Each type encodes itself
+//! exactly as Go's `crypto/x509` (and so kubeadm) does and parses back from `x509-cert` types.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+use const_oid::ObjectIdentifier as Oid;
+use der::asn1::{Any, OctetString};
+use der::{Decode, Tag, Tagged};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+
+use crate::Error;
+use crate::der as w;
+
+/// Attribute and extension OIDs.
+pub mod oids {
+    use const_oid::ObjectIdentifier as Oid;
+    /// commonName
+    pub const CN: Oid = Oid::new_unwrap("2.5.4.3");
+    /// countryName
+    pub const C: Oid = Oid::new_unwrap("2.5.4.6");
+    /// localityName
+    pub const L: Oid = Oid::new_unwrap("2.5.4.7");
+    /// stateOrProvinceName
+    pub const ST: Oid = Oid::new_unwrap("2.5.4.8");
+    /// organizationName
+    pub const O: Oid = Oid::new_unwrap("2.5.4.10");
+    /// organizationalUnitName
+    pub const OU: Oid = Oid::new_unwrap("2.5.4.11");
+    /// subjectKeyIdentifier
+    pub const SUBJECT_KEY_ID: Oid = Oid::new_unwrap("2.5.29.14");
+    /// keyUsage
+    pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
+    /// subjectAltName
+    pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+    /// basicConstraints
+    pub const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+    /// authorityKeyIdentifier
+    pub const AUTHORITY_KEY_ID: Oid = Oid::new_unwrap("2.5.29.35");
+    /// extKeyUsage
+    pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+    /// PKCS#9 extensionRequest
+    pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
+}
+
+/// A subject or issuer name, in the attributes Kubernetes uses.
+///
+/// Encoded in Go's order (C, ST, L, O, OU, CN), one RDN per attribute type; several values of
+/// one type (several groups, say) share one multi-valued RDN, sorted, exactly as Go writes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// CN: the Kubernetes user name.
+    pub common_name: Option<String>,
+    /// O values: the Kubernetes groups.
+    pub organizations: Vec<String>,
+    /// OU values.
+    pub organizational_units: Vec<String>,
+    /// C values.
+    pub countries: Vec<String>,
+    /// ST values.
+    pub provinces: Vec<String>,
+    /// L values.
+    pub localities: Vec<String>,
+}
+
+impl Subject {
+    /// A subject with just a common name.
+    pub fn cn(common_name: impl Into<String>) -> Self {
+        Subject {
+            common_name: Some(common_name.into()),
+            ..Subject::default()
+        }
+    }
+
+    /// Adds organizations (groups).
+    pub fn with_organizations<I, S>(mut self, orgs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.organizations.extend(orgs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether no attribute is set.
+    pub fn is_empty(&self) -> bool {
+        self.common_name.is_none()
+            && self.organizations.is_empty()
+            && self.organizational_units.is_empty()
+            && self.countries.is_empty()
+            && self.provinces.is_empty()
+            && self.localities.is_empty()
+    }
+
+    /// DER `Name`.
+    pub fn to_der(&self) -> Vec<u8> {
+        let cn: Vec<String> = self.common_name.iter().cloned().collect();
+        let groups: [(&Oid, &Vec<String>); 6] = [
+            (&oids::C, &self.countries),
+            (&oids::ST, &self.provinces),
+            (&oids::L, &self.localities),
+            (&oids::O, &self.organizations),
+            (&oids::OU, &self.organizational_units),
+            (&oids::CN, &cn),
+        ];
+        let mut rdns = Vec::new();
+        for (oid, values) in groups {
+            if values.is_empty() {
+                continue;
+            }
+            let atvs = values
+                .iter()
+                .map(|v| {
+                    // Country is always a PrintableString.
+                    let value = if *oid == oids::C {
+                        w::tlv(w::tag::PRINTABLE_STRING, v.as_bytes())
+                    } else {
+                        w::directory_string(v)
+                    };
+                    w::sequence(&[&w::oid(oid), &value])
+                })
+                .collect();
+            rdns.push(w::set_of(atvs));
+        }
+        w::tlv(w::tag::SEQUENCE, &rdns.concat())
+    }
+
+    /// Reads a parsed `Name`. Attributes other than the six above are ignored.
+    pub fn from_name(name: &Name) -> Result<Self, Error> {
+        let mut s = Subject::default();
+        for atv in name.iter() {
+            let value = || directory_string_value(&atv.value);
+            match atv.oid {
+                oids::CN => {
+                    if s.common_name.is_some() {
+                        return Err(Error::Invalid("subject has more than one CN".into()));
+                    }
+                    s.common_name = Some(value()?);
+                }
+                oids::O => s.organizations.push(value()?),
+                oids::OU => s.organizational_units.push(value()?),
+                oids::C => s.countries.push(value()?),
+                oids::ST => s.provinces.push(value()?),
+                oids::L => s.localities.push(value()?),
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// Checks that the subject can be encoded: strings non-empty, countries two letters.
+    pub fn validate(&self) -> Result<(), Error> {
+        let all = self
+            .common_name
+            .iter()
+            .chain(&self.organizations)
+            .chain(&self.organizational_units)
+            .chain(&self.provinces)
+            .chain(&self.localities);
+        for v in all {
+            if v.is_empty() || v.len() > 64 * 4 {
+                return Err(Error::Invalid(format!(
+                    "subject attribute \"{v}\" must have 1 to 256 bytes"
+                )));
+            }
+        }
+        for c in &self.countries {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(Error::Invalid(format!(
+                    "country \"{c}\" must be a two-letter code"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Subject {
+    /// OpenSSL's one-line style, in encoding order: `O = system:nodes, CN = system:node:n1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cn: Vec<String> = self.common_name.iter().cloned().collect();
+        let parts = [
+            ("C", &self.countries),
+            ("ST", &self.provinces),
+            ("L", &self.localities),
+            ("O", &self.organizations),
+            ("OU", &self.organizational_units),
+            ("CN", &cn),
+        ];
+        let mut first = true;
+        for (k, vs) in parts {
+            for v in vs {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                first = false;
+                write!(f, "{k} = {v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn directory_string_value(any: &Any) -> Result<String, Error> {
+    let bytes = any.value();
+    let bad = || Error::Invalid("subject attribute is not a valid string".into());
+    match any.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
+            String::from_utf8(bytes.to_vec()).map_err(|_| bad())
+        }
+        Tag::TeletexString => Ok(bytes.iter().map(|&b| b as char).collect()),
+        Tag::BmpString => {
+            if bytes.len() % 2 != 0 {
+                return Err(bad());
+            }
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Subject alternative names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectAltNames {
+    /// dNSName entries.
+    pub dns: Vec<String>,
+    /// iPAddress entries.
+    pub ips: Vec<IpAddr>,
+    /// uniformResourceIdentifier entries.
+    pub uris: Vec<String>,
+    /// rfc822Name (email) entries.
+    pub emails: Vec<String>,
+    /// Entries of other kinds (otherName, directoryName, ...), described, never encoded.
+    pub others: Vec<String>,
+}
+
+impl SubjectAltNames {
+    /// Whether there is no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.dns.is_empty()
+            && self.ips.is_empty()
+            && self.uris.is_empty()
+            && self.emails.is_empty()
+            && self.others.is_empty()
+    }
+
+    /// Checks every entry is encodable: DNS names and emails ASCII without spaces, URIs with a
+    /// scheme.
+    pub fn validate(&self) -> Result<(), Error> {
+        for d in &self.dns {
+            if d.is_empty() || d.len() > 253 || !d.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Invalid(format!("invalid DNS name \"{d}\"")));
+            }
+        }
+        for e in &self.emails {
+            if !e.contains('@') || !e.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Invalid(format!("invalid email address \"{e}\"")));
+            }
+        }
+        for u in &self.uris {
+            if !u.contains(':') || !u.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Invalid(format!("invalid URI \"{u}\"")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The DER `GeneralNames` value, in Go's order: DNS, email, IP, URI.
+    pub fn to_der(&self) -> Vec<u8> {
+        let mut parts = Vec::new();
+        for d in &self.dns {
+            parts.push(w::implicit_primitive(2, d.as_bytes()));
+        }
+        for e in &self.emails {
+            parts.push(w::implicit_primitive(1, e.as_bytes()));
+        }
+        for ip in &self.ips {
+            match ip {
+                IpAddr::V4(v4) => parts.push(w::implicit_primitive(7, &v4.octets())),
+                IpAddr::V6(v6) => parts.push(w::implicit_primitive(7, &v6.octets())),
+            }
+        }
+        for u in &self.uris {
+            parts.push(w::implicit_primitive(6, u.as_bytes()));
+        }
+        w::tlv(w::tag::SEQUENCE, &parts.concat())
+    }
+
+    fn from_general_names(names: &[GeneralName]) -> Result<Self, Error> {
+        let mut s = SubjectAltNames::default();
+        for n in names {
+            match n {
+                GeneralName::DnsName(d) => s.dns.push(d.to_string()),
+                GeneralName::Rfc822Name(e) => s.emails.push(e.to_string()),
+                GeneralName::UniformResourceIdentifier(u) => s.uris.push(u.to_string()),
+                GeneralName::IpAddress(ip) => {
+                    let b = ip.as_bytes();
+                    let addr = if let Ok(v4) = <[u8; 4]>::try_from(b) {
+                        IpAddr::from(v4)
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(b) {
+                        IpAddr::from(v6)
+                    } else {
+                        return Err(Error::Invalid(format!(
+                            "IP address SAN has {} bytes",
+                            b.len()
+                        )));
+                    };
+                    s.ips.push(addr);
+                }
+                GeneralName::OtherName(_) => s.others.push("otherName".into()),
+                GeneralName::DirectoryName(_) => s.others.push("directoryName".into()),
+                GeneralName::RegisteredId(_) => s.others.push("registeredID".into()),
+                GeneralName::EdiPartyName(_) => s.others.push("ediPartyName".into()),
+            }
+        }
+        Ok(s)
+    }
+}
+
+impl fmt::Display for SubjectAltNames {
+    /// OpenSSL's style: `DNS:a, DNS:b, IP Address:10.0.0.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items = self
+            .dns
+            .iter()
+            .map(|d| format!("DNS:{d}"))
+            .chain(self.emails.iter().map(|e| format!("email:{e}")))
+            .chain(self.ips.iter().map(|i| format!("IP Address:{i}")))
+            .chain(self.uris.iter().map(|u| format!("URI:{u}")))
+            .chain(self.others.iter().cloned());
+        f.write_str(&items.collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// KeyUsage bits (RFC 5280 4.2.1.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KeyUsage(u16);
+
+impl KeyUsage {
+    /// digitalSignature (bit 0)
+    pub const DIGITAL_SIGNATURE: KeyUsage = KeyUsage(1 << 0);
+    /// contentCommitment / nonRepudiation (bit 1)
+    pub const CONTENT_COMMITMENT: KeyUsage = KeyUsage(1 << 1);
+    /// keyEncipherment (bit 2)
+    pub const KEY_ENCIPHERMENT: KeyUsage = KeyUsage(1 << 2);
+    /// dataEncipherment (bit 3)
+    pub const DATA_ENCIPHERMENT: KeyUsage = KeyUsage(1 << 3);
+    /// keyAgreement (bit 4)
+    pub const KEY_AGREEMENT: KeyUsage = KeyUsage(1 << 4);
+    /// keyCertSign (bit 5)
+    pub const KEY_CERT_SIGN: KeyUsage = KeyUsage(1 << 5);
+    /// cRLSign (bit 6)
+    pub const CRL_SIGN: KeyUsage = KeyUsage(1 << 6);
+    /// encipherOnly (bit 7)
+    pub const ENCIPHER_ONLY: KeyUsage = KeyUsage(1 << 7);
+    /// decipherOnly (bit 8)
+    pub const DECIPHER_ONLY: KeyUsage = KeyUsage(1 << 8);
+
+    const NAMES: [&'static str; 9] = [
+        "Digital Signature",
+        "Non Repudiation",
+        "Key Encipherment",
+        "Data Encipherment",
+        "Key Agreement",
+        "Certificate Sign",
+        "CRL Sign",
+        "Encipher Only",
+        "Decipher Only",
+    ];
+
+    /// No bit set.
+    pub const fn empty() -> Self {
+        KeyUsage(0)
+    }
+
+    /// Both sets' bits.
+    pub const fn union(self, other: KeyUsage) -> Self {
+        KeyUsage(self.0 | other.0)
+    }
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: KeyUsage) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bits as a number (bit 0 = digitalSignature).
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// OpenSSL's names of the set bits, in bit order.
+    pub fn names(self) -> Vec<&'static str> {
+        (0..9)
+            .filter(|i| self.0 & (1 << i) != 0)
+            .map(|i| Self::NAMES[i])
+            .collect()
+    }
+
+    /// DER BIT STRING, trailing zero bits dropped as DER requires.
+    pub fn to_der(self) -> Vec<u8> {
+        if self.0 == 0 {
+            return w::tlv(w::tag::BIT_STRING, &[0]);
+        }
+        let highest = 15 - self.0.leading_zeros() as usize; // index of the last set bit
+        let nbits = highest + 1;
+        let nbytes = nbits.div_ceil(8);
+        let mut bytes = vec![0u8; nbytes];
+        for i in 0..nbits {
+            if self.0 & (1 << i) != 0 {
+                bytes[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        let unused = (nbytes * 8 - nbits) as u8;
+        let mut content = vec![unused];
+        content.extend(bytes);
+        w::tlv(w::tag::BIT_STRING, &content)
+    }
+
+    fn from_bit_string(bs: &der::asn1::BitString) -> Self {
+        let mut v = 0u16;
+        for (i, bit) in bs.bits().enumerate().take(9) {
+            if bit {
+                v |= 1 << i;
+            }
+        }
+        KeyUsage(v)
+    }
+}
+
+impl std::ops::BitOr for KeyUsage {
+    type Output = KeyUsage;
+    fn bitor(self, rhs: KeyUsage) -> KeyUsage {
+        self.union(rhs)
+    }
+}
+
+impl fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(", "))
+    }
+}
+
+/// Extended key usages, with the names the Kubernetes CSR API uses.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ExtKeyUsage {
+    /// anyExtendedKeyUsage
+    Any,
+    /// id-kp-serverAuth
+    ServerAuth,
+    /// id-kp-clientAuth
+    ClientAuth,
+    /// id-kp-codeSigning
+    CodeSigning,
+    /// id-kp-emailProtection
+    EmailProtection,
+    /// id-kp-ipsecEndSystem
+    IpsecEndSystem,
+    /// id-kp-ipsecTunnel
+    IpsecTunnel,
+    /// id-kp-ipsecUser
+    IpsecUser,
+    /// id-kp-timeStamping
+    TimeStamping,
+    /// id-kp-OCSPSigning
+    OcspSigning,
+    /// Microsoft Server Gated Crypto
+    MicrosoftSgc,
+    /// Netscape Server Gated Crypto
+    NetscapeSgc,
+    /// Anything else.
+    Other(Oid),
+}
+
+impl ExtKeyUsage {
+    const TABLE: [(ExtKeyUsage, Oid, &'static str); 12] = [
+        (
+            ExtKeyUsage::Any,
+            Oid::new_unwrap("2.5.29.37.0"),
+            "Any Extended Key Usage",
+        ),
+        (
+            ExtKeyUsage::ServerAuth,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.1"),
+            "TLS Web Server Authentication",
+        ),
+        (
+            ExtKeyUsage::ClientAuth,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.2"),
+            "TLS Web Client Authentication",
+        ),
+        (
+            ExtKeyUsage::CodeSigning,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.3"),
+            "Code Signing",
+        ),
+        (
+            ExtKeyUsage::EmailProtection,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.4"),
+            "E-mail Protection",
+        ),
+        (
+            ExtKeyUsage::IpsecEndSystem,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.5"),
+            "IPSec End System",
+        ),
+        (
+            ExtKeyUsage::IpsecTunnel,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.6"),
+            "IPSec Tunnel",
+        ),
+        (
+            ExtKeyUsage::IpsecUser,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.7"),
+            "IPSec User",
+        ),
+        (
+            ExtKeyUsage::TimeStamping,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.8"),
+            "Time Stamping",
+        ),
+        (
+            ExtKeyUsage::OcspSigning,
+            Oid::new_unwrap("1.3.6.1.5.5.7.3.9"),
+            "OCSP Signing",
+        ),
+        (
+            ExtKeyUsage::MicrosoftSgc,
+            Oid::new_unwrap("1.3.6.1.4.1.311.10.3.3"),
+            "Microsoft Server Gated Crypto",
+        ),
+        (
+            ExtKeyUsage::NetscapeSgc,
+            Oid::new_unwrap("2.16.840.1.113730.4.1"),
+            "Netscape Server Gated Crypto",
+        ),
+    ];
+
+    /// The OID.
+    pub fn oid(&self) -> Oid {
+        if let ExtKeyUsage::Other(o) = self {
+            return *o;
+        }
+        Self::TABLE
+            .iter()
+            .find(|(e, _, _)| e == self)
+            .map(|(_, o, _)| *o)
+            .unwrap_or(Oid::new_unwrap("2.5.29.37.0"))
+    }
+
+    /// From an OID.
+    pub fn from_oid(oid: Oid) -> Self {
+        Self::TABLE
+            .iter()
+            .find(|(_, o, _)| *o == oid)
+            .map(|(e, _, _)| e.clone())
+            .unwrap_or(ExtKeyUsage::Other(oid))
+    }
+
+    /// OpenSSL's name.
+    pub fn name(&self) -> String {
+        match self {
+            ExtKeyUsage::Other(o) => o.to_string(),
+            _ => Self::TABLE
+                .iter()
+                .find(|(e, _, _)| e == self)
+                .map(|(_, _, n)| (*n).to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for ExtKeyUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// BasicConstraints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BasicConstraints {
+    /// cA
+    pub ca: bool,
+    /// pathLenConstraint
+    pub path_len: Option<u8>,
+}
+
+/// One extension ready to encode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extension {
+    /// extnID
+    pub oid: Oid,
+    /// critical (encoded only when true, as DER requires for a DEFAULT FALSE)
+    pub critical: bool,
+    /// the DER value inside the OCTET STRING
+    pub value: Vec<u8>,
+}
+
+impl Extension {
+    /// DER `Extension`.
+    pub fn to_der(&self) -> Vec<u8> {
+        let oid = w::oid(&self.oid);
+        let value = w::octet_string(&self.value);
+        if self.critical {
+            w::sequence(&[&oid, &w::boolean(true), &value])
+        } else {
+            w::sequence(&[&oid, &value])
+        }
+    }
+
+    /// KeyUsage, critical (as kubeadm and RFC 5280 want it).
+    pub fn key_usage(ku: KeyUsage) -> Self {
+        Extension {
+            oid: oids::KEY_USAGE,
+            critical: true,
+            value: ku.to_der(),
+        }
+    }
+
+    /// ExtendedKeyUsage, non-critical, in the given order.
+    pub fn ext_key_usage(ekus: &[ExtKeyUsage]) -> Self {
+        let parts: Vec<Vec<u8>> = ekus.iter().map(|e| w::oid(&e.oid())).collect();
+        Extension {
+            oid: oids::EXT_KEY_USAGE,
+            critical: false,
+            value: w::tlv(w::tag::SEQUENCE, &parts.concat()),
+        }
+    }
+
+    /// BasicConstraints, critical. CA:FALSE is an empty SEQUENCE, as Go writes it.
+    pub fn basic_constraints(bc: BasicConstraints) -> Self {
+        let mut content = Vec::new();
+        if bc.ca {
+            content.extend(w::boolean(true));
+            if let Some(n) = bc.path_len {
+                content.extend(w::uint(&[n]));
+            }
+        }
+        Extension {
+            oid: oids::BASIC_CONSTRAINTS,
+            critical: true,
+            value: w::tlv(w::tag::SEQUENCE, &content),
+        }
+    }
+
+    /// SubjectKeyIdentifier.
+    pub fn subject_key_id(id: &[u8]) -> Self {
+        Extension {
+            oid: oids::SUBJECT_KEY_ID,
+            critical: false,
+            value: w::octet_string(id),
+        }
+    }
+
+    /// AuthorityKeyIdentifier with the keyIdentifier field only.
+    pub fn authority_key_id(id: &[u8]) -> Self {
+        Extension {
+            oid: oids::AUTHORITY_KEY_ID,
+            critical: false,
+            value: w::sequence(&[&w::implicit_primitive(0, id)]),
+        }
+    }
+
+    /// SubjectAltName; critical when the subject is empty (RFC 5280 4.2.1.6).
+    pub fn subject_alt_name(san: &SubjectAltNames, subject_empty: bool) -> Self {
+        Extension {
+            oid: oids::SUBJECT_ALT_NAME,
+            critical: subject_empty,
+            value: san.to_der(),
+        }
+    }
+}
+
+/// The extensions of a parsed certificate or CSR.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// KeyUsage and whether it is critical.
+    pub key_usage: Option<(KeyUsage, bool)>,
+    /// ExtendedKeyUsage, in encoded order.
+    pub ext_key_usage: Option<Vec<ExtKeyUsage>>,
+    /// BasicConstraints and whether it is critical.
+    pub basic_constraints: Option<(BasicConstraints, bool)>,
+    /// SubjectKeyIdentifier.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// AuthorityKeyIdentifier keyIdentifier.
+    pub authority_key_id: Option<Vec<u8>>,
+    /// SubjectAltName.
+    pub subject_alt_names: Option<SubjectAltNames>,
+    /// Every extension, in encoded order: (OID, critical).
+    pub all: Vec<(Oid, bool)>,
+}
+
+impl Extensions {
+    /// Decodes extensions; a duplicate extension or an undecodable known one is an error.
+    pub fn parse(exts: &[x509_cert::ext::Extension]) -> Result<Self, Error> {
+        use x509_cert::ext::pkix;
+        let mut out = Extensions::default();
+        let mut seen = BTreeSet::new();
+        for ext in exts {
+            if !seen.insert(ext.extn_id) {
+                return Err(Error::Invalid(format!(
+                    "extension {} appears twice",
+                    ext.extn_id
+                )));
+            }
+            out.all.push((ext.extn_id, ext.critical));
+            let v = ext.extn_value.as_bytes();
+            let bad =
+                |what: &str, e: der::Error| Error::Invalid(format!("bad {what} extension: {e}"));
+            match ext.extn_id {
+                oids::KEY_USAGE => {
+                    let bs = der::asn1::BitString::from_der(v).map_err(|e| bad("KeyUsage", e))?;
+                    out.key_usage = Some((KeyUsage::from_bit_string(&bs), ext.critical));
+                }
+                oids::EXT_KEY_USAGE => {
+                    let eku = pkix::ExtendedKeyUsage::from_der(v)
+                        .map_err(|e| bad("ExtendedKeyUsage", e))?;
+                    out.ext_key_usage =
+                        Some(eku.0.into_iter().map(ExtKeyUsage::from_oid).collect());
+                }
+                oids::BASIC_CONSTRAINTS => {
+                    let bc = pkix::BasicConstraints::from_der(v)
+                        .map_err(|e| bad("BasicConstraints", e))?;
+                    out.basic_constraints = Some((
+                        BasicConstraints {
+                            ca: bc.ca,
+                            path_len: bc.path_len_constraint,
+                        },
+                        ext.critical,
+                    ));
+                }
+                oids::SUBJECT_KEY_ID => {
+                    let id =
+                        OctetString::from_der(v).map_err(|e| bad("SubjectKeyIdentifier", e))?;
+                    out.subject_key_id = Some(id.as_bytes().to_vec());
+                }
+                oids::AUTHORITY_KEY_ID => {
+                    let aki = pkix::AuthorityKeyIdentifier::from_der(v)
+                        .map_err(|e| bad("AuthorityKeyIdentifier", e))?;
+                    out.authority_key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+                }
+                oids::SUBJECT_ALT_NAME => {
+                    let san =
+                        pkix::SubjectAltName::from_der(v).map_err(|e| bad("SubjectAltName", e))?;
+                    out.subject_alt_names = Some(SubjectAltNames::from_general_names(&san.0)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_usage_bit_strings_match_go() {
+        let leaf = KeyUsage::DIGITAL_SIGNATURE | KeyUsage::KEY_ENCIPHERMENT;
+        assert_eq!(leaf.to_der(), [0x03, 0x02, 0x05, 0xa0]);
+        let ca = leaf | KeyUsage::KEY_CERT_SIGN;
+        assert_eq!(ca.to_der(), [0x03, 0x02, 0x02, 0xa4]);
+        let decipher = KeyUsage::DIGITAL_SIGNATURE | KeyUsage::DECIPHER_ONLY;
+        assert_eq!(decipher.to_der(), [0x03, 0x03, 0x07, 0x80, 0x80]);
+        for ku in [leaf, ca, decipher] {
+            let bs = der::asn1::BitString::from_der(&ku.to_der()).ok();
+            assert_eq!(bs.map(|b| KeyUsage::from_bit_string(&b)), Some(ku));
+        }
+    }
+
+    #[test]
+    fn basic_constraints_forms() {
+        let leaf = Extension::basic_constraints(BasicConstraints::default());
+        assert_eq!(leaf.value, [0x30, 0x00]);
+        let ca = Extension::basic_constraints(BasicConstraints {
+            ca: true,
+            path_len: None,
+        });
+        assert_eq!(ca.value, [0x30, 0x03, 0x01, 0x01, 0xff]);
+        let ca0 = Extension::basic_constraints(BasicConstraints {
+            ca: true,
+            path_len: Some(0),
+        });
+        assert_eq!(ca0.value, [0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00]);
+    }
+
+    #[test]
+    fn subject_order_and_multi_valued_o() -> Result<(), Error> {
+        let s = Subject::cn("jane").with_organizations(["dev", "admins"]);
+        let der = s.to_der();
+        let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
+        assert_eq!(
+            name.iter_rdn().count(),
+            2,
+            "O values share one RDN, then CN"
+        );
+        let back = Subject::from_name(&name)?;
+        assert_eq!(back.common_name.as_deref(), Some("jane"));
+        // DER sorts the SET: "admins" (shorter encoding) before "dev" is not implied by length
+        // alone; both must simply be present.
+        let mut orgs = back.organizations.clone();
+        orgs.sort();
+        assert_eq!(orgs, ["admins", "dev"]);
+        assert_eq!(s.to_string(), "O = dev, O = admins, CN = jane");
+        Ok(())
+    }
+}
