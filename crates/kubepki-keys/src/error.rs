@@ -80,6 +80,26 @@ pub enum Error {
     /// A signature algorithm kubepki cannot verify.
     #[error("unsupported signature algorithm {0}")]
     UnsupportedSignatureAlgorithm(String),
+    /// A file-system operation failed.
+    #[error("{}: {reason}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A file that would be overwritten.
+    #[error("{}: already exists (kubepki never overwrites a file unless asked)", path.display())]
+    Exists {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A symbolic link where a file is to be written.
+    #[error("{}: is a symbolic link; kubepki does not write through links", path.display())]
+    Symlink {
+        /// The link.
+        path: std::path::PathBuf,
+    },
     /// A signature algorithm that does not fit the key (e.g. ECDSA on an RSA key).
     #[error("signature algorithm {alg} does not match the {key} key")]
     SignatureAlgorithmMismatch {

@@ -22,6 +22,7 @@
 
 mod algorithm;
 mod error;
+pub mod files;
 pub mod oids;
 mod parallel;
 pub mod pem;
@@ -81,4 +82,33 @@ pub fn spki_equal(a: &[u8], b: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Describes a DER `SubjectPublicKeyInfo`: `RSA 2048 bits`, `ECDSA P-256`, `Ed25519`.
+pub fn describe_public_key(spki_der: &[u8]) -> Result<String, Error> {
+    use der::Decode;
+    let spki =
+        spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(error::der_err("public key"))?;
+    Ok(match spki.algorithm.oid {
+        oids::RSA_ENCRYPTION => {
+            let bits = spki
+                .subject_public_key
+                .as_bytes()
+                .and_then(|b| pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(b).ok())
+                .map(|k| private_key::uint_bits(k.modulus.as_bytes()))
+                .unwrap_or(0);
+            format!("RSA {bits} bits")
+        }
+        oids::EC_PUBLIC_KEY => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+            match curve {
+                Some(c) => format!("ECDSA {}", oids::name(&c)),
+                None => "ECDSA (no curve)".into(),
+            }
+        }
+        other => oids::name(&other),
+    })
 }

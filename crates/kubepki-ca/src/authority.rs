@@ -1,0 +1,554 @@
+use kubepki_csr::der as w;
+use kubepki_csr::{
+    BasicConstraints, Csr, ExtKeyUsage, Extension, KeyUsage, Subject, SubjectAltNames,
+    sign_and_wrap,
+};
+use kubepki_keys::PrivateKey;
+use time::{Duration, OffsetDateTime};
+
+use crate::certificate::rfc3339;
+use crate::{Certificate, Error};
+
+/// kubeadm's backdate: NotBefore = now - 5 minutes, for every certificate (v1.31+).
+pub const BACKDATE: Duration = Duration::minutes(5);
+/// kubeadm's default leaf validity, 8760h.
+pub const DEFAULT_LEAF_VALIDITY: Duration = Duration::hours(8760);
+/// kubeadm's default CA validity, 87600h.
+pub const DEFAULT_CA_VALIDITY: Duration = Duration::hours(87600);
+
+/// KeyUsage kubeadm gives every leaf: digitalSignature + keyEncipherment (for every key type).
+pub const LEAF_KEY_USAGE: KeyUsage = KeyUsage::DIGITAL_SIGNATURE.union(KeyUsage::KEY_ENCIPHERMENT);
+/// KeyUsage kubeadm gives every CA: digitalSignature + keyEncipherment + keyCertSign.
+pub const CA_KEY_USAGE: KeyUsage = LEAF_KEY_USAGE.union(KeyUsage::KEY_CERT_SIGN);
+
+/// A validity window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// NotBefore.
+    pub not_before: OffsetDateTime,
+    /// NotAfter.
+    pub not_after: OffsetDateTime,
+}
+
+impl Window {
+    /// kubeadm's rule (v1.31+): NotBefore = `now` - 5 min, NotAfter = `now` + `validity`.
+    pub fn kubeadm(now: OffsetDateTime, validity: Duration) -> Self {
+        Window {
+            not_before: now - BACKDATE,
+            not_after: now + validity,
+        }
+    }
+
+    /// An explicit window.
+    pub fn new(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Self {
+        Window {
+            not_before,
+            not_after,
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.not_before >= self.not_after {
+            return Err(Error::InvalidWindow {
+                not_before: rfc3339(self.not_before),
+                not_after: rfc3339(self.not_after),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What to do when a certificate would outlive the CA that signs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaExpiry {
+    /// Cut NotAfter down to the CA's NotAfter (what the Kubernetes CSR signer does).
+    Clamp,
+    /// Refuse with [`Error::OutlivesCa`].
+    Refuse,
+}
+
+/// Leaf profiles for issuing from a CSR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Profile {
+    /// TLS client: EKU clientAuth.
+    Client,
+    /// TLS server: EKU serverAuth.
+    Server,
+    /// Both ends, as etcd peers: EKU serverAuth, clientAuth (this order, as kubeadm).
+    Peer,
+}
+
+impl Profile {
+    /// The EKUs of the profile.
+    pub fn ext_key_usage(self) -> Vec<ExtKeyUsage> {
+        match self {
+            Profile::Client => vec![ExtKeyUsage::ClientAuth],
+            Profile::Server => vec![ExtKeyUsage::ServerAuth],
+            Profile::Peer => vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
+        }
+    }
+
+    /// The profile's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Client => "client",
+            Profile::Server => "server",
+            Profile::Peer => "peer",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "client" => Ok(Profile::Client),
+            "server" => Ok(Profile::Server),
+            "peer" => Ok(Profile::Peer),
+            _ => Err(format!(
+                "unknown profile \"{s}\" (valid: client, server, peer)"
+            )),
+        }
+    }
+}
+
+/// What a new CA certificate says.
+#[derive(Clone, Debug)]
+pub struct CaSpec {
+    /// Subject; kubeadm's CAs have just a CN (`kubernetes`, `etcd-ca`, `front-proxy-ca`).
+    pub subject: Subject,
+    /// Validity window.
+    pub window: Window,
+    /// pathLenConstraint (kubeadm's roots have none).
+    pub path_len: Option<u8>,
+}
+
+impl CaSpec {
+    /// kubeadm's CA: CN only, NotBefore `now` - 5 min, NotAfter `now` + `validity`.
+    pub fn kubeadm(common_name: &str, now: OffsetDateTime, validity: Duration) -> Self {
+        CaSpec {
+            subject: Subject::cn(common_name),
+            window: Window::kubeadm(now, validity),
+            path_len: None,
+        }
+    }
+}
+
+/// What a new leaf certificate says.
+#[derive(Clone, Debug)]
+pub struct IssueSpec {
+    /// Subject.
+    pub subject: Subject,
+    /// SANs.
+    pub subject_alt_names: SubjectAltNames,
+    /// KeyUsage (critical); kubeadm's leaves: [`LEAF_KEY_USAGE`].
+    pub key_usage: KeyUsage,
+    /// ExtendedKeyUsage, in order; empty leaves the extension out.
+    pub ext_key_usage: Vec<ExtKeyUsage>,
+    /// The subject's public key, DER `SubjectPublicKeyInfo`.
+    pub public_key: Vec<u8>,
+    /// Validity window.
+    pub window: Window,
+    /// What to do if the window ends after the CA's.
+    pub ca_expiry: CaExpiry,
+    /// An explicit serial (big-endian); `None` draws a random one in [1, 2^63 - 1].
+    pub serial: Option<Vec<u8>>,
+}
+
+impl IssueSpec {
+    /// A kubeadm-shaped leaf: KeyUsage digitalSignature + keyEncipherment, no EKU or SANs yet.
+    pub fn new(subject: Subject, public_key: &[u8], window: Window, ca_expiry: CaExpiry) -> Self {
+        IssueSpec {
+            subject,
+            subject_alt_names: SubjectAltNames::default(),
+            key_usage: LEAF_KEY_USAGE,
+            ext_key_usage: Vec::new(),
+            public_key: public_key.to_vec(),
+            window,
+            ca_expiry,
+            serial: None,
+        }
+    }
+
+    /// Sets the EKUs.
+    pub fn with_ext_key_usage(mut self, ekus: Vec<ExtKeyUsage>) -> Self {
+        self.ext_key_usage = ekus;
+        self
+    }
+
+    /// Sets the SANs.
+    pub fn with_subject_alt_names(mut self, san: SubjectAltNames) -> Self {
+        self.subject_alt_names = san;
+        self
+    }
+}
+
+/// A certificate authority: its certificate and, unless it is external, its private key.
+///
+/// ```
+/// use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, IssueSpec, Profile, Window};
+/// use kubepki_csr::{CsrBuilder, Subject};
+/// use kubepki_keys::{KeyAlgorithm, PrivateKey};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let ca_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let ca = CertificateAuthority::create_root(
+///     &CaSpec::kubeadm("kubernetes", now, Duration::hours(87600)), ca_key)?;
+///
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let csr = CsrBuilder::new(Subject::cn("jane").with_organizations(["dev"])).sign(&key)?;
+/// let cert = ca.issue_from_csr(&csr, Profile::Client,
+///     Window::kubeadm(now, Duration::hours(8760)), CaExpiry::Refuse)?;
+/// ca.verify(&cert, Some(&kubepki_csr::ExtKeyUsage::ClientAuth), now)?;
+/// # Ok::<(), kubepki_ca::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CertificateAuthority {
+    cert: Certificate,
+    key: Option<PrivateKey>,
+}
+
+impl CertificateAuthority {
+    /// Creates a self-signed root with kubeadm's CA profile: KeyUsage (critical)
+    /// digitalSignature + keyEncipherment + keyCertSign, BasicConstraints (critical) CA:TRUE,
+    /// SubjectKeyIdentifier, SAN `DNS:<CN>`.
+    pub fn create_root(spec: &CaSpec, key: PrivateKey) -> Result<Self, Error> {
+        let cert = build_ca(spec, &key, None)?;
+        Ok(CertificateAuthority {
+            cert,
+            key: Some(key),
+        })
+    }
+
+    /// Creates an intermediate CA signed by `parent`.
+    pub fn create_intermediate(
+        parent: &CertificateAuthority,
+        spec: &CaSpec,
+        key: PrivateKey,
+    ) -> Result<Self, Error> {
+        let cert = build_ca(spec, &key, Some(parent))?;
+        Ok(CertificateAuthority {
+            cert,
+            key: Some(key),
+        })
+    }
+
+    /// Loads a CA from its certificate and key PEM, checking that the certificate is a CA that
+    /// may sign certificates, that the key belongs to it, and that it is valid at `now`.
+    pub fn load(cert_pem: &[u8], key_pem: &[u8], now: OffsetDateTime) -> Result<Self, Error> {
+        let cert = Certificate::from_pem(cert_pem)?;
+        let key = PrivateKey::from_pem(key_pem)?;
+        Self::from_parts(cert, Some(key), now)
+    }
+
+    /// A CA from parts; `key` `None` gives a keyless (external) CA that verifies but cannot sign.
+    pub fn from_parts(
+        cert: Certificate,
+        key: Option<PrivateKey>,
+        now: OffsetDateTime,
+    ) -> Result<Self, Error> {
+        check_ca_cert(&cert)?;
+        if let Some(k) = &key {
+            if !k.matches_public_key(cert.public_key_der()) {
+                return Err(Error::KeyMismatch {
+                    subject: cert.display_name(),
+                });
+            }
+        }
+        cert.check_time(now)?;
+        Ok(CertificateAuthority { cert, key })
+    }
+
+    /// A keyless CA: certificate only. It verifies but cannot sign. Expiry is not checked here
+    /// (verification checks it at the time asked).
+    pub fn from_certificate(cert: Certificate) -> Result<Self, Error> {
+        check_ca_cert(&cert)?;
+        Ok(CertificateAuthority { cert, key: None })
+    }
+
+    /// The CA certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.cert
+    }
+
+    /// The private key, if this CA has it.
+    pub fn key(&self) -> Option<&PrivateKey> {
+        self.key.as_ref()
+    }
+
+    /// Whether this CA can sign (has its key).
+    pub fn can_sign(&self) -> bool {
+        self.key.is_some()
+    }
+
+    fn signing_key(&self) -> Result<&PrivateKey, Error> {
+        self.key.as_ref().ok_or_else(|| Error::NoCaKey {
+            subject: self.cert.display_name(),
+        })
+    }
+
+    /// Issues a leaf as kubeadm shapes it: KeyUsage (critical), EKU, BasicConstraints
+    /// (critical) CA:FALSE, AuthorityKeyIdentifier = this CA's SKI, SANs; no SKI; random serial
+    /// in [1, 2^63 - 1]; signature algorithm from the CA key.
+    pub fn issue(&self, spec: &IssueSpec) -> Result<Certificate, Error> {
+        let key = self.signing_key()?;
+        if spec.subject.is_empty() {
+            return Err(Error::EmptySubject);
+        }
+        if spec.key_usage.contains(KeyUsage::KEY_CERT_SIGN) {
+            return Err(Error::CaPowersRequested {
+                what: "keyCertSign",
+                profile: "leaf".into(),
+            });
+        }
+        spec.subject.validate()?;
+        spec.subject_alt_names.validate()?;
+        let window = self.fit_window(spec.window, spec.ca_expiry)?;
+        let mut exts = vec![Extension::key_usage(spec.key_usage)];
+        if !spec.ext_key_usage.is_empty() {
+            exts.push(Extension::ext_key_usage(&spec.ext_key_usage));
+        }
+        exts.push(Extension::basic_constraints(BasicConstraints::default()));
+        if let Some(ski) = self.cert.subject_key_id() {
+            exts.push(Extension::authority_key_id(ski));
+        }
+        if !spec.subject_alt_names.is_empty() {
+            exts.push(Extension::subject_alt_name(
+                &spec.subject_alt_names,
+                spec.subject.is_empty(),
+            ));
+        }
+        let serial = match &spec.serial {
+            Some(s) => s.clone(),
+            None => random_serial()?,
+        };
+        let tbs = tbs(
+            &serial,
+            key,
+            self.cert.subject_der(),
+            window,
+            &spec.subject.to_der(),
+            &spec.public_key,
+            &exts,
+        );
+        Certificate::from_der(&sign_and_wrap(&tbs, key)?)
+    }
+
+    /// Issues from a verified CSR with a leaf profile: subject and SANs copied from the request,
+    /// KeyUsage digitalSignature + keyEncipherment, the profile's EKU. Requested extensions are
+    /// not copied; a request for CA:TRUE or keyCertSign is refused.
+    pub fn issue_from_csr(
+        &self,
+        csr: &Csr,
+        profile: Profile,
+        window: Window,
+        ca_expiry: CaExpiry,
+    ) -> Result<Certificate, Error> {
+        let requested = csr.requested_extensions();
+        if requested.basic_constraints.is_some_and(|(bc, _)| bc.ca) {
+            return Err(Error::CaPowersRequested {
+                what: "CA:TRUE",
+                profile: profile.name().into(),
+            });
+        }
+        if requested
+            .key_usage
+            .is_some_and(|(ku, _)| ku.contains(KeyUsage::KEY_CERT_SIGN))
+        {
+            return Err(Error::CaPowersRequested {
+                what: "keyCertSign",
+                profile: profile.name().into(),
+            });
+        }
+        if csr.subject().is_empty() {
+            return Err(Error::EmptySubject);
+        }
+        let spec = IssueSpec::new(
+            csr.subject().clone(),
+            csr.public_key_der(),
+            window,
+            ca_expiry,
+        )
+        .with_ext_key_usage(profile.ext_key_usage())
+        .with_subject_alt_names(csr.subject_alt_names());
+        self.issue(&spec)
+    }
+
+    /// Verifies that `cert` was issued by this CA and is usable at `at`: issuer name (and key
+    /// identifier when both are present), signature, both validity windows, and — when `usage`
+    /// is given — that the EKU lists it (or anyExtendedKeyUsage). No network, no system store.
+    pub fn verify(
+        &self,
+        cert: &Certificate,
+        usage: Option<&ExtKeyUsage>,
+        at: time::OffsetDateTime,
+    ) -> Result<(), Error> {
+        let wrong = |reason| Error::WrongIssuer {
+            subject: cert.display_name(),
+            ca: self.cert.display_name(),
+            reason,
+        };
+        if cert.issuer_der() != self.cert.subject_der() {
+            return Err(wrong("issuer name differs from the CA's subject"));
+        }
+        if let (Some(aki), Some(ski)) = (cert.authority_key_id(), self.cert.subject_key_id()) {
+            if aki != ski {
+                return Err(wrong("authority key identifier differs from the CA's"));
+            }
+        }
+        cert.verify_signature(self.cert.public_key_der())
+            .map_err(|e| match e {
+                kubepki_keys::Error::BadSignature => Error::BadSignature {
+                    subject: cert.display_name(),
+                    ca: self.cert.display_name(),
+                },
+                other => Error::Key(other),
+            })?;
+        self.cert.check_time(at)?;
+        cert.check_time(at)?;
+        if let Some(u) = usage {
+            let ekus = cert.ext_key_usage().unwrap_or(&[]);
+            if !ekus.iter().any(|e| e == u || *e == ExtKeyUsage::Any) {
+                return Err(Error::UsageNotAllowed {
+                    subject: cert.display_name(),
+                    usage: u.name(),
+                    found: if ekus.is_empty() {
+                        "none".into()
+                    } else {
+                        ekus.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn fit_window(&self, window: Window, policy: CaExpiry) -> Result<Window, Error> {
+        window.check()?;
+        let ca_end = self.cert.not_after();
+        if window.not_after <= ca_end {
+            return Ok(window);
+        }
+        match policy {
+            CaExpiry::Clamp => {
+                let clamped = Window::new(window.not_before, ca_end);
+                clamped.check()?;
+                Ok(clamped)
+            }
+            CaExpiry::Refuse => Err(Error::OutlivesCa {
+                leaf_not_after: rfc3339(window.not_after),
+                ca_not_after: rfc3339(ca_end),
+            }),
+        }
+    }
+}
+
+fn check_ca_cert(cert: &Certificate) -> Result<(), Error> {
+    if !cert.is_ca() {
+        return Err(Error::NotACa {
+            subject: cert.display_name(),
+        });
+    }
+    // RFC 5280 4.2.1.3: an absent KeyUsage does not restrict; a present one must allow signing.
+    if cert
+        .key_usage()
+        .is_some_and(|ku| !ku.contains(KeyUsage::KEY_CERT_SIGN))
+    {
+        return Err(Error::NoKeyCertSign {
+            subject: cert.display_name(),
+        });
+    }
+    Ok(())
+}
+
+fn build_ca(
+    spec: &CaSpec,
+    key: &PrivateKey,
+    parent: Option<&CertificateAuthority>,
+) -> Result<Certificate, Error> {
+    let Some(cn) = spec.subject.common_name.as_deref() else {
+        return Err(Error::EmptySubject);
+    };
+    spec.subject.validate()?;
+    spec.window.check()?;
+    let ski = key_identifier(key.public_key_der())?;
+    let mut exts = vec![
+        Extension::key_usage(CA_KEY_USAGE),
+        Extension::basic_constraints(BasicConstraints {
+            ca: true,
+            path_len: spec.path_len,
+        }),
+        Extension::subject_key_id(&ski),
+    ];
+    let subject_der = spec.subject.to_der();
+    let (issuer_der, signer, window) = match parent {
+        Some(p) => {
+            let window = p.fit_window(spec.window, CaExpiry::Refuse)?;
+            if let Some(aki) = p.cert.subject_key_id() {
+                exts.push(Extension::authority_key_id(aki));
+            }
+            (p.cert.subject_der().to_vec(), p.signing_key()?, window)
+        }
+        None => (subject_der.clone(), key, spec.window),
+    };
+    let san = SubjectAltNames {
+        dns: vec![cn.to_owned()],
+        ..SubjectAltNames::default()
+    };
+    exts.push(Extension::subject_alt_name(&san, false));
+    let tbs = tbs(
+        &random_serial()?,
+        signer,
+        &issuer_der,
+        window,
+        &subject_der,
+        key.public_key_der(),
+        &exts,
+    );
+    Certificate::from_der(&sign_and_wrap(&tbs, signer)?)
+}
+
+/// RFC 5280 key identifier, method 1: SHA-1 of the subjectPublicKey BIT STRING contents (what
+/// Go up to 1.24, and so kubeadm 1.31-1.34, writes).
+pub fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>, Error> {
+    use der::Decode;
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| Error::Der(format!("public key: {e}")))?;
+    Ok(kubepki_keys::sha1_for_key_identifier(spki.subject_public_key.raw_bytes()).to_vec())
+}
+
+fn random_serial() -> Result<Vec<u8>, Error> {
+    loop {
+        let mut b = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| kubepki_keys::Error::Generation)?;
+        b[0] &= 0x7f; // [0, 2^63 - 1]
+        if b.iter().any(|&x| x != 0) {
+            return Ok(b.to_vec());
+        }
+    }
+}
+
+fn tbs(
+    serial: &[u8],
+    signer: &PrivateKey,
+    issuer_der: &[u8],
+    window: Window,
+    subject_der: &[u8],
+    spki_der: &[u8],
+    exts: &[Extension],
+) -> Vec<u8> {
+    let ext_der: Vec<Vec<u8>> = exts.iter().map(Extension::to_der).collect();
+    let validity = w::sequence(&[&w::time(window.not_before), &w::time(window.not_after)]);
+    w::sequence(&[
+        &w::explicit(0, &w::uint(&[2])),
+        &w::uint(serial),
+        &signer.signature_algorithm().algorithm_identifier_der(),
+        issuer_der,
+        &validity,
+        subject_der,
+        spki_der,
+        &w::explicit(3, &w::tlv(w::tag::SEQUENCE, &ext_der.concat())),
+    ])
+}

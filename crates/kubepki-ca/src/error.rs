@@ -1,0 +1,121 @@
+use thiserror::Error;
+
+/// Errors from certificates, CAs and issuance.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key, PEM or signature problem.
+    #[error(transparent)]
+    Key(#[from] kubepki_keys::Error),
+    /// A CSR or X.509 encoding problem.
+    #[error(transparent)]
+    Csr(#[from] kubepki_csr::Error),
+    /// PEM without a `CERTIFICATE` block.
+    #[error("no certificate found: expected a PEM block \"CERTIFICATE\", found {found}")]
+    NoCertificate {
+        /// Labels found instead.
+        found: String,
+    },
+    /// DER that does not decode as an X.509 certificate.
+    #[error("invalid certificate: {0}")]
+    Der(String),
+    /// A certificate used as a CA that is not one.
+    #[error("\"{subject}\" is not a CA certificate (BasicConstraints CA:TRUE is missing)")]
+    NotACa {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// A CA whose KeyUsage lacks keyCertSign.
+    #[error("CA \"{subject}\" may not sign certificates: its KeyUsage lacks keyCertSign")]
+    NoKeyCertSign {
+        /// The CA's subject.
+        subject: String,
+    },
+    /// A private key that does not belong to the certificate.
+    #[error("the private key does not match the certificate \"{subject}\"")]
+    KeyMismatch {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// A certificate outside its validity window.
+    #[error("certificate \"{subject}\" has expired (not after {not_after})")]
+    Expired {
+        /// Subject.
+        subject: String,
+        /// NotAfter, RFC 3339.
+        not_after: String,
+    },
+    /// A certificate not valid yet.
+    #[error("certificate \"{subject}\" is not valid yet (not before {not_before})")]
+    NotYetValid {
+        /// Subject.
+        subject: String,
+        /// NotBefore, RFC 3339.
+        not_before: String,
+    },
+    /// A CA without its private key asked to sign.
+    #[error("CA \"{subject}\" has no private key here (external CA); it can verify but not sign")]
+    NoCaKey {
+        /// The CA's subject.
+        subject: String,
+    },
+    /// A request with neither CN nor O.
+    #[error("refusing to issue a certificate with an empty subject")]
+    EmptySubject,
+    /// A leaf profile asked for CA powers.
+    #[error(
+        "refusing to issue: the request asks for {what}, which a {profile} certificate may not have"
+    )]
+    CaPowersRequested {
+        /// What was asked for (CA:TRUE, keyCertSign, ...).
+        what: &'static str,
+        /// The profile.
+        profile: String,
+    },
+    /// A leaf that would outlive its CA, under [`crate::CaExpiry::Refuse`].
+    #[error("the certificate would expire at {leaf_not_after}, after its CA ({ca_not_after})")]
+    OutlivesCa {
+        /// Requested NotAfter.
+        leaf_not_after: String,
+        /// The CA's NotAfter.
+        ca_not_after: String,
+    },
+    /// An empty or inverted validity window.
+    #[error(
+        "invalid validity window: not before {not_before} is not earlier than not after {not_after}"
+    )]
+    InvalidWindow {
+        /// NotBefore.
+        not_before: String,
+        /// NotAfter.
+        not_after: String,
+    },
+    /// A certificate not issued by this CA (issuer name or key identifier differs).
+    #[error("certificate \"{subject}\" was not issued by CA \"{ca}\" ({reason})")]
+    WrongIssuer {
+        /// The certificate's subject.
+        subject: String,
+        /// The CA's subject.
+        ca: String,
+        /// Which link failed.
+        reason: &'static str,
+    },
+    /// A certificate whose signature does not verify with the CA's key.
+    #[error("certificate \"{subject}\" has a signature that does not verify with CA \"{ca}\"")]
+    BadSignature {
+        /// The certificate's subject.
+        subject: String,
+        /// The CA's subject.
+        ca: String,
+    },
+    /// A certificate whose ExtendedKeyUsage does not allow the usage.
+    #[error("certificate \"{subject}\" is not valid for {usage} (its ExtendedKeyUsage: {found})")]
+    UsageNotAllowed {
+        /// The certificate's subject.
+        subject: String,
+        /// The usage asked for.
+        usage: String,
+        /// What it has.
+        found: String,
+    },
+}

@@ -1,0 +1,437 @@
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kubepki_ca::{
+    CaExpiry, CaSpec, Certificate, CertificateAuthority, DEFAULT_CA_VALIDITY,
+    DEFAULT_LEAF_VALIDITY, Profile, Window, parse_duration,
+};
+use kubepki_csr::{Csr, CsrBuilder, KubeCsr, Subject, Usage};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use time::OffsetDateTime;
+
+/// Errors the CLI reports: always one line, naming the file when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A problem with one file.
+    #[error("{}: {msg}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn file_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> CliError + '_ {
+    move |e| CliError::File {
+        path: path.to_owned(),
+        msg: e.to_string(),
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> CliError {
+    CliError::Other(e.to_string())
+}
+
+/// Reads an input file (bounded size), naming it in any error.
+pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    read_limited(path).map(|b| b.to_vec()).map_err(|e| match e {
+        kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
+        other => file_err(path)(&other),
+    })
+}
+
+/// Writes a batch, mapping file errors.
+fn commit(batch: FileBatch) -> Result<(), CliError> {
+    batch.commit().map_err(write_err)
+}
+
+fn write_err(e: kubepki_keys::Error) -> CliError {
+    match e {
+        kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
+        kubepki_keys::Error::Exists { path } => CliError::File {
+            path,
+            msg: "already exists (use --force to replace it)".into(),
+        },
+        other => CliError::Other(other.to_string()),
+    }
+}
+
+fn batch(force: bool) -> FileBatch {
+    if force {
+        FileBatch::overwriting()
+    } else {
+        FileBatch::new()
+    }
+}
+
+/// kubepki: offline Kubernetes PKI.
+#[derive(Parser, Debug)]
+#[command(name = "kubepki", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a private key (kubeadm's PEM form) and optionally its public key.
+    Keygen(KeygenArgs),
+    /// Create a PKCS#10 CSR, optionally wrapped in a Kubernetes CertificateSigningRequest.
+    Csr(CsrArgs),
+    /// Certificate-authority commands.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Sign a CSR with a CA under a leaf profile.
+    Sign(SignArgs),
+    /// Show a certificate, CSR, key (public facts only) or CertificateSigningRequest manifest.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+struct KeygenArgs {
+    /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384, Ed25519.
+    #[arg(long, default_value = "RSA-2048")]
+    algorithm: String,
+    /// Where to write the private key (mode 0600).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the PKIX public key here (mode 0600, like kubeadm's sa.pub).
+    #[arg(long)]
+    pub_out: Option<PathBuf>,
+    /// Replace existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct CsrArgs {
+    /// The private key to sign the request with.
+    #[arg(long)]
+    key: PathBuf,
+    /// Subject CN (the Kubernetes user name).
+    #[arg(long)]
+    cn: String,
+    /// Subject O (a Kubernetes group); repeat for several.
+    #[arg(long = "org")]
+    orgs: Vec<String>,
+    /// Subject OU; repeatable.
+    #[arg(long = "ou")]
+    ous: Vec<String>,
+    /// DNS SAN; repeatable.
+    #[arg(long = "dns")]
+    dns: Vec<String>,
+    /// IP SAN (v4 or v6); repeatable.
+    #[arg(long = "ip")]
+    ips: Vec<IpAddr>,
+    /// URI SAN; repeatable.
+    #[arg(long = "uri")]
+    uris: Vec<String>,
+    /// Email SAN; repeatable.
+    #[arg(long = "email")]
+    emails: Vec<String>,
+    /// Where to write the PEM CSR.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a certificates.k8s.io/v1 CertificateSigningRequest manifest here (YAML, or
+    /// JSON when the name ends in .json).
+    #[arg(long)]
+    k8s_manifest: Option<PathBuf>,
+    /// metadata.name of the manifest (default: the CN, lower-cased, ':' replaced by '-').
+    #[arg(long, requires = "k8s_manifest")]
+    name: Option<String>,
+    /// spec.signerName of the manifest.
+    #[arg(
+        long,
+        default_value = "kubernetes.io/kube-apiserver-client",
+        requires = "k8s_manifest"
+    )]
+    signer_name: String,
+    /// spec.expirationSeconds of the manifest (minimum 600).
+    #[arg(long, requires = "k8s_manifest")]
+    expiration_seconds: Option<i64>,
+    /// spec.usages entry; repeatable (default: "digital signature", "key encipherment",
+    /// "client auth").
+    #[arg(long = "usage", requires = "k8s_manifest")]
+    usages: Vec<String>,
+    /// Replace existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum CaCommand {
+    /// Create a self-signed CA with kubeadm's CA profile.
+    Create(CaCreateArgs),
+}
+
+#[derive(Args, Debug)]
+struct CaCreateArgs {
+    /// Subject CN of the CA.
+    #[arg(long)]
+    cn: String,
+    /// Folder for DIR/NAME.crt (0644) and DIR/NAME.key (0600).
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Base file name.
+    #[arg(long, default_value = "ca")]
+    name: String,
+    /// Key algorithm.
+    #[arg(long, default_value = "RSA-2048")]
+    algorithm: String,
+    /// Validity (Go duration, e.g. 87600h; also 3650d).
+    #[arg(long, default_value = "87600h")]
+    validity: String,
+    /// Replace existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct SignArgs {
+    /// CA certificate.
+    #[arg(long)]
+    ca_cert: PathBuf,
+    /// CA private key.
+    #[arg(long)]
+    ca_key: PathBuf,
+    /// The CSR (PEM or DER) to sign.
+    #[arg(long)]
+    csr: PathBuf,
+    /// Leaf profile: client (clientAuth), server (serverAuth), peer (both).
+    #[arg(long)]
+    profile: ProfileArg,
+    /// Where to write the certificate (0644).
+    #[arg(long)]
+    out: PathBuf,
+    /// Validity (Go duration).
+    #[arg(long, default_value = "8760h")]
+    validity: String,
+    /// If the certificate would outlive the CA, end it with the CA instead of refusing.
+    #[arg(long)]
+    clamp_to_ca: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProfileArg {
+    Client,
+    Server,
+    Peer,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// The file to show.
+    file: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long = "output", default_value = "text")]
+    output: Format,
+}
+
+/// Output formats of `inspect`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Keygen(a) => keygen(a),
+        Command::Csr(a) => csr(a),
+        Command::Ca(CaCommand::Create(a)) => ca_create(a),
+        Command::Sign(a) => sign(a),
+        Command::Inspect(a) => crate::inspect::run(&a.file, a.output),
+    }
+}
+
+fn algorithm(s: &str) -> Result<KeyAlgorithm, CliError> {
+    s.parse::<KeyAlgorithm>()
+        .map_err(|e| CliError::Other(format!("--algorithm: {e}")))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKey, CliError> {
+    PrivateKey::from_pem(&read(path)?).map_err(|e| file_err(path)(&e))
+}
+
+fn keygen(a: KeygenArgs) -> Result<(), CliError> {
+    let alg = algorithm(&a.algorithm)?;
+    let key = PrivateKey::generate(alg).map_err(other)?;
+    let mut b = batch(a.force);
+    let pem = key.to_pem().map_err(other)?;
+    b.stage(&a.out, pem.as_bytes(), MODE_SECRET)
+        .map_err(write_err)?;
+    if let Some(p) = &a.pub_out {
+        b.stage(p, key.public_key_pem().as_bytes(), MODE_SECRET)
+            .map_err(write_err)?;
+    }
+    commit(b)?;
+    println!("wrote {} private key {}", alg, a.out.display());
+    if let Some(p) = &a.pub_out {
+        println!("wrote public key {}", p.display());
+    }
+    Ok(())
+}
+
+fn csr(a: CsrArgs) -> Result<(), CliError> {
+    let key = load_key(&a.key)?;
+    let mut subject = Subject::cn(a.cn.clone()).with_organizations(a.orgs.clone());
+    subject.organizational_units = a.ous.clone();
+    let mut builder = CsrBuilder::new(subject);
+    for d in &a.dns {
+        builder = builder.dns(d.clone());
+    }
+    for ip in &a.ips {
+        builder = builder.ip(*ip);
+    }
+    for u in &a.uris {
+        builder = builder.uri(u.clone());
+    }
+    for e in &a.emails {
+        builder = builder.email(e.clone());
+    }
+    let csr = builder.sign(&key).map_err(other)?;
+    let mut b = batch(a.force);
+    b.stage(&a.out, csr.to_pem().as_bytes(), MODE_SECRET)
+        .map_err(write_err)?;
+    if let Some(path) = &a.k8s_manifest {
+        let usages: Vec<Usage> = if a.usages.is_empty() {
+            vec![
+                Usage::DigitalSignature,
+                Usage::KeyEncipherment,
+                Usage::ClientAuth,
+            ]
+        } else {
+            a.usages
+                .iter()
+                .map(|u| {
+                    u.parse::<Usage>()
+                        .map_err(|e| CliError::Other(format!("--usage: {e}")))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let name = a
+            .name
+            .clone()
+            .unwrap_or_else(|| a.cn.to_lowercase().replace([':', '_', ' ', '@'], "-"));
+        let manifest = KubeCsr::new(&name, &csr, &a.signer_name, &usages, a.expiration_seconds);
+        manifest
+            .validate()
+            .map_err(|e| CliError::Other(format!("the manifest would be rejected: {e}")))?;
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            manifest.to_json()
+        } else {
+            manifest.to_yaml()
+        }
+        .map_err(other)?;
+        b.stage(path, text.as_bytes(), MODE_PUBLIC)
+            .map_err(write_err)?;
+    }
+    commit(b)?;
+    println!(
+        "wrote certificate request {} for {}",
+        a.out.display(),
+        csr.subject()
+    );
+    if let Some(p) = &a.k8s_manifest {
+        println!("wrote CertificateSigningRequest manifest {}", p.display());
+    }
+    Ok(())
+}
+
+fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
+    let alg = algorithm(&a.algorithm)?;
+    let validity =
+        parse_duration(&a.validity).map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+    if a.name.is_empty() || a.name.contains('/') {
+        return Err(CliError::Other(format!(
+            "--name: \"{}\" must be a plain file name",
+            a.name
+        )));
+    }
+    let crt = a.out_dir.join(format!("{}.crt", a.name));
+    let key_path = a.out_dir.join(format!("{}.key", a.name));
+    // Check before the (possibly slow) key generation.
+    for p in [&crt, &key_path] {
+        if !a.force && std::fs::symlink_metadata(p).is_ok() {
+            return Err(write_err(kubepki_keys::Error::Exists { path: p.clone() }));
+        }
+    }
+    let key = PrivateKey::generate(alg).map_err(other)?;
+    let key_pem = key.to_pem().map_err(other)?;
+    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    let ca = CertificateAuthority::create_root(&spec, key).map_err(other)?;
+    let mut b = batch(a.force);
+    b.stage(&crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
+        .map_err(write_err)?;
+    b.stage(&key_path, key_pem.as_bytes(), MODE_SECRET)
+        .map_err(write_err)?;
+    commit(b)?;
+    println!(
+        "wrote CA \"{}\" ({alg}, valid until {}) to {} and {}",
+        a.cn,
+        kubepki_ca::rfc3339(ca.certificate().not_after()),
+        crt.display(),
+        key_path.display()
+    );
+    Ok(())
+}
+
+fn sign(a: SignArgs) -> Result<(), CliError> {
+    let validity =
+        parse_duration(&a.validity).map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+    let now = OffsetDateTime::now_utc();
+    let cert = Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
+    let key = load_key(&a.ca_key)?;
+    let ca = CertificateAuthority::from_parts(cert, Some(key), now).map_err(|e| match e {
+        kubepki_ca::Error::KeyMismatch { .. } => CliError::File {
+            path: a.ca_key.clone(),
+            msg: format!("does not match the CA certificate {}", a.ca_cert.display()),
+        },
+        other => file_err(&a.ca_cert)(&other),
+    })?;
+    let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(|e| file_err(&a.csr)(&e))?;
+    let profile = match a.profile {
+        ProfileArg::Client => Profile::Client,
+        ProfileArg::Server => Profile::Server,
+        ProfileArg::Peer => Profile::Peer,
+    };
+    let policy = if a.clamp_to_ca {
+        CaExpiry::Clamp
+    } else {
+        CaExpiry::Refuse
+    };
+    let issued = ca
+        .issue_from_csr(&csr, profile, Window::kubeadm(now, validity), policy)
+        .map_err(|e| file_err(&a.csr)(&e))?;
+    let mut b = batch(a.force);
+    b.stage(&a.out, issued.to_pem().as_bytes(), MODE_PUBLIC)
+        .map_err(write_err)?;
+    commit(b)?;
+    println!(
+        "wrote {} certificate {} for {} (serial {}, valid until {})",
+        profile.name(),
+        a.out.display(),
+        issued.subject(),
+        issued.serial_hex(),
+        kubepki_ca::rfc3339(issued.not_after())
+    );
+    Ok(())
+}
+
+// The defaults are part of the CLI contract; keep them next to the library's constants.
+const _: () = {
+    assert!(DEFAULT_LEAF_VALIDITY.whole_hours() == 8760);
+    assert!(DEFAULT_CA_VALIDITY.whole_hours() == 87600);
+};
