@@ -250,12 +250,12 @@ impl CertificateAuthority {
         now: OffsetDateTime,
     ) -> Result<Self, Error> {
         check_ca_cert(&cert)?;
-        if let Some(k) = &key {
-            if !k.matches_public_key(cert.public_key_der()) {
-                return Err(Error::KeyMismatch {
-                    subject: cert.display_name(),
-                });
-            }
+        if let Some(k) = &key
+            && !k.matches_public_key(cert.public_key_der())
+        {
+            return Err(Error::KeyMismatch {
+                subject: cert.display_name(),
+            });
         }
         cert.check_time(now)?;
         Ok(CertificateAuthority { cert, key })
@@ -393,10 +393,10 @@ impl CertificateAuthority {
         if cert.issuer_der() != self.cert.subject_der() {
             return Err(wrong("issuer name differs from the CA's subject"));
         }
-        if let (Some(aki), Some(ski)) = (cert.authority_key_id(), self.cert.subject_key_id()) {
-            if aki != ski {
-                return Err(wrong("authority key identifier differs from the CA's"));
-            }
+        if let (Some(aki), Some(ski)) = (cert.authority_key_id(), self.cert.subject_key_id())
+            && aki != ski
+        {
+            return Err(wrong("authority key identifier differs from the CA's"));
         }
         cert.verify_signature(self.cert.public_key_der())
             .map_err(|e| match e {

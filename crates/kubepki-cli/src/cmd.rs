@@ -83,7 +83,7 @@ enum Command {
     /// Generate a private key (kubeadm's PEM form) and optionally its public key.
     Keygen(KeygenArgs),
     /// Create a PKCS#10 CSR, optionally wrapped in a Kubernetes CertificateSigningRequest.
-    Csr(CsrArgs),
+    Csr(Box<CsrArgs>),
     /// Certificate-authority commands.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -249,7 +249,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Keygen(a) => keygen(a),
-        Command::Csr(a) => csr(a),
+        Command::Csr(a) => csr(*a),
         Command::Ca(CaCommand::Create(a)) => ca_create(a),
         Command::Sign(a) => sign(a),
         Command::Inspect(a) => crate::inspect::run(&a.file, a.output),

@@ -52,11 +52,11 @@ fn describe(data: &[u8]) -> Result<Value, String> {
                 .map_err(|e| e.to_string()),
         };
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if text.contains("CertificateSigningRequest") {
-            let m = KubeCsr::from_slice(data).map_err(|e| e.to_string())?;
-            return Ok(manifest_json(&m));
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && text.contains("CertificateSigningRequest")
+    {
+        let m = KubeCsr::from_slice(data).map_err(|e| e.to_string())?;
+        return Ok(manifest_json(&m));
     }
     if let Ok(c) = Certificate::from_der(data) {
         return Ok(cert_json(&c));

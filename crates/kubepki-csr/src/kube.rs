@@ -331,13 +331,13 @@ impl KubeCsr {
                 return Err(v("spec.usages", format!("duplicate usage \"{u}\"")));
             }
         }
-        if let Some(secs) = self.spec.expiration_seconds {
-            if secs < MIN_EXPIRATION_SECONDS {
-                return Err(v(
-                    "spec.expirationSeconds",
-                    format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
-                ));
-            }
+        if let Some(secs) = self.spec.expiration_seconds
+            && secs < MIN_EXPIRATION_SECONDS
+        {
+            return Err(v(
+                "spec.expirationSeconds",
+                format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
+            ));
         }
         if self.spec.request.is_empty() {
             return Err(v("spec.request", "required".into()));

@@ -213,7 +213,7 @@ fn directory_string_value(any: &Any) -> Result<String, Error> {
         }
         Tag::TeletexString => Ok(bytes.iter().map(|&b| b as char).collect()),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(bad());
             }
             let units: Vec<u16> = bytes

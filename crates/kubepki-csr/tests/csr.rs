@@ -12,6 +12,7 @@ macro_rules! vector {
 }
 
 type R = Result<(), Error>;
+type Mutation = Box<dyn Fn(&mut KubeCsr)>;
 
 fn user_csr() -> Result<Csr, Error> {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
@@ -145,7 +146,7 @@ fn manifest_rules_each_reject_a_violation() -> R {
     };
     let base = manifest()?;
     assert_eq!(field_of(&base), "accepted");
-    let cases: Vec<(&str, Box<dyn Fn(&mut KubeCsr)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "spec.signerName",
             Box::new(|m| m.spec.signer_name = String::new()),

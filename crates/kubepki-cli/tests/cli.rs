@@ -1,0 +1,424 @@
+//! The CLI end to end: the README flow, the manifest it writes, and bad input (one line naming
+//! the file, exit 1, nothing written).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use kubepki_csr::KubeCsr;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubepki");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubepki(dir: &Path, args: &[&str]) -> Result<Run, Box<dyn std::error::Error>> {
+    let out = Command::new(BIN).args(args).current_dir(dir).output()?;
+    Ok(Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn ok(dir: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let r = kubepki(dir, args)?;
+    if r.code != 0 {
+        return Err(format!("kubepki {} failed: {}", args.join(" "), r.stderr).into());
+    }
+    Ok(r.stdout)
+}
+
+fn vector(name: &str) -> String {
+    format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn readme_flow_ca_keygen_csr_sign() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "ca",
+            "create",
+            "--cn",
+            "kubernetes",
+            "--out-dir",
+            "pki",
+            "--algorithm",
+            "ECDSA-P256",
+        ],
+    )?;
+    ok(
+        d,
+        &[
+            "keygen",
+            "--algorithm",
+            "RSA-2048",
+            "--out",
+            "jane.key",
+            "--pub-out",
+            "jane.pub",
+        ],
+    )?;
+    ok(
+        d,
+        &[
+            "csr",
+            "--key",
+            "jane.key",
+            "--cn",
+            "jane",
+            "--org",
+            "dev",
+            "--org",
+            "ops",
+            "--out",
+            "jane.csr",
+            "--k8s-manifest",
+            "jane.yaml",
+            "--expiration-seconds",
+            "86400",
+        ],
+    )?;
+    ok(
+        d,
+        &[
+            "sign",
+            "--ca-cert",
+            "pki/ca.crt",
+            "--ca-key",
+            "pki/ca.key",
+            "--csr",
+            "jane.csr",
+            "--profile",
+            "client",
+            "--out",
+            "jane.crt",
+        ],
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        fs::metadata(d.join(p))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode("pki/ca.key"), 0o600);
+    assert_eq!(mode("pki/ca.crt"), 0o644);
+    assert_eq!(mode("jane.key"), 0o600);
+    assert_eq!(mode("jane.pub"), 0o600);
+    assert_eq!(mode("jane.crt"), 0o644);
+
+    // The manifest: base64 -> PEM -> PKCS#10, valid under the API server's rules.
+    let m = KubeCsr::from_slice(&fs::read(d.join("jane.yaml"))?)?;
+    assert_eq!(m.spec.signer_name, "kubernetes.io/kube-apiserver-client");
+    assert_eq!(m.spec.expiration_seconds, Some(86400));
+    assert_eq!(
+        m.spec.usages,
+        ["digital signature", "key encipherment", "client auth"]
+    );
+    let pem = base64::engine::general_purpose::STANDARD.decode(&m.spec.request)?;
+    assert_eq!(pem, fs::read(d.join("jane.csr"))?);
+    let csr = m.validate()?;
+    assert_eq!(csr.common_name(), Some("jane"));
+    assert_eq!(csr.organizations(), ["dev", "ops"]);
+
+    let cert = kubepki_ca::Certificate::from_pem(&fs::read(d.join("jane.crt"))?)?;
+    let ca = kubepki_ca::CertificateAuthority::from_certificate(
+        kubepki_ca::Certificate::from_pem(&fs::read(d.join("pki/ca.crt"))?)?,
+    )?;
+    ca.verify(
+        &cert,
+        Some(&kubepki_csr::ExtKeyUsage::ClientAuth),
+        time::OffsetDateTime::now_utc(),
+    )?;
+
+    // inspect, text and JSON.
+    let text = ok(d, &["inspect", "jane.crt"])?;
+    assert!(
+        text.contains("subject: O = dev, O = ops, CN = jane"),
+        "{text}"
+    );
+    let json = ok(d, &["inspect", "-o", "json", "jane.key"])?;
+    assert!(json.contains("\"algorithm\": \"RSA-2048\""), "{json}");
+    let key_body = fs::read_to_string(d.join("jane.key"))?;
+    let secret_line = key_body.lines().nth(2).unwrap_or("x");
+    assert!(!json.contains(secret_line) && !text.contains(secret_line));
+    Ok(())
+}
+
+#[test]
+fn existing_files_are_never_overwritten_without_force() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(
+        d,
+        &["keygen", "--algorithm", "ECDSA-P256", "--out", "a.key"],
+    )?;
+    let before = fs::read(d.join("a.key"))?;
+    let r = kubepki(
+        d,
+        &["keygen", "--algorithm", "ECDSA-P256", "--out", "a.key"],
+    )?;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("a.key: already exists"), "{}", r.stderr);
+    assert_eq!(fs::read(d.join("a.key"))?, before);
+    ok(
+        d,
+        &[
+            "keygen",
+            "--algorithm",
+            "ECDSA-P256",
+            "--out",
+            "a.key",
+            "--force",
+        ],
+    )?;
+    assert_ne!(fs::read(d.join("a.key"))?, before);
+    assert_eq!(files(d), ["a.key"]);
+    Ok(())
+}
+
+/// Each bad input: exit 1 (never 101, a panic), one line naming the file, no output file.
+#[test]
+fn bad_input_is_one_clear_line_and_writes_nothing() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "ca",
+            "create",
+            "--cn",
+            "kubernetes",
+            "--out-dir",
+            "ca",
+            "--algorithm",
+            "ECDSA-P256",
+        ],
+    )?;
+    ok(
+        d,
+        &["keygen", "--algorithm", "ECDSA-P256", "--out", "good.key"],
+    )?;
+    ok(
+        d,
+        &["csr", "--key", "good.key", "--cn", "x", "--out", "good.csr"],
+    )?;
+    ok(
+        d,
+        &[
+            "ca",
+            "create",
+            "--cn",
+            "other",
+            "--out-dir",
+            "other",
+            "--algorithm",
+            "ECDSA-P256",
+        ],
+    )?;
+    ok(
+        d,
+        &[
+            "sign",
+            "--ca-cert",
+            "ca/ca.crt",
+            "--ca-key",
+            "ca/ca.key",
+            "--csr",
+            "good.csr",
+            "--profile",
+            "client",
+            "--out",
+            "leaf.crt",
+        ],
+    )?;
+    fs::write(d.join("garbage.der"), [0x30, 0x82, 0xff, 0xff, 0x01, 0x02])?;
+    let v = |n: &str| vector(n);
+    let (trunc, wrong, enc, small, tampered) = (
+        v("keys/rsa2048-truncated.key"),
+        v("keys/cert-not-a-key.crt"),
+        v("keys/rsa2048-encrypted-pkcs8.key"),
+        v("keys/rsa1024-pkcs1.key"),
+        v("csr/tampered-signature.csr"),
+    );
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["csr", "--key", &trunc, "--cn", "x", "--out", "o.csr"],
+            "rsa2048-truncated.key",
+            "truncated",
+        ),
+        (
+            vec!["csr", "--key", &wrong, "--cn", "x", "--out", "o.csr"],
+            "cert-not-a-key.crt",
+            "no private key found",
+        ),
+        (
+            vec!["csr", "--key", "garbage.der", "--cn", "x", "--out", "o.csr"],
+            "garbage.der",
+            "no PEM block",
+        ),
+        (
+            vec!["csr", "--key", &enc, "--cn", "x", "--out", "o.csr"],
+            "rsa2048-encrypted-pkcs8.key",
+            "encrypted",
+        ),
+        (
+            vec!["csr", "--key", &small, "--cn", "x", "--out", "o.csr"],
+            "rsa1024-pkcs1.key",
+            "1024 bits",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "ca/ca.crt",
+                "--ca-key",
+                "ca/ca.key",
+                "--csr",
+                &tampered,
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+            ],
+            "tampered-signature.csr",
+            "signature does not verify",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "ca/ca.crt",
+                "--ca-key",
+                "other/ca.key",
+                "--csr",
+                "good.csr",
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+            ],
+            "other/ca.key",
+            "does not match",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "leaf.crt",
+                "--ca-key",
+                "good.key",
+                "--csr",
+                "good.csr",
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+            ],
+            "leaf.crt",
+            "not a CA",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "garbage.der",
+                "--ca-key",
+                "ca/ca.key",
+                "--csr",
+                "good.csr",
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+            ],
+            "garbage.der",
+            "no PEM block",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "ca/ca.crt",
+                "--ca-key",
+                "ca/ca.key",
+                "--csr",
+                "missing.csr",
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+            ],
+            "missing.csr",
+            "No such file",
+        ),
+        (
+            vec!["inspect", "garbage.der"],
+            "garbage.der",
+            "not a certificate",
+        ),
+        (
+            vec!["inspect", &trunc],
+            "rsa2048-truncated.key",
+            "truncated",
+        ),
+        (
+            vec!["keygen", "--algorithm", "RSA-1024", "--out", "o.key"],
+            "--algorithm",
+            "valid: RSA-2048",
+        ),
+        (
+            vec![
+                "sign",
+                "--ca-cert",
+                "ca/ca.crt",
+                "--ca-key",
+                "ca/ca.key",
+                "--csr",
+                "good.csr",
+                "--profile",
+                "client",
+                "--out",
+                "o.crt",
+                "--validity",
+                "100000d",
+            ],
+            "o.crt",
+            "after its CA",
+        ),
+    ];
+    let before = files(d);
+    for (args, file, cause) in cases {
+        let r = kubepki(d, &args)?;
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("kubepki: error: "), "{}", r.stderr);
+        assert!(r.stderr.contains(cause), "{args:?}: {}", r.stderr);
+        if file != "o.crt" {
+            assert!(r.stderr.contains(file), "{args:?}: {}", r.stderr);
+        }
+        assert_eq!(files(d), before, "{args:?} wrote something");
+    }
+    Ok(())
+}
