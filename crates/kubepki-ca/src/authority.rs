@@ -32,18 +32,17 @@ pub struct Window {
 
 impl Window {
     /// kubeadm's rule (v1.31+): NotBefore = `now` - 5 min, NotAfter = `now` + `validity`.
+    /// Times are cut to whole seconds, the precision certificates carry.
     pub fn kubeadm(now: OffsetDateTime, validity: Duration) -> Self {
-        Window {
-            not_before: now - BACKDATE,
-            not_after: now + validity,
-        }
+        Window::new(now - BACKDATE, now + validity)
     }
 
-    /// An explicit window.
+    /// An explicit window (cut to whole seconds).
     pub fn new(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Self {
+        let whole = |t: OffsetDateTime| t - Duration::nanoseconds(i64::from(t.nanosecond()));
         Window {
-            not_before,
-            not_after,
+            not_before: whole(not_before),
+            not_after: whole(not_after),
         }
     }
 
