@@ -71,13 +71,7 @@ impl Certificate {
 
     /// Reads DER.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        if der.len() > pem::MAX_INPUT_LEN {
-            return Err(kubepki_keys::Error::TooLarge {
-                len: der.len(),
-                max: pem::MAX_INPUT_LEN,
-            }
-            .into());
-        }
+        pem::check_len(der.len())?;
         let derr = |e: der::Error| Error::Der(e.to_string());
         let signed = SignedData::parse(der, "certificate")?;
         let cert = x509_cert::Certificate::from_der(der).map_err(derr)?;

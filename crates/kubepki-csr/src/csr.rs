@@ -183,13 +183,7 @@ impl Csr {
 
     /// Reads DER and verifies the self-signature.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        if der.len() > pem::MAX_INPUT_LEN {
-            return Err(kubepki_keys::Error::TooLarge {
-                len: der.len(),
-                max: pem::MAX_INPUT_LEN,
-            }
-            .into());
-        }
+        pem::check_len(der.len())?;
         let signed = SignedData::parse(der, "PKCS#10")?;
         let req = CertReq::from_der(der).map_err(|e| Error::Der(e.to_string()))?;
         let public_key = req

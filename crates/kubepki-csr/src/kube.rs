@@ -267,13 +267,7 @@ impl KubeCsr {
 
     /// Reads YAML or JSON (one document).
     pub fn from_slice(input: &[u8]) -> Result<Self, Error> {
-        if input.len() > kubepki_keys::pem::MAX_INPUT_LEN {
-            return Err(kubepki_keys::Error::TooLarge {
-                len: input.len(),
-                max: kubepki_keys::pem::MAX_INPUT_LEN,
-            }
-            .into());
-        }
+        kubepki_keys::pem::check_len(input.len())?;
         let text =
             std::str::from_utf8(input).map_err(|_| Error::Manifest("not UTF-8 text".into()))?;
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();

@@ -16,6 +16,17 @@ use crate::Error;
 /// CSRs and kubeconfigs are a few KiB; anything larger is refused before it is decoded.
 pub const MAX_INPUT_LEN: usize = 1 << 20;
 
+/// Refuses input longer than [`MAX_INPUT_LEN`].
+pub fn check_len(len: usize) -> Result<(), Error> {
+    if len > MAX_INPUT_LEN {
+        return Err(Error::TooLarge {
+            len,
+            max: MAX_INPUT_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// One decoded PEM block.
 pub struct PemBlock {
     label: String,
@@ -88,12 +99,7 @@ pub fn encode(label: &str, der: &[u8]) -> Zeroizing<String> {
 /// its matching END line, or base64 that does not decode. Input with no block at all yields an
 /// empty vector (callers decide whether that is an error).
 pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
-    if input.len() > MAX_INPUT_LEN {
-        return Err(Error::TooLarge {
-            len: input.len(),
-            max: MAX_INPUT_LEN,
-        });
-    }
+    check_len(input.len())?;
     let mut blocks = Vec::new();
     let mut lines = input.split(|&b| b == b'\n').map(trim_line);
     while let Some(line) = lines.next() {

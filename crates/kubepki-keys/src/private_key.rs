@@ -102,12 +102,7 @@ impl PrivateKey {
 
     /// Reads a DER private key: PKCS#8, PKCS#1 or SEC1, recognised by structure.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        if der.len() > pem::MAX_INPUT_LEN {
-            return Err(Error::TooLarge {
-                len: der.len(),
-                max: pem::MAX_INPUT_LEN,
-            });
-        }
+        pem::check_len(der.len())?;
         if pkcs8::PrivateKeyInfoRef::from_der(der).is_ok() {
             return Self::from_pkcs8_der(der);
         }
