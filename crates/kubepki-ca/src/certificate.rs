@@ -50,11 +50,7 @@ impl Certificate {
             .collect::<Result<_, _>>()?;
         if certs.is_empty() {
             return Err(Error::NoCertificate {
-                found: blocks
-                    .iter()
-                    .map(|b| format!("\"{}\"", b.label()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                found: pem::describe_labels(&blocks),
             });
         }
         Ok(certs)

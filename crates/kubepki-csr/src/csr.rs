@@ -163,11 +163,7 @@ impl Csr {
         {
             Some(b) => Csr::from_der(b.contents()),
             None => Err(Error::NoCsr {
-                found: blocks
-                    .iter()
-                    .map(|b| format!("\"{}\"", b.label()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                found: pem::describe_labels(&blocks),
             }),
         }
     }

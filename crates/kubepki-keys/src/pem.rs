@@ -153,6 +153,15 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
     Ok(blocks)
 }
 
+/// The labels of `blocks`, quoted and comma-separated, for error messages.
+pub fn describe_labels(blocks: &[PemBlock]) -> String {
+    blocks
+        .iter()
+        .map(|b| format!("\"{}\"", b.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether `input` looks like PEM text (has a BEGIN line) rather than DER.
 pub fn looks_like_pem(input: &[u8]) -> bool {
     input

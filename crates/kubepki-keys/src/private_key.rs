@@ -82,12 +82,8 @@ impl PrivateKey {
             )
         });
         let Some(block) = key else {
-            let found: Vec<String> = blocks
-                .iter()
-                .map(|b| format!("\"{}\"", b.label()))
-                .collect();
             return Err(Error::NoPrivateKey {
-                found: found.join(", "),
+                found: pem::describe_labels(&blocks),
             });
         };
         if block.is_legacy_encrypted() || block.label() == LABEL_PKCS8_ENCRYPTED {
