@@ -267,6 +267,19 @@ impl CertificateAuthority {
         Ok(CertificateAuthority { cert, key: None })
     }
 
+    /// Adds the private key to a CA loaded with [`Self::from_certificate`], checking that it
+    /// belongs to the certificate. Validity times are not checked (callers decide whether an
+    /// expired CA is an error or a warning).
+    pub fn with_key(mut self, key: PrivateKey) -> Result<Self, Error> {
+        if !key.matches_public_key(self.cert.public_key_der()) {
+            return Err(Error::KeyMismatch {
+                subject: self.cert.display_name(),
+            });
+        }
+        self.key = Some(key);
+        Ok(self)
+    }
+
     /// The CA certificate.
     pub fn certificate(&self) -> &Certificate {
         &self.cert
@@ -384,6 +397,29 @@ impl CertificateAuthority {
         usage: Option<&ExtKeyUsage>,
         at: time::OffsetDateTime,
     ) -> Result<(), Error> {
+        self.check_issued(cert)?;
+        self.cert.check_time(at)?;
+        cert.check_time(at)?;
+        if let Some(u) = usage {
+            let ekus = cert.ext_key_usage().unwrap_or(&[]);
+            if !ekus.iter().any(|e| e == u || *e == ExtKeyUsage::Any) {
+                return Err(Error::UsageNotAllowed {
+                    subject: cert.display_name(),
+                    usage: u.name(),
+                    found: if ekus.is_empty() {
+                        "none".into()
+                    } else {
+                        ekus.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `cert` was issued by this CA: issuer name, key identifier (when both are
+    /// present) and signature. Validity times are not looked at (see [`Self::verify`]).
+    pub fn check_issued(&self, cert: &Certificate) -> Result<(), Error> {
         let wrong = |reason| Error::WrongIssuer {
             subject: cert.display_name(),
             ca: self.cert.display_name(),
@@ -405,22 +441,6 @@ impl CertificateAuthority {
                 },
                 other => Error::Key(other),
             })?;
-        self.cert.check_time(at)?;
-        cert.check_time(at)?;
-        if let Some(u) = usage {
-            let ekus = cert.ext_key_usage().unwrap_or(&[]);
-            if !ekus.iter().any(|e| e == u || *e == ExtKeyUsage::Any) {
-                return Err(Error::UsageNotAllowed {
-                    subject: cert.display_name(),
-                    usage: u.name(),
-                    found: if ekus.is_empty() {
-                        "none".into()
-                    } else {
-                        ekus.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
-                    },
-                });
-            }
-        }
         Ok(())
     }
 

@@ -91,6 +91,8 @@ enum Command {
     Sign(SignArgs),
     /// Show a certificate, CSR, key (public facts only) or CertificateSigningRequest manifest.
     Inspect(InspectArgs),
+    /// Write the whole kubeadm PKI tree and kubeconfig files (or single phases), offline.
+    Init(Box<crate::init::InitArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -253,6 +255,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ca(CaCommand::Create(a)) => ca_create(a),
         Command::Sign(a) => sign(a),
         Command::Inspect(a) => crate::inspect::run(&a.file, a.output),
+        Command::Init(a) => crate::init::run(*a),
     }
 }
 

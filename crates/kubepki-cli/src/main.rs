@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+mod init;
 mod inspect;
 
 use std::process::ExitCode;

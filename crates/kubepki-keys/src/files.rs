@@ -61,6 +61,9 @@ struct Staged {
 pub struct FileBatch {
     staged: Vec<Staged>,
     overwrite: bool,
+    /// Folders this batch created, outermost first; removed again if the batch fails.
+    created_dirs: Vec<PathBuf>,
+    committed: bool,
 }
 
 impl FileBatch {
@@ -71,14 +74,13 @@ impl FileBatch {
 
     /// A batch that replaces existing files (atomically, by rename).
     pub fn overwriting() -> Self {
-        FileBatch {
-            staged: Vec::new(),
-            overwrite: true,
-        }
+        let mut b = FileBatch::default();
+        b.overwrite = true;
+        b
     }
 
     /// Writes `contents` to a temporary file next to `target` with `mode` and fsyncs it.
-    /// Creates missing parent folders (0755).
+    /// Creates missing parent folders (0755); they are removed again if the batch fails.
     pub fn stage(&mut self, target: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
         let io = |p: &Path, e: std::io::Error| Error::Io {
             path: p.to_owned(),
@@ -87,11 +89,19 @@ impl FileBatch {
         check_target(target, self.overwrite)?;
         let dir = parent(target);
         if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&dir)
-                .map_err(|e| io(&dir, e))?;
+            let mut missing: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            for d in missing {
+                match fs::DirBuilder::new().mode(0o755).create(&d) {
+                    Ok(()) => self.created_dirs.push(d),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io(&d, e)),
+                }
+            }
         }
         let name = target
             .file_name()
@@ -146,6 +156,8 @@ impl FileBatch {
                     let _ = fs::remove_file(&s.target);
                 }
             }
+        } else {
+            self.committed = true;
         }
         result
     }
@@ -194,6 +206,12 @@ impl Drop for FileBatch {
     fn drop(&mut self) {
         for s in &self.staged {
             let _ = fs::remove_file(&s.temp);
+        }
+        if !self.committed {
+            // Innermost first; remove_dir only removes empty folders.
+            for d in self.created_dirs.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
         }
     }
 }
@@ -271,6 +289,22 @@ mod tests {
         drop(b);
         assert!(!d.join("a.key").exists());
         assert_eq!(fs::read(d.join("b.crt")).ok().as_deref(), Some(&b"old"[..]));
+        assert_eq!(fs::read_dir(&d).map(|r| r.count()).unwrap_or(0), 1);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn failed_batch_removes_the_folders_it_created() {
+        let d = tmpdir("dirs");
+        let _ = fs::write(d.join("taken"), b"old");
+        let mut b = FileBatch::new();
+        assert!(
+            b.stage(&d.join("new/deeper/a.key"), b"x", MODE_SECRET)
+                .is_ok()
+        );
+        assert!(b.stage(&d.join("taken"), b"x", MODE_PUBLIC).is_err());
+        drop(b);
+        assert!(!d.join("new").exists());
         assert_eq!(fs::read_dir(&d).map(|r| r.count()).unwrap_or(0), 1);
         let _ = fs::remove_dir_all(&d);
     }

@@ -1,0 +1,935 @@
+//! `init`: looks at what is on disk, decides per file whether to reuse or create it (spec §4),
+//! generates every new key in parallel, signs, and writes the whole lot as one crash-safe batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
+use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
+use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
+use serde::Serialize;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, file_err};
+use crate::kubeconfig::Kubeconfig;
+use crate::net::dns_matches;
+use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+
+/// Which parts of the tree to make: everything (`init`) or single phases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Certificates (CAs and leaves).
+    pub certs: Vec<CertId>,
+    /// `sa.key` / `sa.pub`.
+    pub sa: bool,
+    /// Kubeconfig files.
+    pub kubeconfigs: Vec<KubeconfigId>,
+}
+
+impl Selection {
+    /// The whole tree: every certificate, the service-account keys and every kubeconfig.
+    pub fn all() -> Self {
+        Selection {
+            certs: CertId::ALL.to_vec(),
+            sa: true,
+            kubeconfigs: KubeconfigId::ALL.to_vec(),
+        }
+    }
+
+    /// Every certificate and the service-account keys (`init phase certs all`).
+    pub fn all_certs() -> Self {
+        Selection {
+            kubeconfigs: Vec::new(),
+            ..Selection::all()
+        }
+    }
+
+    /// Every kubeconfig (`init phase kubeconfig all`).
+    pub fn all_kubeconfigs() -> Self {
+        Selection {
+            certs: Vec::new(),
+            sa: false,
+            kubeconfigs: KubeconfigId::ALL.to_vec(),
+        }
+    }
+
+    /// Nothing; add to it with the public fields.
+    pub fn none() -> Self {
+        Selection {
+            certs: Vec::new(),
+            sa: false,
+            kubeconfigs: Vec::new(),
+        }
+    }
+}
+
+/// What happens to one item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Made by this run.
+    Create,
+    /// Already on disk and valid; left untouched.
+    Reuse,
+}
+
+/// What kind of item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    /// A CA certificate and key.
+    CertificateAuthority,
+    /// A leaf certificate and key.
+    Certificate,
+    /// `sa.key` / `sa.pub`.
+    ServiceAccountKeys,
+    /// A kubeconfig file.
+    Kubeconfig,
+}
+
+/// One entry of a [`Report`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// kubeadm's name: `ca`, `etcd-server`, `sa`, `admin.conf`.
+    pub name: String,
+    /// What it is.
+    pub kind: ItemKind,
+    /// Create or reuse.
+    pub action: Action,
+    /// A CA whose key is absent (external CA mode).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// The files.
+    pub files: Vec<PathBuf>,
+    /// Subject (`O = a, CN = b`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The signing CA's name (`ca`, `etcd-ca`, ...); absent for CAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// DNS SANs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    /// IP SANs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    /// NotBefore (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// NotAfter (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Key algorithm of a new key, or of the existing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_algorithm: Option<String>,
+    /// The server URL (kubeconfigs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+/// What a run did, or would do (dry run).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Items in kubeadm's order.
+    pub items: Vec<Item>,
+    /// Files written by this run (empty for a dry run or when everything was reused).
+    pub written: Vec<PathBuf>,
+    /// Warnings (kubeadm warns about the same things).
+    pub warnings: Vec<String>,
+    /// What the operator still has to do on the cluster (RBAC that kubeadm creates online).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Whether the run changed nothing on disk.
+    pub fn unchanged(&self) -> bool {
+        self.written.is_empty()
+    }
+}
+
+enum CaState {
+    /// On disk (with or without key).
+    Loaded(Box<CertificateAuthority>),
+    /// To be created by this run.
+    New,
+}
+
+enum Decision {
+    Reuse(Box<Item>),
+    Create,
+}
+
+/// Runs `init` (or the phases in `selection`) for `plan` at time `now`. With `dry_run`, decides
+/// everything and returns the report without generating a key or writing a file.
+pub fn run(
+    plan: &Plan,
+    selection: &Selection,
+    now: OffsetDateTime,
+    dry_run: bool,
+) -> Result<Report, Error> {
+    let mut warnings = plan.warnings.clone();
+    for id in &selection.certs {
+        if plan.cert(*id).is_none() {
+            return Err(Error::Invalid {
+                field: id.name().into(),
+                reason: "not part of this tree (etcd is external)".into(),
+            });
+        }
+    }
+    for id in &selection.kubeconfigs {
+        if plan.kubeconfig(*id).is_none() {
+            return Err(Error::Invalid {
+                field: id.file_name().into(),
+                reason: format!("kubeadm {} does not write it", plan.version),
+            });
+        }
+    }
+    let dir = &plan.cert_dir;
+
+    // 1. The CAs that are selected or sign something selected.
+    let mut needed: Vec<CertId> = Vec::new();
+    for id in &selection.certs {
+        let ca = id.issuer().unwrap_or(*id);
+        if !needed.contains(&ca) {
+            needed.push(ca);
+        }
+    }
+    if !selection.kubeconfigs.is_empty() && !needed.contains(&CertId::Ca) {
+        needed.push(CertId::Ca);
+    }
+    let mut cas: BTreeMap<CertId, CaState> = BTreeMap::new();
+    for ca in needed {
+        let state = load_ca(dir, ca, now, &mut warnings)?;
+        let state = match state {
+            Some(loaded) => CaState::Loaded(Box::new(loaded)),
+            None if selection.certs.contains(&ca) => CaState::New,
+            None => {
+                return Err(file_err(
+                    ca.cert_path(dir),
+                    format!(
+                        "missing; create the CA first (`kubepki init phase certs {}`)",
+                        ca.name()
+                    ),
+                ));
+            }
+        };
+        cas.insert(ca, state);
+    }
+    let external_cas: Vec<String> = cas
+        .iter()
+        .filter_map(|(id, s)| match s {
+            CaState::Loaded(ca) if !ca.can_sign() => Some(display(&id.cert_path(dir))),
+            _ => None,
+        })
+        .collect();
+
+    // 2. Decide every item.
+    let mut missing: Vec<String> = Vec::new();
+    let mut items: Vec<(Item, Option<Todo>)> = Vec::new();
+    for spec in plan
+        .certs
+        .iter()
+        .filter(|c| selection.certs.contains(&c.id))
+    {
+        if spec.id.is_ca() {
+            match cas.get(&spec.id) {
+                Some(CaState::Loaded(ca)) => items.push((
+                    cert_item(spec, Action::Reuse, dir, ca.certificate(), !ca.can_sign()),
+                    None,
+                )),
+                _ => {
+                    let window = plan.ca_window(now);
+                    let mut item = planned_item(spec, dir, plan.algorithm);
+                    item.not_before = Some(rfc3339(window.not_before));
+                    item.not_after = Some(rfc3339(window.not_after));
+                    items.push((item, Some(Todo::Ca(spec.clone()))));
+                }
+            }
+            continue;
+        }
+        let Some(issuer) = spec.id.issuer() else {
+            continue;
+        };
+        let ca_state = cas.get(&issuer);
+        match decide_leaf(spec, dir, ca_state, &mut warnings, now)? {
+            Decision::Reuse(item) => items.push((*item, None)),
+            Decision::Create => match ca_state {
+                Some(CaState::Loaded(ca)) if !ca.can_sign() => missing.push(format!(
+                    "{} and {} (signed by {})",
+                    display(&spec.id.cert_path(dir)),
+                    display(&spec.id.key_path(dir)),
+                    display(&issuer.cert_path(dir))
+                )),
+                _ => {
+                    let mut item = planned_item(spec, dir, plan.algorithm);
+                    let ca_nb = match ca_state {
+                        Some(CaState::Loaded(ca)) => ca.certificate().not_before(),
+                        _ => plan.ca_window(now).not_before,
+                    };
+                    let w = plan.leaf_window(now, ca_nb);
+                    item.not_before = Some(rfc3339(w.not_before));
+                    item.not_after = Some(rfc3339(w.not_after));
+                    items.push((item, Some(Todo::Leaf(spec.clone()))));
+                }
+            },
+        }
+    }
+    if selection.sa {
+        let ca_external = matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign())
+            || (!cas.contains_key(&CertId::Ca)
+                && CertId::Ca.cert_path(dir).exists()
+                && !CertId::Ca.key_path(dir).exists());
+        match decide_sa(plan)? {
+            SaState::Complete(item) => items.push((item, None)),
+            SaState::NeedPub(key) => {
+                let item = sa_item(plan, Action::Create, Some(key.algorithm()));
+                items.push((item, Some(Todo::SaPub(Box::new(key)))));
+            }
+            SaState::Missing if ca_external => missing.push(format!(
+                "{} and {}",
+                display(&plan.sa_key_path()),
+                display(&plan.sa_pub_path())
+            )),
+            SaState::Missing => items.push((
+                sa_item(plan, Action::Create, Some(plan.secondary_algorithm)),
+                Some(Todo::Sa),
+            )),
+        }
+    }
+    let ca_cert_for_kubeconfigs: Option<&Certificate> = match cas.get(&CertId::Ca) {
+        Some(CaState::Loaded(ca)) => Some(ca.certificate()),
+        _ => None,
+    };
+    for spec in plan
+        .kubeconfigs
+        .iter()
+        .filter(|k| selection.kubeconfigs.contains(&k.id))
+    {
+        let path = plan.kubeconfig_path(spec.id);
+        if path.exists() {
+            items.push((
+                check_kubeconfig(&path, spec, ca_cert_for_kubeconfigs, now, &mut warnings)?,
+                None,
+            ));
+            continue;
+        }
+        if matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign()) {
+            missing.push(format!(
+                "{} (client certificate signed by {})",
+                display(&path),
+                display(&CertId::Ca.cert_path(dir))
+            ));
+            continue;
+        }
+        let ca_nb = ca_cert_for_kubeconfigs
+            .map(|c| c.not_before())
+            .unwrap_or_else(|| plan.ca_window(now).not_before);
+        let w = plan.leaf_window(now, ca_nb);
+        let item = Item {
+            name: spec.id.file_name().into(),
+            kind: ItemKind::Kubeconfig,
+            action: Action::Create,
+            external: false,
+            files: vec![path],
+            subject: Some(spec.subject.to_string()),
+            issuer: Some(CertId::Ca.name().into()),
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            not_before: Some(rfc3339(w.not_before)),
+            not_after: Some(rfc3339(w.not_after)),
+            key_algorithm: Some(plan.secondary_algorithm.name().into()),
+            server: Some(spec.server.clone()),
+        };
+        items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
+    }
+    if !missing.is_empty() {
+        return Err(Error::ExternalCaIncomplete {
+            cas: external_cas,
+            missing,
+        });
+    }
+
+    let notes = notes(plan, selection);
+    if dry_run {
+        return Ok(Report {
+            dry_run: true,
+            items: items.into_iter().map(|(i, _)| i).collect(),
+            written: Vec::new(),
+            warnings,
+            notes,
+        });
+    }
+
+    // 3. Every new key at once, on every core.
+    let algs: Vec<KeyAlgorithm> = items
+        .iter()
+        .filter_map(|(_, t)| match t {
+            Some(Todo::Ca(_) | Todo::Leaf(_)) => Some(plan.algorithm),
+            Some(Todo::Sa | Todo::Kubeconfig(_)) => Some(plan.secondary_algorithm),
+            Some(Todo::SaPub(_)) | None => None,
+        })
+        .collect();
+    let mut keys = generate_many(&algs)?.into_iter();
+    let mut next_key = || keys.next().ok_or(kubepki_keys::Error::Generation);
+
+    // 4. Sign and stage.
+    let mut batch = FileBatch::new();
+    let mut written = Vec::new();
+    let mut stage = |batch: &mut FileBatch, path: PathBuf, bytes: &[u8], mode: u32| {
+        batch.stage(&path, bytes, mode).map(|()| written.push(path))
+    };
+    for (item, todo) in &mut items {
+        let Some(todo) = todo.take() else { continue };
+        match todo {
+            Todo::Ca(spec) => {
+                let key = next_key()?;
+                let ca = CertificateAuthority::create_root(
+                    &CaSpec {
+                        subject: spec.subject.clone(),
+                        window: plan.ca_window(now),
+                        path_len: None,
+                    },
+                    key,
+                )?;
+                let key_pem = ca.key().map(|k| k.to_pem()).transpose()?;
+                stage(
+                    &mut batch,
+                    spec.id.cert_path(dir),
+                    ca.certificate().to_pem().as_bytes(),
+                    MODE_PUBLIC,
+                )?;
+                if let Some(k) = key_pem {
+                    stage(&mut batch, spec.id.key_path(dir), k.as_bytes(), MODE_SECRET)?;
+                }
+                fill_times(item, ca.certificate());
+                cas.insert(spec.id, CaState::Loaded(Box::new(ca)));
+            }
+            Todo::Leaf(spec) => {
+                let key = next_key()?;
+                let Some(CaState::Loaded(ca)) = spec.id.issuer().and_then(|i| cas.get(&i)) else {
+                    return Err(Error::Invalid {
+                        field: spec.id.name().into(),
+                        reason: "its CA is not available".into(),
+                    });
+                };
+                let cert = issue(
+                    plan,
+                    ca,
+                    &key,
+                    &spec.subject,
+                    &spec.subject_alt_names,
+                    &spec.ext_key_usage,
+                    now,
+                    spec.id.name(),
+                    &mut warnings,
+                )?;
+                stage(
+                    &mut batch,
+                    spec.id.cert_path(dir),
+                    cert.to_pem().as_bytes(),
+                    MODE_PUBLIC,
+                )?;
+                stage(
+                    &mut batch,
+                    spec.id.key_path(dir),
+                    key.to_pem()?.as_bytes(),
+                    MODE_SECRET,
+                )?;
+                fill_times(item, &cert);
+            }
+            Todo::Sa => {
+                let key = next_key()?;
+                stage(
+                    &mut batch,
+                    plan.sa_key_path(),
+                    key.to_pem()?.as_bytes(),
+                    MODE_SECRET,
+                )?;
+                stage(
+                    &mut batch,
+                    plan.sa_pub_path(),
+                    key.public_key_pem().as_bytes(),
+                    MODE_SECRET,
+                )?;
+            }
+            Todo::SaPub(key) => {
+                stage(
+                    &mut batch,
+                    plan.sa_pub_path(),
+                    key.public_key_pem().as_bytes(),
+                    MODE_SECRET,
+                )?;
+            }
+            Todo::Kubeconfig(spec) => {
+                let key = next_key()?;
+                let Some(CaState::Loaded(ca)) = cas.get(&CertId::Ca) else {
+                    return Err(Error::Invalid {
+                        field: spec.id.file_name().into(),
+                        reason: "the cluster CA is not available".into(),
+                    });
+                };
+                let cert = issue(
+                    plan,
+                    ca,
+                    &key,
+                    &spec.subject,
+                    &SubjectAltNames::default(),
+                    &[ExtKeyUsage::ClientAuth],
+                    now,
+                    spec.id.file_name(),
+                    &mut warnings,
+                )?;
+                let yaml = kubeconfig_yaml(&spec, ca.certificate(), &cert, &key)?;
+                stage(
+                    &mut batch,
+                    plan.kubeconfig_path(spec.id),
+                    yaml.as_bytes(),
+                    MODE_SECRET,
+                )?;
+                fill_times(item, &cert);
+            }
+        }
+    }
+    batch.commit()?;
+    Ok(Report {
+        dry_run: false,
+        items: items.into_iter().map(|(i, _)| i).collect(),
+        written,
+        warnings,
+        notes,
+    })
+}
+
+enum Todo {
+    Ca(CertSpec),
+    Leaf(CertSpec),
+    Sa,
+    SaPub(Box<PrivateKey>),
+    Kubeconfig(KubeconfigSpec),
+}
+
+/// Builds the kubeconfig text for `spec` with a client certificate and key.
+pub fn kubeconfig_yaml(
+    spec: &KubeconfigSpec,
+    ca: &Certificate,
+    cert: &Certificate,
+    key: &PrivateKey,
+) -> Result<Zeroizing<String>, Error> {
+    let key_pem = key.to_pem()?;
+    Kubeconfig::new(
+        &spec.cluster_name,
+        &spec.server,
+        Some(&ca.to_pem()),
+        spec.user_name(),
+        Some(&cert.to_pem()),
+        Some(&key_pem),
+    )
+    .to_yaml()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn issue(
+    plan: &Plan,
+    ca: &CertificateAuthority,
+    key: &PrivateKey,
+    subject: &Subject,
+    sans: &SubjectAltNames,
+    ekus: &[ExtKeyUsage],
+    now: OffsetDateTime,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Certificate, Error> {
+    let window = plan.leaf_window(now, ca.certificate().not_before());
+    if window.not_after > ca.certificate().not_after() {
+        warnings.push(format!(
+            "{name}: cut to expire with its CA at {} (asked for {}); kubeadm would let it outlive the CA",
+            rfc3339(ca.certificate().not_after()),
+            rfc3339(window.not_after)
+        ));
+    }
+    let spec = IssueSpec::new(
+        subject.clone(),
+        key.public_key_der(),
+        window,
+        CaExpiry::Clamp,
+    )
+    .with_ext_key_usage(ekus.to_vec())
+    .with_subject_alt_names(sans.clone());
+    Ok(ca.issue(&spec)?)
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    read_limited(path).map_err(|e| match e {
+        kubepki_keys::Error::Io { path, reason } => Error::File { path, reason },
+        other => file_err(path, other),
+    })
+}
+
+fn load_cert(path: &Path) -> Result<Certificate, Error> {
+    Certificate::from_pem(&read(path)?).map_err(|e| file_err(path, e))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKey, Error> {
+    let key = PrivateKey::from_pem(&read(path)?).map_err(|e| file_err(path, e))?;
+    match key.algorithm() {
+        KeyAlgorithm::Ed25519 => Err(file_err(
+            path,
+            "is an Ed25519 key; Kubernetes components take RSA or ECDSA keys only",
+        )),
+        _ => Ok(key),
+    }
+}
+
+fn time_warning(path: &Path, cert: &Certificate, now: OffsetDateTime, warnings: &mut Vec<String>) {
+    if let Err(e) = cert.check_time(now) {
+        warnings.push(format!("{}: {e}", path.display()));
+    }
+}
+
+/// A CA on disk: `None` when neither file exists.
+fn load_ca(
+    dir: &Path,
+    id: CertId,
+    now: OffsetDateTime,
+    warnings: &mut Vec<String>,
+) -> Result<Option<CertificateAuthority>, Error> {
+    let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
+    match (cp.exists(), kp.exists()) {
+        (false, false) => Ok(None),
+        (false, true) => Err(file_err(
+            &kp,
+            format!(
+                "exists but {} does not; supply both or neither",
+                cp.display()
+            ),
+        )),
+        (true, has_key) => {
+            let cert = load_cert(&cp)?;
+            let ca = CertificateAuthority::from_certificate(cert).map_err(|e| file_err(&cp, e))?;
+            time_warning(&cp, ca.certificate(), now, warnings);
+            if has_key {
+                let key = load_key(&kp)?;
+                Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
+            } else {
+                Ok(Some(ca))
+            }
+        }
+    }
+}
+
+fn decide_leaf(
+    spec: &CertSpec,
+    dir: &Path,
+    ca: Option<&CaState>,
+    warnings: &mut Vec<String>,
+    now: OffsetDateTime,
+) -> Result<Decision, Error> {
+    let (cp, kp) = (spec.id.cert_path(dir), spec.id.key_path(dir));
+    let issuer = spec.id.issuer().unwrap_or(spec.id);
+    match (cp.exists(), kp.exists()) {
+        (false, false) => Ok(Decision::Create),
+        (false, true) => Err(file_err(
+            &kp,
+            format!(
+                "exists without {}; remove it to have both made, or supply the certificate",
+                cp.display()
+            ),
+        )),
+        (true, _) => {
+            let Some(CaState::Loaded(ca)) = ca else {
+                return Err(file_err(
+                    &cp,
+                    format!(
+                        "exists but its CA {} does not; supply the CA, or remove the certificate and key to have everything made",
+                        issuer.cert_path(dir).display()
+                    ),
+                ));
+            };
+            let cert = load_cert(&cp)?;
+            ca.check_issued(&cert).map_err(|e| {
+                file_err(
+                    &cp,
+                    format!("not signed by {}: {e}", issuer.cert_path(dir).display()),
+                )
+            })?;
+            if !kp.exists() {
+                return Err(file_err(
+                    &kp,
+                    format!("missing (the certificate {} exists)", cp.display()),
+                ));
+            }
+            let key = load_key(&kp)?;
+            if !key.matches_public_key(cert.public_key_der()) {
+                return Err(file_err(
+                    &kp,
+                    format!("does not belong to {}", cp.display()),
+                ));
+            }
+            let have = cert.subject_alt_names();
+            let lacking: Vec<String> = spec
+                .subject_alt_names
+                .dns
+                .iter()
+                .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
+                .map(|d| format!("DNS:{d}"))
+                .chain(
+                    spec.subject_alt_names
+                        .ips
+                        .iter()
+                        .filter(|ip| !have.ips.contains(ip))
+                        .map(|ip| format!("IP:{ip}")),
+                )
+                .collect();
+            if !lacking.is_empty() {
+                return Err(file_err(
+                    &cp,
+                    format!(
+                        "exists but lacks SANs this configuration needs: {}; remove {} and its key to have it made again",
+                        lacking.join(", "),
+                        cp.display()
+                    ),
+                ));
+            }
+            time_warning(&cp, &cert, now, warnings);
+            Ok(Decision::Reuse(Box::new(cert_item(
+                spec,
+                Action::Reuse,
+                dir,
+                &cert,
+                false,
+            ))))
+        }
+    }
+}
+
+enum SaState {
+    Complete(Item),
+    NeedPub(PrivateKey),
+    Missing,
+}
+
+fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
+    let (kp, pp) = (plan.sa_key_path(), plan.sa_pub_path());
+    match (kp.exists(), pp.exists()) {
+        (false, false) => Ok(SaState::Missing),
+        (false, true) => Err(file_err(
+            &pp,
+            format!("exists without {}; supply both or neither", kp.display()),
+        )),
+        (true, has_pub) => {
+            let key = load_key(&kp)?;
+            if !has_pub {
+                return Ok(SaState::NeedPub(key));
+            }
+            let pem = read(&pp)?;
+            let blocks = kubepki_keys::pem::decode_all(&pem).map_err(|e| file_err(&pp, e))?;
+            let Some(block) = blocks
+                .iter()
+                .find(|b| b.label() == kubepki_keys::LABEL_PUBLIC_KEY)
+            else {
+                return Err(file_err(
+                    &pp,
+                    format!(
+                        "no \"PUBLIC KEY\" block (found {})",
+                        kubepki_keys::pem::describe_labels(&blocks)
+                    ),
+                ));
+            };
+            if !spki_equal(block.contents(), key.public_key_der()) {
+                return Err(file_err(
+                    &pp,
+                    format!("does not hold the public key of {}", kp.display()),
+                ));
+            }
+            Ok(SaState::Complete(sa_item(
+                plan,
+                Action::Reuse,
+                Some(key.algorithm()),
+            )))
+        }
+    }
+}
+
+fn check_kubeconfig(
+    path: &Path,
+    spec: &KubeconfigSpec,
+    ca: Option<&Certificate>,
+    now: OffsetDateTime,
+    warnings: &mut Vec<String>,
+) -> Result<Item, Error> {
+    let kc = Kubeconfig::from_slice(path, &read(path)?)?;
+    let ca_pem = kc.current_ca_pem(path)?;
+    let Some(ca) = ca else {
+        return Err(file_err(
+            path,
+            "exists but there is no ca.crt to check it against",
+        ));
+    };
+    let theirs = Certificate::from_pem(&ca_pem)
+        .map_err(|e| file_err(path, format!("certificate-authority-data: {e}")))?;
+    if theirs.to_der() != ca.to_der() {
+        return Err(file_err(
+            path,
+            format!(
+                "was made for another CA (\"{}\", SHA-256 {}), not this ca.crt (SHA-256 {}); remove it to have it made again",
+                theirs.display_name(),
+                theirs.fingerprint_sha256(),
+                ca.fingerprint_sha256()
+            ),
+        ));
+    }
+    let (cluster, _) = kc.current(path)?;
+    if cluster.cluster.server != spec.server {
+        warnings.push(format!(
+            "{}: server is {}, the configuration says {}",
+            path.display(),
+            cluster.cluster.server,
+            spec.server
+        ));
+    }
+    let cert = kc
+        .current_client_cert_pem(path)?
+        .map(|pem| {
+            Certificate::from_pem(&pem)
+                .map_err(|e| file_err(path, format!("client-certificate-data: {e}")))
+        })
+        .transpose()?;
+    let mut item = Item {
+        name: spec.id.file_name().into(),
+        kind: ItemKind::Kubeconfig,
+        action: Action::Reuse,
+        external: false,
+        files: vec![path.to_owned()],
+        subject: None,
+        issuer: Some(CertId::Ca.name().into()),
+        dns_names: Vec::new(),
+        ip_addresses: Vec::new(),
+        not_before: None,
+        not_after: None,
+        key_algorithm: None,
+        server: Some(cluster.cluster.server.clone()),
+    };
+    if let Some(c) = &cert {
+        item.subject = Some(c.subject().to_string());
+        fill_times(&mut item, c);
+        if let Err(e) = c.check_time(now) {
+            warnings.push(format!("{}: client certificate: {e}", path.display()));
+        }
+    }
+    Ok(item)
+}
+
+fn planned_item(spec: &CertSpec, dir: &Path, alg: KeyAlgorithm) -> Item {
+    Item {
+        name: spec.id.name().into(),
+        kind: if spec.id.is_ca() {
+            ItemKind::CertificateAuthority
+        } else {
+            ItemKind::Certificate
+        },
+        action: Action::Create,
+        external: false,
+        files: vec![spec.id.cert_path(dir), spec.id.key_path(dir)],
+        subject: Some(spec.subject.to_string()),
+        issuer: spec.id.issuer().map(|i| i.name().into()),
+        dns_names: if spec.id.is_ca() {
+            spec.subject.common_name.iter().cloned().collect()
+        } else {
+            spec.subject_alt_names.dns.clone()
+        },
+        ip_addresses: spec
+            .subject_alt_names
+            .ips
+            .iter()
+            .map(|i| i.to_string())
+            .collect(),
+        not_before: None,
+        not_after: None,
+        key_algorithm: Some(alg.name().into()),
+        server: None,
+    }
+}
+
+fn cert_item(
+    spec: &CertSpec,
+    action: Action,
+    dir: &Path,
+    cert: &Certificate,
+    external: bool,
+) -> Item {
+    let sans = cert.subject_alt_names();
+    let mut files = vec![spec.id.cert_path(dir)];
+    if !external {
+        files.push(spec.id.key_path(dir));
+    }
+    let mut item = Item {
+        name: spec.id.name().into(),
+        kind: if spec.id.is_ca() {
+            ItemKind::CertificateAuthority
+        } else {
+            ItemKind::Certificate
+        },
+        action,
+        external,
+        files,
+        subject: Some(cert.subject().to_string()),
+        issuer: spec.id.issuer().map(|i| i.name().into()),
+        dns_names: sans.dns,
+        ip_addresses: sans.ips.iter().map(|i| i.to_string()).collect(),
+        not_before: None,
+        not_after: None,
+        key_algorithm: kubepki_keys::describe_public_key(cert.public_key_der()).ok(),
+        server: None,
+    };
+    fill_times(&mut item, cert);
+    item
+}
+
+fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> Item {
+    Item {
+        name: "sa".into(),
+        kind: ItemKind::ServiceAccountKeys,
+        action,
+        external: false,
+        files: vec![plan.sa_key_path(), plan.sa_pub_path()],
+        subject: None,
+        issuer: None,
+        dns_names: Vec::new(),
+        ip_addresses: Vec::new(),
+        not_before: None,
+        not_after: None,
+        key_algorithm: alg.map(|a| a.name().into()),
+        server: None,
+    }
+}
+
+fn fill_times(item: &mut Item, cert: &Certificate) {
+    item.not_before = Some(rfc3339(cert.not_before()));
+    item.not_after = Some(rfc3339(cert.not_after()));
+}
+
+fn notes(plan: &Plan, selection: &Selection) -> Vec<String> {
+    let mut notes = Vec::new();
+    let v = plan.version;
+    if selection.kubeconfigs.contains(&KubeconfigId::Admin) && v.has_super_admin() {
+        notes.push(
+            "admin.conf's user is in group kubeadm:cluster-admins, which has no rights until the ClusterRoleBinding exists (kubeadm init makes it with super-admin.conf): kubectl --kubeconfig super-admin.conf create clusterrolebinding kubeadm:cluster-admins --clusterrole=cluster-admin --group=kubeadm:cluster-admins".into(),
+        );
+    }
+    if selection.certs.contains(&CertId::ApiserverKubeletClient) && v.drops_kubelet_client_org() {
+        notes.push(
+            "apiserver-kubelet-client has no O (kubeadm #138957): the API server reaches kubelets only once this ClusterRoleBinding exists: kubectl create clusterrolebinding kubeadm:apiserver-kubelet-client --clusterrole=system:kubelet-api-admin --user=kube-apiserver-kubelet-client".into(),
+        );
+    }
+    notes
+}

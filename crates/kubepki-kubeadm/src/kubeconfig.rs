@@ -1,0 +1,394 @@
+//! Kubeconfig files as client-go writes them (spec §2.2, §2.4): one cluster, one context, one
+//! user, `*-data` fields holding base64 of PEM text, keys in alphabetical order.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, file_err};
+
+/// A kubeconfig file (`apiVersion: v1`, `kind: Config`). Fields are declared in alphabetical
+/// order, which is the order client-go writes them in; unknown fields are ignored on read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Kubeconfig {
+    /// `v1`.
+    #[serde(rename = "apiVersion", default)]
+    pub api_version: String,
+    /// Named clusters.
+    #[serde(default)]
+    pub clusters: Vec<NamedCluster>,
+    /// Named contexts.
+    #[serde(default)]
+    pub contexts: Vec<NamedContext>,
+    /// The context in use.
+    #[serde(rename = "current-context", default)]
+    pub current_context: String,
+    /// `Config`.
+    #[serde(default)]
+    pub kind: String,
+    /// Always written as `{}` (client-go has no omitempty on it).
+    #[serde(default)]
+    pub preferences: Preferences,
+    /// Named users.
+    #[serde(default)]
+    pub users: Vec<NamedUser>,
+}
+
+/// `preferences: {}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Preferences {}
+
+/// A `clusters[]` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamedCluster {
+    /// The cluster.
+    pub cluster: Cluster,
+    /// Its name.
+    pub name: String,
+}
+
+/// A cluster: where the API server is and which CA to trust.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cluster {
+    /// Path of a CA file (kubeadm writes the data form instead).
+    #[serde(
+        rename = "certificate-authority",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority: Option<String>,
+    /// Base64 of the CA certificate's PEM text.
+    #[serde(
+        rename = "certificate-authority-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority_data: Option<String>,
+    /// `https://host:port`.
+    #[serde(default)]
+    pub server: String,
+}
+
+/// A `contexts[]` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamedContext {
+    /// The context.
+    pub context: Context,
+    /// Its name.
+    pub name: String,
+}
+
+/// A context: a cluster and a user.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Context {
+    /// Cluster entry name.
+    pub cluster: String,
+    /// Default namespace (kubeadm writes none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// User entry name.
+    pub user: String,
+}
+
+/// A `users[]` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamedUser {
+    /// Its name.
+    pub name: String,
+    /// The credentials.
+    pub user: User,
+}
+
+/// Client credentials. The key data is wiped from memory when dropped and never printed by
+/// `Debug`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    /// Path of a client certificate file (what kubelet.conf uses after TLS bootstrap).
+    #[serde(
+        rename = "client-certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate: Option<String>,
+    /// Base64 of the client certificate's PEM text.
+    #[serde(
+        rename = "client-certificate-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate_data: Option<String>,
+    /// Path of a client key file.
+    #[serde(
+        rename = "client-key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key: Option<String>,
+    /// Base64 of the client key's PEM text.
+    #[serde(
+        rename = "client-key-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key_data: Option<String>,
+    /// A bearer token (kubeadm writes none; kept so it is never lost on rewrite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("client_certificate", &self.client_certificate)
+            .field(
+                "client_certificate_data",
+                &self.client_certificate_data.as_ref().map(|_| "<set>"),
+            )
+            .field("client_key", &self.client_key)
+            .field(
+                "client_key_data",
+                &self.client_key_data.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        if let Some(k) = &mut self.client_key_data {
+            k.zeroize();
+        }
+        if let Some(t) = &mut self.token {
+            t.zeroize();
+        }
+    }
+}
+
+impl Kubeconfig {
+    /// kubeadm's kubeconfig: one cluster `cluster_name` at `server` trusting `ca_pem`, one user
+    /// `user` with the given client certificate and key (PEM text), and the context
+    /// `<user>@<cluster>` selected. `None` leaves a field out (as `certs generate-csr` does).
+    pub fn new(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: Option<&str>,
+        user: &str,
+        client_cert_pem: Option<&str>,
+        client_key_pem: Option<&str>,
+    ) -> Kubeconfig {
+        let context = format!("{user}@{cluster_name}");
+        Kubeconfig {
+            api_version: "v1".into(),
+            clusters: vec![NamedCluster {
+                cluster: Cluster {
+                    certificate_authority: None,
+                    certificate_authority_data: ca_pem.map(|p| B64.encode(p)),
+                    server: server.into(),
+                },
+                name: cluster_name.into(),
+            }],
+            contexts: vec![NamedContext {
+                context: Context {
+                    cluster: cluster_name.into(),
+                    namespace: None,
+                    user: user.into(),
+                },
+                name: context.clone(),
+            }],
+            current_context: context,
+            kind: "Config".into(),
+            preferences: Preferences {},
+            users: vec![NamedUser {
+                name: user.into(),
+                user: User {
+                    client_certificate: None,
+                    client_certificate_data: client_cert_pem.map(|p| B64.encode(p)),
+                    client_key: None,
+                    client_key_data: client_key_pem.map(|p| B64.encode(p)),
+                    token: None,
+                },
+            }],
+        }
+    }
+
+    /// Parses a kubeconfig (YAML or JSON).
+    pub fn from_slice(path: &Path, input: &[u8]) -> Result<Kubeconfig, Error> {
+        let text = std::str::from_utf8(input).map_err(|_| file_err(path, "is not UTF-8 text"))?;
+        if text.trim().is_empty() {
+            return Err(file_err(path, "is empty"));
+        }
+        let parsed: Kubeconfig = serde_saphyr::from_str(text).map_err(|e| {
+            file_err(
+                path,
+                format!(
+                    "is not a kubeconfig: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
+            )
+        })?;
+        if parsed.kind != "Config" && !parsed.kind.is_empty() {
+            return Err(file_err(
+                path,
+                format!("is a {}, not a kubeconfig (kind: Config)", parsed.kind),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// The YAML text, in client-go's shape. It holds the client key: kept in zeroizing memory.
+    pub fn to_yaml(&self) -> Result<Zeroizing<String>, Error> {
+        kubepki_csr::yaml::to_string(self)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Invalid {
+                field: "kubeconfig".into(),
+                reason: e,
+            })
+    }
+
+    /// The current context's cluster and user entries.
+    pub fn current(&self, path: &Path) -> Result<(&NamedCluster, &NamedUser), Error> {
+        let ctx = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .ok_or_else(|| {
+                file_err(
+                    path,
+                    format!(
+                        "current-context \"{}\" is not among its contexts",
+                        self.current_context
+                    ),
+                )
+            })?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.context.cluster)
+            .ok_or_else(|| {
+                file_err(
+                    path,
+                    format!(
+                        "cluster \"{}\" of the current context is missing",
+                        ctx.context.cluster
+                    ),
+                )
+            })?;
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.name == ctx.context.user)
+            .ok_or_else(|| {
+                file_err(
+                    path,
+                    format!(
+                        "user \"{}\" of the current context is missing",
+                        ctx.context.user
+                    ),
+                )
+            })?;
+        Ok((cluster, user))
+    }
+
+    /// The current cluster's CA as PEM text: the `certificate-authority-data`, or the file
+    /// `certificate-authority` points at (relative to the kubeconfig's folder).
+    pub fn current_ca_pem(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        let (cluster, _) = self.current(path)?;
+        if let Some(data) = &cluster.cluster.certificate_authority_data {
+            return decode(path, "certificate-authority-data", data).map(|z| z.to_vec());
+        }
+        if let Some(file) = &cluster.cluster.certificate_authority {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let p = base.join(file);
+            return kubepki_keys::files::read_limited(&p)
+                .map(|z| z.to_vec())
+                .map_err(|e| {
+                    file_err(path, format!("certificate-authority {}: {e}", p.display()))
+                });
+        }
+        Err(file_err(
+            path,
+            "the current cluster has no certificate-authority-data",
+        ))
+    }
+
+    /// The current user's client certificate PEM text, if embedded.
+    pub fn current_client_cert_pem(&self, path: &Path) -> Result<Option<Vec<u8>>, Error> {
+        let (_, user) = self.current(path)?;
+        user.user
+            .client_certificate_data
+            .as_deref()
+            .map(|d| decode(path, "client-certificate-data", d).map(|z| z.to_vec()))
+            .transpose()
+    }
+
+    /// The current user's client key PEM text, if embedded.
+    pub fn current_client_key_pem(&self, path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let (_, user) = self.current(path)?;
+        user.user
+            .client_key_data
+            .as_deref()
+            .map(|d| decode(path, "client-key-data", d))
+            .transpose()
+    }
+}
+
+fn decode(path: &Path, field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let compact: Zeroizing<String> =
+        Zeroizing::new(data.chars().filter(|c| !c.is_whitespace()).collect());
+    B64.decode(compact.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|e| file_err(path, format!("{field} is not valid base64: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_matches_client_go() -> Result<(), Error> {
+        let k = Kubeconfig::new(
+            "kubernetes",
+            "https://10.0.0.10:6443",
+            Some("CA"),
+            "kubernetes-admin",
+            Some("CERT"),
+            Some("KEY"),
+        );
+        let y = k.to_yaml()?;
+        let expected = "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://10.0.0.10:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+";
+        assert_eq!(y.as_str(), expected);
+        let p = Path::new("admin.conf");
+        let back = Kubeconfig::from_slice(p, y.as_bytes())?;
+        assert_eq!(back, k);
+        assert_eq!(back.current_ca_pem(p)?, b"CA");
+        assert_eq!(
+            back.current_client_cert_pem(p)?.as_deref(),
+            Some(&b"CERT"[..])
+        );
+        Ok(())
+    }
+}

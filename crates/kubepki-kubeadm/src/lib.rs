@@ -1,0 +1,52 @@
+//! The kubeadm PKI layout for kubepki: the certificates, keys and kubeconfig files kubeadm
+//! writes under `/etc/kubernetes`, made offline, byte-compatible with what kubeadm makes.
+//!
+//! - [`ClusterSpec`]: kubeadm's inputs with kubeadm's defaults; [`apply_config_file`] reads
+//!   kubeadm's own `InitConfiguration`/`ClusterConfiguration` files onto it.
+//! - [`Plan`]: every certificate and kubeconfig with its subject, SANs, usages and paths.
+//! - [`run`]: reuse what is on disk and valid, create the rest (keys generated in parallel),
+//!   write everything as one crash-safe batch; or, with `dry_run`, only report.
+//!
+//! ```
+//! use kubepki_kubeadm::{ClusterSpec, Plan, Selection, run};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut spec = ClusterSpec::with_advertise_address("192.0.2.10".parse()?);
+//! spec.node_name = Some("cp1".into());
+//! spec.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+//! spec.cert_dir = dir.path().join("pki");
+//! spec.kubeconfig_dir = dir.path().to_owned();
+//!
+//! let plan = Plan::new(&spec)?;
+//! let report = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
+//! assert_eq!(report.written.len(), 10 * 2 + 2 + 5); // certs + keys, sa.key/sa.pub, kubeconfigs
+//! assert!(dir.path().join("pki/etcd/server.crt").exists());
+//!
+//! // A second run reuses everything and writes nothing.
+//! let again = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
+//! assert!(again.unchanged());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod init;
+mod kubeconfig;
+pub mod net;
+mod plan;
+mod spec;
+mod version;
+
+pub use config::{apply_config, apply_config_file};
+pub use error::Error;
+pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
+pub use kubeconfig::{
+    Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
+};
+pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+pub use spec::{
+    ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,
+    DEFAULT_KUBECONFIG_DIR, DEFAULT_SERVICE_SUBNET,
+};
+pub use version::{KubernetesVersion, NEWEST_KNOWN_MINOR, OLDEST_KNOWN};

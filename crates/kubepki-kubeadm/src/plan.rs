@@ -1,0 +1,635 @@
+//! The plan: every certificate, key and kubeconfig of a kubeadm tree, with its subject, SANs,
+//! usages and paths, computed from a [`ClusterSpec`] (spec §1.1, §1.3, §2.1–§2.3).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::{BACKDATE, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, Window};
+use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
+use kubepki_keys::KeyAlgorithm;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Error, invalid};
+use crate::net::{Host, HostPort, https_url, parse_san, parse_service_subnet};
+use crate::spec::ClusterSpec;
+use crate::version::KubernetesVersion;
+
+/// The certificates of a kubeadm tree, in the order kubeadm makes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CertId {
+    /// `ca`: the cluster CA.
+    Ca,
+    /// `apiserver`: the API server's serving certificate.
+    Apiserver,
+    /// `apiserver-kubelet-client`: the API server's client certificate towards kubelets.
+    ApiserverKubeletClient,
+    /// `front-proxy-ca`: the CA of the aggregation layer.
+    FrontProxyCa,
+    /// `front-proxy-client`: the API server's client certificate towards aggregated APIs.
+    FrontProxyClient,
+    /// `etcd-ca`: the etcd CA.
+    EtcdCa,
+    /// `etcd-server`: etcd's serving certificate.
+    EtcdServer,
+    /// `etcd-peer`: etcd's peer certificate.
+    EtcdPeer,
+    /// `etcd-healthcheck-client`: the liveness probe's client certificate.
+    EtcdHealthcheckClient,
+    /// `apiserver-etcd-client`: the API server's client certificate towards etcd.
+    ApiserverEtcdClient,
+}
+
+impl CertId {
+    /// All certificates, in kubeadm's order.
+    pub const ALL: [CertId; 10] = [
+        CertId::Ca,
+        CertId::Apiserver,
+        CertId::ApiserverKubeletClient,
+        CertId::FrontProxyCa,
+        CertId::FrontProxyClient,
+        CertId::EtcdCa,
+        CertId::EtcdServer,
+        CertId::EtcdPeer,
+        CertId::EtcdHealthcheckClient,
+        CertId::ApiserverEtcdClient,
+    ];
+
+    /// kubeadm's name (`init phase certs`, `certs renew`, `check-expiration`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CertId::Ca => "ca",
+            CertId::Apiserver => "apiserver",
+            CertId::ApiserverKubeletClient => "apiserver-kubelet-client",
+            CertId::FrontProxyCa => "front-proxy-ca",
+            CertId::FrontProxyClient => "front-proxy-client",
+            CertId::EtcdCa => "etcd-ca",
+            CertId::EtcdServer => "etcd-server",
+            CertId::EtcdPeer => "etcd-peer",
+            CertId::EtcdHealthcheckClient => "etcd-healthcheck-client",
+            CertId::ApiserverEtcdClient => "apiserver-etcd-client",
+        }
+    }
+
+    /// The path under the certificates folder without extension (`etcd/server`).
+    pub fn base_name(self) -> &'static str {
+        match self {
+            CertId::EtcdCa => "etcd/ca",
+            CertId::EtcdServer => "etcd/server",
+            CertId::EtcdPeer => "etcd/peer",
+            CertId::EtcdHealthcheckClient => "etcd/healthcheck-client",
+            other => other.name(),
+        }
+    }
+
+    /// The CA that signs this certificate; `None` for the CAs themselves.
+    pub fn issuer(self) -> Option<CertId> {
+        match self {
+            CertId::Ca | CertId::FrontProxyCa | CertId::EtcdCa => None,
+            CertId::Apiserver | CertId::ApiserverKubeletClient => Some(CertId::Ca),
+            CertId::FrontProxyClient => Some(CertId::FrontProxyCa),
+            CertId::EtcdServer
+            | CertId::EtcdPeer
+            | CertId::EtcdHealthcheckClient
+            | CertId::ApiserverEtcdClient => Some(CertId::EtcdCa),
+        }
+    }
+
+    /// Whether this is a CA.
+    pub fn is_ca(self) -> bool {
+        self.issuer().is_none()
+    }
+
+    /// Whether this certificate belongs to local etcd (absent with external etcd).
+    pub fn is_etcd(self) -> bool {
+        matches!(
+            self,
+            CertId::EtcdCa
+                | CertId::EtcdServer
+                | CertId::EtcdPeer
+                | CertId::EtcdHealthcheckClient
+                | CertId::ApiserverEtcdClient
+        )
+    }
+
+    /// Looks a certificate up by kubeadm's name; `etcd/ca`-style base names are accepted too.
+    pub fn from_name(name: &str) -> Result<CertId, Error> {
+        CertId::ALL
+            .into_iter()
+            .find(|c| c.name() == name || c.base_name() == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "certificate",
+                given: name.to_owned(),
+                valid: CertId::ALL.map(|c| c.name()).join(", "),
+            })
+    }
+
+    /// `<dir>/<base>.crt`.
+    pub fn cert_path(self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.crt", self.base_name()))
+    }
+
+    /// `<dir>/<base>.key`.
+    pub fn key_path(self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.key", self.base_name()))
+    }
+}
+
+/// The kubeconfig files of a kubeadm control-plane node, in kubeadm's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum KubeconfigId {
+    /// `admin.conf`.
+    Admin,
+    /// `super-admin.conf` (1.29+).
+    SuperAdmin,
+    /// `kubelet.conf`.
+    Kubelet,
+    /// `controller-manager.conf`.
+    ControllerManager,
+    /// `scheduler.conf`.
+    Scheduler,
+}
+
+impl KubeconfigId {
+    /// All kubeconfigs, in kubeadm's order.
+    pub const ALL: [KubeconfigId; 5] = [
+        KubeconfigId::Admin,
+        KubeconfigId::SuperAdmin,
+        KubeconfigId::Kubelet,
+        KubeconfigId::ControllerManager,
+        KubeconfigId::Scheduler,
+    ];
+
+    /// The phase name (`init phase kubeconfig admin`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KubeconfigId::Admin => "admin",
+            KubeconfigId::SuperAdmin => "super-admin",
+            KubeconfigId::Kubelet => "kubelet",
+            KubeconfigId::ControllerManager => "controller-manager",
+            KubeconfigId::Scheduler => "scheduler",
+        }
+    }
+
+    /// The file name (`admin.conf`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            KubeconfigId::Admin => "admin.conf",
+            KubeconfigId::SuperAdmin => "super-admin.conf",
+            KubeconfigId::Kubelet => "kubelet.conf",
+            KubeconfigId::ControllerManager => "controller-manager.conf",
+            KubeconfigId::Scheduler => "scheduler.conf",
+        }
+    }
+
+    /// Looks a kubeconfig up by phase name or file name.
+    pub fn from_name(name: &str) -> Result<KubeconfigId, Error> {
+        KubeconfigId::ALL
+            .into_iter()
+            .find(|k| k.name() == name || k.file_name() == name)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "kubeconfig",
+                given: name.to_owned(),
+                valid: KubeconfigId::ALL.map(|k| k.name()).join(", "),
+            })
+    }
+}
+
+/// One certificate of the tree as the plan wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertSpec {
+    /// Which certificate.
+    pub id: CertId,
+    /// Subject (CN and O).
+    pub subject: Subject,
+    /// SANs, de-duplicated and ordered as kubeadm orders them.
+    pub subject_alt_names: SubjectAltNames,
+    /// ExtendedKeyUsage (empty for CAs).
+    pub ext_key_usage: Vec<ExtKeyUsage>,
+}
+
+/// One kubeconfig file as the plan wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeconfigSpec {
+    /// Which file.
+    pub id: KubeconfigId,
+    /// The client certificate's subject (CN = user, O = groups).
+    pub subject: Subject,
+    /// The server URL.
+    pub server: String,
+    /// The cluster entry's name.
+    pub cluster_name: String,
+}
+
+impl KubeconfigSpec {
+    /// The user entry's name (= the CN).
+    pub fn user_name(&self) -> &str {
+        self.subject.common_name.as_deref().unwrap_or_default()
+    }
+
+    /// The context name, `<user>@<cluster>`.
+    pub fn context_name(&self) -> String {
+        format!("{}@{}", self.user_name(), self.cluster_name)
+    }
+}
+
+/// Everything a kubeadm tree holds for one [`ClusterSpec`], with the inputs resolved.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The resolved node name.
+    pub node_name: String,
+    /// The resolved advertise address.
+    pub advertise_address: IpAddr,
+    /// The certificates, in kubeadm's order (etcd ones absent with external etcd).
+    pub certs: Vec<CertSpec>,
+    /// The kubeconfig files, in kubeadm's order.
+    pub kubeconfigs: Vec<KubeconfigSpec>,
+    /// Algorithm for new CA and leaf keys.
+    pub algorithm: KeyAlgorithm,
+    /// Algorithm for new kubeconfig client keys and `sa.key` (RSA-2048 before 1.31).
+    pub secondary_algorithm: KeyAlgorithm,
+    /// The kubeadm behaviour imitated.
+    pub version: KubernetesVersion,
+    /// The certificates folder.
+    pub cert_dir: PathBuf,
+    /// The kubeconfig folder.
+    pub kubeconfig_dir: PathBuf,
+    /// Things worth saying that are not errors (kubeadm warns about the same).
+    pub warnings: Vec<String>,
+    certificate_validity: Option<Duration>,
+    ca_certificate_validity: Option<Duration>,
+}
+
+fn org_subject(cn: &str, org: Option<&str>) -> Subject {
+    Subject::cn(cn).with_organizations(org)
+}
+
+impl Plan {
+    /// Resolves `spec` and computes the plan. Every input is validated here; an invalid value
+    /// is an error naming the config field.
+    pub fn new(spec: &ClusterSpec) -> Result<Plan, Error> {
+        let version = spec.kubernetes_version;
+        let mut warnings = Vec::new();
+        if version.is_newer_than_known() {
+            warnings.push(format!(
+                "kubernetesVersion {version} is newer than the versions kubepki knows; using the rules of the newest one it knows"
+            ));
+        }
+        let node_name = spec.resolved_node_name()?;
+        let advertise = spec.resolved_advertise_address()?;
+        if spec.bind_port == 0 {
+            return Err(invalid(
+                "localAPIEndpoint.bindPort",
+                "0 is not a port (1 to 65535)",
+            ));
+        }
+        kubepki_csr::check_dns_subdomain(&spec.dns_domain)
+            .map_err(|e| invalid("networking.dnsDomain", e))?;
+        kubepki_csr::check_dns_subdomain(&spec.cluster_name)
+            .map_err(|e| invalid("clusterName", e))?;
+        let subnets = parse_service_subnet("networking.serviceSubnet", &spec.service_subnet)?;
+        let service_ip = subnets[0].indexed("networking.serviceSubnet", 1)?;
+        let alg = spec.encryption_algorithm;
+        if !version.supported_algorithms().contains(&alg.name()) {
+            return Err(invalid(
+                "encryptionAlgorithm",
+                format!(
+                    "{alg} is not available in kubeadm {version}; it supports {}",
+                    version.supported_algorithms().join(", ")
+                ),
+            ));
+        }
+        let secondary = if version.all_keys_follow_algorithm() {
+            alg
+        } else {
+            KeyAlgorithm::Rsa2048
+        };
+        check_validity(
+            "certificateValidityPeriod",
+            spec.certificate_validity,
+            DEFAULT_LEAF_VALIDITY,
+            &mut warnings,
+        )?;
+        check_validity(
+            "caCertificateValidityPeriod",
+            spec.ca_certificate_validity,
+            DEFAULT_CA_VALIDITY,
+            &mut warnings,
+        )?;
+        if !version.validity_configurable()
+            && (spec
+                .certificate_validity
+                .is_some_and(|v| v != DEFAULT_LEAF_VALIDITY)
+                || spec
+                    .ca_certificate_validity
+                    .is_some_and(|v| v != DEFAULT_CA_VALIDITY))
+        {
+            return Err(invalid(
+                "certificateValidityPeriod",
+                format!("validity periods can be set from kubeadm 1.31 on, not in {version}"),
+            ));
+        }
+
+        let cp = spec
+            .control_plane_endpoint
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| HostPort::parse("controlPlaneEndpoint", s))
+            .transpose()?;
+        let local_url = https_url(&Host::Ip(advertise), spec.bind_port);
+        let cp_url = match &cp {
+            Some(hp) => {
+                if let Some(p) = hp.port
+                    && p != spec.bind_port
+                {
+                    warnings.push(format!(
+                        "controlPlaneEndpoint port {p} differs from localAPIEndpoint.bindPort {}",
+                        spec.bind_port
+                    ));
+                }
+                https_url(&hp.host, hp.port.unwrap_or(spec.bind_port))
+            }
+            None => local_url.clone(),
+        };
+
+        // apiserver SANs (§1.3), in construction order; de-duplicated and sorted below.
+        let mut apiserver = SanList::default();
+        apiserver.dns(&node_name);
+        apiserver.dns("kubernetes");
+        apiserver.dns("kubernetes.default");
+        apiserver.dns("kubernetes.default.svc");
+        apiserver.dns(&format!("kubernetes.default.svc.{}", spec.dns_domain));
+        apiserver.ip(service_ip);
+        apiserver.ip(advertise);
+        if let Some(hp) = &cp {
+            apiserver.host(hp.host.clone());
+        }
+        apiserver.extra("apiServer.certSANs", &spec.cert_sans)?;
+
+        let etcd_sans = |field: &str, extra: &[String]| -> Result<SubjectAltNames, Error> {
+            let mut l = SanList::default();
+            l.dns(&node_name);
+            l.dns("localhost");
+            l.ip(advertise);
+            l.ip(IpAddr::from([127, 0, 0, 1]));
+            l.ip(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]));
+            l.extra(field, extra)?;
+            Ok(l.finish())
+        };
+
+        let mut certs = Vec::new();
+        let ca_spec = |id: CertId| CertSpec {
+            id,
+            subject: Subject::cn(match id {
+                CertId::Ca => "kubernetes",
+                CertId::FrontProxyCa => "front-proxy-ca",
+                _ => "etcd-ca",
+            }),
+            subject_alt_names: SubjectAltNames::default(),
+            ext_key_usage: Vec::new(),
+        };
+        let leaf =
+            |id: CertId, subject: Subject, sans: SubjectAltNames, eku: Vec<ExtKeyUsage>| CertSpec {
+                id,
+                subject,
+                subject_alt_names: sans,
+                ext_key_usage: eku,
+            };
+        let server = vec![ExtKeyUsage::ServerAuth];
+        let client = vec![ExtKeyUsage::ClientAuth];
+        let peer = vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth];
+        certs.push(ca_spec(CertId::Ca));
+        certs.push(leaf(
+            CertId::Apiserver,
+            Subject::cn("kube-apiserver"),
+            apiserver.finish(),
+            server.clone(),
+        ));
+        certs.push(leaf(
+            CertId::ApiserverKubeletClient,
+            org_subject(
+                "kube-apiserver-kubelet-client",
+                version.apiserver_kubelet_client_org(),
+            ),
+            SubjectAltNames::default(),
+            client.clone(),
+        ));
+        certs.push(ca_spec(CertId::FrontProxyCa));
+        certs.push(leaf(
+            CertId::FrontProxyClient,
+            Subject::cn("front-proxy-client"),
+            SubjectAltNames::default(),
+            client.clone(),
+        ));
+        if spec.external_etcd {
+            // Validate the lists anyway: a typo should not pass silently.
+            etcd_sans("etcd.local.serverCertSANs", &spec.etcd_server_cert_sans)?;
+            etcd_sans("etcd.local.peerCertSANs", &spec.etcd_peer_cert_sans)?;
+        } else {
+            certs.push(ca_spec(CertId::EtcdCa));
+            certs.push(leaf(
+                CertId::EtcdServer,
+                Subject::cn(node_name.clone()),
+                etcd_sans("etcd.local.serverCertSANs", &spec.etcd_server_cert_sans)?,
+                peer.clone(),
+            ));
+            certs.push(leaf(
+                CertId::EtcdPeer,
+                Subject::cn(node_name.clone()),
+                etcd_sans("etcd.local.peerCertSANs", &spec.etcd_peer_cert_sans)?,
+                peer,
+            ));
+            certs.push(leaf(
+                CertId::EtcdHealthcheckClient,
+                org_subject("kube-etcd-healthcheck-client", version.etcd_client_org()),
+                SubjectAltNames::default(),
+                client.clone(),
+            ));
+            certs.push(leaf(
+                CertId::ApiserverEtcdClient,
+                org_subject("kube-apiserver-etcd-client", version.etcd_client_org()),
+                SubjectAltNames::default(),
+                client,
+            ));
+        }
+
+        let kubelet_url = if version.kubelet_uses_local_endpoint() {
+            local_url.clone()
+        } else {
+            cp_url.clone()
+        };
+        let mut kubeconfigs = Vec::new();
+        for id in KubeconfigId::ALL {
+            let (subject, server) = match id {
+                KubeconfigId::Admin => (
+                    org_subject("kubernetes-admin", Some(version.admin_org())),
+                    cp_url.clone(),
+                ),
+                KubeconfigId::SuperAdmin if version.has_super_admin() => (
+                    org_subject("kubernetes-super-admin", Some("system:masters")),
+                    cp_url.clone(),
+                ),
+                KubeconfigId::SuperAdmin => continue,
+                KubeconfigId::Kubelet => (
+                    org_subject(&format!("system:node:{node_name}"), Some("system:nodes")),
+                    kubelet_url.clone(),
+                ),
+                KubeconfigId::ControllerManager => (
+                    Subject::cn("system:kube-controller-manager"),
+                    local_url.clone(),
+                ),
+                KubeconfigId::Scheduler => {
+                    (Subject::cn("system:kube-scheduler"), local_url.clone())
+                }
+            };
+            kubeconfigs.push(KubeconfigSpec {
+                id,
+                subject,
+                server,
+                cluster_name: spec.cluster_name.clone(),
+            });
+        }
+
+        Ok(Plan {
+            node_name,
+            advertise_address: advertise,
+            certs,
+            kubeconfigs,
+            algorithm: alg,
+            secondary_algorithm: secondary,
+            version,
+            cert_dir: spec.cert_dir.clone(),
+            kubeconfig_dir: spec.kubeconfig_dir.clone(),
+            warnings,
+            certificate_validity: spec.certificate_validity,
+            ca_certificate_validity: spec.ca_certificate_validity,
+        })
+    }
+
+    /// The plan's entry for `id`, if the tree has that certificate.
+    pub fn cert(&self, id: CertId) -> Option<&CertSpec> {
+        self.certs.iter().find(|c| c.id == id)
+    }
+
+    /// The plan's entry for `id`, if the tree has that kubeconfig.
+    pub fn kubeconfig(&self, id: KubeconfigId) -> Option<&KubeconfigSpec> {
+        self.kubeconfigs.iter().find(|k| k.id == id)
+    }
+
+    /// The validity window of a new CA made at `now` (§1.4).
+    pub fn ca_window(&self, now: OffsetDateTime) -> Window {
+        let v = self.version;
+        if v.validity_configurable() {
+            let nb = now - BACKDATE;
+            let na = match self.ca_certificate_validity {
+                Some(d) => now + d,
+                None => nb + DEFAULT_CA_VALIDITY,
+            };
+            Window::new(nb, na)
+        } else if v.backdates_ca() {
+            Window::new(now - BACKDATE, now + DEFAULT_CA_VALIDITY)
+        } else {
+            Window::new(now, now + DEFAULT_CA_VALIDITY)
+        }
+    }
+
+    /// The validity window of a new leaf made at `now` under a CA whose NotBefore is
+    /// `ca_not_before` (§1.4: before 1.31 a leaf starts when its CA starts).
+    pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
+        if self.version.leaf_window_from_config() {
+            let nb = now - BACKDATE;
+            let na = match self.certificate_validity {
+                Some(d) => now + d,
+                None => nb + DEFAULT_LEAF_VALIDITY,
+            };
+            Window::new(nb, na)
+        } else {
+            Window::new(ca_not_before, now + DEFAULT_LEAF_VALIDITY)
+        }
+    }
+
+    /// `<cert dir>/sa.key`.
+    pub fn sa_key_path(&self) -> PathBuf {
+        self.cert_dir.join("sa.key")
+    }
+
+    /// `<cert dir>/sa.pub`.
+    pub fn sa_pub_path(&self) -> PathBuf {
+        self.cert_dir.join("sa.pub")
+    }
+
+    /// `<kubeconfig dir>/<file>`.
+    pub fn kubeconfig_path(&self, id: KubeconfigId) -> PathBuf {
+        self.kubeconfig_dir.join(id.file_name())
+    }
+}
+
+fn check_validity(
+    field: &str,
+    value: Option<Duration>,
+    default: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    if let Some(d) = value {
+        if d < Duration::minutes(10) {
+            return Err(invalid(
+                field,
+                format!("{}h is too short (at least 10 minutes)", d.whole_hours()),
+            ));
+        }
+        if d > default {
+            warnings.push(format!(
+                "{field} {}h is more than the recommended default {}h",
+                d.whole_hours(),
+                default.whole_hours()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// SANs gathered in kubeadm's construction order: DNS names end up sorted and unique, IPs
+/// unique in first-seen order (kubeadm's `RemoveDuplicateAltNames`).
+#[derive(Default)]
+struct SanList {
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+}
+
+impl SanList {
+    fn dns(&mut self, d: &str) {
+        self.dns.push(d.to_owned());
+    }
+
+    fn ip(&mut self, ip: IpAddr) {
+        if !self.ips.contains(&ip) {
+            self.ips.push(ip);
+        }
+    }
+
+    fn host(&mut self, h: Host) {
+        match h {
+            Host::Ip(ip) => self.ip(ip),
+            Host::Dns(d) => self.dns.push(d),
+        }
+    }
+
+    fn extra(&mut self, field: &str, entries: &[String]) -> Result<(), Error> {
+        for (i, e) in entries.iter().enumerate() {
+            self.host(parse_san(&format!("{field}[{i}]"), e)?);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> SubjectAltNames {
+        self.dns.sort();
+        self.dns.dedup();
+        SubjectAltNames {
+            dns: self.dns,
+            ips: self.ips,
+            ..SubjectAltNames::default()
+        }
+    }
+}
