@@ -41,7 +41,9 @@ impl Certificate {
     pub fn chain_from_pem(input: &[u8]) -> Result<Vec<Self>, Error> {
         let blocks = pem::decode_all(input)?;
         if blocks.is_empty() {
-            return Err(kubepki_keys::Error::NoPemBlock.into());
+            return Err(Error::NoCertificate {
+                found: "no PEM block at all".into(),
+            });
         }
         let certs: Vec<_> = blocks
             .iter()

@@ -201,6 +201,23 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
     };
     let plan = Plan::new(&spec).map_err(lib_err)?;
+    for id in &selection.certs {
+        if plan.cert(*id).is_none() {
+            return Err(flag_err(format!(
+                "{}: not part of this tree (etcd is external)",
+                id.name()
+            )));
+        }
+    }
+    for id in &selection.kubeconfigs {
+        if plan.kubeconfig(*id).is_none() {
+            return Err(flag_err(format!(
+                "{}: kubeadm {} does not write it",
+                id.file_name(),
+                plan.version
+            )));
+        }
+    }
     let mut report = kubepki_kubeadm::run(
         &plan,
         &selection,

@@ -167,6 +167,9 @@ enum Decision {
 
 /// Runs `init` (or the phases in `selection`) for `plan` at time `now`. With `dry_run`, decides
 /// everything and returns the report without generating a key or writing a file.
+///
+/// Selected items the plan does not have (the etcd certificates with external etcd,
+/// `super-admin.conf` before 1.29) are skipped; see [`Plan::cert`] and [`Plan::kubeconfig`].
 pub fn run(
     plan: &Plan,
     selection: &Selection,
@@ -174,22 +177,21 @@ pub fn run(
     dry_run: bool,
 ) -> Result<Report, Error> {
     let mut warnings = plan.warnings.clone();
-    for id in &selection.certs {
-        if plan.cert(*id).is_none() {
-            return Err(Error::Invalid {
-                field: id.name().into(),
-                reason: "not part of this tree (etcd is external)".into(),
-            });
-        }
-    }
-    for id in &selection.kubeconfigs {
-        if plan.kubeconfig(*id).is_none() {
-            return Err(Error::Invalid {
-                field: id.file_name().into(),
-                reason: format!("kubeadm {} does not write it", plan.version),
-            });
-        }
-    }
+    let selection = &Selection {
+        certs: selection
+            .certs
+            .iter()
+            .copied()
+            .filter(|id| plan.cert(*id).is_some())
+            .collect(),
+        sa: selection.sa,
+        kubeconfigs: selection
+            .kubeconfigs
+            .iter()
+            .copied()
+            .filter(|id| plan.kubeconfig(*id).is_some())
+            .collect(),
+    };
     let dir = &plan.cert_dir;
 
     // 1. The CAs that are selected or sign something selected.

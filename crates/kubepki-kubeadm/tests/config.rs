@@ -1,0 +1,169 @@
+//! kubeadm's own config files (v1beta3, v1beta4) applied onto a ClusterSpec: the fields that
+//! shape the PKI, warnings for the rest, errors naming the field for malformed values.
+
+use std::path::{Path, PathBuf};
+
+use kubepki_keys::KeyAlgorithm;
+use kubepki_kubeadm::{ClusterSpec, KubernetesVersion, Plan, apply_config, apply_config_file};
+use time::Duration;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn v1beta4_fields_are_read() -> R {
+    let mut s = ClusterSpec::default();
+    let warnings = apply_config_file(&mut s, &data("v1beta4.yaml"))?;
+    assert_eq!(s.advertise_address, Some("10.20.30.40".parse()?));
+    assert_eq!(s.bind_port, 7443);
+    assert_eq!(s.node_name.as_deref(), Some("Control-1.example.com"));
+    assert_eq!(s.cert_sans, ["api.example.com", "10.20.30.1"]);
+    assert_eq!(s.certificate_validity, Some(Duration::hours(4380)));
+    assert_eq!(s.ca_certificate_validity, Some(Duration::hours(87600)));
+    assert_eq!(s.cert_dir, PathBuf::from("/srv/k8s/pki"));
+    assert_eq!(s.cluster_name, "prod");
+    assert_eq!(
+        s.control_plane_endpoint.as_deref(),
+        Some("api.example.com:7443")
+    );
+    assert_eq!(s.encryption_algorithm, KeyAlgorithm::EcdsaP256);
+    assert_eq!(s.etcd_server_cert_sans, ["etcd.example.com"]);
+    assert_eq!(s.etcd_peer_cert_sans, ["10.20.30.41"]);
+    assert_eq!(s.kubernetes_version, KubernetesVersion::new(33, 4));
+    assert_eq!(s.dns_domain, "prod.local");
+    assert_eq!(s.service_subnet, "10.100.0.0/16");
+    assert!(!s.external_etcd);
+    for ignored in [
+        "bootstrapTokens",
+        "nodeRegistration.criSocket",
+        "etcd.local.dataDir",
+        "networking.podSubnet",
+        "imageRepository",
+        "KubeletConfiguration",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(ignored)),
+            "no warning for {ignored}: {warnings:#?}"
+        );
+    }
+    assert!(
+        !warnings.iter().any(|w| w.contains("certSANs")),
+        "{warnings:#?}"
+    );
+    // kubeadm rejects an upper-case node name; so does the plan, naming the field.
+    let e = Plan::new(&s).err().ok_or("upper-case node name accepted")?;
+    assert!(e.to_string().starts_with("nodeRegistration.name"), "{e}");
+    s.node_name = Some("control-1.example.com".into());
+    let plan = Plan::new(&s)?;
+    assert_eq!(plan.cert_dir, PathBuf::from("/srv/k8s/pki"));
+    Ok(())
+}
+
+#[test]
+fn v1beta3_external_etcd_and_feature_gate() -> R {
+    let mut s = ClusterSpec::default();
+    let warnings = apply_config_file(&mut s, &data("v1beta3.yaml"))?;
+    assert!(s.external_etcd);
+    assert_eq!(s.encryption_algorithm, KeyAlgorithm::EcdsaP256);
+    assert!(warnings.iter().any(|w| w.contains("PublicKeysECDSA")));
+    assert_eq!(
+        s.certificate_validity, None,
+        "v1beta3 has no validity fields"
+    );
+    assert_eq!(s.kubernetes_version, KubernetesVersion::new(31, 2));
+    assert_eq!(s.node_name.as_deref(), Some("cp1"));
+    let plan = Plan::new(&s)?;
+    assert!(plan.cert(kubepki_kubeadm::CertId::EtcdCa).is_none());
+    Ok(())
+}
+
+#[test]
+fn malformed_values_name_the_document_and_field() {
+    let head4 = "apiVersion: kubeadm.k8s.io/v1beta4\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "kind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: 70000\n",
+            "InitConfiguration.localAPIEndpoint.bindPort",
+        ),
+        (
+            "kind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: \"x\"\n",
+            "InitConfiguration.localAPIEndpoint.bindPort",
+        ),
+        (
+            "kind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0\n",
+            "InitConfiguration.localAPIEndpoint.advertiseAddress",
+        ),
+        (
+            "kind: InitConfiguration\nlocalAPIEndpoint: 5\n",
+            "InitConfiguration.localAPIEndpoint",
+        ),
+        (
+            "kind: ClusterConfiguration\napiServer:\n  certSANs: a.example.com\n",
+            "ClusterConfiguration.apiServer.certSANs",
+        ),
+        (
+            "kind: ClusterConfiguration\napiServer:\n  certSANs: [1]\n",
+            "ClusterConfiguration.apiServer.certSANs[0]",
+        ),
+        (
+            "kind: ClusterConfiguration\nencryptionAlgorithm: DSA-1024\n",
+            "ClusterConfiguration.encryptionAlgorithm",
+        ),
+        (
+            "kind: ClusterConfiguration\ncertificateValidityPeriod: forever\n",
+            "ClusterConfiguration.certificateValidityPeriod",
+        ),
+        (
+            "kind: ClusterConfiguration\nkubernetesVersion: stable-1\n",
+            "ClusterConfiguration.kubernetesVersion",
+        ),
+        (
+            "kind: ClusterConfiguration\netcd:\n  external: {}\n  local: {}\n",
+            "ClusterConfiguration.etcd",
+        ),
+    ];
+    for (body, field) in cases {
+        let mut s = ClusterSpec::default();
+        let text = format!("{head4}{body}");
+        match apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes()) {
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.starts_with(&format!("kubeadm.yaml: {field}:")),
+                    "{field}: {msg}"
+                );
+            }
+            Ok(_) => panic!("accepted: {body}"),
+        }
+    }
+    let whole: &[(&str, &str)] = &[
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n",
+            "v1beta2",
+        ),
+        ("kind: ClusterConfiguration\n", "apiVersion"),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\n",
+            "only in kubeadm.k8s.io/v1beta4",
+        ),
+        ("apiVersion: v1\nkind: ConfigMap\n", "neither"),
+        ("key: [unclosed\n", "not valid YAML"),
+        ("- a\n- b\n", "not a mapping"),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.0\n",
+            "1.31 or newer",
+        ),
+    ];
+    for (text, needle) in whole {
+        let mut s = ClusterSpec::default();
+        match apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes()) {
+            Err(e) => assert!(e.to_string().contains(needle), "{needle}: {e}"),
+            Ok(_) => panic!("accepted: {text}"),
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Existing files (spec §4): reuse, external-CA mode, re-run idempotence, refusals, and
+//! failures that leave nothing behind.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::Certificate;
+use kubepki_keys::KeyAlgorithm;
+use kubepki_kubeadm::{
+    Action, CertId, ClusterSpec, Error, KubeconfigId, Plan, Report, Selection, run,
+};
+use time::OffsetDateTime;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn spec(dir: &Path) -> ClusterSpec {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s
+}
+
+fn init(s: &ClusterSpec) -> Result<Report, Error> {
+    run(
+        &Plan::new(s)?,
+        &Selection::all(),
+        OffsetDateTime::now_utc(),
+        false,
+    )
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Res<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                stack.push(e.path());
+                out.insert(e.path(), b"<dir>".to_vec());
+            } else {
+                out.insert(e.path(), fs::read(e.path())?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn second_run_changes_no_byte() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let first = init(&s)?;
+    assert_eq!(first.written.len(), 27);
+    let before = snapshot(dir.path())?;
+    let again = init(&s)?;
+    assert!(again.unchanged());
+    assert!(again.items.iter().all(|i| i.action == Action::Reuse));
+    assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
+
+#[test]
+fn missing_leaf_is_made_with_the_existing_ca() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let pki = dir.path().join("pki");
+    fs::remove_file(pki.join("apiserver.crt"))?;
+    fs::remove_file(pki.join("apiserver.key"))?;
+    fs::remove_file(dir.path().join("scheduler.conf"))?;
+    let before = snapshot(dir.path())?;
+    let r = init(&s)?;
+    let mut written = r.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            dir.path().join("pki/apiserver.crt"),
+            dir.path().join("pki/apiserver.key"),
+            dir.path().join("scheduler.conf")
+        ]
+    );
+    let after = snapshot(dir.path())?;
+    for (p, bytes) in &before {
+        assert_eq!(after.get(p), Some(bytes), "{} changed", p.display());
+    }
+    let ca = Certificate::from_pem(&fs::read(pki.join("ca.crt"))?)?;
+    let api = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
+    api.verify_signature(ca.public_key_der())?;
+    Ok(())
+}
+
+#[test]
+fn external_ca_needs_every_leaf_and_lists_what_is_missing() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let pki = dir.path().join("pki");
+    fs::remove_file(pki.join("ca.key"))?;
+    // Complete tree without ca.key: accepted, nothing written, the CA reported as external.
+    let r = init(&s)?;
+    assert!(r.unchanged());
+    assert!(r.items.iter().any(|i| i.name == "ca" && i.external));
+    // Now take away two leaves, sa.pub+sa.key and a kubeconfig: one error listing them all.
+    for f in ["apiserver.crt", "apiserver.key", "sa.key", "sa.pub"] {
+        fs::remove_file(pki.join(f))?;
+    }
+    fs::remove_file(dir.path().join("admin.conf"))?;
+    let before = snapshot(dir.path())?;
+    let e = init(&s)
+        .err()
+        .ok_or("accepted an incomplete external-CA tree")?;
+    let msg = e.to_string();
+    assert!(matches!(e, Error::ExternalCaIncomplete { .. }), "{msg}");
+    for needle in ["apiserver.crt", "sa.key", "admin.conf", "ca.crt"] {
+        assert!(msg.contains(needle), "{needle} not in: {msg}");
+    }
+    assert!(!msg.contains("front-proxy-client"), "{msg}");
+    assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
+
+#[test]
+fn external_etcd_ca_alone_is_fine() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    fs::remove_file(dir.path().join("pki/etcd/ca.key"))?;
+    let r = init(&s)?;
+    assert!(r.unchanged());
+    assert!(r.items.iter().any(|i| i.name == "etcd-ca" && i.external));
+    fs::remove_file(dir.path().join("pki/etcd/peer.crt"))?;
+    fs::remove_file(dir.path().join("pki/etcd/peer.key"))?;
+    let msg = init(&s).err().ok_or("accepted")?.to_string();
+    assert!(
+        msg.contains("etcd/peer.crt") && msg.contains("etcd/ca.crt"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+fn expect_file_error(s: &ClusterSpec, file: &str, needle: &str) -> R {
+    let root = s.kubeconfig_dir.clone();
+    let before = snapshot(&root)?;
+    match init(s) {
+        Err(Error::File { path, reason }) => {
+            assert!(
+                path.ends_with(file),
+                "{} vs {file}: {reason}",
+                path.display()
+            );
+            assert!(reason.contains(needle), "{reason}");
+        }
+        other => return Err(format!("expected a file error on {file}, got {other:?}").into()),
+    }
+    assert_eq!(snapshot(&root)?, before, "something was written");
+    Ok(())
+}
+
+#[test]
+fn refusals_name_the_file() -> R {
+    // A kubeconfig made for another CA.
+    let a = tempfile::tempdir()?;
+    let b = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    init(&spec(b.path()))?;
+    fs::copy(b.path().join("admin.conf"), a.path().join("admin.conf"))?;
+    expect_file_error(&spec(a.path()), "admin.conf", "another CA")?;
+
+    // A leaf signed by another CA.
+    let a = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    for f in ["front-proxy-client.crt", "front-proxy-client.key"] {
+        fs::copy(b.path().join("pki").join(f), a.path().join("pki").join(f))?;
+    }
+    expect_file_error(&spec(a.path()), "front-proxy-client.crt", "not signed by")?;
+
+    // A key that is not the certificate's.
+    let a = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    fs::copy(
+        b.path().join("pki/apiserver.key"),
+        a.path().join("pki/apiserver.key"),
+    )?;
+    expect_file_error(&spec(a.path()), "apiserver.key", "does not belong")?;
+
+    // An existing apiserver cert without a SAN the configuration now asks for.
+    let a = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    let mut s = spec(a.path());
+    s.cert_sans = vec!["api.example.com".into()];
+    expect_file_error(&s, "apiserver.crt", "DNS:api.example.com")?;
+
+    // A key without its certificate; a CA key without the CA certificate.
+    let a = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    fs::remove_file(a.path().join("pki/apiserver.crt"))?;
+    expect_file_error(&spec(a.path()), "apiserver.key", "without")?;
+    let a = tempfile::tempdir()?;
+    fs::create_dir_all(a.path().join("pki"))?;
+    fs::copy(b.path().join("pki/ca.key"), a.path().join("pki/ca.key"))?;
+    expect_file_error(&spec(a.path()), "ca.key", "ca.crt does not")?;
+
+    // sa.pub that is not sa.key's; garbage in a certificate; a non-CA as CA.
+    let a = tempfile::tempdir()?;
+    init(&spec(a.path()))?;
+    fs::copy(b.path().join("pki/sa.pub"), a.path().join("pki/sa.pub"))?;
+    expect_file_error(&spec(a.path()), "sa.pub", "public key of")?;
+    fs::write(
+        a.path().join("pki/front-proxy-ca.crt"),
+        b"not a certificate",
+    )?;
+    expect_file_error(&spec(a.path()), "front-proxy-ca.crt", "CERTIFICATE")?;
+    fs::copy(
+        b.path().join("pki/apiserver.crt"),
+        a.path().join("pki/front-proxy-ca.crt"),
+    )?;
+    expect_file_error(&spec(a.path()), "front-proxy-ca.crt", "not a CA")?;
+    Ok(())
+}
+
+#[test]
+fn sa_pub_is_rebuilt_from_an_existing_sa_key() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let pki = dir.path().join("pki");
+    let want = fs::read(pki.join("sa.pub"))?;
+    let key = fs::read(pki.join("sa.key"))?;
+    fs::remove_file(pki.join("sa.pub"))?;
+    let r = init(&s)?;
+    assert_eq!(r.written, [pki.join("sa.pub")]);
+    assert_eq!(fs::read(pki.join("sa.pub"))?, want);
+    assert_eq!(fs::read(pki.join("sa.key"))?, key);
+    Ok(())
+}
+
+#[test]
+fn a_failure_midway_leaves_nothing_new() -> R {
+    // A folder where the last kubeconfig should go: every earlier file was staged first.
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    fs::create_dir(dir.path().join("scheduler.conf"))?;
+    let before = snapshot(dir.path())?;
+    let e = init(&s).err().ok_or("wrote over a folder")?;
+    assert!(e.to_string().contains("scheduler.conf"), "{e}");
+    assert_eq!(snapshot(dir.path())?, before);
+    assert!(!dir.path().join("pki").exists(), "pki/ left behind");
+
+    // A file where the etcd folder should be.
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    fs::create_dir(dir.path().join("pki"))?;
+    fs::write(dir.path().join("pki/etcd"), b"in the way")?;
+    let before = snapshot(dir.path())?;
+    assert!(init(&s).is_err());
+    assert_eq!(snapshot(dir.path())?, before);
+
+    // A symlink planted at a target is never followed.
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    fs::create_dir(dir.path().join("pki"))?;
+    std::os::unix::fs::symlink(dir.path().join("stolen"), dir.path().join("pki/sa.key"))?;
+    assert!(init(&s).is_err());
+    assert!(!dir.path().join("stolen").exists());
+    Ok(())
+}
+
+#[test]
+fn phases_and_dry_run() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let plan = Plan::new(&s)?;
+    let now = OffsetDateTime::now_utc();
+    // Dry run: every item planned with subject and validity; nothing written.
+    let r = run(&plan, &Selection::all(), now, true)?;
+    assert!(r.dry_run && r.written.is_empty());
+    assert_eq!(r.items.len(), 16);
+    let api = r
+        .items
+        .iter()
+        .find(|i| i.name == "apiserver")
+        .ok_or("no apiserver")?;
+    assert_eq!(api.subject.as_deref(), Some("CN = kube-apiserver"));
+    assert!(api.not_before.is_some() && api.not_after.is_some());
+    assert!(fs::read_dir(dir.path())?.next().is_none());
+
+    // A leaf phase needs its CA on disk.
+    let one = |c: CertId| Selection {
+        certs: vec![c],
+        ..Selection::none()
+    };
+    let e = run(&plan, &one(CertId::Apiserver), now, false)
+        .err()
+        .ok_or("no CA, yet signed")?;
+    assert!(e.to_string().contains("ca.crt"), "{e}");
+    run(&plan, &one(CertId::Ca), now, false)?;
+    let r = run(&plan, &one(CertId::Apiserver), now, false)?;
+    assert_eq!(r.written.len(), 2);
+    let k = Selection {
+        kubeconfigs: vec![KubeconfigId::Kubelet],
+        ..Selection::none()
+    };
+    assert_eq!(
+        run(&plan, &k, now, false)?.written,
+        [dir.path().join("kubelet.conf")]
+    );
+    let sa = Selection {
+        sa: true,
+        ..Selection::none()
+    };
+    assert_eq!(run(&plan, &sa, now, false)?.written.len(), 2);
+    // The rest of the tree completes around what exists.
+    let r = run(&plan, &Selection::all(), now, false)?;
+    assert_eq!(
+        r.items.iter().filter(|i| i.action == Action::Reuse).count(),
+        4
+    );
+    Ok(())
+}

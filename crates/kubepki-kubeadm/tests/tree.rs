@@ -1,0 +1,636 @@
+//! The generated tree, field by field, against the spec (kubeadm-pki.md §1–§2), for each
+//! kubernetes-version behaviour and each encryption algorithm.
+
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use kubepki_ca::{CA_KEY_USAGE, Certificate, LEAF_KEY_USAGE, key_identifier};
+use kubepki_csr::x509::oids;
+use kubepki_csr::{ExtKeyUsage, Subject};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_kubeadm::{
+    CertId, ClusterSpec, Kubeconfig, KubeconfigId, KubernetesVersion, Plan, Report, Selection, run,
+};
+use time::{Duration, OffsetDateTime};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t - Duration::nanoseconds(i64::from(t.nanosecond()))
+}
+
+fn spec(dir: &Path) -> ClusterSpec {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("cp1".into());
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s
+}
+
+fn make(s: &ClusterSpec, now: OffsetDateTime) -> Res<(Plan, Report)> {
+    let plan = Plan::new(s)?;
+    let report = run(&plan, &Selection::all(), now, false)?;
+    Ok((plan, report))
+}
+
+fn cert(dir: &Path, id: CertId) -> Res<Certificate> {
+    Ok(Certificate::from_pem(&fs::read(
+        id.cert_path(&dir.join("pki")),
+    )?)?)
+}
+
+fn mode(p: &Path) -> Res<u32> {
+    Ok(fs::metadata(p)?.permissions().mode() & 0o777)
+}
+
+fn first_label(p: &Path) -> Res<String> {
+    let text = fs::read_to_string(p)?;
+    Ok(text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("-----BEGIN ")
+        .trim_end_matches("-----")
+        .to_owned())
+}
+
+fn sig_oid(alg: KeyAlgorithm) -> const_oid::ObjectIdentifier {
+    match alg {
+        KeyAlgorithm::EcdsaP256 => kubepki_keys::oids::ECDSA_WITH_SHA256,
+        KeyAlgorithm::EcdsaP384 => kubepki_keys::oids::ECDSA_WITH_SHA384,
+        _ => kubepki_keys::oids::SHA256_WITH_RSA,
+    }
+}
+
+fn key_label(alg: KeyAlgorithm) -> &'static str {
+    if alg.is_rsa() {
+        "RSA PRIVATE KEY"
+    } else {
+        "EC PRIVATE KEY"
+    }
+}
+
+/// What §1–§2 say for one version and algorithm.
+struct Expect {
+    version: KubernetesVersion,
+    alg: KeyAlgorithm,
+}
+
+impl Expect {
+    fn ca_not_before(&self, now: OffsetDateTime) -> OffsetDateTime {
+        if self.version.minor >= 28 {
+            now - Duration::minutes(5)
+        } else {
+            now
+        }
+    }
+
+    fn leaf_not_before(&self, now: OffsetDateTime) -> OffsetDateTime {
+        if self.version.minor >= 31 {
+            now - Duration::minutes(5)
+        } else {
+            self.ca_not_before(now)
+        }
+    }
+
+    fn secondary_alg(&self) -> KeyAlgorithm {
+        if self.version.minor >= 31 {
+            self.alg
+        } else {
+            KeyAlgorithm::Rsa2048
+        }
+    }
+}
+
+fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R {
+    let pki = dir.join("pki");
+    let v = e.version;
+    let cas = [
+        (CertId::Ca, "kubernetes"),
+        (CertId::FrontProxyCa, "front-proxy-ca"),
+        (CertId::EtcdCa, "etcd-ca"),
+    ];
+    for (id, cn) in cas {
+        let c = cert(dir, id)?;
+        assert_eq!(c.subject_der(), Subject::cn(cn).to_der(), "{cn}");
+        assert_eq!(c.issuer_der(), c.subject_der());
+        assert!(c.is_ca());
+        let x = c.extensions();
+        assert_eq!(x.key_usage, Some((CA_KEY_USAGE, true)));
+        assert!(x.ext_key_usage.is_none());
+        let (bc, critical) = x.basic_constraints.clone().ok_or("no BC")?;
+        assert!(bc.ca && bc.path_len.is_none() && critical);
+        assert_eq!(
+            c.subject_key_id(),
+            Some(key_identifier(c.public_key_der())?.as_slice())
+        );
+        assert!(c.authority_key_id().is_none());
+        assert_eq!(c.subject_alt_names().dns, vec![cn.to_owned()]);
+        assert!(c.subject_alt_names().ips.is_empty());
+        let order: Vec<_> = x.all.iter().map(|(o, _)| *o).collect();
+        assert_eq!(
+            order,
+            [
+                oids::KEY_USAGE,
+                oids::BASIC_CONSTRAINTS,
+                oids::SUBJECT_KEY_ID,
+                oids::SUBJECT_ALT_NAME
+            ]
+        );
+        assert_eq!(c.not_before(), e.ca_not_before(now), "{cn} NotBefore");
+        assert_eq!(c.not_after(), now + Duration::hours(87600), "{cn} NotAfter");
+        assert_eq!(c.signature_algorithm(), sig_oid(e.alg));
+        assert_eq!(mode(&id.cert_path(&pki))?, 0o644);
+        assert_eq!(mode(&id.key_path(&pki))?, 0o600);
+        assert_eq!(first_label(&id.cert_path(&pki))?, "CERTIFICATE");
+        assert_eq!(first_label(&id.key_path(&pki))?, key_label(e.alg));
+        let key = PrivateKey::from_pem(&fs::read(id.key_path(&pki))?)?;
+        assert_eq!(key.algorithm(), e.alg);
+        assert!(key.matches_public_key(c.public_key_der()));
+    }
+
+    let masters_until_128 = (v.minor < 29).then_some("system:masters");
+    let kubelet_client_org = if v.minor < 29 {
+        Some("system:masters")
+    } else if v.drops_kubelet_client_org() {
+        None
+    } else {
+        Some("kubeadm:cluster-admins")
+    };
+    let dns = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let ips = |l: &[&str]| -> Vec<IpAddr> { l.iter().filter_map(|s| s.parse().ok()).collect() };
+    let server = vec![ExtKeyUsage::ServerAuth];
+    let client = vec![ExtKeyUsage::ClientAuth];
+    let both = vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth];
+    let etcd_dns = dns(&["cp1", "localhost"]);
+    let etcd_ips = ips(&["192.0.2.10", "127.0.0.1", "::1"]);
+    let leaves: Vec<(
+        CertId,
+        &str,
+        Option<&str>,
+        Vec<String>,
+        Vec<IpAddr>,
+        Vec<ExtKeyUsage>,
+        CertId,
+    )> = vec![
+        (
+            CertId::Apiserver,
+            "kube-apiserver",
+            None,
+            dns(&[
+                "cp.example.com",
+                "cp1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ]),
+            ips(&["10.96.0.1", "192.0.2.10"]),
+            server,
+            CertId::Ca,
+        ),
+        (
+            CertId::ApiserverKubeletClient,
+            "kube-apiserver-kubelet-client",
+            kubelet_client_org,
+            vec![],
+            vec![],
+            client.clone(),
+            CertId::Ca,
+        ),
+        (
+            CertId::FrontProxyClient,
+            "front-proxy-client",
+            None,
+            vec![],
+            vec![],
+            client.clone(),
+            CertId::FrontProxyCa,
+        ),
+        (
+            CertId::EtcdServer,
+            "cp1",
+            None,
+            etcd_dns.clone(),
+            etcd_ips.clone(),
+            both.clone(),
+            CertId::EtcdCa,
+        ),
+        (
+            CertId::EtcdPeer,
+            "cp1",
+            None,
+            etcd_dns,
+            etcd_ips,
+            both,
+            CertId::EtcdCa,
+        ),
+        (
+            CertId::EtcdHealthcheckClient,
+            "kube-etcd-healthcheck-client",
+            masters_until_128,
+            vec![],
+            vec![],
+            client.clone(),
+            CertId::EtcdCa,
+        ),
+        (
+            CertId::ApiserverEtcdClient,
+            "kube-apiserver-etcd-client",
+            masters_until_128,
+            vec![],
+            vec![],
+            client,
+            CertId::EtcdCa,
+        ),
+    ];
+    for (id, cn, org, dns, ips, ekus, issuer) in leaves {
+        let c = cert(dir, id)?;
+        let ca = cert(dir, issuer)?;
+        let want = Subject::cn(cn).with_organizations(org);
+        assert_eq!(c.subject_der(), want.to_der(), "{} subject", id.name());
+        assert_eq!(c.issuer_der(), ca.subject_der(), "{} issuer", id.name());
+        let x = c.extensions();
+        assert_eq!(x.key_usage, Some((LEAF_KEY_USAGE, true)), "{}", id.name());
+        assert_eq!(
+            x.ext_key_usage.as_deref(),
+            Some(ekus.as_slice()),
+            "{}",
+            id.name()
+        );
+        let (bc, critical) = x.basic_constraints.clone().ok_or("no BC")?;
+        assert!(!bc.ca && critical);
+        assert!(c.subject_key_id().is_none(), "{} has an SKI", id.name());
+        assert_eq!(c.authority_key_id(), ca.subject_key_id());
+        let sans = c.subject_alt_names();
+        assert_eq!(sans.dns, dns, "{} DNS SANs", id.name());
+        assert_eq!(sans.ips, ips, "{} IP SANs", id.name());
+        let mut order = vec![
+            oids::KEY_USAGE,
+            oids::EXT_KEY_USAGE,
+            oids::BASIC_CONSTRAINTS,
+            oids::AUTHORITY_KEY_ID,
+        ];
+        if !dns.is_empty() {
+            order.push(oids::SUBJECT_ALT_NAME);
+        }
+        assert_eq!(
+            x.all.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            order,
+            "{}",
+            id.name()
+        );
+        assert_eq!(
+            c.not_before(),
+            e.leaf_not_before(now),
+            "{} NotBefore",
+            id.name()
+        );
+        assert_eq!(
+            c.not_after(),
+            now + Duration::hours(8760),
+            "{} NotAfter",
+            id.name()
+        );
+        assert!(c.serial().len() <= 8 && c.serial()[0] & 0x80 == 0);
+        assert_eq!(c.signature_algorithm(), sig_oid(e.alg));
+        c.verify_signature(ca.public_key_der())?;
+        assert_eq!(mode(&id.cert_path(&pki))?, 0o644);
+        assert_eq!(mode(&id.key_path(&pki))?, 0o600);
+        assert_eq!(first_label(&id.key_path(&pki))?, key_label(e.alg));
+        let key = PrivateKey::from_pem(&fs::read(id.key_path(&pki))?)?;
+        assert!(key.matches_public_key(c.public_key_der()));
+        assert_eq!(
+            fs::read_to_string(id.cert_path(&pki))?
+                .matches("BEGIN")
+                .count(),
+            1
+        );
+    }
+
+    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY.
+    let sa = PrivateKey::from_pem(&fs::read(pki.join("sa.key"))?)?;
+    assert_eq!(sa.algorithm(), e.secondary_alg());
+    assert_eq!(mode(&pki.join("sa.key"))?, 0o600);
+    assert_eq!(mode(&pki.join("sa.pub"))?, 0o600);
+    assert_eq!(fs::read_to_string(pki.join("sa.pub"))?, sa.public_key_pem());
+
+    // Kubeconfigs (§2).
+    let ca_pem = fs::read(pki.join("ca.crt"))?;
+    let ca = cert(dir, CertId::Ca)?;
+    let admin_org = if v.minor < 29 {
+        "system:masters"
+    } else {
+        "kubeadm:cluster-admins"
+    };
+    let local = "https://192.0.2.10:6443";
+    let cp = "https://cp.example.com:6443";
+    let kubelet_server = if v.minor >= 33 { local } else { cp };
+    let mut want = vec![("admin.conf", "kubernetes-admin", Some(admin_org), cp)];
+    if v.minor >= 29 {
+        want.push((
+            "super-admin.conf",
+            "kubernetes-super-admin",
+            Some("system:masters"),
+            cp,
+        ));
+    } else {
+        assert!(!dir.join("super-admin.conf").exists());
+    }
+    want.push((
+        "kubelet.conf",
+        "system:node:cp1",
+        Some("system:nodes"),
+        kubelet_server,
+    ));
+    want.push((
+        "controller-manager.conf",
+        "system:kube-controller-manager",
+        None,
+        local,
+    ));
+    want.push(("scheduler.conf", "system:kube-scheduler", None, local));
+    for (file, user, org, server) in want {
+        let p = dir.join(file);
+        assert_eq!(mode(&p)?, 0o600, "{file}");
+        let text = fs::read_to_string(&p)?;
+        let top: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('-'))
+            .map(|l| l.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            top,
+            [
+                "apiVersion",
+                "clusters",
+                "contexts",
+                "current-context",
+                "kind",
+                "preferences",
+                "users"
+            ],
+            "{file}"
+        );
+        assert!(text.contains("\npreferences: {}\n") && text.ends_with('\n'));
+        let kc = Kubeconfig::from_slice(&p, text.as_bytes())?;
+        assert_eq!(kc.current_context, format!("{user}@kubernetes"));
+        assert_eq!(kc.clusters[0].name, "kubernetes");
+        assert_eq!(kc.users[0].name, user);
+        assert_eq!(kc.clusters[0].cluster.server, server, "{file}");
+        assert_eq!(
+            kc.current_ca_pem(&p)?,
+            ca_pem,
+            "{file}: CA data is ca.crt's PEM"
+        );
+        let c = Certificate::from_pem(&kc.current_client_cert_pem(&p)?.ok_or("no cert")?)?;
+        assert_eq!(
+            c.subject_der(),
+            Subject::cn(user).with_organizations(org).to_der(),
+            "{file}"
+        );
+        assert_eq!(c.ext_key_usage(), Some(&[ExtKeyUsage::ClientAuth][..]));
+        assert!(c.subject_alt_names().is_empty());
+        assert_eq!(c.not_before(), e.leaf_not_before(now));
+        assert_eq!(c.not_after(), now + Duration::hours(8760));
+        c.verify_signature(ca.public_key_der())?;
+        let key_pem = kc.current_client_key_pem(&p)?.ok_or("no key")?;
+        let key = PrivateKey::from_pem(&key_pem)?;
+        assert_eq!(key.algorithm(), e.secondary_alg(), "{file}");
+        assert!(key.matches_public_key(c.public_key_der()));
+    }
+    // Everything written is listed once; no temp files remain.
+    let mut all = Vec::new();
+    for d in [dir.to_owned(), pki.clone(), pki.join("etcd")] {
+        for entry in fs::read_dir(&d)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                all.push(entry.path());
+            }
+        }
+    }
+    all.sort();
+    let mut written = report.written.clone();
+    written.sort();
+    assert_eq!(all, written);
+    Ok(())
+}
+
+fn tree_for(version: KubernetesVersion, alg: KeyAlgorithm) -> R {
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.kubernetes_version = version;
+    s.encryption_algorithm = alg;
+    s.control_plane_endpoint = Some("cp.example.com".into());
+    let now = now();
+    let (_, report) = make(&s, now)?;
+    check_tree(dir.path(), &Expect { version, alg }, now, &report)
+        .map_err(|e| format!("{version} {alg}: {e}").into())
+}
+
+#[test]
+fn default_version_every_algorithm() -> R {
+    for alg in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+    ] {
+        tree_for(KubernetesVersion::DEFAULT, alg)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn every_version_behaviour() -> R {
+    for (minor, patch) in [
+        (27, 3),
+        (28, 9),
+        (30, 4),
+        (31, 0),
+        (33, 11),
+        (33, 12),
+        (34, 8),
+        (36, 1),
+    ] {
+        let alg = if minor >= 31 {
+            KeyAlgorithm::EcdsaP256
+        } else {
+            KeyAlgorithm::Rsa2048
+        };
+        tree_for(KubernetesVersion::new(minor, patch), alg)?;
+    }
+    // Before 1.31 kubeconfig keys and sa.key are RSA-2048 even with ECDSA-P256 (kubeadm#3072).
+    tree_for(KubernetesVersion::new(30, 4), KeyAlgorithm::EcdsaP256)
+}
+
+#[test]
+fn version_limits_on_algorithms_and_validity() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.kubernetes_version = KubernetesVersion::new(33, 0);
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP384;
+    let e = Plan::new(&s).err().ok_or("P-384 accepted for 1.33")?;
+    assert!(e.to_string().contains("encryptionAlgorithm"), "{e}");
+    s.encryption_algorithm = KeyAlgorithm::Ed25519;
+    s.kubernetes_version = KubernetesVersion::DEFAULT;
+    assert!(Plan::new(&s).is_err());
+    s.encryption_algorithm = KeyAlgorithm::Rsa3072;
+    s.kubernetes_version = KubernetesVersion::new(30, 0);
+    assert!(Plan::new(&s).is_err());
+    s.kubernetes_version = KubernetesVersion::new(30, 0);
+    s.encryption_algorithm = KeyAlgorithm::Rsa2048;
+    s.certificate_validity = Some(Duration::hours(100));
+    let e = Plan::new(&s).err().ok_or("validity accepted for 1.30")?;
+    assert!(e.to_string().contains("certificateValidityPeriod"), "{e}");
+    Ok(())
+}
+
+#[test]
+fn configured_validity_and_warnings() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.certificate_validity = Some(Duration::hours(24));
+    s.ca_certificate_validity = Some(Duration::hours(2 * 87600));
+    let now = now();
+    let (plan, _) = make(&s, now)?;
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("caCertificateValidityPeriod"))
+    );
+    assert_eq!(
+        cert(dir.path(), CertId::Ca)?.not_after(),
+        now + Duration::hours(2 * 87600)
+    );
+    assert_eq!(
+        cert(dir.path(), CertId::Apiserver)?.not_after(),
+        now + Duration::hours(24)
+    );
+    // A nil field (v1beta3 config) gives NotBefore + default.
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.certificate_validity = None;
+    s.ca_certificate_validity = None;
+    make(&s, now)?;
+    let c = cert(dir.path(), CertId::Apiserver)?;
+    assert_eq!(
+        c.not_after(),
+        now - Duration::minutes(5) + Duration::hours(8760)
+    );
+    assert_eq!(
+        cert(dir.path(), CertId::Ca)?.not_after(),
+        now - Duration::minutes(5) + Duration::hours(87600)
+    );
+    Ok(())
+}
+
+#[test]
+fn san_rules_extra_sans_endpoint_dual_stack_and_external_etcd() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.node_name = Some("zz-node".into());
+    s.control_plane_endpoint = Some("[2001:db8::5]:6443".into());
+    s.service_subnet = "fd00:10:96::/108,10.96.0.0/12".into();
+    s.dns_domain = "corp.internal".into();
+    s.cert_sans = vec![
+        "10.0.0.7".into(),
+        "*.api.example.com".into(),
+        "kubernetes".into(),
+        "192.0.2.10".into(),
+    ];
+    s.etcd_server_cert_sans = vec!["etcd.example.com".into()];
+    s.etcd_peer_cert_sans = vec!["10.1.1.1".into()];
+    s.cluster_name = "prod".into();
+    make(&s, now())?;
+    let a = cert(dir.path(), CertId::Apiserver)?.subject_alt_names();
+    assert_eq!(
+        a.dns,
+        [
+            "*.api.example.com",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.corp.internal",
+            "zz-node"
+        ]
+    );
+    let ip_strings: Vec<String> = a.ips.iter().map(|i| i.to_string()).collect();
+    assert_eq!(
+        ip_strings,
+        ["fd00:10:96::1", "192.0.2.10", "2001:db8::5", "10.0.0.7"]
+    );
+    let es = cert(dir.path(), CertId::EtcdServer)?.subject_alt_names();
+    assert_eq!(es.dns, ["etcd.example.com", "localhost", "zz-node"]);
+    let ep = cert(dir.path(), CertId::EtcdPeer)?.subject_alt_names();
+    assert_eq!(
+        ep.ips.last().map(|i| i.to_string()).as_deref(),
+        Some("10.1.1.1")
+    );
+    let kc = Kubeconfig::from_slice(Path::new("x"), &fs::read(dir.path().join("admin.conf"))?)?;
+    assert_eq!(kc.clusters[0].cluster.server, "https://[2001:db8::5]:6443");
+    assert_eq!(kc.current_context, "kubernetes-admin@prod");
+
+    let dir = tempfile::tempdir()?;
+    let mut s = spec(dir.path());
+    s.external_etcd = true;
+    let (_, report) = make(&s, now())?;
+    assert!(!dir.path().join("pki/etcd").exists());
+    assert!(!dir.path().join("pki/apiserver-etcd-client.crt").exists());
+    assert_eq!(report.written.len(), 5 * 2 + 2 + 5);
+    Ok(())
+}
+
+#[test]
+fn invalid_inputs_name_their_field() {
+    let d = Path::new("/nonexistent-kubepki");
+    let cases: Vec<(&str, Box<dyn Fn(&mut ClusterSpec)>)> = vec![
+        (
+            "apiServer.certSANs[0]",
+            Box::new(|s| s.cert_sans = vec!["Bad_Name".into()]),
+        ),
+        (
+            "etcd.local.peerCertSANs[1]",
+            Box::new(|s| s.etcd_peer_cert_sans = vec!["ok".into(), "no way".into()]),
+        ),
+        (
+            "networking.serviceSubnet",
+            Box::new(|s| s.service_subnet = "10.96.0.0/33".into()),
+        ),
+        (
+            "networking.serviceSubnet",
+            Box::new(|s| s.service_subnet = "10.0.0.0/8,10.1.0.0/16".into()),
+        ),
+        (
+            "networking.dnsDomain",
+            Box::new(|s| s.dns_domain = "Cluster.Local".into()),
+        ),
+        (
+            "controlPlaneEndpoint",
+            Box::new(|s| s.control_plane_endpoint = Some("cp:99999".into())),
+        ),
+        (
+            "nodeRegistration.name",
+            Box::new(|s| s.node_name = Some("CP_1".into())),
+        ),
+        ("localAPIEndpoint.bindPort", Box::new(|s| s.bind_port = 0)),
+        ("clusterName", Box::new(|s| s.cluster_name = "a b".into())),
+        (
+            "certificateValidityPeriod",
+            Box::new(|s| s.certificate_validity = Some(Duration::seconds(5))),
+        ),
+    ];
+    for (field, f) in cases {
+        let mut s = spec(d);
+        f(&mut s);
+        match Plan::new(&s) {
+            Err(e) => assert!(e.to_string().starts_with(field), "{field}: {e}"),
+            Ok(_) => panic!("{field}: accepted"),
+        }
+    }
+}
