@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 
 use crate::cmd::CliError;
 
-/// `kubepki init`.
+/// `kubepki init`. A flag given twice takes its last value, as kubeadm's flags do.
 #[derive(Args, Debug)]
+#[command(args_override_self = true)]
 pub struct InitArgs {
     #[command(flatten)]
     flags: InitFlags,
@@ -74,7 +75,7 @@ struct InitFlags {
     /// The API server's port [default: 6443].
     #[arg(long, global = true)]
     apiserver_bind_port: Option<String>,
-    /// A stable endpoint for all control-plane nodes, HOST[:PORT].
+    /// A stable endpoint for all control-plane nodes, `HOST[:PORT]`.
     #[arg(long, global = true)]
     control_plane_endpoint: Option<String>,
     /// Extra SANs for the apiserver certificate (IPs and DNS names, comma-separated).

@@ -99,7 +99,12 @@ impl FileBatch {
                 match fs::DirBuilder::new().mode(0o755).create(&d) {
                     Ok(()) => self.created_dirs.push(d),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(io(&d, e)),
+                    Err(e) => {
+                        return Err(Error::Io {
+                            path: d.clone(),
+                            reason: format!("cannot create this folder: {e}"),
+                        });
+                    }
                 }
             }
         }

@@ -1,0 +1,293 @@
+//! `kubepki init` end to end: the README command, re-runs, dry run, JSON, phases, config files
+//! with flags on top, and bad input (one line, exit 1, nothing written).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubepki");
+const BASE: [&str; 7] = [
+    "--cert-dir",
+    "./out/pki",
+    "--kubeconfig-dir",
+    "./out",
+    "--apiserver-advertise-address",
+    "192.0.2.10",
+    "--node-name=cp1",
+];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubepki(dir: &Path, args: &[&str]) -> Res<Run> {
+    let out = Command::new(BIN).args(args).current_dir(dir).output()?;
+    Ok(Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn init(dir: &Path, extra: &[&str]) -> Res<Run> {
+    let mut a = vec!["init"];
+    a.extend_from_slice(extra);
+    a.extend_from_slice(&BASE);
+    kubepki(dir, &a)
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn readme_command_then_idempotent_rerun() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let r = init(d, &["--encryption-algorithm", "ECDSA-P256"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for line in [
+        "[certs] Using certificateDir folder \"./out/pki\"",
+        "[certs] Generating \"ca\" certificate and key",
+        "[certs] apiserver serving cert is signed for DNS names [cp1 kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [10.96.0.1 192.0.2.10]",
+        "[certs] Generating \"etcd/healthcheck-client\" certificate and key",
+        "[certs] Generating \"sa\" key and public key",
+        "[kubeconfig] Writing \"super-admin.conf\" kubeconfig file",
+    ] {
+        assert!(r.stdout.contains(line), "missing {line:?} in\n{}", r.stdout);
+    }
+    assert_eq!(count_files(&d.join("out")), 27);
+    let snapshot = |p: &str| fs::read(d.join(p)).unwrap_or_default();
+    let before: Vec<Vec<u8>> = ["out/pki/ca.key", "out/admin.conf", "out/pki/etcd/peer.crt"]
+        .iter()
+        .map(|p| snapshot(p))
+        .collect();
+    let r = init(d, &["--encryption-algorithm", "ECDSA-P256"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("[certs] Using existing ca certificate authority")
+    );
+    assert!(r.stdout.contains("Nothing to do"), "{}", r.stdout);
+    let after: Vec<Vec<u8>> = ["out/pki/ca.key", "out/admin.conf", "out/pki/etcd/peer.crt"]
+        .iter()
+        .map(|p| snapshot(p))
+        .collect();
+    assert_eq!(before, after);
+    Ok(())
+}
+
+#[test]
+fn dry_run_text_and_json_write_nothing() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let r = init(
+        d,
+        &[
+            "--dry-run",
+            "--control-plane-endpoint",
+            "api.example.com:6443",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("[dry-run] would create \"apiserver\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("SANs: DNS [api.example.com cp1 kubernetes"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("server: https://api.example.com:6443"));
+    assert!(!d.join("out").exists());
+    let r = init(d, &["--dry-run", "-o", "json"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(v["dryRun"], true);
+    let items = v["items"].as_array().ok_or("no items")?;
+    assert_eq!(items.len(), 16);
+    let api = items
+        .iter()
+        .find(|i| i["name"] == "apiserver")
+        .ok_or("no apiserver")?;
+    assert_eq!(api["action"], "create");
+    assert_eq!(api["issuer"], "ca");
+    assert_eq!(api["ipAddresses"][0], "10.96.0.1");
+    assert!(api["notAfter"].as_str().is_some_and(|s| s.ends_with('Z')));
+    assert!(!d.join("out").exists());
+    Ok(())
+}
+
+#[test]
+fn phases_write_single_pieces() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let r = init(d, &["phase", "certs", "apiserver"])?;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("ca.crt") && r.stderr.contains("phase certs ca"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("out").exists());
+    assert_eq!(init(d, &["phase", "certs", "ca"])?.code, 0);
+    let r = init(d, &["phase", "certs", "apiserver"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count_files(&d.join("out/pki")), 4);
+    let r = init(d, &["phase", "kubeconfig", "admin"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(d.join("out/admin.conf").exists() && !d.join("out/kubelet.conf").exists());
+    assert_eq!(init(d, &["phase", "certs", "all"])?.code, 0);
+    assert_eq!(init(d, &["phase", "kubeconfig", "all"])?.code, 0);
+    assert_eq!(count_files(&d.join("out")), 27);
+    let r = init(d, &["phase", "certs", "etcd-bogus"])?;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("etcd-healthcheck-client"), "{}", r.stderr);
+    let r = init(
+        d,
+        &[
+            "phase",
+            "kubeconfig",
+            "super-admin",
+            "--kubernetes-version",
+            "v1.28.3",
+        ],
+    )?;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("super-admin.conf"), "{}", r.stderr);
+    Ok(())
+}
+
+#[test]
+fn config_file_with_flags_on_top() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    fs::write(
+        d.join("kubeadm.yaml"),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.20.30.40\n  bindPort: 7443\nnodeRegistration:\n  name: from-file\n  criSocket: unix:///run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: prod\napiServer:\n  certSANs: [api.example.com]\n",
+    )?;
+    let r = init(d, &["--config", "kubeadm.yaml"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nodeRegistration.criSocket"),
+        "{}",
+        r.stderr
+    );
+    // Flags won: advertise address and node name; the file's port and SANs stayed.
+    assert!(
+        r.stdout
+            .contains("DNS names [api.example.com cp1 kubernetes"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("IPs [10.96.0.1 192.0.2.10]"),
+        "{}",
+        r.stdout
+    );
+    let admin = fs::read_to_string(d.join("out/admin.conf"))?;
+    assert!(admin.contains("server: https://192.0.2.10:7443"), "{admin}");
+    assert!(admin.contains("current-context: kubernetes-admin@prod"));
+    Ok(())
+}
+
+#[test]
+fn bad_input_is_one_line_exit_1_nothing_written() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    fs::write(
+        d.join("broken.yaml"),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: [oops\n",
+    )?;
+    fs::write(
+        d.join("badport.yaml"),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: 99999\n",
+    )?;
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--config", "broken.yaml"],
+            "broken.yaml: is not valid YAML",
+        ),
+        (&["--config", "missing.yaml"], "missing.yaml"),
+        (
+            &["--config", "badport.yaml"],
+            "badport.yaml: InitConfiguration.localAPIEndpoint.bindPort: 99999",
+        ),
+        (
+            &["--service-cidr", "10.96.0.0/40"],
+            "--service-cidr: \"10.96.0.0/40\" is not a valid CIDR",
+        ),
+        (
+            &["--apiserver-advertise-address", "10.0.0.300"],
+            "--apiserver-advertise-address: \"10.0.0.300\" is not an IP address",
+        ),
+        (
+            &["--apiserver-bind-port", "70000"],
+            "--apiserver-bind-port: \"70000\" is not a port",
+        ),
+        (
+            &["--encryption-algorithm", "DSA-1024"],
+            "--encryption-algorithm",
+        ),
+        (
+            &["--encryption-algorithm", "Ed25519"],
+            "encryptionAlgorithm: Ed25519 is not available",
+        ),
+        (
+            &["--apiserver-cert-extra-sans", "ok.example.com,Not_Valid"],
+            "\"Not_Valid\" is neither an IP address nor a valid DNS name",
+        ),
+        (
+            &["--control-plane-endpoint", "cp.example.com:0"],
+            "--control-plane-endpoint",
+        ),
+        (&["--kubernetes-version", "v2.0.0"], "--kubernetes-version"),
+        (
+            &["--service-dns-domain", "Bad_Domain"],
+            "--service-dns-domain",
+        ),
+        (
+            &["--cert-dir", "/proc/kubepki-cannot-write/pki"],
+            "/proc/kubepki-cannot-write",
+        ),
+    ];
+    for (args, needle) in cases {
+        // Later flags win over BASE's, so put the case's flags last.
+        let mut a = vec!["init"];
+        a.extend_from_slice(&BASE);
+        a.extend_from_slice(args);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.starts_with("kubepki: error: "),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(!d.join("out").exists(), "{args:?} wrote files");
+    }
+    Ok(())
+}

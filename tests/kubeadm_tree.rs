@@ -1,0 +1,422 @@
+//! A whole kubeadm tree made by kubepki, consumed by real implementations: OpenSSL and GnuTLS
+//! verify every chain; a real etcd cluster (two members, client and peer TLS with client-cert
+//! auth) accepts the etcd certificates; a real TLS server with apiserver.crt accepts every
+//! kubeconfig's client certificate and refuses one from the front-proxy CA.
+
+use std::fs;
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kubepki_interop::{run, run_ok};
+use kubepki_keys::KeyAlgorithm;
+use kubepki_kubeadm::{CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, Selection};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn tree(dir: &Path, alg: KeyAlgorithm) -> Res<Plan> {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = alg;
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s.cert_sans = vec!["api.example.com".into(), "2001:db8::10".into()];
+    let plan = Plan::new(&s)?;
+    kubepki_kubeadm::run(
+        &plan,
+        &Selection::all(),
+        time::OffsetDateTime::now_utc(),
+        false,
+    )?;
+    Ok(plan)
+}
+
+/// Writes a kubeconfig's embedded client certificate and key to `<name>.crt`/`<name>.key`.
+fn extract(dir: &Path, id: KubeconfigId) -> Res<(PathBuf, PathBuf)> {
+    let p = dir.join(id.file_name());
+    let kc = Kubeconfig::from_slice(&p, &fs::read(&p)?)?;
+    let crt = dir.join(format!("{}.client.crt", id.name()));
+    let key = dir.join(format!("{}.client.key", id.name()));
+    fs::write(&crt, kc.current_client_cert_pem(&p)?.ok_or("no cert")?)?;
+    fs::write(
+        &key,
+        kc.current_client_key_pem(&p)?.ok_or("no key")?.as_slice(),
+    )?;
+    Ok((crt, key))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+#[test]
+fn openssl_and_gnutls_verify_every_chain() -> R {
+    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP384] {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let plan = tree(d, alg)?;
+        let pki = d.join("pki");
+        for c in &plan.certs {
+            let crt = c.id.cert_path(&pki);
+            let key = c.id.key_path(&pki);
+            run_ok(d, "openssl", &["pkey", "-in", s(&key), "-noout"])?;
+            let ca = c.id.issuer().unwrap_or(c.id).cert_path(&pki);
+            let purposes: &[&str] = match c.id {
+                CertId::Apiserver => &["sslserver"],
+                CertId::EtcdServer | CertId::EtcdPeer => &["sslserver", "sslclient"],
+                id if id.is_ca() => &["any"],
+                _ => &["sslclient"],
+            };
+            for purpose in purposes {
+                let out = run_ok(
+                    d,
+                    "openssl",
+                    &[
+                        "verify",
+                        "-x509_strict",
+                        "-purpose",
+                        purpose,
+                        "-CAfile",
+                        s(&ca),
+                        s(&crt),
+                    ],
+                )?;
+                assert!(out.contains(": OK"), "{}: {out}", c.id.name());
+            }
+            let out = run_ok(
+                d,
+                "certtool",
+                &[
+                    "--verify",
+                    "--load-ca-certificate",
+                    s(&ca),
+                    "--infile",
+                    s(&crt),
+                ],
+            )?;
+            assert!(
+                out.contains("Chain verification output: Verified"),
+                "{}: {out}",
+                c.id.name()
+            );
+        }
+        run_ok(
+            d,
+            "openssl",
+            &["pkey", "-pubin", "-in", s(&pki.join("sa.pub")), "-noout"],
+        )?;
+        // A leaf does not verify under another of the tree's CAs.
+        let wrong = run(
+            d,
+            "openssl",
+            &[
+                "verify",
+                "-CAfile",
+                s(&pki.join("front-proxy-ca.crt")),
+                s(&pki.join("apiserver.crt")),
+            ],
+        )?;
+        assert!(!wrong.ok, "{}", wrong.output);
+        // kubeconfig client certificates chain to ca.crt as clients.
+        for k in &plan.kubeconfigs {
+            let (crt, _) = extract(d, k.id)?;
+            let out = run_ok(
+                d,
+                "openssl",
+                &[
+                    "verify",
+                    "-x509_strict",
+                    "-purpose",
+                    "sslclient",
+                    "-CAfile",
+                    s(&pki.join("ca.crt")),
+                    s(&crt),
+                ],
+            )?;
+            assert!(out.contains(": OK"), "{out}");
+        }
+    }
+    Ok(())
+}
+
+/// A child process killed (by its PID) when dropped.
+struct Proc(Child, &'static str);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Res<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_listening(port: u16, p: &mut Proc, deadline: Duration) -> R {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = p.0.try_wait()? {
+            return Err(format!("{} exited early: {status}", p.1).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("{} did not listen on {port} within {deadline:?}", p.1).into())
+}
+
+fn spawn(dir: &Path, tool: &'static str, args: &[String], log: &str) -> Res<Proc> {
+    let log = fs::File::create(dir.join(log))?;
+    let child = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot run `{tool}` ({e}); install it (Debian: apt-get install etcd-server etcd-client)"))?;
+    Ok(Proc(child, tool))
+}
+
+#[test]
+fn real_etcd_cluster_uses_the_etcd_certificates() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d, KeyAlgorithm::EcdsaP256)?;
+    let pki = d.join("pki");
+    let e = |f: &str| s(&pki.join("etcd").join(f)).to_owned();
+    let (c1, p1, c2, p2) = (free_port()?, free_port()?, free_port()?, free_port()?);
+    let cluster = format!("m1=https://127.0.0.1:{p1},m2=https://127.0.0.1:{p2}");
+    let member = |name: &str, client: u16, peer: u16| -> Vec<String> {
+        [
+            "--name",
+            name,
+            "--data-dir",
+            &format!("{}/{name}.etcd", d.display()),
+            "--listen-client-urls",
+            &format!("https://127.0.0.1:{client}"),
+            "--advertise-client-urls",
+            &format!("https://127.0.0.1:{client}"),
+            "--listen-peer-urls",
+            &format!("https://127.0.0.1:{peer}"),
+            "--initial-advertise-peer-urls",
+            &format!("https://127.0.0.1:{peer}"),
+            "--initial-cluster",
+            &cluster,
+            "--initial-cluster-state",
+            "new",
+            "--cert-file",
+            &e("server.crt"),
+            "--key-file",
+            &e("server.key"),
+            "--client-cert-auth",
+            "--trusted-ca-file",
+            &e("ca.crt"),
+            "--peer-cert-file",
+            &e("peer.crt"),
+            "--peer-key-file",
+            &e("peer.key"),
+            "--peer-client-cert-auth",
+            "--peer-trusted-ca-file",
+            &e("ca.crt"),
+            "--listen-metrics-urls",
+            "",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let mut m1 = spawn(d, "etcd", &member("m1", c1, p1), "m1.log")?;
+    let mut m2 = spawn(d, "etcd", &member("m2", c2, p2), "m2.log")?;
+    let logs = || {
+        format!(
+            "m1: {}\nm2: {}",
+            fs::read_to_string(d.join("m1.log")).unwrap_or_default(),
+            fs::read_to_string(d.join("m2.log")).unwrap_or_default()
+        )
+    };
+    wait_listening(c1, &mut m1, Duration::from_secs(20)).map_err(|e| format!("{e}\n{}", logs()))?;
+    wait_listening(c2, &mut m2, Duration::from_secs(20)).map_err(|e| format!("{e}\n{}", logs()))?;
+
+    let ctl = |port: u16, cert: &Path, key: &Path, args: &[&str]| {
+        let ep = format!("https://127.0.0.1:{port}");
+        let mut a = vec![
+            "--endpoints",
+            &ep,
+            "--cacert",
+            &e("ca.crt"),
+            "--cert",
+            s(cert),
+            "--key",
+            s(key),
+            "--dial-timeout",
+            "3s",
+            "--command-timeout",
+            "5s",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        a.extend(args.iter().map(|x| x.to_string()));
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run(d, "etcdctl", &refs)
+    };
+    // The cluster needs both members talking over peer TLS before it has a leader.
+    let (api_crt, api_key) = (
+        pki.join("apiserver-etcd-client.crt"),
+        pki.join("apiserver-etcd-client.key"),
+    );
+    let start = Instant::now();
+    loop {
+        let h = ctl(c1, &api_crt, &api_key, &["endpoint", "health"])?;
+        if h.ok {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(format!("etcd never became healthy: {}\n{}", h.output, logs()).into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let put = ctl(c1, &api_crt, &api_key, &["put", "/kubepki/probe", "hello"])?;
+    assert!(put.ok && put.output.contains("OK"), "{}", put.output);
+    // Read back through the other member (replicated over peer TLS) with the healthcheck cert.
+    let (hc_crt, hc_key) = (
+        pki.join("etcd/healthcheck-client.crt"),
+        pki.join("etcd/healthcheck-client.key"),
+    );
+    let get = ctl(c2, &hc_crt, &hc_key, &["get", "/kubepki/probe"])?;
+    assert!(get.ok && get.output.contains("hello"), "{}", get.output);
+    let members = ctl(c2, &hc_crt, &hc_key, &["member", "list"])?;
+    assert!(
+        members.output.matches("started").count() == 2,
+        "{}",
+        members.output
+    );
+    // A client certificate from another CA (front-proxy) is refused.
+    let (fp_crt, fp_key) = (
+        pki.join("front-proxy-client.crt"),
+        pki.join("front-proxy-client.key"),
+    );
+    let bad = ctl(c1, &fp_crt, &fp_key, &["get", "/kubepki/probe"])?;
+    assert!(!bad.ok && !bad.output.contains("hello"), "{}", bad.output);
+    drop(m1);
+    drop(m2);
+    Ok(())
+}
+
+#[test]
+fn tls_server_with_apiserver_cert_requires_cluster_client_certs() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let plan = tree(d, KeyAlgorithm::Rsa2048)?;
+    let pki = d.join("pki");
+    let port = free_port()?;
+    let accept = format!("127.0.0.1:{port}");
+    let args: Vec<String> = [
+        "s_server",
+        "-accept",
+        &accept,
+        "-cert",
+        s(&pki.join("apiserver.crt")),
+        "-key",
+        s(&pki.join("apiserver.key")),
+        "-CAfile",
+        s(&pki.join("ca.crt")),
+        "-Verify",
+        "2",
+        "-verify_return_error",
+        "-www",
+        "-quiet",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let mut server = spawn(d, "openssl", &args, "s_server.log")?;
+    wait_listening(port, &mut server, Duration::from_secs(10))?;
+    let ca_file = pki.join("ca.crt");
+    let connect = |crt: &Path, key: &Path, check: &[&str]| -> Res<kubepki_interop::Outcome> {
+        let mut a: Vec<&str> = vec![
+            "s_client",
+            "-connect",
+            &accept,
+            "-CAfile",
+            s(&ca_file),
+            "-cert",
+            s(crt),
+            "-key",
+            s(key),
+            "-servername",
+            "kubernetes",
+            "-verify_return_error",
+            "-ign_eof",
+        ];
+        a.extend_from_slice(check);
+        let mut child = Command::new("openssl")
+            .args(&a)
+            .current_dir(d)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        }
+        let out = child.wait_with_output()?;
+        Ok(kubepki_interop::Outcome {
+            ok: out.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    };
+    let served = |o: &kubepki_interop::Outcome| {
+        o.output.contains("HTTP/1.0 200 ok") && o.output.contains("Verify return code: 0 (ok)")
+    };
+    for k in &plan.kubeconfigs {
+        let (crt, key) = extract(d, k.id)?;
+        let o = connect(&crt, &key, &["-verify_hostname", "kubernetes"])?;
+        assert!(served(&o), "{}: {}", k.id.file_name(), o.output);
+    }
+    // Every SAN the apiserver certificate must carry passes the client's hostname/IP check.
+    let (crt, key) = extract(d, KubeconfigId::Admin)?;
+    let api = plan.cert(CertId::Apiserver).ok_or("no apiserver")?;
+    for dns in &api.subject_alt_names.dns {
+        let o = connect(&crt, &key, &["-verify_hostname", dns])?;
+        assert!(served(&o), "DNS {dns}: {}", o.output);
+    }
+    for ip in &api.subject_alt_names.ips {
+        let ip = ip.to_string();
+        let o = connect(&crt, &key, &["-verify_ip", &ip])?;
+        assert!(served(&o), "IP {ip}: {}", o.output);
+    }
+    for wrong in [
+        ["-verify_hostname", "localhost"],
+        ["-verify_ip", "127.0.0.1"],
+    ] {
+        let o = connect(&crt, &key, &wrong)?;
+        assert!(!served(&o), "{wrong:?} accepted: {}", o.output);
+    }
+    // The apiserver's own client certificate for kubelets is a cluster client too.
+    let o = connect(
+        &pki.join("apiserver-kubelet-client.crt"),
+        &pki.join("apiserver-kubelet-client.key"),
+        &[],
+    )?;
+    assert!(served(&o), "{}", o.output);
+    // front-proxy-client is signed by front-proxy-ca: the server refuses it.
+    let o = connect(
+        &pki.join("front-proxy-client.crt"),
+        &pki.join("front-proxy-client.key"),
+        &[],
+    )?;
+    assert!(!served(&o), "front-proxy-client accepted: {}", o.output);
+    drop(server);
+    Ok(())
+}
