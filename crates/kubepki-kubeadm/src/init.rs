@@ -130,6 +130,26 @@ pub struct Item {
     pub server: Option<String>,
 }
 
+impl Item {
+    fn new(name: &str, kind: ItemKind, action: Action, files: Vec<PathBuf>) -> Item {
+        Item {
+            name: name.into(),
+            kind,
+            action,
+            external: false,
+            files,
+            subject: None,
+            issuer: None,
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            not_before: None,
+            not_after: None,
+            key_algorithm: None,
+            server: None,
+        }
+    }
+}
+
 /// What a run did, or would do (dry run).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -333,21 +353,18 @@ pub fn run(
             .map(|c| c.not_before())
             .unwrap_or_else(|| plan.ca_window(now).not_before);
         let w = plan.leaf_window(now, ca_nb);
-        let item = Item {
-            name: spec.id.file_name().into(),
-            kind: ItemKind::Kubeconfig,
-            action: Action::Create,
-            external: false,
-            files: vec![path],
-            subject: Some(spec.subject.to_string()),
-            issuer: Some(CertId::Ca.name().into()),
-            dns_names: Vec::new(),
-            ip_addresses: Vec::new(),
-            not_before: Some(rfc3339(w.not_before)),
-            not_after: Some(rfc3339(w.not_after)),
-            key_algorithm: Some(plan.secondary_algorithm.name().into()),
-            server: Some(spec.server.clone()),
-        };
+        let mut item = Item::new(
+            spec.id.file_name(),
+            ItemKind::Kubeconfig,
+            Action::Create,
+            vec![path],
+        );
+        item.subject = Some(spec.subject.to_string());
+        item.issuer = Some(CertId::Ca.name().into());
+        item.not_before = Some(rfc3339(w.not_before));
+        item.not_after = Some(rfc3339(w.not_after));
+        item.key_algorithm = Some(plan.secondary_algorithm.name().into());
+        item.server = Some(spec.server.clone());
         items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
     }
     if !missing.is_empty() {
@@ -806,21 +823,14 @@ fn check_kubeconfig(
                 .map_err(|e| file_err(path, format!("client-certificate-data: {e}")))
         })
         .transpose()?;
-    let mut item = Item {
-        name: spec.id.file_name().into(),
-        kind: ItemKind::Kubeconfig,
-        action: Action::Reuse,
-        external: false,
-        files: vec![path.to_owned()],
-        subject: None,
-        issuer: Some(CertId::Ca.name().into()),
-        dns_names: Vec::new(),
-        ip_addresses: Vec::new(),
-        not_before: None,
-        not_after: None,
-        key_algorithm: None,
-        server: Some(cluster.cluster.server.clone()),
-    };
+    let mut item = Item::new(
+        spec.id.file_name(),
+        ItemKind::Kubeconfig,
+        Action::Reuse,
+        vec![path.to_owned()],
+    );
+    item.issuer = Some(CertId::Ca.name().into());
+    item.server = Some(cluster.cluster.server.clone());
     if let Some(c) = &cert {
         item.subject = Some(c.subject().to_string());
         fill_times(&mut item, c);
@@ -898,21 +908,14 @@ fn cert_item(
 }
 
 fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> Item {
-    Item {
-        name: "sa".into(),
-        kind: ItemKind::ServiceAccountKeys,
+    let mut item = Item::new(
+        "sa",
+        ItemKind::ServiceAccountKeys,
         action,
-        external: false,
-        files: vec![plan.sa_key_path(), plan.sa_pub_path()],
-        subject: None,
-        issuer: None,
-        dns_names: Vec::new(),
-        ip_addresses: Vec::new(),
-        not_before: None,
-        not_after: None,
-        key_algorithm: alg.map(|a| a.name().into()),
-        server: None,
-    }
+        vec![plan.sa_key_path(), plan.sa_pub_path()],
+    );
+    item.key_algorithm = alg.map(|a| a.name().into());
+    item
 }
 
 fn fill_times(item: &mut Item, cert: &Certificate) {
