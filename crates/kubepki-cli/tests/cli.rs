@@ -3,29 +3,14 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use base64::Engine as _;
 use kubepki_csr::KubeCsr;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubepki");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kubepki(dir: &Path, args: &[&str]) -> Result<Run, Box<dyn std::error::Error>> {
-    let out = Command::new(BIN).args(args).current_dir(dir).output()?;
-    Ok(Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
+mod common;
+use common::kubepki;
 
 fn ok(dir: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     let r = kubepki(dir, args)?;

@@ -3,12 +3,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubepki");
+mod common;
+use common::{Run, kubepki};
+
 const BASE: [&str; 7] = [
     "--cert-dir",
     "./out/pki",
@@ -18,21 +19,6 @@ const BASE: [&str; 7] = [
     "192.0.2.10",
     "--node-name=cp1",
 ];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn kubepki(dir: &Path, args: &[&str]) -> Res<Run> {
-    let out = Command::new(BIN).args(args).current_dir(dir).output()?;
-    Ok(Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
 
 fn init(dir: &Path, extra: &[&str]) -> Res<Run> {
     let mut a = vec!["init"];
