@@ -64,6 +64,8 @@ pub struct FileBatch {
     /// Folders this batch created, outermost first; removed again if the batch fails.
     created_dirs: Vec<PathBuf>,
     committed: bool,
+    /// Mode for folders the batch creates; `None` = 0755.
+    dir_mode: Option<u32>,
 }
 
 impl FileBatch {
@@ -77,6 +79,13 @@ impl FileBatch {
         let mut b = FileBatch::default();
         b.overwrite = true;
         b
+    }
+
+    /// Folders this batch creates get `mode` instead of 0755 (kubeadm makes the CSR folder
+    /// 0700).
+    pub fn with_dir_mode(mut self, mode: u32) -> Self {
+        self.dir_mode = Some(mode);
+        self
     }
 
     /// Writes `contents` to a temporary file next to `target` with `mode` and fsyncs it.
@@ -96,7 +105,10 @@ impl FileBatch {
                 .collect();
             missing.reverse();
             for d in missing {
-                match fs::DirBuilder::new().mode(0o755).create(&d) {
+                match fs::DirBuilder::new()
+                    .mode(self.dir_mode.unwrap_or(0o755))
+                    .create(&d)
+                {
                     Ok(()) => self.created_dirs.push(d),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => {

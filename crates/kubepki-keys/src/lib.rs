@@ -84,6 +84,37 @@ pub fn spki_equal(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// The algorithm of a DER `SubjectPublicKeyInfo` (an error for keys kubepki cannot generate).
+pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
+    use der::Decode;
+    let spki =
+        spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(error::der_err("public key"))?;
+    match spki.algorithm.oid {
+        oids::RSA_ENCRYPTION => {
+            let bits = spki
+                .subject_public_key
+                .as_bytes()
+                .and_then(|b| pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(b).ok())
+                .map(|k| private_key::uint_bits(k.modulus.as_bytes()))
+                .unwrap_or(0);
+            KeyAlgorithm::from_rsa_bits(bits)
+        }
+        oids::EC_PUBLIC_KEY => match spki
+            .algorithm
+            .parameters
+            .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok())
+        {
+            Some(oids::SECP256R1) => Ok(KeyAlgorithm::EcdsaP256),
+            Some(oids::SECP384R1) => Ok(KeyAlgorithm::EcdsaP384),
+            other => Err(Error::UnsupportedCurve(
+                other.map(|c| oids::name(&c)).unwrap_or_else(|| "(none)".into()),
+            )),
+        },
+        oids::ED25519 => Ok(KeyAlgorithm::Ed25519),
+        other => Err(Error::UnsupportedKeyType(oids::name(&other))),
+    }
+}
+
 /// Describes a DER `SubjectPublicKeyInfo`: `RSA 2048 bits`, `ECDSA P-256`, `Ed25519`.
 pub fn describe_public_key(spki_der: &[u8]) -> Result<String, Error> {
     use der::Decode;

@@ -303,21 +303,14 @@ pub fn run(
         }
     }
     if selection.sa {
-        let ca_external = matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign())
-            || (!cas.contains_key(&CertId::Ca)
-                && CertId::Ca.cert_path(dir).exists()
-                && !CertId::Ca.key_path(dir).exists());
+        // sa.key/sa.pub need no CA: they are made even in external-CA mode (kubeadm wants them
+        // supplied there; making them is what the external-CA flow in docs/init.md relies on).
         match decide_sa(plan)? {
             SaState::Complete(item) => items.push((item, None)),
             SaState::NeedPub(key) => {
                 let item = sa_item(plan, Action::Create, Some(key.algorithm()));
                 items.push((item, Some(Todo::SaPub(Box::new(key)))));
             }
-            SaState::Missing if ca_external => missing.push(format!(
-                "{} and {}",
-                display(&plan.sa_key_path()),
-                display(&plan.sa_pub_path())
-            )),
             SaState::Missing => items.push((
                 sa_item(plan, Action::Create, Some(plan.secondary_algorithm)),
                 Some(Todo::Sa),

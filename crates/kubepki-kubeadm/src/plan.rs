@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use kubepki_ca::{BACKDATE, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, Window};
+use kubepki_ca::{DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, Window};
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::KeyAlgorithm;
 use time::{Duration, OffsetDateTime};
@@ -258,8 +258,8 @@ pub struct Plan {
     pub kubeconfig_dir: PathBuf,
     /// Things worth saying that are not errors (kubeadm warns about the same).
     pub warnings: Vec<String>,
-    certificate_validity: Option<Duration>,
-    ca_certificate_validity: Option<Duration>,
+    /// The inputs this plan was made from.
+    pub spec: ClusterSpec,
 }
 
 fn org_subject(cn: &str, org: Option<&str>) -> Subject {
@@ -503,8 +503,7 @@ impl Plan {
             cert_dir: spec.cert_dir.clone(),
             kubeconfig_dir: spec.kubeconfig_dir.clone(),
             warnings,
-            certificate_validity: spec.certificate_validity,
-            ca_certificate_validity: spec.ca_certificate_validity,
+            spec: spec.clone(),
         })
     }
 
@@ -520,34 +519,13 @@ impl Plan {
 
     /// The validity window of a new CA made at `now` (§1.4).
     pub fn ca_window(&self, now: OffsetDateTime) -> Window {
-        let v = self.version;
-        if v.validity_configurable() {
-            let nb = now - BACKDATE;
-            let na = match self.ca_certificate_validity {
-                Some(d) => now + d,
-                None => nb + DEFAULT_CA_VALIDITY,
-            };
-            Window::new(nb, na)
-        } else if v.backdates_ca() {
-            Window::new(now - BACKDATE, now + DEFAULT_CA_VALIDITY)
-        } else {
-            Window::new(now, now + DEFAULT_CA_VALIDITY)
-        }
+        self.spec.ca_window(now)
     }
 
     /// The validity window of a new leaf made at `now` under a CA whose NotBefore is
     /// `ca_not_before` (§1.4: before 1.31 a leaf starts when its CA starts).
     pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
-        if self.version.leaf_window_from_config() {
-            let nb = now - BACKDATE;
-            let na = match self.certificate_validity {
-                Some(d) => now + d,
-                None => nb + DEFAULT_LEAF_VALIDITY,
-            };
-            Window::new(nb, na)
-        } else {
-            Window::new(ca_not_before, now + DEFAULT_LEAF_VALIDITY)
-        }
+        self.spec.leaf_window(now, ca_not_before)
     }
 
     /// `<cert dir>/sa.key`.

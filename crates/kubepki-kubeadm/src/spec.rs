@@ -3,11 +3,12 @@
 use std::net::{IpAddr, UdpSocket};
 use std::path::PathBuf;
 
-use kubepki_ca::{DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY};
+use kubepki_ca::{BACKDATE, DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, Window};
 use kubepki_keys::KeyAlgorithm;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, invalid};
+use crate::plan::{CertId, KubeconfigId};
 use crate::version::KubernetesVersion;
 
 /// kubeadm's default `certificatesDir`.
@@ -96,6 +97,57 @@ impl ClusterSpec {
         ClusterSpec {
             advertise_address: Some(address),
             ..ClusterSpec::default()
+        }
+    }
+
+    /// The certificates of this cluster's tree, in kubeadm's order (no etcd ones with external
+    /// etcd).
+    pub fn cert_ids(&self) -> Vec<CertId> {
+        CertId::ALL
+            .into_iter()
+            .filter(|c| !(self.external_etcd && c.is_etcd()))
+            .collect()
+    }
+
+    /// The kubeconfig files of this cluster, in kubeadm's order (no `super-admin.conf` before
+    /// 1.29).
+    pub fn kubeconfig_ids(&self) -> Vec<KubeconfigId> {
+        KubeconfigId::ALL
+            .into_iter()
+            .filter(|k| *k != KubeconfigId::SuperAdmin || self.kubernetes_version.has_super_admin())
+            .collect()
+    }
+
+    /// The validity window of a new CA made at `now` (§1.4).
+    pub fn ca_window(&self, now: OffsetDateTime) -> Window {
+        let v = self.kubernetes_version;
+        if v.validity_configurable() {
+            let nb = now - BACKDATE;
+            let na = match self.ca_certificate_validity {
+                Some(d) => now + d,
+                None => nb + DEFAULT_CA_VALIDITY,
+            };
+            Window::new(nb, na)
+        } else if v.backdates_ca() {
+            Window::new(now - BACKDATE, now + DEFAULT_CA_VALIDITY)
+        } else {
+            Window::new(now, now + DEFAULT_CA_VALIDITY)
+        }
+    }
+
+    /// The validity window of a new or renewed leaf made at `now` under a CA whose NotBefore is
+    /// `ca_not_before` (§1.4, §6.1: before 1.31 a leaf starts when its CA starts and lasts
+    /// 365 days from now).
+    pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
+        if self.kubernetes_version.leaf_window_from_config() {
+            let nb = now - BACKDATE;
+            let na = match self.certificate_validity {
+                Some(d) => now + d,
+                None => nb + DEFAULT_LEAF_VALIDITY,
+            };
+            Window::new(nb, na)
+        } else {
+            Window::new(ca_not_before, now + DEFAULT_LEAF_VALIDITY)
         }
     }
 
