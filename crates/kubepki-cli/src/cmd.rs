@@ -25,6 +25,9 @@ pub enum CliError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+    /// A result already reported on stdout/stderr; only the exit code is left to set.
+    #[error("exit status {0}")]
+    Exit(u8),
 }
 
 fn file_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> CliError + '_ {
@@ -93,6 +96,11 @@ enum Command {
     Inspect(InspectArgs),
     /// Write the whole kubeadm PKI tree and kubeconfig files (or single phases), offline.
     Init(Box<crate::init::InitArgs>),
+    /// Certificate lifecycle: check-expiration, renew, generate-csr, sign-csrs.
+    #[command(subcommand)]
+    Certs(Box<crate::certs::CertsCommand>),
+    /// Check a whole tree: parsing, keys, chains, usages, SANs, validity, modes, kubeconfigs.
+    Verify(Box<crate::certs::VerifyArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -256,6 +264,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(a) => sign(a),
         Command::Inspect(a) => crate::inspect::run(&a.file, a.output),
         Command::Init(a) => crate::init::run(*a),
+        Command::Certs(c) => crate::certs::run(*c),
+        Command::Verify(a) => crate::certs::verify_cmd(*a),
     }
 }
 

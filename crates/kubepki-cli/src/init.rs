@@ -1,25 +1,25 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig`: kubeadm's flags over
 //! `kubepki_kubeadm`.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
-
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_kubeadm::net::{HostPort, parse_port, parse_san, parse_service_subnet};
-use kubepki_kubeadm::{
-    Action, CertId, ClusterSpec, Item, ItemKind, KubeconfigId, Plan, Report, Selection,
-    apply_config_file,
-};
+use kubepki_kubeadm::{Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report, Selection};
 use time::OffsetDateTime;
 
 use crate::cmd::CliError;
+use crate::flags::{ClusterFlags, flag_err};
 
 /// `kubepki init`. A flag given twice takes its last value, as kubeadm's flags do.
 #[derive(Args, Debug)]
 #[command(args_override_self = true)]
 pub struct InitArgs {
     #[command(flatten)]
-    flags: InitFlags,
+    flags: ClusterFlags,
+    /// Show what would be created or reused; write nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value = "text")]
+    output: Output,
     #[command(subcommand)]
     sub: Option<InitSub>,
 }
@@ -52,125 +52,6 @@ enum Phase {
 enum Output {
     Text,
     Json,
-}
-
-/// kubeadm's `init` flags. Flags override values from `--config`.
-#[derive(Args, Debug)]
-struct InitFlags {
-    /// A kubeadm config file (InitConfiguration / ClusterConfiguration, v1beta3 or v1beta4).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Where certificates go [default: /etc/kubernetes/pki].
-    #[arg(long, global = true)]
-    cert_dir: Option<PathBuf>,
-    /// Where kubeconfig files go [default: /etc/kubernetes].
-    #[arg(long, global = true)]
-    kubeconfig_dir: Option<PathBuf>,
-    /// Node name [default: the lower-cased hostname].
-    #[arg(long, global = true)]
-    node_name: Option<String>,
-    /// The API server's advertise address [default: the address of the default route].
-    #[arg(long, global = true)]
-    apiserver_advertise_address: Option<String>,
-    /// The API server's port [default: 6443].
-    #[arg(long, global = true)]
-    apiserver_bind_port: Option<String>,
-    /// A stable endpoint for all control-plane nodes, `HOST[:PORT]`.
-    #[arg(long, global = true)]
-    control_plane_endpoint: Option<String>,
-    /// Extra SANs for the apiserver certificate (IPs and DNS names, comma-separated).
-    #[arg(long, global = true, value_delimiter = ',')]
-    apiserver_cert_extra_sans: Vec<String>,
-    /// Service subnet(s) [default: 10.96.0.0/12]; dual-stack as V4,V6.
-    #[arg(long, global = true)]
-    service_cidr: Option<String>,
-    /// Service DNS domain [default: cluster.local].
-    #[arg(long, global = true)]
-    service_dns_domain: Option<String>,
-    /// Key algorithm: RSA-2048 (default), RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384.
-    #[arg(long, global = true)]
-    encryption_algorithm: Option<String>,
-    /// The kubeadm behaviour to reproduce [default: v1.34.7].
-    #[arg(long, global = true)]
-    kubernetes_version: Option<String>,
-    /// Show what would be created or reused; write nothing.
-    #[arg(long, global = true)]
-    dry_run: bool,
-    /// Output format.
-    #[arg(short, long, global = true, value_enum, default_value = "text")]
-    output: Output,
-}
-
-fn flag_err(e: impl std::fmt::Display) -> CliError {
-    CliError::Other(e.to_string())
-}
-
-impl InitFlags {
-    /// kubeadm defaults, then the config file, then the flags.
-    fn spec(&self) -> Result<(ClusterSpec, Vec<String>), CliError> {
-        let mut spec = ClusterSpec::default();
-        let mut warnings = Vec::new();
-        if let Some(path) = &self.config {
-            warnings = apply_config_file(&mut spec, path).map_err(lib_err)?;
-        }
-        if let Some(v) = &self.kubernetes_version {
-            spec.kubernetes_version = v.parse().map_err(|e: kubepki_kubeadm::Error| {
-                flag_err(format!("--kubernetes-version: {}", strip_field(&e)))
-            })?;
-        }
-        if let Some(d) = &self.cert_dir {
-            spec.cert_dir = d.clone();
-        }
-        if let Some(d) = &self.kubeconfig_dir {
-            spec.kubeconfig_dir = d.clone();
-        }
-        if let Some(n) = &self.node_name {
-            spec.node_name = Some(n.clone());
-        }
-        if let Some(a) = &self.apiserver_advertise_address {
-            let ip: IpAddr = a.trim().parse().map_err(|_| {
-                flag_err(format!(
-                    "--apiserver-advertise-address: \"{a}\" is not an IP address"
-                ))
-            })?;
-            spec.advertise_address = Some(ip);
-        }
-        if let Some(p) = &self.apiserver_bind_port {
-            spec.bind_port = parse_port("--apiserver-bind-port", p).map_err(flag_err)?;
-        }
-        if let Some(c) = &self.control_plane_endpoint {
-            HostPort::parse("--control-plane-endpoint", c).map_err(flag_err)?;
-            spec.control_plane_endpoint = Some(c.clone());
-        }
-        if !self.apiserver_cert_extra_sans.is_empty() {
-            for s in &self.apiserver_cert_extra_sans {
-                parse_san("--apiserver-cert-extra-sans", s).map_err(flag_err)?;
-            }
-            spec.cert_sans = self.apiserver_cert_extra_sans.clone();
-        }
-        if let Some(c) = &self.service_cidr {
-            parse_service_subnet("--service-cidr", c).map_err(flag_err)?;
-            spec.service_subnet = c.clone();
-        }
-        if let Some(d) = &self.service_dns_domain {
-            kubepki_csr::check_dns_subdomain(d)
-                .map_err(|e| flag_err(format!("--service-dns-domain: {e}")))?;
-            spec.dns_domain = d.clone();
-        }
-        if let Some(a) = &self.encryption_algorithm {
-            spec.encryption_algorithm = a
-                .parse()
-                .map_err(|e| flag_err(format!("--encryption-algorithm: {e}")))?;
-        }
-        Ok((spec, warnings))
-    }
-}
-
-fn strip_field(e: &kubepki_kubeadm::Error) -> String {
-    match e {
-        kubepki_kubeadm::Error::Invalid { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Library errors as CLI errors (file errors keep the file first).
@@ -219,15 +100,10 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let mut report = kubepki_kubeadm::run(
-        &plan,
-        &selection,
-        OffsetDateTime::now_utc(),
-        a.flags.dry_run,
-    )
-    .map_err(lib_err)?;
+    let mut report = kubepki_kubeadm::run(&plan, &selection, OffsetDateTime::now_utc(), a.dry_run)
+        .map_err(lib_err)?;
     report.warnings.splice(0..0, config_warnings);
-    match a.flags.output {
+    match a.output {
         Output::Json => {
             let text = serde_json::to_string_pretty(&report).map_err(flag_err)?;
             println!("{text}");

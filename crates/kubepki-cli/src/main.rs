@@ -1,7 +1,9 @@
 //! `kubepki`: a thin command-line shell over the kubepki libraries.
 #![forbid(unsafe_code)]
 
+mod certs;
 mod cmd;
+mod flags;
 mod init;
 mod inspect;
 
@@ -13,6 +15,7 @@ fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(cmd::CliError::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("kubepki: error: {e}");
             ExitCode::FAILURE

@@ -107,7 +107,9 @@ pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
             Some(oids::SECP256R1) => Ok(KeyAlgorithm::EcdsaP256),
             Some(oids::SECP384R1) => Ok(KeyAlgorithm::EcdsaP384),
             other => Err(Error::UnsupportedCurve(
-                other.map(|c| oids::name(&c)).unwrap_or_else(|| "(none)".into()),
+                other
+                    .map(|c| oids::name(&c))
+                    .unwrap_or_else(|| "(none)".into()),
             )),
         },
         oids::ED25519 => Ok(KeyAlgorithm::Ed25519),

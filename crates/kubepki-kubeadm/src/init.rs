@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -16,6 +16,7 @@ use crate::error::{Error, file_err};
 use crate::kubeconfig::Kubeconfig;
 use crate::net::dns_matches;
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+use crate::tree::{read_cert, read_file, read_key};
 
 /// Which parts of the tree to make: everything (`init`) or single phases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -580,28 +581,6 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-    read_limited(path).map_err(|e| match e {
-        kubepki_keys::Error::Io { path, reason } => Error::File { path, reason },
-        other => file_err(path, other),
-    })
-}
-
-fn load_cert(path: &Path) -> Result<Certificate, Error> {
-    Certificate::from_pem(&read(path)?).map_err(|e| file_err(path, e))
-}
-
-fn load_key(path: &Path) -> Result<PrivateKey, Error> {
-    let key = PrivateKey::from_pem(&read(path)?).map_err(|e| file_err(path, e))?;
-    match key.algorithm() {
-        KeyAlgorithm::Ed25519 => Err(file_err(
-            path,
-            "is an Ed25519 key; Kubernetes components take RSA or ECDSA keys only",
-        )),
-        _ => Ok(key),
-    }
-}
-
 fn time_warning(path: &Path, cert: &Certificate, now: OffsetDateTime, warnings: &mut Vec<String>) {
     if let Err(e) = cert.check_time(now) {
         warnings.push(format!("{}: {e}", path.display()));
@@ -626,11 +605,11 @@ fn load_ca(
             ),
         )),
         (true, has_key) => {
-            let cert = load_cert(&cp)?;
+            let cert = read_cert(&cp)?;
             let ca = CertificateAuthority::from_certificate(cert).map_err(|e| file_err(&cp, e))?;
             time_warning(&cp, ca.certificate(), now, warnings);
             if has_key {
-                let key = load_key(&kp)?;
+                let key = read_key(&kp)?;
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
             } else {
                 Ok(Some(ca))
@@ -667,7 +646,7 @@ fn decide_leaf(
                     ),
                 ));
             };
-            let cert = load_cert(&cp)?;
+            let cert = read_cert(&cp)?;
             ca.check_issued(&cert).map_err(|e| {
                 file_err(
                     &cp,
@@ -680,7 +659,7 @@ fn decide_leaf(
                     format!("missing (the certificate {} exists)", cp.display()),
                 ));
             }
-            let key = load_key(&kp)?;
+            let key = read_key(&kp)?;
             if !key.matches_public_key(cert.public_key_der()) {
                 return Err(file_err(
                     &kp,
@@ -739,11 +718,11 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
             format!("exists without {}; supply both or neither", kp.display()),
         )),
         (true, has_pub) => {
-            let key = load_key(&kp)?;
+            let key = read_key(&kp)?;
             if !has_pub {
                 return Ok(SaState::NeedPub(key));
             }
-            let pem = read(&pp)?;
+            let pem = read_file(&pp)?;
             let blocks = kubepki_keys::pem::decode_all(&pem).map_err(|e| file_err(&pp, e))?;
             let Some(block) = blocks
                 .iter()
@@ -779,7 +758,7 @@ fn check_kubeconfig(
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
-    let kc = Kubeconfig::from_slice(path, &read(path)?)?;
+    let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
     let ca_pem = kc.current_ca_pem(path)?;
     let Some(ca) = ca else {
         return Err(file_err(

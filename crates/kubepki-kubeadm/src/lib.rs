@@ -31,22 +31,35 @@
 
 mod config;
 mod error;
+mod expiration;
+mod external;
 mod init;
 mod kubeconfig;
 pub mod net;
 mod plan;
+mod renew;
 mod spec;
+mod tree;
+mod verify;
 mod version;
 
 pub use config::{apply_config, apply_config_file};
 pub use error::Error;
+pub use expiration::{
+    Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
+};
+pub use external::{
+    Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, leaf_ext_key_usage, sign_csrs,
+};
 pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
 };
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};
 pub use spec::{
     ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,
     DEFAULT_KUBECONFIG_DIR, DEFAULT_SERVICE_SUBNET,
 };
+pub use verify::{Check, Status, Verification, verify};
 pub use version::{KubernetesVersion, NEWEST_KNOWN_MINOR, OLDEST_KNOWN};

@@ -1,0 +1,332 @@
+//! `kubepki certs ...` (check-expiration, renew, generate-csr, sign-csrs) and `kubepki verify`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use kubepki_ca::{CertificateAuthority, parse_duration};
+use kubepki_keys::KeyAlgorithm;
+use kubepki_kubeadm::{
+    Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_expiration, generate_csrs,
+    parse_renew_name, renew, sign_csrs, verify,
+};
+use time::OffsetDateTime;
+
+use crate::cmd::{CliError, read};
+use crate::flags::{ClusterFlags, flag_err};
+use crate::init::lib_err;
+
+/// `kubepki certs`.
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Show when each certificate of the tree expires (kubeadm's tables).
+    CheckExpiration(CheckArgs),
+    /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity.
+    Renew(RenewArgs),
+    /// Write keys and CSRs for every leaf and kubeconfig, for an external CA to sign.
+    GenerateCsr(GenerateArgs),
+    /// Sign the CSRs `generate-csr` wrote, where the CA keys live.
+    SignCsrs(SignArgs),
+}
+
+/// Output formats of check-expiration.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExpirationOutput {
+    /// kubeadm's tables.
+    Text,
+    /// `CertificateExpirationInfo` as JSON.
+    Json,
+    /// `CertificateExpirationInfo` as YAML.
+    Yaml,
+}
+
+/// `certs check-expiration`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    flags: ClusterFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    output: ExpirationOutput,
+    /// Exit 1 when something expires within this duration (`30d`, `720h`), 2 when something
+    /// has expired.
+    #[arg(long)]
+    warn_within: Option<String>,
+}
+
+/// `certs renew`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct RenewArgs {
+    /// What to renew: a leaf (`apiserver`, ...), a kubeconfig (`admin.conf`, ...) or `all`.
+    name: String,
+    #[command(flatten)]
+    flags: ClusterFlags,
+}
+
+/// `certs generate-csr`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    flags: ClusterFlags,
+}
+
+/// `certs sign-csrs`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct SignArgs {
+    /// The cluster CA certificate.
+    #[arg(long)]
+    ca_cert: PathBuf,
+    /// The cluster CA key.
+    #[arg(long)]
+    ca_key: PathBuf,
+    /// The front-proxy CA certificate.
+    #[arg(long, requires = "front_proxy_ca_key")]
+    front_proxy_ca_cert: Option<PathBuf>,
+    /// The front-proxy CA key.
+    #[arg(long, requires = "front_proxy_ca_cert")]
+    front_proxy_ca_key: Option<PathBuf>,
+    /// The etcd CA certificate.
+    #[arg(long, requires = "etcd_ca_key")]
+    etcd_ca_cert: Option<PathBuf>,
+    /// The etcd CA key.
+    #[arg(long, requires = "etcd_ca_cert")]
+    etcd_ca_key: Option<PathBuf>,
+    #[command(flatten)]
+    flags: ClusterFlags,
+}
+
+/// Output formats of verify.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum VerifyOutput {
+    /// One line per check.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// `kubepki verify`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    flags: ClusterFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    output: VerifyOutput,
+}
+
+/// Runs `kubepki certs ...`.
+pub fn run(cmd: CertsCommand) -> Result<(), CliError> {
+    match cmd {
+        CertsCommand::CheckExpiration(a) => check(a),
+        CertsCommand::Renew(a) => renew_cmd(a),
+        CertsCommand::GenerateCsr(a) => generate(a),
+        CertsCommand::SignCsrs(a) => sign(a),
+    }
+}
+
+fn check(a: CheckArgs) -> Result<(), CliError> {
+    let window = a
+        .warn_within
+        .as_deref()
+        .map(|w| parse_duration(w).map_err(|e| flag_err(format!("--warn-within: {e}"))))
+        .transpose()?;
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let report = check_expiration(&spec, OffsetDateTime::now_utc());
+    match a.output {
+        ExpirationOutput::Text => print!("{}", report.to_table()),
+        ExpirationOutput::Json => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&report.to_output_api(), &mut ser).map_err(flag_err)?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+        ExpirationOutput::Yaml => {
+            let sorted = sort_keys(report.to_output_api());
+            print!(
+                "{}",
+                kubepki_csr::yaml::to_string(&sorted).map_err(flag_err)?
+            );
+        }
+    }
+    for p in &report.problems {
+        eprintln!("kubepki: error: {p}");
+    }
+    let urgency = window.map(|w| report.urgency(w)).unwrap_or(Urgency::Fine);
+    match urgency {
+        Urgency::Expired => Err(CliError::Exit(2)),
+        Urgency::Soon => Err(CliError::Exit(1)),
+        Urgency::Fine if !report.problems.is_empty() => Err(CliError::Exit(1)),
+        Urgency::Fine => Ok(()),
+    }
+}
+
+/// sigs.k8s.io/yaml writes keys sorted.
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<_> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let alg: Option<KeyAlgorithm> = if a.flags.encryption_algorithm.is_some() {
+        Some(spec.encryption_algorithm)
+    } else {
+        None
+    };
+    let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
+    let (done, warnings) =
+        renew(&spec, &targets, alg, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut renewed = 0;
+    for r in &done {
+        match &r.status {
+            RenewStatus::Renewed {
+                not_after,
+                algorithm,
+            } => {
+                renewed += 1;
+                println!(
+                    "[renew] {} renewed: new {algorithm} key, valid until {not_after}",
+                    r.target.name()
+                );
+            }
+            RenewStatus::Missing => println!("MISSING! {}", r.target.name()),
+            RenewStatus::ExternalCa { ca } => println!(
+                "Detected external CA {} (no key here): {} can't be renewed here",
+                ca.display(),
+                r.target.name()
+            ),
+        }
+    }
+    if renewed > 0 {
+        println!(
+            "\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
+        );
+    }
+    Ok(())
+}
+
+fn generate(a: GenerateArgs) -> Result<(), CliError> {
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let plan = Plan::new(&spec).map_err(lib_err)?;
+    let written = generate_csrs(&plan).map_err(lib_err)?;
+    for p in &written {
+        println!("[certs] Wrote {}", p.display());
+    }
+    println!(
+        "\n{} files written. Sign the CSRs where the CA keys are (`kubepki certs sign-csrs`), then run `kubepki init` here with the CA certificates but not their keys.",
+        written.len()
+    );
+    Ok(())
+}
+
+fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
+    CertificateAuthority::load(&read(cert)?, &read(key)?, OffsetDateTime::now_utc()).map_err(|e| {
+        CliError::File {
+            path: cert.to_owned(),
+            msg: e.to_string(),
+        }
+    })
+}
+
+fn sign(a: SignArgs) -> Result<(), CliError> {
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let cas = SigningCas {
+        ca: load_ca(&a.ca_cert, &a.ca_key)?,
+        front_proxy: match (&a.front_proxy_ca_cert, &a.front_proxy_ca_key) {
+            (Some(c), Some(k)) => Some(load_ca(c, k)?),
+            _ => None,
+        },
+        etcd: match (&a.etcd_ca_cert, &a.etcd_ca_key) {
+            (Some(c), Some(k)) => Some(load_ca(c, k)?),
+            _ => None,
+        },
+    };
+    let done = sign_csrs(&spec, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    let mut n = 0;
+    for s in &done {
+        match s {
+            Signed::Written(p) => {
+                n += 1;
+                println!("[certs] Signed {}", p.display());
+            }
+            Signed::NoCsr(name) => println!("[certs] No CSR for {name}; skipped"),
+            Signed::NoCa { name, ca } => {
+                println!("[certs] {name} needs {ca}, which was not given; skipped")
+            }
+        }
+    }
+    println!("\n{n} certificates signed.");
+    Ok(())
+}
+
+/// Runs `kubepki verify`.
+pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let plan = Plan::new(&spec).map_err(lib_err)?;
+    let v = verify(&plan, OffsetDateTime::now_utc());
+    match a.output {
+        VerifyOutput::Json => {
+            let text = serde_json::to_string_pretty(&v).map_err(flag_err)?;
+            println!("{text}");
+        }
+        VerifyOutput::Text => {
+            for c in &v.checks {
+                let tag = match c.status {
+                    Status::Pass => "PASS",
+                    Status::Warn => "WARN",
+                    Status::Fail => "FAIL",
+                };
+                println!("{tag}  {:<26} {:<14} {}", c.item, c.check, c.detail);
+            }
+            println!(
+                "\n{} checks: {} passed, {} warnings, {} failed",
+                v.checks.len(),
+                v.count(Status::Pass),
+                v.count(Status::Warn),
+                v.count(Status::Fail)
+            );
+        }
+    }
+    if v.passed() {
+        Ok(())
+    } else {
+        Err(CliError::Exit(1))
+    }
+}

@@ -1,0 +1,630 @@
+//! `verify`: checks a whole tree against the plan (kubeadm has nothing like it). Every problem
+//! is reported; one unreadable file does not stop the others from being checked.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use kubepki_ca::{
+    BACKDATE, CA_KEY_USAGE, Certificate, CertificateAuthority, LEAF_KEY_USAGE, rfc3339,
+};
+use kubepki_csr::{ExtKeyUsage, SubjectAltNames};
+use kubepki_keys::{PrivateKey, spki_equal};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::kubeconfig::Kubeconfig;
+use crate::net::dns_matches;
+use crate::plan::{CertId, CertSpec, KubeconfigSpec, Plan};
+use crate::tree::{read_cert, read_file, read_key};
+
+/// A check's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// As it must be.
+    Pass,
+    /// Works, but differs from the configuration.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// The outcome.
+    pub status: Status,
+    /// What was checked: `apiserver`, `sa`, `admin.conf`, `tree`.
+    pub item: String,
+    /// Which rule: `parses`, `key`, `chain`, `usages`, `subject`, `sans`, `validity`, `mode`, ...
+    pub check: &'static str,
+    /// Details.
+    pub detail: String,
+}
+
+/// All checks of a tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    /// In tree order.
+    pub checks: Vec<Check>,
+}
+
+impl Verification {
+    /// How many checks have `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
+    /// Whether nothing failed.
+    pub fn passed(&self) -> bool {
+        self.count(Status::Fail) == 0
+    }
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn push(&mut self, status: Status, item: &str, check: &'static str, detail: impl Into<String>) {
+        self.0.push(Check {
+            status,
+            item: item.into(),
+            check,
+            detail: detail.into(),
+        });
+    }
+
+    fn result(&mut self, item: &str, check: &'static str, r: Result<String, String>) -> bool {
+        match r {
+            Ok(d) => {
+                self.push(Status::Pass, item, check, d);
+                true
+            }
+            Err(d) => {
+                self.push(Status::Fail, item, check, d);
+                false
+            }
+        }
+    }
+}
+
+fn mode_check(c: &mut Checks, item: &str, path: &Path) {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let mode = m.permissions().mode() & 0o777;
+            c.result(
+                item,
+                "mode",
+                if mode & 0o077 == 0 {
+                    Ok(format!("{} is {mode:04o}", path.display()))
+                } else {
+                    Err(format!(
+                        "{} is {mode:04o}; secrets must not be readable by group or others (0600)",
+                        path.display()
+                    ))
+                },
+            );
+        }
+        Err(e) => c.push(
+            Status::Fail,
+            item,
+            "mode",
+            format!("{}: {e}", path.display()),
+        ),
+    }
+}
+
+fn names(sans: &SubjectAltNames) -> String {
+    sans.dns
+        .iter()
+        .map(|d| format!("DNS:{d}"))
+        .chain(sans.ips.iter().map(|i| format!("IP:{i}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn eku_names(e: &[ExtKeyUsage]) -> String {
+    if e.is_empty() {
+        "none".into()
+    } else {
+        e.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Checks the tree `plan` describes at time `now`.
+pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
+    let dir = &plan.cert_dir;
+    let mut c = Checks(Vec::new());
+    let mut cas: BTreeMap<CertId, CertificateAuthority> = BTreeMap::new();
+    let mut keys_seen: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // CAs first: leaves are checked against them.
+    for spec in plan.certs.iter().filter(|s| s.id.is_ca()) {
+        let item = spec.id.name();
+        let Some(cert) = load_cert(&mut c, item, &spec.id.cert_path(dir)) else {
+            continue;
+        };
+        let ca = match CertificateAuthority::from_certificate(cert.clone()) {
+            Ok(ca) => {
+                c.push(Status::Pass, item, "ca", "CA:TRUE, may sign certificates");
+                ca
+            }
+            Err(e) => {
+                c.push(Status::Fail, item, "ca", e.to_string());
+                continue;
+            }
+        };
+        c.result(
+            item,
+            "chain",
+            cert.verify_signature(cert.public_key_der())
+                .map(|()| "self-signed".into())
+                .map_err(|e| format!("self-signature: {e}")),
+        );
+        c.result(
+            item,
+            "usages",
+            if cert.key_usage() == Some(CA_KEY_USAGE) && cert.ext_key_usage().is_none() {
+                Ok("KeyUsage digitalSignature, keyEncipherment, keyCertSign; no EKU".into())
+            } else {
+                Err(format!(
+                    "KeyUsage {:?}, EKU {}; kubeadm's CAs have digitalSignature, keyEncipherment, keyCertSign and no EKU",
+                    cert.key_usage(),
+                    eku_names(cert.ext_key_usage().unwrap_or(&[]))
+                ))
+            },
+        );
+        subject_check(&mut c, item, &cert, spec);
+        time_check(&mut c, item, &cert, now);
+        keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
+        let kp = spec.id.key_path(dir);
+        if kp.exists() {
+            key_check(&mut c, item, &kp, &cert);
+        } else {
+            c.push(
+                Status::Pass,
+                item,
+                "key",
+                format!(
+                    "{} absent: external CA (this node cannot sign)",
+                    kp.display()
+                ),
+            );
+        }
+        cas.insert(spec.id, ca);
+    }
+
+    for spec in plan.certs.iter().filter(|s| !s.id.is_ca()) {
+        let item = spec.id.name();
+        let Some(cert) = load_cert(&mut c, item, &spec.id.cert_path(dir)) else {
+            continue;
+        };
+        let issuer = spec.id.issuer().unwrap_or(CertId::Ca);
+        chain_checks(&mut c, item, &cert, issuer, &cas);
+        let want_eku = spec.ext_key_usage.clone();
+        let mut have = cert.ext_key_usage().unwrap_or(&[]).to_vec();
+        let mut want_sorted = want_eku.clone();
+        have.sort_by_key(|e| e.name());
+        want_sorted.sort_by_key(|e| e.name());
+        let ku_ok = cert.key_usage() == Some(LEAF_KEY_USAGE);
+        c.result(
+            item,
+            "usages",
+            if have == want_sorted && ku_ok && !cert.is_ca() {
+                Ok(format!(
+                    "EKU {}; KeyUsage digitalSignature, keyEncipherment; CA:FALSE",
+                    eku_names(&want_eku)
+                ))
+            } else {
+                Err(format!(
+                    "EKU {} (must be {}); KeyUsage {:?} (must be digitalSignature, keyEncipherment){}",
+                    eku_names(cert.ext_key_usage().unwrap_or(&[])),
+                    eku_names(&want_eku),
+                    cert.key_usage(),
+                    if cert.is_ca() { "; it is a CA" } else { "" }
+                ))
+            },
+        );
+        subject_check(&mut c, item, &cert, spec);
+        if !spec.subject_alt_names.is_empty() {
+            let have = cert.subject_alt_names();
+            let missing = SubjectAltNames {
+                dns: spec
+                    .subject_alt_names
+                    .dns
+                    .iter()
+                    .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
+                    .cloned()
+                    .collect(),
+                ips: spec
+                    .subject_alt_names
+                    .ips
+                    .iter()
+                    .filter(|i| !have.ips.contains(i))
+                    .copied()
+                    .collect(),
+                ..SubjectAltNames::default()
+            };
+            c.result(
+                item,
+                "sans",
+                if missing.is_empty() {
+                    Ok(format!("has {}", names(&spec.subject_alt_names)))
+                } else {
+                    Err(format!("lacks {}", names(&missing)))
+                },
+            );
+        }
+        time_check(&mut c, item, &cert, now);
+        window_check(&mut c, item, &cert, plan, cas.get(&issuer));
+        keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
+        key_check(&mut c, item, &spec.id.key_path(dir), &cert);
+    }
+
+    // Service-account keys.
+    let (sk, sp) = (plan.sa_key_path(), plan.sa_pub_path());
+    match (read_key(&sk), read_file(&sp)) {
+        (Ok(key), Ok(pub_pem)) => {
+            let ok = kubepki_keys::pem::decode_all(&pub_pem)
+                .ok()
+                .and_then(|b| {
+                    b.into_iter()
+                        .find(|b| b.label() == kubepki_keys::LABEL_PUBLIC_KEY)
+                })
+                .is_some_and(|b| spki_equal(b.contents(), key.public_key_der()));
+            c.result(
+                "sa",
+                "key",
+                if ok {
+                    Ok("sa.pub holds sa.key's public key".into())
+                } else {
+                    Err(format!(
+                        "{} is not the public key of {}",
+                        sp.display(),
+                        sk.display()
+                    ))
+                },
+            );
+            keys_seen.push(("sa".into(), key.public_key_der().to_vec()));
+        }
+        (k, p) => {
+            for e in [
+                k.err().map(|e| e.to_string()),
+                p.err().map(|e| e.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                c.push(Status::Fail, "sa", "parses", e);
+            }
+        }
+    }
+    for p in [&sk, &sp] {
+        if p.exists() {
+            mode_check(&mut c, "sa", p);
+        }
+    }
+
+    for k in &plan.kubeconfigs {
+        kubeconfig_checks(&mut c, plan, k, cas.get(&CertId::Ca), now, &mut keys_seen);
+    }
+
+    // No key pair serves two purposes.
+    let mut reused = Vec::new();
+    for (i, (a, ka)) in keys_seen.iter().enumerate() {
+        for (b, kb) in &keys_seen[i + 1..] {
+            if spki_equal(ka, kb) {
+                reused.push(format!("{a} and {b}"));
+            }
+        }
+    }
+    c.result(
+        "tree",
+        "distinct keys",
+        if reused.is_empty() {
+            Ok(format!("{} key pairs, none shared", keys_seen.len()))
+        } else {
+            Err(format!(
+                "the same key pair is used by {}",
+                reused.join("; ")
+            ))
+        },
+    );
+    Verification { checks: c.0 }
+}
+
+fn load_cert(c: &mut Checks, item: &str, path: &Path) -> Option<Certificate> {
+    if !path.exists() {
+        c.push(
+            Status::Fail,
+            item,
+            "parses",
+            format!("{} is missing", path.display()),
+        );
+        return None;
+    }
+    match read_cert(path) {
+        Ok(cert) => {
+            c.push(Status::Pass, item, "parses", format!("{}", path.display()));
+            Some(cert)
+        }
+        Err(e) => {
+            c.push(Status::Fail, item, "parses", e.to_string());
+            None
+        }
+    }
+}
+
+fn key_check(c: &mut Checks, item: &str, path: &Path, cert: &Certificate) {
+    match read_key(path) {
+        Ok(k) => {
+            c.result(
+                item,
+                "key",
+                if k.matches_public_key(cert.public_key_der()) {
+                    Ok(format!("{} matches the certificate", path.display()))
+                } else {
+                    Err(format!(
+                        "{} does not belong to the certificate",
+                        path.display()
+                    ))
+                },
+            );
+            mode_check(c, item, path);
+        }
+        Err(e) => c.push(Status::Fail, item, "key", e.to_string()),
+    }
+}
+
+fn chain_checks(
+    c: &mut Checks,
+    item: &str,
+    cert: &Certificate,
+    issuer: CertId,
+    cas: &BTreeMap<CertId, CertificateAuthority>,
+) {
+    match cas.get(&issuer) {
+        Some(ca) => {
+            c.result(
+                item,
+                "chain",
+                ca.check_issued(cert)
+                    .map(|()| format!("signed by {}", issuer.name()))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        None => c.push(
+            Status::Fail,
+            item,
+            "chain",
+            format!("its CA {} could not be read", issuer.name()),
+        ),
+    }
+    let others: Vec<&str> = cas
+        .iter()
+        .filter(|(id, ca)| **id != issuer && ca.check_issued(cert).is_ok())
+        .map(|(id, _)| id.name())
+        .collect();
+    c.result(
+        item,
+        "chain",
+        if others.is_empty() {
+            Ok("not valid under the tree's other CAs".into())
+        } else {
+            Err(format!(
+                "also verifies under {}: the CAs share a key",
+                others.join(", ")
+            ))
+        },
+    );
+}
+
+fn subject_check(c: &mut Checks, item: &str, cert: &Certificate, spec: &CertSpec) {
+    c.result(
+        item,
+        "subject",
+        if cert.subject_der() == spec.subject.to_der() {
+            Ok(spec.subject.to_string())
+        } else {
+            Err(format!(
+                "\"{}\", must be \"{}\"",
+                cert.subject(),
+                spec.subject
+            ))
+        },
+    );
+}
+
+fn time_check(c: &mut Checks, item: &str, cert: &Certificate, now: OffsetDateTime) {
+    c.result(
+        item,
+        "validity",
+        cert.check_time(now)
+            .map(|()| format!("valid until {}", rfc3339(cert.not_after())))
+            .map_err(|e| e.to_string()),
+    );
+}
+
+fn window_check(
+    c: &mut Checks,
+    item: &str,
+    cert: &Certificate,
+    plan: &Plan,
+    ca: Option<&CertificateAuthority>,
+) {
+    if let Some(ca) = ca
+        && cert.not_after() > ca.certificate().not_after()
+    {
+        c.push(
+            Status::Fail,
+            item,
+            "validity",
+            format!(
+                "outlives its CA ({} > {})",
+                rfc3339(cert.not_after()),
+                rfc3339(ca.certificate().not_after())
+            ),
+        );
+    }
+    if plan.version.leaf_window_from_config() {
+        let probe = plan.leaf_window(cert.not_before() + BACKDATE, cert.not_before());
+        let want = probe.not_after - probe.not_before;
+        let have = cert.not_after() - cert.not_before();
+        let clamped = ca.is_some_and(|a| cert.not_after() == a.certificate().not_after());
+        if have != want && !clamped {
+            c.push(
+                Status::Warn,
+                item,
+                "validity",
+                format!(
+                    "lasts {}h{}m, the configuration gives {}h{}m",
+                    have.whole_hours(),
+                    have.whole_minutes() % 60,
+                    want.whole_hours(),
+                    want.whole_minutes() % 60
+                ),
+            );
+        }
+    }
+}
+
+fn kubeconfig_checks(
+    c: &mut Checks,
+    plan: &Plan,
+    k: &KubeconfigSpec,
+    ca: Option<&CertificateAuthority>,
+    now: OffsetDateTime,
+    keys_seen: &mut Vec<(String, Vec<u8>)>,
+) {
+    let item = k.id.file_name();
+    let path = plan.kubeconfig_path(k.id);
+    if !path.exists() {
+        c.push(
+            Status::Fail,
+            item,
+            "parses",
+            format!("{} is missing", path.display()),
+        );
+        return;
+    }
+    mode_check(c, item, &path);
+    let kc = match read_file(&path).and_then(|b| Kubeconfig::from_slice(&path, &b)) {
+        Ok(kc) => kc,
+        Err(e) => {
+            c.push(Status::Fail, item, "parses", e.to_string());
+            return;
+        }
+    };
+    let parts = (|| {
+        let ca_pem = kc.current_ca_pem(&path)?;
+        let cert_pem = kc.current_client_cert_pem(&path)?.ok_or_else(|| {
+            crate::error::file_err(&path, "the current user has no client-certificate-data")
+        })?;
+        let key_pem = kc.current_client_key_pem(&path)?.ok_or_else(|| {
+            crate::error::file_err(&path, "the current user has no client-key-data")
+        })?;
+        let (cluster, _) = kc.current(&path)?;
+        Ok::<_, crate::Error>((ca_pem, cert_pem, key_pem, cluster.cluster.server.clone()))
+    })();
+    let (ca_pem, cert_pem, key_pem, server) = match parts {
+        Ok(p) => p,
+        Err(e) => {
+            c.push(Status::Fail, item, "parses", e.to_string());
+            return;
+        }
+    };
+    let (cert, key) = match (
+        Certificate::from_pem(&cert_pem),
+        PrivateKey::from_pem(&key_pem),
+    ) {
+        (Ok(cert), Ok(key)) => (cert, key),
+        (a, b) => {
+            let why = [
+                a.err().map(|e| e.to_string()),
+                b.err().map(|e| e.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+            c.push(
+                Status::Fail,
+                item,
+                "parses",
+                format!("{}: {why}", path.display()),
+            );
+            return;
+        }
+    };
+    c.push(Status::Pass, item, "parses", path.display().to_string());
+    if let Some(ca) = ca {
+        let same = Certificate::from_pem(&ca_pem)
+            .map(|theirs| theirs.to_der() == ca.certificate().to_der())
+            .unwrap_or(false);
+        c.result(
+            item,
+            "ca data",
+            if same {
+                Ok("certificate-authority-data is ca.crt".into())
+            } else {
+                Err("certificate-authority-data is not this tree's ca.crt".into())
+            },
+        );
+        c.result(
+            item,
+            "chain",
+            ca.check_issued(&cert)
+                .map(|()| "client certificate signed by ca".into())
+                .map_err(|e| e.to_string()),
+        );
+    }
+    c.result(
+        item,
+        "key",
+        if key.matches_public_key(cert.public_key_der()) {
+            Ok("client-key-data matches client-certificate-data".into())
+        } else {
+            Err("client-key-data does not belong to client-certificate-data".into())
+        },
+    );
+    c.result(
+        item,
+        "identity",
+        if cert.subject_der() == k.subject.to_der() {
+            Ok(k.subject.to_string())
+        } else {
+            Err(format!(
+                "client certificate is \"{}\", must be \"{}\"",
+                cert.subject(),
+                k.subject
+            ))
+        },
+    );
+    c.result(
+        item,
+        "usages",
+        if cert.ext_key_usage() == Some(&[ExtKeyUsage::ClientAuth][..])
+            && cert.key_usage() == Some(LEAF_KEY_USAGE)
+        {
+            Ok("EKU clientAuth".into())
+        } else {
+            Err(format!(
+                "EKU {} / KeyUsage {:?}; must be clientAuth / digitalSignature, keyEncipherment",
+                eku_names(cert.ext_key_usage().unwrap_or(&[])),
+                cert.key_usage()
+            ))
+        },
+    );
+    time_check(c, item, &cert, now);
+    if server != k.server {
+        c.push(
+            Status::Warn,
+            item,
+            "server",
+            format!("server is {server}, the configuration says {}", k.server),
+        );
+    } else {
+        c.push(Status::Pass, item, "server", server);
+    }
+    keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
+}
