@@ -140,18 +140,6 @@ pub enum Signed {
     },
 }
 
-/// The usages each leaf must have (spec §1.1).
-pub fn leaf_ext_key_usage(id: CertId) -> Vec<ExtKeyUsage> {
-    match id {
-        CertId::Apiserver => vec![ExtKeyUsage::ServerAuth],
-        CertId::EtcdServer | CertId::EtcdPeer => {
-            vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth]
-        }
-        id if id.is_ca() => Vec::new(),
-        _ => vec![ExtKeyUsage::ClientAuth],
-    }
-}
-
 /// Signs the CSRs `generate_csrs` wrote under `spec.cert_dir` and `spec.kubeconfig_dir` with
 /// `cas`, giving each the KeyUsage and ExtendedKeyUsage its leaf must have and the validity of
 /// `spec`. Certificates are written next to their keys (never over an existing one); kubeconfigs
@@ -197,7 +185,7 @@ pub fn sign_csrs(
                 ips: sans.ips,
                 ..SubjectAltNames::default()
             },
-            leaf_ext_key_usage(id),
+            id.ext_key_usage(),
             now,
         )?;
         batch.stage(&target, cert.to_pem().as_bytes(), MODE_PUBLIC)?;

@@ -48,9 +48,7 @@ pub use error::Error;
 pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
 };
-pub use external::{
-    Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, leaf_ext_key_usage, sign_csrs,
-};
+pub use external::{Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, sign_csrs};
 pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,

@@ -95,6 +95,18 @@ impl CertId {
         }
     }
 
+    /// The ExtendedKeyUsage this certificate must have (§1.1; empty for CAs).
+    pub fn ext_key_usage(self) -> Vec<ExtKeyUsage> {
+        match self {
+            CertId::Apiserver => vec![ExtKeyUsage::ServerAuth],
+            CertId::EtcdServer | CertId::EtcdPeer => {
+                vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth]
+            }
+            id if id.is_ca() => Vec::new(),
+            _ => vec![ExtKeyUsage::ClientAuth],
+        }
+    }
+
     /// Whether this is a CA.
     pub fn is_ca(self) -> bool {
         self.issuer().is_none()
@@ -390,22 +402,17 @@ impl Plan {
             subject_alt_names: SubjectAltNames::default(),
             ext_key_usage: Vec::new(),
         };
-        let leaf =
-            |id: CertId, subject: Subject, sans: SubjectAltNames, eku: Vec<ExtKeyUsage>| CertSpec {
-                id,
-                subject,
-                subject_alt_names: sans,
-                ext_key_usage: eku,
-            };
-        let server = vec![ExtKeyUsage::ServerAuth];
-        let client = vec![ExtKeyUsage::ClientAuth];
-        let peer = vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth];
+        let leaf = |id: CertId, subject: Subject, sans: SubjectAltNames| CertSpec {
+            id,
+            subject,
+            subject_alt_names: sans,
+            ext_key_usage: id.ext_key_usage(),
+        };
         certs.push(ca_spec(CertId::Ca));
         certs.push(leaf(
             CertId::Apiserver,
             Subject::cn("kube-apiserver"),
             apiserver.finish(),
-            server.clone(),
         ));
         certs.push(leaf(
             CertId::ApiserverKubeletClient,
@@ -414,14 +421,12 @@ impl Plan {
                 version.apiserver_kubelet_client_org(),
             ),
             SubjectAltNames::default(),
-            client.clone(),
         ));
         certs.push(ca_spec(CertId::FrontProxyCa));
         certs.push(leaf(
             CertId::FrontProxyClient,
             Subject::cn("front-proxy-client"),
             SubjectAltNames::default(),
-            client.clone(),
         ));
         if spec.external_etcd {
             // Validate the lists anyway: a typo should not pass silently.
@@ -433,25 +438,21 @@ impl Plan {
                 CertId::EtcdServer,
                 Subject::cn(node_name.clone()),
                 etcd_sans("etcd.local.serverCertSANs", &spec.etcd_server_cert_sans)?,
-                peer.clone(),
             ));
             certs.push(leaf(
                 CertId::EtcdPeer,
                 Subject::cn(node_name.clone()),
                 etcd_sans("etcd.local.peerCertSANs", &spec.etcd_peer_cert_sans)?,
-                peer,
             ));
             certs.push(leaf(
                 CertId::EtcdHealthcheckClient,
                 org_subject("kube-etcd-healthcheck-client", version.etcd_client_org()),
                 SubjectAltNames::default(),
-                client.clone(),
             ));
             certs.push(leaf(
                 CertId::ApiserverEtcdClient,
                 org_subject("kube-apiserver-etcd-client", version.etcd_client_org()),
                 SubjectAltNames::default(),
-                client,
             ));
         }
 

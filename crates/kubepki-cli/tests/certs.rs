@@ -1,0 +1,282 @@
+//! `kubepki certs ...` and `kubepki verify` end to end, including the external-CA round trip
+//! with OpenSSL checking the result.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::kubepki;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+const NODE: [&str; 6] = [
+    "--apiserver-advertise-address",
+    "192.0.2.10",
+    "--node-name",
+    "cp1",
+    "--encryption-algorithm",
+    "ECDSA-P256",
+];
+
+fn args<'a>(cmd: &[&'a str], dirs: &'a [String; 4]) -> Vec<&'a str> {
+    let mut a = cmd.to_vec();
+    a.extend(dirs.iter().map(String::as_str));
+    a.extend_from_slice(&NODE);
+    a
+}
+
+fn dirs(root: &Path) -> [String; 4] {
+    [
+        "--cert-dir".into(),
+        root.join("pki").display().to_string(),
+        "--kubeconfig-dir".into(),
+        root.display().to_string(),
+    ]
+}
+
+#[test]
+fn check_expiration_text_json_and_warn_within() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    let r = kubepki(d, &args(&["certs", "check-expiration"], &dd))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("CERTIFICATE  ") && first.ends_with("EXTERNALLY MANAGED"),
+        "{first}"
+    );
+    assert!(
+        r.stdout.contains("364d") && r.stdout.contains("9y"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("kubelet.conf"));
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "json"], &dd))?;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(v["certificates"].as_array().map(Vec::len), Some(11));
+    assert!(
+        r.stdout
+            .starts_with("{\n    \"kind\": \"CertificateExpirationInfo\""),
+        "{}",
+        r.stdout
+    );
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "yaml"], &dd))?;
+    assert!(
+        r.stdout
+            .starts_with("apiVersion: output.kubeadm.k8s.io/v1alpha3\ncertificateAuthorities:\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        kubepki(
+            d,
+            &args(&["certs", "check-expiration", "--warn-within", "30d"], &dd)
+        )?
+        .code,
+        0
+    );
+    assert_eq!(
+        kubepki(
+            d,
+            &args(&["certs", "check-expiration", "--warn-within", "400d"], &dd)
+        )?
+        .code,
+        1
+    );
+    let r = kubepki(
+        d,
+        &args(&["certs", "check-expiration", "--warn-within", "soon"], &dd),
+    )?;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--warn-within"), "{}", r.stderr);
+
+    // A tree made two years ago: expired leaves give exit 2.
+    let old = tempfile::tempdir()?;
+    let mut s = kubepki_kubeadm::ClusterSpec::with_advertise_address([192, 0, 2, 10].into());
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = kubepki_keys_alg();
+    s.cert_dir = old.path().join("pki");
+    s.kubeconfig_dir = old.path().to_owned();
+    let plan = kubepki_kubeadm::Plan::new(&s)?;
+    let then = time::OffsetDateTime::now_utc() - time::Duration::days(730);
+    kubepki_kubeadm::run(&plan, &kubepki_kubeadm::Selection::all(), then, false)?;
+    let od = dirs(old.path());
+    let r = kubepki(
+        d,
+        &args(&["certs", "check-expiration", "--warn-within", "1d"], &od),
+    )?;
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("<invalid>"), "{}", r.stdout);
+    Ok(())
+}
+
+fn kubepki_keys_alg() -> kubepki_keys::KeyAlgorithm {
+    kubepki_keys::KeyAlgorithm::EcdsaP256
+}
+
+#[test]
+fn renew_all_then_verify() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    let before = fs::read(d.join("pki/apiserver.key"))?;
+    let r = kubepki(d, &args(&["certs", "renew", "all"], &dd))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.matches(" renewed: ").count(), 11, "{}", r.stdout);
+    assert!(r.stdout.contains(
+        "You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd"
+    ));
+    assert_ne!(fs::read(d.join("pki/apiserver.key"))?, before);
+    let r = kubepki(d, &args(&["verify"], &dd))?;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = kubepki(d, &args(&["certs", "renew", "ca"], &dd))?;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("kubepki: error: ca: ca is a certificate authority"),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn external_ca_round_trip_on_the_command_line() -> R {
+    let ca_side = tempfile::tempdir()?;
+    let node = tempfile::tempdir()?;
+    let (a, n) = (ca_side.path(), node.path());
+    let ad = dirs(a);
+    let nd = dirs(n);
+    for ca in ["ca", "front-proxy-ca", "etcd-ca"] {
+        let r = kubepki(a, &args(&["init", "phase", "certs", ca], &ad))?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = kubepki(n, &args(&["certs", "generate-csr"], &nd))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(n.join("pki/etcd/server.csr").exists() && n.join("admin.conf.csr").exists());
+    let r = kubepki(n, &args(&["certs", "generate-csr"], &nd))?;
+    assert_eq!(r.code, 1, "generate-csr overwrote");
+
+    let p = |s: &str| a.join("pki").join(s).display().to_string();
+    let (c, k, fc, fk, ec, ek) = (
+        p("ca.crt"),
+        p("ca.key"),
+        p("front-proxy-ca.crt"),
+        p("front-proxy-ca.key"),
+        p("etcd/ca.crt"),
+        p("etcd/ca.key"),
+    );
+    let sign = [
+        "certs",
+        "sign-csrs",
+        "--ca-cert",
+        &c,
+        "--ca-key",
+        &k,
+        "--front-proxy-ca-cert",
+        &fc,
+        "--front-proxy-ca-key",
+        &fk,
+        "--etcd-ca-cert",
+        &ec,
+        "--etcd-ca-key",
+        &ek,
+    ];
+    let r = kubepki(n, &args(&sign, &nd))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("12 certificates signed"), "{}", r.stdout);
+
+    fs::copy(a.join("pki/ca.crt"), n.join("pki/ca.crt"))?;
+    fs::copy(
+        a.join("pki/front-proxy-ca.crt"),
+        n.join("pki/front-proxy-ca.crt"),
+    )?;
+    fs::copy(a.join("pki/etcd/ca.crt"), n.join("pki/etcd/ca.crt"))?;
+    let r = kubepki(n, &args(&["init"], &nd))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("Using existing ca keyless certificate authority"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("Generating \"sa\" key and public key"),
+        "{}",
+        r.stdout
+    );
+    let r = kubepki(n, &args(&["verify"], &nd))?;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("0 failed"));
+    for f in files_under(n) {
+        assert!(
+            !f.to_string_lossy().ends_with("ca.key"),
+            "CA key on the node: {}",
+            f.display()
+        );
+    }
+    // OpenSSL agrees.
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-purpose", "sslserver", "-CAfile"])
+        .arg(n.join("pki/ca.crt"))
+        .arg(n.join("pki/apiserver.crt"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn verify_fails_with_one_line_per_problem_and_reports_the_rest() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(
+        d.join("pki/apiserver.key"),
+        fs::Permissions::from_mode(0o644),
+    )?;
+    fs::write(d.join("controller-manager.conf"), b"not: [yaml")?;
+    let r = kubepki(d, &args(&["verify"], &dd))?;
+    assert_eq!(r.code, 1);
+    let fails: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 2, "{}", r.stdout);
+    assert!(
+        fails[0].contains("apiserver") && fails[0].contains("mode") && fails[0].contains("0644")
+    );
+    assert!(fails[1].contains("controller-manager.conf") && fails[1].contains("parses"));
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("PASS  scheduler.conf"))
+    );
+    let r = kubepki(d, &args(&["verify", "-o", "json"], &dd))?;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let n_fail = v["checks"]
+        .as_array()
+        .map(|a| a.iter().filter(|c| c["status"] == "FAIL").count());
+    assert_eq!(n_fail, Some(2));
+    Ok(())
+}

@@ -1,0 +1,674 @@
+//! After day one: check-expiration (golden tables at fixed times), renew, the external-CA round
+//! trip (generate-csr → sign-csrs → init), and verify on good and deliberately broken trees.
+
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, Window};
+use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_kubeadm::{
+    CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection,
+    SigningCas, Status, Urgency, check_expiration, generate_csrs, kubeconfig_yaml, renew, run,
+    sign_csrs, verify,
+};
+use time::{Duration, OffsetDateTime, macros::datetime};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const T0: OffsetDateTime = datetime!(2026-08-19 09:08:30 UTC);
+
+fn spec(dir: &Path) -> ClusterSpec {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s
+}
+
+fn init_at(s: &ClusterSpec, now: OffsetDateTime) -> Res<Plan> {
+    let plan = Plan::new(s)?;
+    run(&plan, &Selection::all(), now, false)?;
+    Ok(plan)
+}
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Compares with a committed golden file; `UPDATE_GOLDEN=1` rewrites it (that is how it was
+/// made; review the diff).
+fn check_golden(name: &str, actual: &str) -> R {
+    let path = golden(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&path, actual)?;
+    }
+    let want = fs::read_to_string(&path)?;
+    assert_eq!(actual, want, "differs from {}", path.display());
+    Ok(())
+}
+
+#[test]
+fn check_expiration_golden_tables_and_output_api() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init_at(&s, T0)?;
+    fs::remove_file(dir.path().join("super-admin.conf"))?;
+    fs::remove_file(dir.path().join("pki/front-proxy-ca.key"))?;
+    let now = datetime!(2026-09-01 12:00:00 UTC);
+    let e = check_expiration(&s, now);
+    assert!(e.problems.is_empty(), "{:?}", e.problems);
+    check_golden("check-expiration.golden", &e.to_table())?;
+    // kubelet.conf is never listed.
+    assert!(!e.certificates.iter().any(|c| c.name == "kubelet.conf"));
+
+    let v = e.to_output_api();
+    assert_eq!(v["kind"], "CertificateExpirationInfo");
+    assert_eq!(v["apiVersion"], "output.kubeadm.k8s.io/v1alpha3");
+    let certs = v["certificates"].as_array().ok_or("certificates")?;
+    let api = certs
+        .iter()
+        .find(|c| c["name"] == "apiserver")
+        .ok_or("apiserver")?;
+    assert_eq!(api["expirationDate"], "2027-08-19T09:08:30Z");
+    let residual = (T0 + Duration::hours(8760) - now).whole_seconds();
+    assert_eq!(api["residualTime"], residual);
+    assert_eq!(api["caName"], "ca");
+    assert_eq!(api["externallyManaged"], false);
+    let fp = certs
+        .iter()
+        .find(|c| c["name"] == "front-proxy-client")
+        .ok_or("fp")?;
+    assert_eq!(fp["externallyManaged"], true);
+    let sa = certs
+        .iter()
+        .find(|c| c["name"] == "super-admin.conf")
+        .ok_or("super-admin")?;
+    assert_eq!(sa["missing"], true);
+    assert!(sa["expirationDate"].is_null());
+    let cas = v["certificateAuthorities"].as_array().ok_or("cas")?;
+    assert!(cas.iter().all(|c| c.get("caName").is_none()));
+    assert_eq!(cas.len(), 3);
+
+    // --warn-within semantics.
+    assert_eq!(e.urgency(Duration::days(30)), Urgency::Fine);
+    assert_eq!(e.urgency(Duration::days(400)), Urgency::Soon);
+    assert_eq!(
+        check_expiration(&s, T0 + Duration::days(366)).urgency(Duration::days(1)),
+        Urgency::Expired
+    );
+    Ok(())
+}
+
+#[test]
+fn check_expiration_reports_bad_files_and_goes_on() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init_at(&s, T0)?;
+    fs::write(
+        dir.path().join("pki/apiserver.crt"),
+        b"-----BEGIN CERTIFICATE-----\nnope\n",
+    )?;
+    fs::write(dir.path().join("admin.conf"), b"{ not yaml")?;
+    fs::remove_file(dir.path().join("pki/etcd/ca.key"))?;
+    fs::remove_file(dir.path().join("pki/etcd/peer.crt"))?;
+    let e = check_expiration(&s, T0);
+    let text = e.to_table();
+    assert!(text.contains("!INVALID! apiserver"), "{text}");
+    assert!(text.contains("!INVALID! admin.conf"), "{text}");
+    assert!(text.contains("!MISSING! etcd-peer"), "{text}");
+    assert!(text.contains("scheduler.conf "), "{text}");
+    assert_eq!(e.problems.len(), 3, "{:#?}", e.problems);
+    assert!(e.problems.iter().any(|p| p.contains("apiserver.crt")));
+    assert!(e.problems.iter().any(|p| p.contains("admin.conf")));
+    assert!(
+        e.problems
+            .iter()
+            .any(|p| p.contains("external CA") && p.contains("etcd/peer.crt"))
+    );
+    Ok(())
+}
+
+fn lines(p: &Path) -> Res<Vec<String>> {
+    Ok(fs::read_to_string(p)?.lines().map(str::to_owned).collect())
+}
+
+#[test]
+fn renew_makes_new_keys_and_keeps_everything_else() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init_at(&s, T0)?;
+    let pki = dir.path().join("pki");
+    // A hand edit in admin.conf must survive renewal.
+    let admin = dir.path().join("admin.conf");
+    let edited = fs::read_to_string(&admin)?.replace(
+        "    user: kubernetes-admin\n",
+        "    namespace: dev\n    user: kubernetes-admin\n",
+    );
+    fs::write(&admin, format!("# managed by hand\n{edited}"))?;
+    let before_admin = lines(&admin)?;
+    let old_api = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
+    let old_key = fs::read(pki.join("apiserver.key"))?;
+    let now = T0 + Duration::days(300);
+    let targets = [
+        RenewTarget::Cert(CertId::Apiserver),
+        RenewTarget::Cert(CertId::FrontProxyClient),
+        RenewTarget::Kubeconfig(KubeconfigId::Admin),
+    ];
+    let (done, _) = renew(&s, &targets, None, now)?;
+    assert!(
+        done.iter().all(|d| matches!(
+            d.status,
+            RenewStatus::Renewed {
+                algorithm: KeyAlgorithm::EcdsaP256,
+                ..
+            }
+        )),
+        "{done:?}"
+    );
+
+    let ca = Certificate::from_pem(&fs::read(pki.join("ca.crt"))?)?;
+    let api = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
+    assert_ne!(fs::read(pki.join("apiserver.key"))?, old_key);
+    assert_ne!(api.public_key_der(), old_api.public_key_der());
+    assert_ne!(api.serial(), old_api.serial());
+    assert_eq!(api.subject_der(), old_api.subject_der());
+    assert_eq!(api.subject_alt_names(), old_api.subject_alt_names());
+    assert_eq!(api.ext_key_usage(), old_api.ext_key_usage());
+    assert_eq!(api.key_usage(), old_api.key_usage());
+    assert_eq!(api.not_before(), now - Duration::minutes(5));
+    assert_eq!(api.not_after(), now + Duration::hours(8760));
+    api.verify_signature(ca.public_key_der())?;
+    let key = PrivateKey::from_pem(&fs::read(pki.join("apiserver.key"))?)?;
+    assert!(key.matches_public_key(api.public_key_der()));
+    assert_eq!(
+        fs::metadata(pki.join("apiserver.key"))?
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    // admin.conf: only the client certificate and key lines changed.
+    let after_admin = lines(&admin)?;
+    assert_eq!(before_admin.len(), after_admin.len());
+    let changed: Vec<&str> = before_admin
+        .iter()
+        .zip(&after_admin)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.trim_start().split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(changed, ["client-certificate-data", "client-key-data"]);
+    let kc = Kubeconfig::from_slice(&admin, fs::read(&admin)?.as_slice())?;
+    let c = Certificate::from_pem(&kc.current_client_cert_pem(&admin)?.ok_or("cert")?)?;
+    assert_eq!(c.not_after(), now + Duration::hours(8760));
+    assert_eq!(c.organizations(), ["kubeadm:cluster-admins"]);
+    let k = PrivateKey::from_pem(&kc.current_client_key_pem(&admin)?.ok_or("key")?)?;
+    assert!(k.matches_public_key(c.public_key_der()));
+    assert!(verify(&Plan::new(&s)?, now).passed());
+
+    // A new algorithm on request; CAs, kubelet.conf refused; external CA and missing skipped.
+    let (done, _) = renew(
+        &s,
+        &[RenewTarget::Cert(CertId::FrontProxyClient)],
+        Some(KeyAlgorithm::Rsa2048),
+        now,
+    )?;
+    assert!(matches!(
+        done[0].status,
+        RenewStatus::Renewed {
+            algorithm: KeyAlgorithm::Rsa2048,
+            ..
+        }
+    ));
+    for bad in ["ca", "etcd-ca", "kubelet.conf", "bogus"] {
+        assert!(kubepki_kubeadm::parse_renew_name(&s, bad).is_err(), "{bad}");
+    }
+    assert_eq!(kubepki_kubeadm::parse_renew_name(&s, "all")?.len(), 11);
+    fs::remove_file(pki.join("etcd/ca.key"))?;
+    fs::remove_file(dir.path().join("super-admin.conf"))?;
+    let before = fs::read(pki.join("etcd/server.crt"))?;
+    let (done, _) = renew(
+        &s,
+        &[
+            RenewTarget::Cert(CertId::EtcdServer),
+            RenewTarget::Kubeconfig(KubeconfigId::SuperAdmin),
+        ],
+        None,
+        now,
+    )?;
+    assert!(
+        matches!(done[0].status, RenewStatus::ExternalCa { .. }),
+        "{done:?}"
+    );
+    assert_eq!(done[1].status, RenewStatus::Missing);
+    assert_eq!(fs::read(pki.join("etcd/server.crt"))?, before);
+    Ok(())
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+}
+
+fn no_ca_key(dir: &Path) {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            !name.ends_with("ca.key"),
+            "CA key on the node: {}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn external_ca_round_trip() -> R {
+    // Where the CA keys live.
+    let ca_side = tempfile::tempdir()?;
+    let ca_spec = spec(ca_side.path());
+    let ca_plan = Plan::new(&ca_spec)?;
+    let cas_only = Selection {
+        certs: vec![CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa],
+        ..Selection::none()
+    };
+    run(&ca_plan, &cas_only, T0, false)?;
+    let load = |id: CertId| -> Res<CertificateAuthority> {
+        let p = ca_side.path().join("pki");
+        Ok(CertificateAuthority::load(
+            &fs::read(id.cert_path(&p))?,
+            &fs::read(id.key_path(&p))?,
+            T0,
+        )?)
+    };
+
+    // The node: keys and CSRs.
+    let node = tempfile::tempdir()?;
+    let node_spec = spec(node.path());
+    let node_plan = Plan::new(&node_spec)?;
+    let written = generate_csrs(&node_plan)?;
+    assert_eq!(written.len(), 7 * 2 + 5 * 2);
+    no_ca_key(node.path());
+    let admin_before =
+        Kubeconfig::from_slice(Path::new("a"), &fs::read(node.path().join("admin.conf"))?)?;
+    assert!(
+        admin_before.clusters[0]
+            .cluster
+            .certificate_authority_data
+            .is_none()
+    );
+    assert!(admin_before.users[0].user.client_certificate_data.is_none());
+    assert!(admin_before.users[0].user.client_key_data.is_some());
+    assert!(
+        generate_csrs(&node_plan).is_err(),
+        "generate-csr overwrote its own files"
+    );
+    let csr = kubepki_csr::Csr::from_pem(&fs::read(node.path().join("pki/apiserver.csr"))?)?;
+    assert!(csr.requested_extensions().key_usage.is_none());
+    assert!(csr.requested_extensions().ext_key_usage.is_none());
+    assert_eq!(
+        csr.subject_alt_names(),
+        node_plan
+            .cert(CertId::Apiserver)
+            .ok_or("api")?
+            .subject_alt_names
+    );
+
+    // Signing, with the CA keys.
+    let cas = SigningCas {
+        ca: load(CertId::Ca)?,
+        front_proxy: Some(load(CertId::FrontProxyCa)?),
+        etcd: Some(load(CertId::EtcdCa)?),
+    };
+    let signed = sign_csrs(&node_spec, &cas, T0 + Duration::minutes(1))?;
+    assert_eq!(
+        signed
+            .iter()
+            .filter(|s| matches!(s, kubepki_kubeadm::Signed::Written(_)))
+            .count(),
+        12
+    );
+    no_ca_key(node.path());
+
+    // The node gets the CA certificates (not keys) and completes the tree in external-CA mode.
+    for id in [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa] {
+        let to = id.cert_path(&node.path().join("pki"));
+        fs::copy(id.cert_path(&ca_side.path().join("pki")), to)?;
+    }
+    let report = run(
+        &node_plan,
+        &Selection::all(),
+        T0 + Duration::minutes(2),
+        false,
+    )?;
+    let mut written = report.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            node.path().join("pki/sa.key"),
+            node.path().join("pki/sa.pub")
+        ]
+    );
+    assert!(report.items.iter().filter(|i| i.external).count() == 3);
+    no_ca_key(node.path());
+    let v = verify(&node_plan, T0 + Duration::minutes(3));
+    let fails: Vec<_> = v
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    assert!(fails.is_empty(), "{fails:#?}");
+
+    // The signer refuses a CSR that asks for more than its file may have.
+    let node2 = tempfile::tempdir()?;
+    let s2 = spec(node2.path());
+    generate_csrs(&Plan::new(&s2)?)?;
+    let key = PrivateKey::from_pem(&fs::read(node2.path().join("pki/apiserver.key"))?)?;
+    let evil = kubepki_csr::CsrBuilder::new(
+        Subject::cn("kube-apiserver").with_organizations(["system:masters"]),
+    )
+    .sign(&key)?;
+    fs::write(node2.path().join("pki/apiserver.csr"), evil.to_pem())?;
+    let e = sign_csrs(&s2, &cas, T0)
+        .err()
+        .ok_or("signed an escalation")?;
+    assert!(
+        e.to_string().contains("apiserver.csr") && e.to_string().contains("refusing"),
+        "{e}"
+    );
+    assert!(!node2.path().join("pki/apiserver.crt").exists());
+    assert!(
+        !node2.path().join("pki/front-proxy-client.crt").exists(),
+        "partial batch"
+    );
+    Ok(())
+}
+
+/// A good tree and the means to break it.
+struct Tree {
+    dir: tempfile::TempDir,
+    spec: ClusterSpec,
+    plan: Plan,
+}
+
+impl Tree {
+    fn new() -> Res<Tree> {
+        let dir = tempfile::tempdir()?;
+        let spec = spec(dir.path());
+        let plan = init_at(&spec, OffsetDateTime::now_utc())?;
+        Ok(Tree { dir, spec, plan })
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.dir.path().join("pki")
+    }
+
+    fn ca(&self, id: CertId) -> Res<CertificateAuthority> {
+        let p = self.pki();
+        Ok(CertificateAuthority::load(
+            &fs::read(id.cert_path(&p))?,
+            &fs::read(id.key_path(&p))?,
+            OffsetDateTime::now_utc(),
+        )?)
+    }
+
+    /// Replaces `id`'s certificate (same key) with one issued by `signer` as described.
+    fn reissue(
+        &self,
+        id: CertId,
+        signer: CertId,
+        subject: Subject,
+        sans: SubjectAltNames,
+        ekus: Vec<ExtKeyUsage>,
+        window: Window,
+    ) -> R {
+        let key = PrivateKey::from_pem(&fs::read(id.key_path(&self.pki()))?)?;
+        let spec = IssueSpec::new(subject, key.public_key_der(), window, CaExpiry::Clamp)
+            .with_ext_key_usage(ekus)
+            .with_subject_alt_names(sans);
+        let cert = self.ca(signer)?.issue(&spec)?;
+        fs::write(id.cert_path(&self.pki()), cert.to_pem())?;
+        Ok(())
+    }
+
+    fn fails(&self) -> Vec<(String, &'static str)> {
+        let mut v: Vec<_> = verify(&self.plan, OffsetDateTime::now_utc())
+            .checks
+            .into_iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| (c.item, c.check))
+            .collect();
+        v.dedup();
+        v
+    }
+}
+
+fn now_window() -> Window {
+    Window::kubeadm(OffsetDateTime::now_utc(), Duration::hours(8760))
+}
+
+#[test]
+fn verify_passes_a_good_tree_and_names_each_broken_rule() -> R {
+    let good = Tree::new()?;
+    let v = verify(&good.plan, OffsetDateTime::now_utc());
+    assert!(v.passed() && v.count(Status::Warn) == 0, "{:#?}", v.checks);
+    assert!(v.checks.len() > 100);
+
+    let fail = |t: &Tree, item: &str, check: &str| -> R {
+        let f = t.fails();
+        let want = vec![(item.to_owned(), check)];
+        assert_eq!(
+            f.iter().map(|(i, c)| (i.clone(), *c)).collect::<Vec<_>>(),
+            want
+        );
+        Ok(())
+    };
+    let api = |t: &Tree| t.plan.cert(CertId::Apiserver).cloned().ok_or("api");
+
+    // Wrong EKU.
+    let t = Tree::new()?;
+    let a = api(&t)?;
+    t.reissue(
+        CertId::Apiserver,
+        CertId::Ca,
+        a.subject,
+        a.subject_alt_names,
+        vec![ExtKeyUsage::ClientAuth],
+        now_window(),
+    )?;
+    fail(&t, "apiserver", "usages")?;
+
+    // A SAN missing.
+    let t = Tree::new()?;
+    let mut a = api(&t)?;
+    a.subject_alt_names
+        .dns
+        .retain(|d| d != "kubernetes.default");
+    t.reissue(
+        CertId::Apiserver,
+        CertId::Ca,
+        a.subject,
+        a.subject_alt_names,
+        a.ext_key_usage,
+        now_window(),
+    )?;
+    fail(&t, "apiserver", "sans")?;
+
+    // A key that is not the certificate's.
+    let t = Tree::new()?;
+    fs::copy(
+        t.pki().join("front-proxy-client.key"),
+        t.pki().join("apiserver.key"),
+    )?;
+    fail(&t, "apiserver", "key")?;
+
+    // A kubeconfig made for another CA.
+    let t = Tree::new()?;
+    let other = Tree::new()?;
+    fs::copy(
+        other.dir.path().join("admin.conf"),
+        t.dir.path().join("admin.conf"),
+    )?;
+    let f = t.fails();
+    assert!(
+        f.contains(&("admin.conf".into(), "ca data"))
+            && f.contains(&("admin.conf".into(), "chain")),
+        "{f:?}"
+    );
+    assert!(f.iter().all(|(i, _)| i == "admin.conf"), "{f:?}");
+
+    // A private key readable by others.
+    let t = Tree::new()?;
+    fs::set_permissions(
+        t.pki().join("etcd/peer.key"),
+        fs::Permissions::from_mode(0o644),
+    )?;
+    fail(&t, "etcd-peer", "mode")?;
+
+    // An expired leaf.
+    let t = Tree::new()?;
+    let fp = t.plan.cert(CertId::FrontProxyClient).cloned().ok_or("fp")?;
+    let past = OffsetDateTime::now_utc() - Duration::days(400);
+    t.reissue(
+        CertId::FrontProxyClient,
+        CertId::FrontProxyCa,
+        fp.subject,
+        fp.subject_alt_names,
+        fp.ext_key_usage,
+        Window::new(past - Duration::days(10), past),
+    )?;
+    fail(&t, "front-proxy-client", "validity")?;
+
+    // A leaf signed by the wrong CA.
+    let t = Tree::new()?;
+    let ec = t
+        .plan
+        .cert(CertId::ApiserverEtcdClient)
+        .cloned()
+        .ok_or("ec")?;
+    t.reissue(
+        CertId::ApiserverEtcdClient,
+        CertId::FrontProxyCa,
+        ec.subject,
+        ec.subject_alt_names,
+        ec.ext_key_usage,
+        now_window(),
+    )?;
+    fail(&t, "apiserver-etcd-client", "chain")?;
+
+    // sa.pub that is not sa.key's.
+    let t = Tree::new()?;
+    let other_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    fs::write(t.pki().join("sa.pub"), other_key.public_key_pem())?;
+    fail(&t, "sa", "key")?;
+
+    // A leaf without EKU.
+    let t = Tree::new()?;
+    let kc = t
+        .plan
+        .cert(CertId::ApiserverKubeletClient)
+        .cloned()
+        .ok_or("kc")?;
+    t.reissue(
+        CertId::ApiserverKubeletClient,
+        CertId::Ca,
+        kc.subject,
+        kc.subject_alt_names,
+        vec![],
+        now_window(),
+    )?;
+    fail(&t, "apiserver-kubelet-client", "usages")?;
+
+    // admin.conf with the wrong group.
+    let t = Tree::new()?;
+    let spec = t
+        .plan
+        .kubeconfig(KubeconfigId::Admin)
+        .cloned()
+        .ok_or("admin")?;
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let ca = t.ca(CertId::Ca)?;
+    let cert = ca.issue(
+        &IssueSpec::new(
+            Subject::cn("kubernetes-admin").with_organizations(["system:masters"]),
+            key.public_key_der(),
+            now_window(),
+            CaExpiry::Clamp,
+        )
+        .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]),
+    )?;
+    let yaml = kubeconfig_yaml(&spec, ca.certificate(), &cert, &key)?;
+    fs::write(t.dir.path().join("admin.conf"), yaml.as_bytes())?;
+    fail(&t, "admin.conf", "identity")?;
+    let _ = &t.spec;
+    Ok(())
+}
+
+#[test]
+fn verify_reports_bad_files_and_checks_the_rest() -> R {
+    let t = Tree::new()?;
+    fs::write(t.pki().join("apiserver.crt"), vec![b'A'; 2 << 20])?;
+    fs::write(
+        t.pki().join("front-proxy-client.crt"),
+        b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+    )?;
+    fs::write(
+        t.dir.path().join("scheduler.conf"),
+        b"clusters: [unclosed\n",
+    )?;
+    let v = verify(&t.plan, OffsetDateTime::now_utc());
+    let fails: Vec<(String, &str)> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| (c.item.clone(), c.check))
+        .collect();
+    assert_eq!(
+        fails,
+        [
+            ("apiserver".to_owned(), "parses"),
+            ("front-proxy-client".to_owned(), "parses"),
+            ("scheduler.conf".to_owned(), "parses"),
+        ]
+    );
+    let detail = |item: &str| {
+        v.checks
+            .iter()
+            .find(|c| c.item == item && c.status == Status::Fail)
+            .map(|c| c.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(detail("apiserver").contains("apiserver.crt") && detail("apiserver").contains("limit"));
+    assert!(detail("scheduler.conf").contains("scheduler.conf"));
+    // The rest of the tree was still checked.
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.item == "etcd-server" && c.check == "chain" && c.status == Status::Pass)
+    );
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.item == "admin.conf" && c.check == "identity" && c.status == Status::Pass)
+    );
+    Ok(())
+}
