@@ -4,12 +4,11 @@
 //! kubeconfig's client certificate and refuses one from the front-proxy CA.
 
 use std::fs;
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubepki_interop::{run, run_ok};
+use kubepki_interop::{TlsServer, free_port, run, run_ok, spawn, wait_listening};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, Selection};
 
@@ -139,47 +138,6 @@ fn openssl_and_gnutls_verify_every_chain() -> R {
         }
     }
     Ok(())
-}
-
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child, &'static str);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Res<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_listening(port: u16, p: &mut Proc, deadline: Duration) -> R {
-    let start = Instant::now();
-    while start.elapsed() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        if let Some(status) = p.0.try_wait()? {
-            return Err(format!("{} exited early: {status}", p.1).into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(format!("{} did not listen on {port} within {deadline:?}", p.1).into())
-}
-
-fn spawn(dir: &Path, tool: &'static str, args: &[String], log: &str) -> Res<Proc> {
-    let log = fs::File::create(dir.join(log))?;
-    let child = Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot run `{tool}` ({e}); install it (Debian: apt-get install etcd-server etcd-client)"))?;
-    Ok(Proc(child, tool))
 }
 
 #[test]
@@ -314,68 +272,13 @@ fn tls_server_with_apiserver_cert_requires_cluster_client_certs() -> R {
     let d = dir.path();
     let plan = tree(d, KeyAlgorithm::Rsa2048)?;
     let pki = d.join("pki");
-    let port = free_port()?;
-    let accept = format!("127.0.0.1:{port}");
-    let args: Vec<String> = [
-        "s_server",
-        "-accept",
-        &accept,
-        "-cert",
-        s(&pki.join("apiserver.crt")),
-        "-key",
-        s(&pki.join("apiserver.key")),
-        "-CAfile",
-        s(&pki.join("ca.crt")),
-        "-Verify",
-        "2",
-        "-verify_return_error",
-        "-www",
-        "-quiet",
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
-    let mut server = spawn(d, "openssl", &args, "s_server.log")?;
-    wait_listening(port, &mut server, Duration::from_secs(10))?;
-    let ca_file = pki.join("ca.crt");
-    let connect = |crt: &Path, key: &Path, check: &[&str]| -> Res<kubepki_interop::Outcome> {
-        let mut a: Vec<&str> = vec![
-            "s_client",
-            "-connect",
-            &accept,
-            "-CAfile",
-            s(&ca_file),
-            "-cert",
-            s(crt),
-            "-key",
-            s(key),
-            "-servername",
-            "kubernetes",
-            "-verify_return_error",
-            "-ign_eof",
-        ];
-        a.extend_from_slice(check);
-        let mut child = Command::new("openssl")
-            .args(&a)
-            .current_dir(d)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            stdin.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-        }
-        let out = child.wait_with_output()?;
-        Ok(kubepki_interop::Outcome {
-            ok: out.status.success(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        })
-    };
+    let server = TlsServer::start(
+        d,
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        &pki.join("ca.crt"),
+    )?;
+    let connect = |crt: &Path, key: &Path, check: &[&str]| server.connect(crt, key, check);
     let served = |o: &kubepki_interop::Outcome| {
         o.output.contains("HTTP/1.0 200 ok") && o.output.contains("Verify return code: 0 (ok)")
     };

@@ -318,7 +318,11 @@ impl CertificateAuthority {
         spec.subject.validate()?;
         spec.subject_alt_names.validate()?;
         let window = self.fit_window(spec.window, spec.ca_expiry)?;
-        let mut exts = vec![Extension::key_usage(spec.key_usage)];
+        let mut exts = Vec::new();
+        // Go writes no KeyUsage extension when no bit is set.
+        if spec.key_usage != KeyUsage::default() {
+            exts.push(Extension::key_usage(spec.key_usage));
+        }
         if !spec.ext_key_usage.is_empty() {
             exts.push(Extension::ext_key_usage(&spec.ext_key_usage));
         }

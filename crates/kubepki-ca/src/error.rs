@@ -118,4 +118,13 @@ pub enum Error {
         /// What it has.
         found: String,
     },
+    /// A CSR-API request refused by its signer's policy; `rule` names the rule.
+    #[error("refused by the signer policy ({rule}): {detail}")]
+    Policy {
+        /// The rule: `signer`, `usages`, `organization`, `common-name`, `subject-alt-names`,
+        /// `no-ca`, `signer-expired`.
+        rule: &'static str,
+        /// What failed.
+        detail: String,
+    },
 }

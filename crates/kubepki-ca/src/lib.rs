@@ -36,6 +36,7 @@ mod authority;
 mod certificate;
 mod duration;
 mod error;
+mod signer;
 
 pub use authority::{
     BACKDATE, CA_KEY_USAGE, CaExpiry, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
@@ -44,3 +45,7 @@ pub use authority::{
 pub use certificate::{Certificate, LABEL_CERTIFICATE, rfc3339};
 pub use duration::parse_duration;
 pub use error::Error;
+pub use signer::{
+    DEFAULT_SIGNING_DURATION, Signer, check_policy, sign_request, signer_window,
+    usages_to_extensions,
+};

@@ -101,6 +101,14 @@ enum Command {
     Certs(Box<crate::certs::CertsCommand>),
     /// Check a whole tree: parsing, keys, chains, usages, SANs, validity, modes, kubeconfigs.
     Verify(Box<crate::certs::VerifyArgs>),
+    /// Users: key, client certificate and kubeconfig, or a CSR for online signing; RBAC.
+    #[command(subcommand)]
+    User(crate::identity::UserCommand),
+    /// Sign CertificateSigningRequest manifests offline under the Kubernetes signer policies.
+    SignRequest(Box<crate::identity::SignRequestArgs>),
+    /// Node credentials: worker kubelet.conf, kubelet serving certs, extra control-plane nodes.
+    #[command(subcommand)]
+    Node(crate::identity::NodeCommand),
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +274,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(a) => crate::init::run(*a),
         Command::Certs(c) => crate::certs::run(*c),
         Command::Verify(a) => crate::certs::verify_cmd(*a),
+        Command::User(c) => crate::identity::user(c),
+        Command::SignRequest(a) => crate::identity::sign_request_cmd(*a),
+        Command::Node(c) => crate::identity::node(c),
     }
 }
 

@@ -4,6 +4,7 @@
 mod certs;
 mod cmd;
 mod flags;
+mod identity;
 mod init;
 mod inspect;
 

@@ -33,6 +33,7 @@ mod config;
 mod error;
 mod expiration;
 mod external;
+mod identity;
 mod init;
 mod kubeconfig;
 pub mod net;
@@ -49,6 +50,10 @@ pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
 };
 pub use external::{Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, sign_csrs};
+pub use identity::{
+    RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node, kubelet_kubeconfig,
+    kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig, user_request,
+};
 pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,

@@ -499,12 +499,24 @@ fn kubeconfig_checks(
     let item = k.id.file_name();
     let path = plan.kubeconfig_path(k.id);
     if !path.exists() {
-        c.push(
-            Status::Fail,
-            item,
-            "parses",
-            format!("{} is missing", path.display()),
-        );
+        if k.id == crate::plan::KubeconfigId::SuperAdmin {
+            c.push(
+                Status::Warn,
+                item,
+                "parses",
+                format!(
+                    "{} is absent: normal on every control-plane node but the one that ran init",
+                    path.display()
+                ),
+            );
+        } else {
+            c.push(
+                Status::Fail,
+                item,
+                "parses",
+                format!("{} is missing", path.display()),
+            );
+        }
         return;
     }
     mode_check(c, item, &path);

@@ -1,0 +1,596 @@
+//! `kubepki user ...`, `kubepki sign-request` and `kubepki node ...`: Kubernetes identities
+//! from a tree's CAs, offline.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use kubepki_ca::{CertificateAuthority, Signer, Window, parse_duration, rfc3339, sign_request};
+use kubepki_csr::{Csr, KubeCsr};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_kubeadm::{
+    Plan, RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig,
+    kubelet_serving, rbac_binding_yaml, user_kubeconfig, user_request,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::cmd::{CliError, read};
+use crate::flags::{ClusterFlags, flag_err};
+use crate::init::lib_err;
+
+/// `kubepki user`.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// A key and client certificate for a user (CN = name, O = groups) in a kubeconfig, or with
+    /// `--csr-only` a key, CSR and CertificateSigningRequest manifest.
+    Create(Box<UserCreateArgs>),
+    /// A kubeconfig from an existing key and signed certificate.
+    Kubeconfig(UserKubeconfigArgs),
+}
+
+#[derive(Args, Debug)]
+struct CaArgs {
+    /// The CA certificate.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// The CA key.
+    #[arg(long)]
+    ca_key: Option<PathBuf>,
+}
+
+/// `user create`.
+#[derive(Args, Debug)]
+pub struct UserCreateArgs {
+    /// The user name (the certificate's CN).
+    name: String,
+    /// A group (O); repeat for several.
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    #[command(flatten)]
+    ca: CaArgs,
+    /// The API server URL for the kubeconfig (https://HOST:PORT).
+    #[arg(long)]
+    cluster_server: Option<String>,
+    /// The cluster entry's name.
+    #[arg(long, default_value = "kubernetes")]
+    cluster_name: String,
+    /// Certificate validity (Go duration).
+    #[arg(long, default_value = "8760h")]
+    validity: String,
+    /// Key algorithm.
+    #[arg(long, default_value = "RSA-2048")]
+    encryption_algorithm: String,
+    /// Where to write the kubeconfig (mode 0600).
+    #[arg(long, conflicts_with = "csr_only")]
+    out_kubeconfig: Option<PathBuf>,
+    /// Write NAME.key, NAME.csr and NAME-csr.yaml (a CertificateSigningRequest) instead.
+    #[arg(long, requires = "out_dir")]
+    csr_only: bool,
+    /// Folder for --csr-only output.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// spec.expirationSeconds of the manifest (--csr-only).
+    #[arg(long, requires = "csr_only")]
+    expiration_seconds: Option<i64>,
+    /// Also write a RoleBinding to this Role.
+    #[arg(long, conflicts_with = "rbac_clusterrole")]
+    rbac_role: Option<String>,
+    /// Also write a ClusterRoleBinding to this ClusterRole.
+    #[arg(long)]
+    rbac_clusterrole: Option<String>,
+    /// Bind this group instead of the user.
+    #[arg(long)]
+    rbac_group: Option<String>,
+    /// The RoleBinding's namespace.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Where to write the binding [default: NAME-rbac.yaml next to the other output].
+    #[arg(long)]
+    rbac_out: Option<PathBuf>,
+}
+
+/// `user kubeconfig`.
+#[derive(Args, Debug)]
+pub struct UserKubeconfigArgs {
+    /// The user's private key.
+    #[arg(long)]
+    key: PathBuf,
+    /// The user's signed certificate.
+    #[arg(long)]
+    cert: PathBuf,
+    /// The cluster CA certificate.
+    #[arg(long)]
+    ca_cert: PathBuf,
+    /// The API server URL (https://HOST:PORT).
+    #[arg(long)]
+    cluster_server: String,
+    /// The cluster entry's name.
+    #[arg(long, default_value = "kubernetes")]
+    cluster_name: String,
+    /// Where to write the kubeconfig (mode 0600).
+    #[arg(long)]
+    out_kubeconfig: PathBuf,
+}
+
+/// `kubepki sign-request`.
+#[derive(Args, Debug)]
+pub struct SignRequestArgs {
+    /// CertificateSigningRequest manifests (YAML or JSON), or PEM CSRs with --signer-name.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The CA certificate.
+    #[arg(long)]
+    ca_cert: PathBuf,
+    /// The CA key.
+    #[arg(long)]
+    ca_key: PathBuf,
+    /// kube-controller-manager's --cluster-signing-duration.
+    #[arg(long, default_value = "8760h")]
+    cluster_signing_duration: String,
+    /// The signer for bare PEM CSRs.
+    #[arg(long)]
+    signer_name: Option<String>,
+    /// Write the certificate here (one input).
+    #[arg(long, conflicts_with_all = ["out_manifest", "out_dir"])]
+    out: Option<PathBuf>,
+    /// Write the manifest with status.certificate and an Approved condition here (one input).
+    #[arg(long, conflicts_with = "out_dir")]
+    out_manifest: Option<PathBuf>,
+    /// Write NAME.crt and NAME.yaml (the approved manifest) per input here.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+/// `kubepki node`.
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// A worker's kubelet.conf (system:node:NAME), without TLS bootstrap.
+    KubeletKubeconfig(NodeKubeconfigArgs),
+    /// A kubelet serving certificate under the kubelet-serving policy.
+    KubeletServing(NodeServingArgs),
+    /// The tree of an extra control-plane node from the shared CAs and sa keys.
+    ControlPlane(Box<NodeControlPlaneArgs>),
+}
+
+#[derive(Args, Debug)]
+struct NodeCommon {
+    /// The node name.
+    #[arg(long)]
+    node_name: String,
+    /// The tree whose ca.crt/ca.key sign.
+    #[arg(long, default_value = "/etc/kubernetes/pki")]
+    cert_dir: PathBuf,
+    /// Key algorithm.
+    #[arg(long, default_value = "RSA-2048")]
+    encryption_algorithm: String,
+    /// Validity (Go duration).
+    #[arg(long, default_value = "8760h")]
+    validity: String,
+}
+
+/// `node kubelet-kubeconfig`.
+#[derive(Args, Debug)]
+pub struct NodeKubeconfigArgs {
+    #[command(flatten)]
+    common: NodeCommon,
+    /// The API server URL (https://HOST:PORT).
+    #[arg(long)]
+    cluster_server: String,
+    /// The cluster entry's name.
+    #[arg(long, default_value = "kubernetes")]
+    cluster_name: String,
+    /// Where to write kubelet.conf (mode 0600).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `node kubelet-serving`.
+#[derive(Args, Debug)]
+pub struct NodeServingArgs {
+    #[command(flatten)]
+    common: NodeCommon,
+    /// An IP SAN; repeatable.
+    #[arg(long = "ip")]
+    ips: Vec<IpAddr>,
+    /// A DNS SAN; repeatable (default: the node name when no SAN is given).
+    #[arg(long = "dns")]
+    dns: Vec<String>,
+    /// Folder for kubelet.crt and kubelet.key.
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+/// `node control-plane`.
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+pub struct NodeControlPlaneArgs {
+    /// The first control-plane node's certificate folder (ca, front-proxy-ca, etcd/ca, sa).
+    #[arg(long)]
+    from_cert_dir: PathBuf,
+    #[command(flatten)]
+    flags: ClusterFlags,
+}
+
+fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
+    CertificateAuthority::load(&read(cert)?, &read(key)?, OffsetDateTime::now_utc()).map_err(|e| {
+        CliError::File {
+            path: cert.to_owned(),
+            msg: e.to_string(),
+        }
+    })
+}
+
+fn algorithm(flag: &str, s: &str) -> Result<KeyAlgorithm, CliError> {
+    let a: KeyAlgorithm = s.parse().map_err(|e| flag_err(format!("{flag}: {e}")))?;
+    if a == KeyAlgorithm::Ed25519 {
+        return Err(flag_err(format!(
+            "{flag}: Ed25519 client certificates are not accepted by the Kubernetes API server"
+        )));
+    }
+    Ok(a)
+}
+
+fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
+    parse_duration(s).map_err(|e| flag_err(format!("{flag}: {e}")))
+}
+
+fn commit(batch: FileBatch) -> Result<(), CliError> {
+    batch
+        .commit()
+        .map_err(|e| lib_err(kubepki_kubeadm::Error::Key(e)))
+}
+
+fn stage(batch: &mut FileBatch, p: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    batch
+        .stage(p, bytes, mode)
+        .map_err(|e| lib_err(kubepki_kubeadm::Error::Key(e)))
+}
+
+/// Runs `kubepki user ...`.
+pub fn user(cmd: UserCommand) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Create(a) => user_create(*a),
+        UserCommand::Kubeconfig(a) => user_kc(a),
+    }
+}
+
+fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
+    let user = UserSpec {
+        name: a.name.clone(),
+        groups: a.groups.clone(),
+    };
+    let alg = algorithm("--encryption-algorithm", &a.encryption_algorithm)?;
+    let mut batch = FileBatch::new();
+    let slug: String = a
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let out_base: PathBuf = if a.csr_only {
+        let dir = a
+            .out_dir
+            .clone()
+            .ok_or_else(|| flag_err("--csr-only needs --out-dir"))?;
+        let (key, csr, manifest) =
+            user_request(&user, alg, a.expiration_seconds).map_err(lib_err)?;
+        stage(
+            &mut batch,
+            &dir.join(format!("{slug}.key")),
+            key.to_pem().map_err(flag_err)?.as_bytes(),
+            MODE_SECRET,
+        )?;
+        stage(
+            &mut batch,
+            &dir.join(format!("{slug}.csr")),
+            csr.to_pem().as_bytes(),
+            MODE_PUBLIC,
+        )?;
+        let yaml = manifest.to_yaml().map_err(flag_err)?;
+        stage(
+            &mut batch,
+            &dir.join(format!("{slug}-csr.yaml")),
+            yaml.as_bytes(),
+            MODE_PUBLIC,
+        )?;
+        dir
+    } else {
+        let (Some(cc), Some(ck)) = (&a.ca.ca_cert, &a.ca.ca_key) else {
+            return Err(flag_err(
+                "--ca-cert and --ca-key are needed (or --csr-only --out-dir DIR)",
+            ));
+        };
+        let server = a
+            .cluster_server
+            .as_deref()
+            .ok_or_else(|| flag_err("--cluster-server is needed for the kubeconfig"))?;
+        let out = a
+            .out_kubeconfig
+            .clone()
+            .ok_or_else(|| flag_err("--out-kubeconfig is needed (or --csr-only)"))?;
+        let ca = load_ca(cc, ck)?;
+        let window = Window::kubeadm(
+            OffsetDateTime::now_utc(),
+            duration("--validity", &a.validity)?,
+        );
+        let subject = user.subject().map_err(lib_err)?;
+        let (cert, key) =
+            kubepki_kubeadm::client_credentials(&ca, &subject, alg, window).map_err(lib_err)?;
+        let yaml = user_kubeconfig(&a.cluster_name, server, ca.certificate(), &cert, &key)
+            .map_err(lib_err)?;
+        stage(&mut batch, &out, yaml.as_bytes(), MODE_SECRET)?;
+        out.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let grant = match (&a.rbac_role, &a.rbac_clusterrole) {
+        (Some(r), _) => Some(RbacGrant::Role {
+            role: r.clone(),
+            namespace: a.namespace.clone(),
+        }),
+        (None, Some(r)) => Some(RbacGrant::ClusterRole { role: r.clone() }),
+        (None, None) => None,
+    };
+    if let Some(g) = grant {
+        let subject = match &a.rbac_group {
+            Some(g) => RbacSubject::Group(g.clone()),
+            None => RbacSubject::User(a.name.clone()),
+        };
+        let yaml = rbac_binding_yaml(&g, &subject).map_err(lib_err)?;
+        let path = a
+            .rbac_out
+            .clone()
+            .unwrap_or_else(|| out_base.join(format!("{slug}-rbac.yaml")));
+        stage(&mut batch, &path, yaml.as_bytes(), MODE_PUBLIC)?;
+    } else if a.rbac_group.is_some() {
+        return Err(flag_err(
+            "--rbac-group needs --rbac-role or --rbac-clusterrole",
+        ));
+    }
+    let targets: Vec<String> = batch.targets().map(|p| p.display().to_string()).collect();
+    commit(batch)?;
+    for t in targets {
+        println!("[user] Wrote {t}");
+    }
+    Ok(())
+}
+
+fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
+    let ca_cert =
+        kubepki_ca::Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| CliError::File {
+            path: a.ca_cert.clone(),
+            msg: e.to_string(),
+        })?;
+    let ca = CertificateAuthority::from_certificate(ca_cert).map_err(|e| CliError::File {
+        path: a.ca_cert.clone(),
+        msg: e.to_string(),
+    })?;
+    let cert = kubepki_ca::Certificate::from_pem(&read(&a.cert)?).map_err(|e| CliError::File {
+        path: a.cert.clone(),
+        msg: e.to_string(),
+    })?;
+    ca.check_issued(&cert).map_err(|e| CliError::File {
+        path: a.cert.clone(),
+        msg: e.to_string(),
+    })?;
+    let key = PrivateKey::from_pem(&read(&a.key)?).map_err(|e| CliError::File {
+        path: a.key.clone(),
+        msg: e.to_string(),
+    })?;
+    if !key.matches_public_key(cert.public_key_der()) {
+        return Err(CliError::File {
+            path: a.key.clone(),
+            msg: format!("does not belong to {}", a.cert.display()),
+        });
+    }
+    let yaml = user_kubeconfig(
+        &a.cluster_name,
+        &a.cluster_server,
+        ca.certificate(),
+        &cert,
+        &key,
+    )
+    .map_err(lib_err)?;
+    let mut batch = FileBatch::new();
+    stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
+    commit(batch)?;
+    println!("[user] Wrote {}", a.out_kubeconfig.display());
+    Ok(())
+}
+
+/// Runs `kubepki sign-request`.
+pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
+    if a.inputs.len() > 1 && (a.out.is_some() || a.out_manifest.is_some()) {
+        return Err(flag_err(
+            "--out and --out-manifest take one input; use --out-dir for several",
+        ));
+    }
+    let ttl = duration("--cluster-signing-duration", &a.cluster_signing_duration)?;
+    let ca = load_ca(&a.ca_cert, &a.ca_key)?;
+    let now = OffsetDateTime::now_utc();
+    let mut batch = FileBatch::new();
+    let mut stdout = String::new();
+    let mut done = Vec::new();
+    for input in &a.inputs {
+        let bytes = read(input)?;
+        let ferr = |msg: String| CliError::File {
+            path: input.clone(),
+            msg,
+        };
+        let is_pem_csr =
+            String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE REQUEST-----");
+        let (mut manifest, json) = if is_pem_csr {
+            let signer: Signer = a
+                .signer_name
+                .as_deref()
+                .ok_or_else(|| {
+                    ferr("is a bare PKCS#10 request: say which signer with --signer-name".into())
+                })?
+                .parse()
+                .map_err(|e: kubepki_ca::Error| ferr(e.to_string()))?;
+            let csr = Csr::from_pem(&bytes).map_err(|e| ferr(e.to_string()))?;
+            let name: String = csr
+                .common_name()
+                .unwrap_or("request")
+                .to_lowercase()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let name = name.trim_matches(['-', '.']).to_owned();
+            (
+                KubeCsr::new(&name, &csr, signer.name(), &signer.default_usages(), None),
+                false,
+            )
+        } else {
+            if a.signer_name.is_some() {
+                return Err(ferr("is a manifest; --signer-name is only for bare PEM CSRs (the manifest names its signer)".into()));
+            }
+            let m = KubeCsr::from_slice(&bytes).map_err(|e| ferr(e.to_string()))?;
+            let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            (m, json)
+        };
+        let cert = sign_request(&ca, &manifest, ttl, now).map_err(|e| ferr(e.to_string()))?;
+        let pem = cert.to_pem();
+        manifest.set_issued(&pem, "kubepki sign-request", &rfc3339(now));
+        let manifest_text = |m: &KubeCsr, json: bool| {
+            if json { m.to_json() } else { m.to_yaml() }.map_err(|e| ferr(e.to_string()))
+        };
+        match (&a.out, &a.out_manifest, &a.out_dir) {
+            (Some(out), _, _) => stage(&mut batch, out, pem.as_bytes(), MODE_PUBLIC)?,
+            (_, Some(out), _) => {
+                let json = json || out.extension().is_some_and(|e| e == "json");
+                stage(
+                    &mut batch,
+                    out,
+                    manifest_text(&manifest, json)?.as_bytes(),
+                    MODE_PUBLIC,
+                )?
+            }
+            (_, _, Some(dir)) => {
+                let name = &manifest.metadata.name;
+                stage(
+                    &mut batch,
+                    &dir.join(format!("{name}.crt")),
+                    pem.as_bytes(),
+                    MODE_PUBLIC,
+                )?;
+                stage(
+                    &mut batch,
+                    &dir.join(format!("{name}.yaml")),
+                    manifest_text(&manifest, false)?.as_bytes(),
+                    MODE_PUBLIC,
+                )?;
+            }
+            _ => stdout.push_str(&pem),
+        }
+        done.push(format!(
+            "[sign-request] {}: signed \"{}\" for {} until {}",
+            input.display(),
+            cert.subject(),
+            manifest.spec.signer_name,
+            rfc3339(cert.not_after())
+        ));
+    }
+    commit(batch)?;
+    for line in done {
+        eprintln!("{line}");
+    }
+    print!("{stdout}");
+    Ok(())
+}
+
+/// Runs `kubepki node ...`.
+pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
+    match cmd {
+        NodeCommand::KubeletKubeconfig(a) => {
+            let c = &a.common;
+            let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
+            let window = Window::kubeadm(
+                OffsetDateTime::now_utc(),
+                duration("--validity", &c.validity)?,
+            );
+            let yaml = kubelet_kubeconfig(
+                &ca,
+                &c.node_name,
+                &a.cluster_name,
+                &a.cluster_server,
+                algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
+                window,
+            )
+            .map_err(lib_err)?;
+            let mut batch = FileBatch::new();
+            stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
+            commit(batch)?;
+            println!(
+                "[node] Wrote {} for system:node:{}",
+                a.out.display(),
+                c.node_name
+            );
+            Ok(())
+        }
+        NodeCommand::KubeletServing(a) => {
+            let c = &a.common;
+            let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
+            let window = Window::kubeadm(
+                OffsetDateTime::now_utc(),
+                duration("--validity", &c.validity)?,
+            );
+            let (cert, key) = kubelet_serving(
+                &ca,
+                &c.node_name,
+                &a.ips,
+                &a.dns,
+                algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
+                window,
+            )
+            .map_err(lib_err)?;
+            let mut batch = FileBatch::new();
+            stage(
+                &mut batch,
+                &a.out_dir.join("kubelet.crt"),
+                cert.to_pem().as_bytes(),
+                MODE_PUBLIC,
+            )?;
+            stage(
+                &mut batch,
+                &a.out_dir.join("kubelet.key"),
+                key.to_pem().map_err(flag_err)?.as_bytes(),
+                MODE_SECRET,
+            )?;
+            commit(batch)?;
+            println!(
+                "[node] Wrote {}/kubelet.crt and kubelet.key",
+                a.out_dir.display()
+            );
+            Ok(())
+        }
+        NodeCommand::ControlPlane(a) => {
+            let (spec, warnings) = a.flags.spec()?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            let plan = Plan::new(&spec).map_err(lib_err)?;
+            let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
+                .map_err(lib_err)?;
+            for p in &r.written {
+                println!("[node] Wrote {}", p.display());
+            }
+            println!(
+                "\nControl-plane node {} ready: {} files written.",
+                plan.node_name,
+                r.written.len()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! `kubepki user`, `sign-request` and `node` end to end: the source documents' user flow on the
+//! command line, signer refusals that write nothing, node credentials, an extra control plane.
+
+use std::fs;
+use std::path::Path;
+
+mod common;
+use common::kubepki;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn tree(d: &Path) -> R {
+    let r = kubepki(
+        d,
+        &[
+            "init",
+            "--cert-dir",
+            "c/pki",
+            "--kubeconfig-dir",
+            "c",
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "192.0.2.10",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Ok(())
+}
+
+const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
+
+#[test]
+fn user_flow_csr_only_then_sign_request_then_kubeconfig() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    let r = kubepki(
+        d,
+        &[
+            "user",
+            "create",
+            "jane",
+            "--group",
+            "dev",
+            "--group",
+            "ops",
+            "--csr-only",
+            "--out-dir",
+            "jane",
+            "--expiration-seconds",
+            "86400",
+            "--rbac-clusterrole",
+            "view",
+            "--rbac-group",
+            "dev",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let manifest = fs::read_to_string(d.join("jane/jane-csr.yaml"))?;
+    assert!(manifest.contains("signerName: kubernetes.io/kube-apiserver-client"));
+    assert!(manifest.contains("expirationSeconds: 86400"));
+    let rbac = fs::read_to_string(d.join("jane/jane-rbac.yaml"))?;
+    assert!(
+        rbac.contains("kind: ClusterRoleBinding")
+            && rbac.contains("kind: Group")
+            && rbac.contains("name: dev"),
+        "{rbac}"
+    );
+
+    let mut a = vec![
+        "sign-request",
+        "jane/jane-csr.yaml",
+        "--out-manifest",
+        "jane/jane-approved.yaml",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let approved = kubepki_csr::KubeCsr::from_slice(&fs::read(d.join("jane/jane-approved.yaml"))?)?;
+    let pem = approved
+        .issued_certificate_pem()?
+        .ok_or("no status.certificate")?;
+    let status = approved.status.as_ref().ok_or("no status")?;
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Approved" && c.status == "True")
+    );
+    fs::write(d.join("jane/jane.crt"), &pem)?;
+    let cert = kubepki_ca::Certificate::from_pem(&pem)?;
+    assert_eq!(cert.common_name(), Some("jane"));
+    assert_eq!(cert.organizations(), ["dev", "ops"]);
+
+    let r = kubepki(
+        d,
+        &[
+            "user",
+            "kubeconfig",
+            "--key",
+            "jane/jane.key",
+            "--cert",
+            "jane/jane.crt",
+            "--ca-cert",
+            "c/pki/ca.crt",
+            "--cluster-server",
+            "https://192.0.2.10:6443",
+            "--out-kubeconfig",
+            "jane/jane.conf",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let conf = fs::read_to_string(d.join("jane/jane.conf"))?;
+    assert!(conf.contains("current-context: jane@kubernetes"), "{conf}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(d.join("jane/jane.conf"))?.permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Direct mode: a kubeconfig in one step, with a RoleBinding.
+    let mut a = vec![
+        "user",
+        "create",
+        "bob",
+        "--cluster-server",
+        "https://192.0.2.10:6443",
+        "--out-kubeconfig",
+        "bob.conf",
+        "--rbac-role",
+        "edit",
+        "--namespace",
+        "team",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(fs::read_to_string(d.join("bob-rbac.yaml"))?.contains("namespace: team"));
+    Ok(())
+}
+
+#[test]
+fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    // A node identity asked of the user signer is fine; of the kubelet-serving signer without
+    // SANs it is not.
+    let r = kubepki(
+        d,
+        &[
+            "user",
+            "create",
+            "system:node:w1",
+            "--group",
+            "system:nodes",
+            "--csr-only",
+            "--out-dir",
+            "w",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let csr = "w/system-node-w1.csr";
+    let mut a = vec![
+        "sign-request",
+        csr,
+        "--signer-name",
+        "kubernetes.io/kubelet-serving",
+        "--out",
+        "w.crt",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("(subject-alt-names)"), "{}", r.stderr);
+    assert!(!d.join("w.crt").exists());
+    let mut a = vec![
+        "sign-request",
+        csr,
+        "--signer-name",
+        "kubernetes.io/legacy-unknown",
+        "--out",
+        "w.crt",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("legacy-unknown"), "{}", r.stderr);
+    // Two inputs, the second refused: nothing is written for the first either.
+    let yaml = fs::read_to_string(d.join("w/system-node-w1-csr.yaml"))?;
+    fs::write(
+        d.join("bad.yaml"),
+        yaml.replace("- client auth", "- server auth"),
+    )?;
+    let mut a = vec![
+        "sign-request",
+        "w/system-node-w1-csr.yaml",
+        "bad.yaml",
+        "--out-dir",
+        "out",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("kubepki: error: bad.yaml: refused by the signer policy (usages)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("out").exists());
+    // A bare PEM CSR with the client signer: issued to stdout.
+    let mut a = vec![
+        "sign-request",
+        csr,
+        "--signer-name",
+        "kubernetes.io/kube-apiserver-client-kubelet",
+    ];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("-----BEGIN CERTIFICATE-----"));
+    Ok(())
+}
+
+#[test]
+fn node_credentials_and_an_extra_control_plane() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    let r = kubepki(
+        d,
+        &[
+            "node",
+            "kubelet-kubeconfig",
+            "--node-name",
+            "worker1",
+            "--cert-dir",
+            "c/pki",
+            "--cluster-server",
+            "https://192.0.2.10:6443",
+            "--out",
+            "w1/kubelet.conf",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(fs::read_to_string(d.join("w1/kubelet.conf"))?.contains("name: system:node:worker1"));
+    let r = kubepki(
+        d,
+        &[
+            "node",
+            "kubelet-serving",
+            "--node-name",
+            "worker1",
+            "--cert-dir",
+            "c/pki",
+            "--ip",
+            "10.0.0.21",
+            "--out-dir",
+            "w1/pki",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let serving = kubepki_ca::Certificate::from_pem(&fs::read(d.join("w1/pki/kubelet.crt"))?)?;
+    assert_eq!(
+        serving.subject().to_string(),
+        "O = system:nodes, CN = system:node:worker1"
+    );
+    assert_eq!(
+        serving.ext_key_usage(),
+        Some(&[kubepki_csr::ExtKeyUsage::ServerAuth][..])
+    );
+    let r = kubepki(
+        d,
+        &[
+            "node",
+            "kubelet-serving",
+            "--node-name",
+            "Bad_Name",
+            "--cert-dir",
+            "c/pki",
+            "--out-dir",
+            "x",
+        ],
+    )?;
+    assert_eq!(r.code, 1);
+    assert!(!d.join("x").exists());
+
+    let cp2 = [
+        "--cert-dir",
+        "cp2/pki",
+        "--kubeconfig-dir",
+        "cp2",
+        "--node-name",
+        "cp2",
+        "--apiserver-advertise-address",
+        "192.0.2.11",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+    ];
+    let mut a = vec!["node", "control-plane", "--from-cert-dir", "c/pki"];
+    a.extend_from_slice(&cp2);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!d.join("cp2/super-admin.conf").exists());
+    // A joined node has no super-admin.conf: a warning, not a failure.
+    let mut a = vec!["verify"];
+    a.extend_from_slice(&cp2);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let warns: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warns.len(), 1, "{}", r.stdout);
+    assert!(warns[0].contains("super-admin.conf"), "{}", warns[0]);
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Kubernetes identities from a tree's CAs, offline: users (kubeconfig, or key + CSR +
+//! `CertificateSigningRequest` for clusters that sign online), RBAC bindings for them, a
+//! worker's kubelet.conf, kubelet serving certificates, and the tree of an extra control-plane
+//! node (spec §2, §4.5, §7).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::{
+    CaExpiry, Certificate, CertificateAuthority, IssueSpec, Signer, Window, check_policy,
+};
+use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, KubeCsr, Subject, SubjectAltNames};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use serde_json::json;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, file_err, invalid};
+use crate::kubeconfig::Kubeconfig;
+use crate::plan::{CertId, KubeconfigId, Plan};
+use crate::tree::read_file;
+
+/// A user's certificate: CN = the user name, one O per group (how Kubernetes reads client
+/// certificates).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSpec {
+    /// The user name (CN).
+    pub name: String,
+    /// The groups (O).
+    pub groups: Vec<String>,
+}
+
+impl UserSpec {
+    /// The certificate subject.
+    pub fn subject(&self) -> Result<Subject, Error> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("user", "the user name must not be empty"));
+        }
+        let s = Subject::cn(self.name.clone()).with_organizations(self.groups.iter().cloned());
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile.
+pub fn client_credentials(
+    ca: &CertificateAuthority,
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+    window: Window,
+) -> Result<(Certificate, PrivateKey), Error> {
+    let key = PrivateKey::generate(algorithm)?;
+    let spec = IssueSpec::new(
+        subject.clone(),
+        key.public_key_der(),
+        window,
+        CaExpiry::Clamp,
+    )
+    .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]);
+    Ok((ca.issue(&spec)?, key))
+}
+
+/// A kubeconfig embedding `ca`, `cert` and `key` for user `cert`'s CN, with the context
+/// `<user>@<cluster_name>` selected (what `kubectl config set-cluster/set-credentials
+/// --embed-certs/set-context/use-context` produce).
+pub fn user_kubeconfig(
+    cluster_name: &str,
+    server: &str,
+    ca: &Certificate,
+    cert: &Certificate,
+    key: &PrivateKey,
+) -> Result<Zeroizing<String>, Error> {
+    let user = cert.common_name().unwrap_or_default();
+    check_server(server)?;
+    let key_pem = key.to_pem()?;
+    Kubeconfig::new(
+        cluster_name,
+        server,
+        Some(&ca.to_pem()),
+        user,
+        Some(&cert.to_pem()),
+        Some(&key_pem),
+    )
+    .to_yaml()
+}
+
+fn check_server(server: &str) -> Result<(), Error> {
+    let rest = server.strip_prefix("https://").ok_or_else(|| {
+        invalid(
+            "--cluster-server",
+            format!("\"{server}\" must be an https:// URL (client certificates need TLS)"),
+        )
+    })?;
+    let hostport = rest.split('/').next().unwrap_or_default();
+    crate::net::HostPort::parse("--cluster-server", hostport)?;
+    Ok(())
+}
+
+/// A key, its PKCS#10 request and the `CertificateSigningRequest` manifest for a user, for
+/// clusters that sign online (`kubectl apply`, `kubectl certificate approve`).
+pub fn user_request(
+    user: &UserSpec,
+    algorithm: KeyAlgorithm,
+    expiration_seconds: Option<i64>,
+) -> Result<(PrivateKey, Csr, KubeCsr), Error> {
+    let key = PrivateKey::generate(algorithm)?;
+    let csr = CsrBuilder::new(user.subject()?).sign(&key)?;
+    let name = user
+        .name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches(['-', '.'])
+        .to_owned();
+    let manifest = KubeCsr::new(
+        if name.is_empty() { "user" } else { &name },
+        &csr,
+        Signer::KubeApiserverClient.name(),
+        &Signer::KubeApiserverClient.default_usages(),
+        expiration_seconds,
+    );
+    manifest.validate()?;
+    Ok((key, csr, manifest))
+}
+
+/// Who an RBAC binding binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RbacSubject {
+    /// A user (the certificate's CN).
+    User(String),
+    /// A group (one of the certificate's O).
+    Group(String),
+}
+
+/// What an RBAC binding grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RbacGrant {
+    /// A RoleBinding in `namespace` to the Role `role`.
+    Role {
+        /// The Role.
+        role: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// A ClusterRoleBinding to the ClusterRole `role`.
+    ClusterRole {
+        /// The ClusterRole.
+        role: String,
+    },
+}
+
+/// The RoleBinding / ClusterRoleBinding manifest (`rbac.authorization.k8s.io/v1`) for
+/// `subject`, as `kubectl create rolebinding|clusterrolebinding -o yaml` shapes it.
+pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<String, Error> {
+    let (kind, name) = match subject {
+        RbacSubject::User(n) => ("User", n),
+        RbacSubject::Group(n) => ("Group", n),
+    };
+    let slug = |s: &str| {
+        s.to_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == ':' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+    };
+    let value = match grant {
+        RbacGrant::Role { role, namespace } => {
+            kubepki_csr::check_dns_subdomain(namespace).map_err(|e| invalid("--namespace", e))?;
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": format!("{}-{}", slug(name), slug(role)), "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}],
+            })
+        }
+        RbacGrant::ClusterRole { role } => json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": format!("{}-{}", slug(name), slug(role))},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}],
+        }),
+    };
+    kubepki_csr::yaml::to_string(&value).map_err(|e| invalid("rbac", e))
+}
+
+/// A worker's `kubelet.conf` (`system:node:<node>` in `system:nodes`), issued directly by the
+/// cluster CA instead of through TLS bootstrap. The request is checked against the
+/// `kube-apiserver-client-kubelet` signer policy first.
+pub fn kubelet_kubeconfig(
+    ca: &CertificateAuthority,
+    node_name: &str,
+    cluster_name: &str,
+    server: &str,
+    algorithm: KeyAlgorithm,
+    window: Window,
+) -> Result<Zeroizing<String>, Error> {
+    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
+    let subject =
+        Subject::cn(format!("system:node:{node_name}")).with_organizations(["system:nodes"]);
+    let (cert, key) = client_credentials(ca, &subject, algorithm, window)?;
+    let csr = CsrBuilder::new(subject).sign(&key)?;
+    check_policy(
+        Signer::KubeApiserverClientKubelet,
+        &csr,
+        &Signer::KubeApiserverClientKubelet.default_usages(),
+    )?;
+    user_kubeconfig(cluster_name, server, ca.certificate(), &cert, &key)
+}
+
+/// A kubelet serving certificate and key under the `kubelet-serving` policy: CN
+/// `system:node:<node>`, O `system:nodes`, EKU serverAuth, the given SANs (the node name when
+/// none are given).
+pub fn kubelet_serving(
+    ca: &CertificateAuthority,
+    node_name: &str,
+    ips: &[IpAddr],
+    dns: &[String],
+    algorithm: KeyAlgorithm,
+    window: Window,
+) -> Result<(Certificate, PrivateKey), Error> {
+    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
+    for d in dns {
+        crate::net::parse_san("--dns", d)?;
+    }
+    let mut sans = SubjectAltNames {
+        dns: dns.to_vec(),
+        ips: ips.to_vec(),
+        ..SubjectAltNames::default()
+    };
+    if sans.is_empty() {
+        sans.dns.push(node_name.to_owned());
+    }
+    let subject =
+        Subject::cn(format!("system:node:{node_name}")).with_organizations(["system:nodes"]);
+    let key = PrivateKey::generate(algorithm)?;
+    let csr = CsrBuilder::new(subject.clone())
+        .subject_alt_names(sans.clone())
+        .sign(&key)?;
+    check_policy(
+        Signer::KubeletServing,
+        &csr,
+        &Signer::KubeletServing.default_usages(),
+    )?;
+    let spec = IssueSpec::new(subject, key.public_key_der(), window, CaExpiry::Clamp)
+        .with_ext_key_usage(vec![ExtKeyUsage::ServerAuth])
+        .with_subject_alt_names(sans);
+    Ok((ca.issue(&spec)?, key))
+}
+
+/// The files kubeadm shares between control-plane nodes (§4.5).
+pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = vec![
+        "ca.crt".into(),
+        "ca.key".into(),
+        "sa.key".into(),
+        "sa.pub".into(),
+        "front-proxy-ca.crt".into(),
+        "front-proxy-ca.key".into(),
+    ];
+    if !external_etcd {
+        v.push("etcd/ca.crt".into());
+        v.push("etcd/ca.key".into());
+    }
+    v
+}
+
+/// The tree of an extra control-plane node, as `kubeadm join --control-plane` leaves it: the
+/// shared CAs and sa keys copied from `from_cert_dir` (identical copies may already be there),
+/// then this node's leaves and admin.conf, controller-manager.conf, scheduler.conf and
+/// kubelet.conf (which join would get through TLS bootstrap) made by [`crate::run`]. No
+/// super-admin.conf (init node only). On failure, the copies made here are removed again.
+pub fn control_plane_node(
+    plan: &Plan,
+    from_cert_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<crate::Report, Error> {
+    let mut batch = FileBatch::new();
+    let mut copied = Vec::new();
+    for rel in shared_files(plan.cert(CertId::EtcdCa).is_none()) {
+        let src = from_cert_dir.join(&rel);
+        let dst = plan.cert_dir.join(&rel);
+        let bytes = read_file(&src)?;
+        if dst.exists() {
+            if *read_file(&dst)? != *bytes {
+                return Err(file_err(
+                    &dst,
+                    format!(
+                        "exists and differs from {}; the shared files must be identical",
+                        src.display()
+                    ),
+                ));
+            }
+            continue;
+        }
+        let secret = rel.extension().is_some_and(|e| e == "key" || e == "pub");
+        batch.stage(&dst, &bytes, if secret { MODE_SECRET } else { MODE_PUBLIC })?;
+        copied.push(dst);
+    }
+    batch.commit()?;
+    let selection = crate::Selection {
+        certs: CertId::ALL.to_vec(),
+        sa: true,
+        kubeconfigs: KubeconfigId::ALL
+            .into_iter()
+            .filter(|k| *k != KubeconfigId::SuperAdmin)
+            .collect(),
+    };
+    match crate::run(plan, &selection, now, false) {
+        Ok(mut r) => {
+            r.written.splice(0..0, copied);
+            Ok(r)
+        }
+        Err(e) => {
+            for c in copied {
+                let _ = std::fs::remove_file(c);
+            }
+            Err(e)
+        }
+    }
+}
