@@ -323,3 +323,32 @@ fn tls_server_with_apiserver_cert_requires_cluster_client_certs() -> R {
     drop(server);
     Ok(())
 }
+
+/// The other direction: a tree written by the OpenSSL command line (benches/scripts/
+/// openssl-tree.sh, the benchmark baseline) is accepted by `verify` (names compared by value:
+/// OpenSSL writes UTF8String where Go writes PrintableString) and read by check-expiration.
+#[test]
+fn a_tree_made_by_the_openssl_cli_passes_verify() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/scripts/openssl-tree.sh");
+    run_ok(d, "bash", &[s(&script), s(&d.join("t")), "p256"])?;
+    let mut spec = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    spec.node_name = Some("cp1".into());
+    spec.cert_dir = d.join("t/pki");
+    spec.kubeconfig_dir = d.join("t");
+    let plan = Plan::new(&spec)?;
+    let v = kubepki_kubeadm::verify(&plan, time::OffsetDateTime::now_utc());
+    let fails: Vec<_> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .collect();
+    assert!(fails.is_empty(), "{fails:#?}");
+    // OpenSSL's leaves last exactly 365 days, kubeadm's 365 days + 5 minutes: a warning each.
+    assert_eq!(v.count(kubepki_kubeadm::Status::Warn), 7);
+    let e = kubepki_kubeadm::check_expiration(&spec, time::OffsetDateTime::now_utc());
+    assert!(e.problems.is_empty(), "{:?}", e.problems);
+    assert!(e.certificates.iter().all(|c| c.expires.is_some()));
+    Ok(())
+}

@@ -419,11 +419,13 @@ fn chain_checks(
     );
 }
 
+/// Names are compared by value (PrintableString and UTF8String spellings of the same name are
+/// equal), as RFC 5280 §7.1 name matching treats them.
 fn subject_check(c: &mut Checks, item: &str, cert: &Certificate, spec: &CertSpec) {
     c.result(
         item,
         "subject",
-        if cert.subject_der() == spec.subject.to_der() {
+        if cert.subject() == &spec.subject {
             Ok(spec.subject.to_string())
         } else {
             Err(format!(
@@ -602,7 +604,7 @@ fn kubeconfig_checks(
     c.result(
         item,
         "identity",
-        if cert.subject_der() == k.subject.to_der() {
+        if cert.subject() == &k.subject {
             Ok(k.subject.to_string())
         } else {
             Err(format!(
