@@ -3,7 +3,8 @@
 //! Every file is first written to a temporary file in its own folder, created with its final
 //! mode (never wider; `O_EXCL`, so never through a link), fsynced, then linked into place and the
 //! folder fsynced. A [`FileBatch`] does this for several files as one unit: if any step fails,
-//! every file the batch created is removed and pre-existing files are untouched.
+//! every file the batch created is removed and pre-existing files are untouched. If the process
+//! is killed while files are moved into place, a journal lets [`recover`] complete the batch.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -66,6 +67,8 @@ pub struct FileBatch {
     committed: bool,
     /// Mode for folders the batch creates; `None` = 0755.
     dir_mode: Option<u32>,
+    /// The journal while files are being moved into place.
+    journal: Option<PathBuf>,
 }
 
 impl FileBatch {
@@ -128,7 +131,11 @@ impl FileBatch {
         let (temp, mut file) = loop {
             let mut rnd = [0u8; 6];
             aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
-            let temp = dir.join(format!(".{name}.kubepki-{}.tmp", crate::hex(&rnd)));
+            let temp = dir.join(format!(
+                ".{name}.kubepki-{}-{}.tmp",
+                std::process::id(),
+                crate::hex(&rnd)
+            ));
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -173,6 +180,9 @@ impl FileBatch {
                     let _ = fs::remove_file(&s.target);
                 }
             }
+            if let Some(j) = self.journal.take() {
+                let _ = remove_journal(&j);
+            }
         } else {
             self.committed = true;
         }
@@ -181,6 +191,10 @@ impl FileBatch {
 
     fn commit_inner(&mut self) -> Result<(), Error> {
         let overwrite = self.overwrite;
+        for s in &self.staged {
+            check_target(&s.target, overwrite)?;
+        }
+        self.journal = Some(write_journal(&self.staged, overwrite)?);
         for s in &mut self.staged {
             check_target(&s.target, overwrite)?;
             let io = |e: std::io::Error| Error::Io {
@@ -208,15 +222,172 @@ impl FileBatch {
         dirs.sort();
         dirs.dedup();
         for d in dirs {
-            File::open(&d)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::Io {
-                    path: d.clone(),
-                    reason: e.to_string(),
-                })?;
+            sync_dir(&d)?;
+        }
+        if let Some(j) = self.journal.take() {
+            remove_journal(&j)?;
         }
         Ok(())
     }
+}
+
+fn sync_dir(d: &Path) -> Result<(), Error> {
+    File::open(d)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::Io {
+            path: d.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+const JOURNAL_PREFIX: &str = ".kubepki-journal-";
+
+/// Before the first file is moved into place, the batch records every move in a journal next
+/// to the first target (fsynced, folder fsynced). If the process dies while moving, [`recover`]
+/// completes the moves, so a tree is never left with half of a batch.
+fn write_journal(staged: &[Staged], overwrite: bool) -> Result<PathBuf, Error> {
+    let io = |p: &Path, e: std::io::Error| Error::Io {
+        path: p.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut text = String::new();
+    for s in staged {
+        let (t, g) = (
+            std::path::absolute(&s.temp).map_err(|e| io(&s.temp, e))?,
+            std::path::absolute(&s.target).map_err(|e| io(&s.target, e))?,
+        );
+        let (t, g) = (t.to_string_lossy(), g.to_string_lossy());
+        if t.contains(['\t', '\n']) || g.contains(['\t', '\n']) {
+            return Err(Error::Io {
+                path: s.target.clone(),
+                reason: "file names with tabs or newlines are not supported".into(),
+            });
+        }
+        text.push_str(if overwrite { "R\t" } else { "L\t" });
+        text.push_str(&t);
+        text.push('\t');
+        text.push_str(&g);
+        text.push('\n');
+    }
+    let dir = staged
+        .first()
+        .map(|s| parent(&s.target))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut rnd = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+    let path = dir.join(format!(
+        "{JOURNAL_PREFIX}{}-{}",
+        std::process::id(),
+        crate::hex(&rnd)
+    ));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(MODE_SECRET)
+        .custom_flags(libc_o_nofollow())
+        .open(&path)
+        .map_err(|e| io(&path, e))?;
+    f.write_all(text.as_bytes()).map_err(|e| io(&path, e))?;
+    f.sync_all().map_err(|e| io(&path, e))?;
+    sync_dir(&dir)?;
+    Ok(path)
+}
+
+fn remove_journal(j: &Path) -> Result<(), Error> {
+    fs::remove_file(j).map_err(|e| Error::Io {
+        path: j.to_owned(),
+        reason: e.to_string(),
+    })?;
+    sync_dir(&parent(j))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The pid in `.NAME.kubepki-PID-HEX.tmp` or `.kubepki-journal-PID-HEX`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = if let Some(r) = name.strip_prefix(JOURNAL_PREFIX) {
+        r
+    } else {
+        let r = name.strip_suffix(".tmp")?;
+        &r[r.rfind(".kubepki-")? + ".kubepki-".len()..]
+    };
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Finishes what an interrupted kubepki left in `dirs` (all folders one batch may span): first
+/// replays the journals of processes that died while moving files into place (completing their
+/// batch), then removes their temporary files. Returns the files it put in place. Batches of
+/// live processes are left alone.
+pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
+    let listing = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut done = Vec::new();
+    for dir in dirs {
+        done.extend(replay_journals(dir, &listing(dir))?);
+    }
+    // Only now: a journal in one folder may name temporary files in another.
+    for dir in dirs {
+        for name in listing(dir) {
+            if name.starts_with('.')
+                && name.ends_with(".tmp")
+                && name.contains(".kubepki-")
+                && owner_pid(&name).is_some_and(|p| !pid_alive(p))
+            {
+                let _ = fs::remove_file(dir.join(name));
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn replay_journals(dir: &Path, names: &[String]) -> Result<Vec<PathBuf>, Error> {
+    let mut done = Vec::new();
+    for name in names.iter().filter(|n| n.starts_with(JOURNAL_PREFIX)) {
+        if owner_pid(name).is_some_and(|p| pid_alive(p) && p != std::process::id()) {
+            continue;
+        }
+        let journal = dir.join(name);
+        let text = read_limited(&journal)?;
+        let mut dirs = Vec::new();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let mut parts = line.split('\t');
+            let (Some(kind), Some(temp), Some(target)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (temp, target) = (Path::new(temp), Path::new(target));
+            if fs::symlink_metadata(temp).is_err() {
+                continue;
+            }
+            let moved = if kind == "R" {
+                fs::rename(temp, target).is_ok()
+            } else {
+                let linked = fs::hard_link(temp, target).is_ok();
+                let _ = fs::remove_file(temp);
+                linked
+            };
+            if moved {
+                done.push(target.to_owned());
+                dirs.push(parent(target));
+            }
+        }
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            sync_dir(&d)?;
+        }
+        remove_journal(&journal)?;
+    }
+    Ok(done)
 }
 
 impl Drop for FileBatch {
@@ -337,6 +508,33 @@ mod tests {
         ));
         assert!(!d.join("elsewhere").exists());
         let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn recover_completes_a_dead_process_batch_and_removes_its_temps() -> Result<(), Error> {
+        let d = tmpdir("recover");
+        // pid_max on Linux is at most 4194304: this owner is never alive.
+        let dead = 4_194_999u32;
+        let temp = d.join(format!(".a.crt.kubepki-{dead}-00.tmp"));
+        let stale = d.join(format!(".b.key.kubepki-{dead}-01.tmp"));
+        let _ = fs::write(&temp, b"new");
+        let _ = fs::write(&stale, b"secret");
+        let abs = |p: &Path| std::path::absolute(p).map(|a| a.display().to_string());
+        let journal = format!(
+            "L\t{}\t{}\n",
+            abs(&temp).unwrap_or_default(),
+            abs(&d.join("a.crt")).unwrap_or_default()
+        );
+        let _ = fs::write(d.join(format!(".kubepki-journal-{dead}-02")), journal);
+        let done = recover(&[&d])?;
+        assert_eq!(done.len(), 1);
+        assert_eq!(fs::read(d.join("a.crt")).ok().as_deref(), Some(&b"new"[..]));
+        let left: Vec<_> = fs::read_dir(&d)
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(left, ["a.crt"], "temps or journal left");
+        let _ = fs::remove_dir_all(&d);
+        Ok(())
     }
 
     #[test]

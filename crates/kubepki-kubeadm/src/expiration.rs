@@ -59,6 +59,7 @@ pub enum Urgency {
 /// Reads every certificate of the tree `spec` describes and reports when each expires.
 /// Never fails as a whole: unreadable files become [`Expiration::problems`].
 pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
+    let _ = crate::tree::recover(spec);
     let dir = &spec.cert_dir;
     let mut problems = Vec::new();
     let ids = spec.cert_ids();

@@ -197,6 +197,9 @@ pub fn run(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> Result<Report, Error> {
+    if !dry_run {
+        crate::tree::recover(&plan.spec)?;
+    }
     let mut warnings = plan.warnings.clone();
     let selection = &Selection {
         certs: selection

@@ -33,3 +33,11 @@ pub(crate) fn read_key(path: &Path) -> Result<PrivateKey, Error> {
         _ => Ok(key),
     }
 }
+
+/// Completes writes an interrupted kubepki left in the tree's folders (see
+/// `kubepki_keys::files::recover`).
+pub(crate) fn recover(spec: &crate::ClusterSpec) -> Result<(), Error> {
+    let etcd = spec.cert_dir.join("etcd");
+    kubepki_keys::files::recover(&[&spec.cert_dir, &etcd, &spec.kubeconfig_dir])?;
+    Ok(())
+}

@@ -131,8 +131,12 @@ fn eku_names(e: &[ExtKeyUsage]) -> String {
     }
 }
 
-/// Checks the tree `plan` describes at time `now`.
+/// Checks the tree `plan` describes at time `now`. A batch an interrupted kubepki left
+/// half-moved is completed first.
 pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
+    // An interrupted kubepki write is completed first (best effort: a reader without write
+    // access still gets its report).
+    let _ = crate::tree::recover(&plan.spec);
     let dir = &plan.cert_dir;
     let mut c = Checks(Vec::new());
     let mut cas: BTreeMap<CertId, CertificateAuthority> = BTreeMap::new();
