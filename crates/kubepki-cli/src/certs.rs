@@ -1,17 +1,17 @@
 //! `kubepki certs ...` (check-expiration, renew, generate-csr, sign-csrs) and `kubepki verify`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_ca::{CertificateAuthority, parse_duration};
+use kubepki_ca::parse_duration;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_expiration, generate_csrs,
+    RenewStatus, Signed, SigningCas, Status, Urgency, check_expiration, generate_csrs,
     parse_renew_name, renew, sign_csrs, verify,
 };
 use time::OffsetDateTime;
 
-use crate::cmd::{CliError, read};
+use crate::cmd::{CliError, load_ca};
 use crate::flags::{ClusterFlags, flag_err};
 use crate::init::lib_err;
 
@@ -138,6 +138,7 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    a.flags.validate(&spec)?;
     let report = check_expiration(&spec, OffsetDateTime::now_utc());
     match a.output {
         ExpirationOutput::Text => print!("{}", report.to_table()),
@@ -198,6 +199,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     } else {
         None
     };
+    a.flags.validate(&spec)?;
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
     let (done, warnings) =
         renew(&spec, &targets, alg, OffsetDateTime::now_utc()).map_err(lib_err)?;
@@ -238,7 +240,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let plan = Plan::new(&spec).map_err(lib_err)?;
+    let plan = a.flags.plan(&spec)?;
     let written = generate_csrs(&plan).map_err(lib_err)?;
     for p in &written {
         println!("[certs] Wrote {}", p.display());
@@ -248,15 +250,6 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         written.len()
     );
     Ok(())
-}
-
-fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
-    CertificateAuthority::load(&read(cert)?, &read(key)?, OffsetDateTime::now_utc()).map_err(|e| {
-        CliError::File {
-            path: cert.to_owned(),
-            msg: e.to_string(),
-        }
-    })
 }
 
 fn sign(a: SignArgs) -> Result<(), CliError> {
@@ -299,7 +292,7 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let plan = Plan::new(&spec).map_err(lib_err)?;
+    let plan = a.flags.plan(&spec)?;
     let v = verify(&plan, OffsetDateTime::now_utc());
     match a.output {
         VerifyOutput::Json => {

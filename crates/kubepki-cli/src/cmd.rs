@@ -49,6 +49,20 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
+/// Loads a CA from its certificate and key files; an error names the file at fault.
+pub fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
+    let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(cert)(&e))?;
+    let k = PrivateKey::from_pem(&read(key)?).map_err(|e| file_err(key)(&e))?;
+    if !k.matches_public_key(c.public_key_der()) {
+        return Err(CliError::File {
+            path: key.to_owned(),
+            msg: format!("is not the private key of {}", cert.display()),
+        });
+    }
+    CertificateAuthority::from_parts(c, Some(k), OffsetDateTime::now_utc())
+        .map_err(|e| file_err(cert)(&e))
+}
+
 /// Writes a batch, mapping file errors.
 fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)

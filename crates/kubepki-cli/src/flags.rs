@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kubepki_kubeadm::net::{HostPort, parse_port, parse_san, parse_service_subnet};
-use kubepki_kubeadm::{ClusterSpec, apply_config_file};
+use kubepki_kubeadm::{ClusterSpec, Plan, apply_config_file};
 
 use crate::cmd::CliError;
 use crate::init::lib_err;
@@ -59,6 +59,28 @@ pub(crate) fn flag_err(e: impl std::fmt::Display) -> CliError {
 }
 
 impl ClusterFlags {
+    /// The plan for `spec`; an invalid value is reported against the config file when one was
+    /// given (flags were checked, with their names, in [`ClusterFlags::spec`]).
+    pub fn plan(&self, spec: &ClusterSpec) -> Result<Plan, CliError> {
+        Plan::new(spec).map_err(|e| self.config_err(e))
+    }
+
+    /// Validates `spec` without resolving this machine's name and address (for commands that
+    /// do not need them).
+    pub fn validate(&self, spec: &ClusterSpec) -> Result<(), CliError> {
+        spec.validate().map_err(|e| self.config_err(e))
+    }
+
+    fn config_err(&self, e: kubepki_kubeadm::Error) -> CliError {
+        match (&self.config, e) {
+            (Some(cfg), kubepki_kubeadm::Error::Invalid { field, reason }) => CliError::File {
+                path: cfg.clone(),
+                msg: format!("{field}: {reason}"),
+            },
+            (_, e) => lib_err(e),
+        }
+    }
+
     /// kubeadm defaults, then the config file, then the flags.
     pub fn spec(&self) -> Result<(ClusterSpec, Vec<String>), CliError> {
         let mut spec = ClusterSpec::default();

@@ -10,12 +10,12 @@ use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    Plan, RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig,
-    kubelet_serving, rbac_binding_yaml, user_kubeconfig, user_request,
+    RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig, kubelet_serving,
+    rbac_binding_yaml, user_kubeconfig, user_request,
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, read};
+use crate::cmd::{CliError, load_ca, read};
 use crate::flags::{ClusterFlags, flag_err};
 use crate::init::lib_err;
 
@@ -210,15 +210,6 @@ pub struct NodeControlPlaneArgs {
     from_cert_dir: PathBuf,
     #[command(flatten)]
     flags: ClusterFlags,
-}
-
-fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
-    CertificateAuthority::load(&read(cert)?, &read(key)?, OffsetDateTime::now_utc()).map_err(|e| {
-        CliError::File {
-            path: cert.to_owned(),
-            msg: e.to_string(),
-        }
-    })
 }
 
 fn algorithm(flag: &str, s: &str) -> Result<KeyAlgorithm, CliError> {
@@ -579,7 +570,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             for w in &warnings {
                 eprintln!("warning: {w}");
             }
-            let plan = Plan::new(&spec).map_err(lib_err)?;
+            let plan = a.flags.plan(&spec)?;
             let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
                 .map_err(lib_err)?;
             for p in &r.written {

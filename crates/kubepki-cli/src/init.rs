@@ -82,7 +82,7 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         Some(InitSub::Phase(Phase::Certs { name })) => certs_selection(name)?,
         Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
     };
-    let plan = Plan::new(&spec).map_err(lib_err)?;
+    let plan = a.flags.plan(&spec)?;
     for id in &selection.certs {
         if plan.cert(*id).is_none() {
             return Err(flag_err(format!(

@@ -25,6 +25,13 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
         }
         Format::Text => print!("{}", to_text(&value, 0)),
     }
+    // A manifest the API server would reject is described, then reported as an error.
+    if value["validation"]["valid"] == json!(false) {
+        return Err(err(format!(
+            "invalid CertificateSigningRequest: {}",
+            value["validation"]["error"].as_str().unwrap_or_default()
+        )));
+    }
     Ok(())
 }
 

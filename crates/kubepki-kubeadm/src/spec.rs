@@ -151,6 +151,18 @@ impl ClusterSpec {
         }
     }
 
+    /// Checks every input that does not depend on this machine (subnets, domains, SANs,
+    /// endpoint, validity, algorithm for the version): what commands that never resolve the node
+    /// name or advertise address (`check-expiration`, `renew`) still owe a config file.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut probe = self.clone();
+        probe.node_name.get_or_insert_with(|| "node".into());
+        probe
+            .advertise_address
+            .get_or_insert(IpAddr::from([192, 0, 2, 1]));
+        crate::plan::Plan::new(&probe).map(|_| ())
+    }
+
     /// The node name: the given one, or the lower-cased hostname.
     pub fn resolved_node_name(&self) -> Result<String, Error> {
         let name = match &self.node_name {
