@@ -1,4 +1,5 @@
-//! Running the `kubepki` binary from the CLI tests.
+//! Running the `kubepki` binary from the CLI tests (each test file uses part of it).
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
