@@ -3,6 +3,9 @@
 //! The tools (`openssl`, GnuTLS `certtool`) are required: `.ci/run` installs them, and a test
 //! that needs a missing tool fails with the install hint instead of skipping.
 
+#[path = "fuzz_bodies.rs"]
+pub mod fuzz;
+
 use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

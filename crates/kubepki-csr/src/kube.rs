@@ -274,7 +274,8 @@ impl KubeCsr {
         if trimmed.starts_with('{') {
             serde_json::from_str(trimmed).map_err(|e| Error::Manifest(e.to_string()))
         } else {
-            serde_saphyr::from_str(trimmed).map_err(|e| Error::Manifest(first_line(&e.to_string())))
+            serde_saphyr::from_str_with_options(trimmed, crate::yaml::read_options())
+                .map_err(|e| Error::Manifest(first_line(&e.to_string())))
         }
     }
 

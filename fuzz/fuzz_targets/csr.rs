@@ -1,0 +1,4 @@
+//! Fuzz target `csr`: see `tests/fuzz_bodies.rs` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kubepki_interop::fuzz::csr(data));
