@@ -99,8 +99,11 @@ pub fn inspect(data: &[u8]) {
     kube_csr(data);
 }
 
+/// A fuzz target body.
+pub type Body = fn(&[u8]);
+
 /// Every target by name, for replaying corpora.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Body); 7] = [
     ("private_key", private_key),
     ("certificate", certificate),
     ("csr", csr),
