@@ -2,10 +2,10 @@
 //! with OpenSSL checking the result.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::kubepki;
+use common::{files_under, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -141,21 +141,6 @@ fn renew_all_then_verify() -> R {
         r.stderr
     );
     Ok(())
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -4,43 +4,19 @@
 //! place), `verify` passes, and no temporary file or journal is left.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BIN, kubepki};
+use common::{BIN, TREE, files_under, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
 fn flags(alg: &'static str) -> Vec<&'static str> {
-    vec![
-        "--cert-dir",
-        "t/pki",
-        "--kubeconfig-dir",
-        "t",
-        "--node-name",
-        "cp1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        alg,
-    ]
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
+    let mut v = TREE.to_vec();
+    v.extend(["--encryption-algorithm", alg]);
+    v
 }
 
 fn is_scratch(p: &Path) -> bool {
@@ -53,7 +29,7 @@ fn is_scratch(p: &Path) -> bool {
 
 /// Every file present (other than scratch files) is complete and parses.
 fn all_complete(dir: &Path) -> R {
-    for f in files(dir).into_iter().filter(|f| !is_scratch(f)) {
+    for f in files_under(dir).into_iter().filter(|f| !is_scratch(f)) {
         let bytes = fs::read(&f)?;
         let name = f.display().to_string();
         if name.ends_with(".crt") {
@@ -113,7 +89,10 @@ fn finish_and_check(dir: &Path, alg: &'static str, cmd: &[&str]) -> R {
     v.extend(flags(alg));
     let r = kubepki(dir, &v)?;
     assert_eq!(r.code, 0, "verify after recovery: {}", r.stdout);
-    let left: Vec<_> = files(dir).into_iter().filter(|f| is_scratch(f)).collect();
+    let left: Vec<_> = files_under(dir)
+        .into_iter()
+        .filter(|f| is_scratch(f))
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }

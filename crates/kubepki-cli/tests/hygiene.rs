@@ -7,20 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{BIN, kubepki};
+use common::{BIN, TREE, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
-
-const TREE: [&str; 8] = [
-    "--cert-dir",
-    "t/pki",
-    "--kubeconfig-dir",
-    "t",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-];
 
 fn mode(p: &Path) -> u32 {
     fs::metadata(p)

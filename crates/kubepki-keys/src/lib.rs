@@ -84,26 +84,43 @@ pub fn spki_equal(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The algorithm of a DER `SubjectPublicKeyInfo` (an error for keys kubepki cannot generate).
-pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
+/// What a DER `SubjectPublicKeyInfo` holds: its algorithm OID, the RSA modulus size and the EC
+/// curve where they apply.
+struct SpkiFacts {
+    oid: der::asn1::ObjectIdentifier,
+    rsa_bits: usize,
+    curve: Option<der::asn1::ObjectIdentifier>,
+}
+
+fn spki_facts(spki_der: &[u8]) -> Result<SpkiFacts, Error> {
     use der::Decode;
     let spki =
         spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(error::der_err("public key"))?;
-    match spki.algorithm.oid {
-        oids::RSA_ENCRYPTION => {
-            let bits = spki
-                .subject_public_key
-                .as_bytes()
-                .and_then(|b| pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(b).ok())
-                .map(|k| private_key::uint_bits(k.modulus.as_bytes()))
-                .unwrap_or(0);
-            KeyAlgorithm::from_rsa_bits(bits)
-        }
-        oids::EC_PUBLIC_KEY => match spki
-            .algorithm
-            .parameters
-            .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok())
-        {
+    let rsa_bits = spki
+        .subject_public_key
+        .as_bytes()
+        .filter(|_| spki.algorithm.oid == oids::RSA_ENCRYPTION)
+        .and_then(|b| pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(b).ok())
+        .map(|k| private_key::uint_bits(k.modulus.as_bytes()))
+        .unwrap_or(0);
+    let curve = spki
+        .algorithm
+        .parameters
+        .filter(|_| spki.algorithm.oid == oids::EC_PUBLIC_KEY)
+        .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+    Ok(SpkiFacts {
+        oid: spki.algorithm.oid,
+        rsa_bits,
+        curve,
+    })
+}
+
+/// The algorithm of a DER `SubjectPublicKeyInfo` (an error for keys kubepki cannot generate).
+pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
+    let f = spki_facts(spki_der)?;
+    match f.oid {
+        oids::RSA_ENCRYPTION => KeyAlgorithm::from_rsa_bits(f.rsa_bits),
+        oids::EC_PUBLIC_KEY => match f.curve {
             Some(oids::SECP256R1) => Ok(KeyAlgorithm::EcdsaP256),
             Some(oids::SECP384R1) => Ok(KeyAlgorithm::EcdsaP384),
             other => Err(Error::UnsupportedCurve(
@@ -119,29 +136,13 @@ pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
 
 /// Describes a DER `SubjectPublicKeyInfo`: `RSA 2048 bits`, `ECDSA P-256`, `Ed25519`.
 pub fn describe_public_key(spki_der: &[u8]) -> Result<String, Error> {
-    use der::Decode;
-    let spki =
-        spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(error::der_err("public key"))?;
-    Ok(match spki.algorithm.oid {
-        oids::RSA_ENCRYPTION => {
-            let bits = spki
-                .subject_public_key
-                .as_bytes()
-                .and_then(|b| pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(b).ok())
-                .map(|k| private_key::uint_bits(k.modulus.as_bytes()))
-                .unwrap_or(0);
-            format!("RSA {bits} bits")
-        }
-        oids::EC_PUBLIC_KEY => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
-            match curve {
-                Some(c) => format!("ECDSA {}", oids::name(&c)),
-                None => "ECDSA (no curve)".into(),
-            }
-        }
+    let f = spki_facts(spki_der)?;
+    Ok(match f.oid {
+        oids::RSA_ENCRYPTION => format!("RSA {} bits", f.rsa_bits),
+        oids::EC_PUBLIC_KEY => match f.curve {
+            Some(c) => format!("ECDSA {}", oids::name(&c)),
+            None => "ECDSA (no curve)".into(),
+        },
         other => oids::name(&other),
     })
 }

@@ -1,7 +1,7 @@
 //! Running the `kubepki` binary from the CLI tests (each test file uses part of it).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The binary under test.
@@ -22,4 +22,32 @@ pub fn kubepki(dir: &Path, args: &[&str]) -> Result<Run, Box<dyn std::error::Err
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// The tree location and node flags most tests use (`t/pki`, `t`, node cp1 at 192.0.2.10).
+pub const TREE: [&str; 8] = [
+    "--cert-dir",
+    "t/pki",
+    "--kubeconfig-dir",
+    "t",
+    "--node-name",
+    "cp1",
+    "--apiserver-advertise-address",
+    "192.0.2.10",
+];
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
