@@ -4,7 +4,7 @@
 #   measure NAME=VALUE   (absolute figures the targets in docs/performance.md refer to)
 #
 # usage: benches/compare-openssl.sh [SECONDS]     (default 10 s per throughput measurement)
-# Needs: openssl, python3 (to read criterion's JSON), /usr/bin/time (Debian package `time`).
+# Needs: openssl, python3 (to read criterion's JSON), bc, /usr/bin/time (Debian packages `bc`, `time`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
