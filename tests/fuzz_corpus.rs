@@ -25,6 +25,22 @@ fn every_corpus_and_regression_input_runs_clean() -> Result<(), Box<dyn std::err
             }
         }
         assert!(n > 0, "no corpus for fuzz target {name}");
+        // Regression inputs must also be fast: the YAML bomb took 6.5 s before the budget.
+        for e in fs::read_dir(root.join("regressions").join(name))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let data = fs::read(e.path())?;
+            let start = std::time::Instant::now();
+            body(&data);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "{} took {:?}",
+                e.path().display(),
+                start.elapsed()
+            );
+        }
         total += n;
     }
     assert!(total >= 100, "only {total} corpus inputs");
