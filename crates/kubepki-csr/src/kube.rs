@@ -274,8 +274,7 @@ impl KubeCsr {
         if trimmed.starts_with('{') {
             serde_json::from_str(trimmed).map_err(|e| Error::Manifest(e.to_string()))
         } else {
-            serde_saphyr::from_str_with_options(trimmed, crate::yaml::read_options())
-                .map_err(|e| Error::Manifest(first_line(&e.to_string())))
+            crate::yaml::from_str(trimmed).map_err(Error::Manifest)
         }
     }
 
@@ -453,12 +452,4 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn first_line(s: &str) -> String {
-    s.lines()
-        .next()
-        .unwrap_or(s)
-        .trim_start_matches("error: ")
-        .to_owned()
 }

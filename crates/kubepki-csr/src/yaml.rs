@@ -1,7 +1,25 @@
-//! YAML output in the shape `kubectl` and client-go write: block style, 2-space indentation,
+//! The one place where kubepki reads and writes YAML.
+//!
+//! Output has the shape `kubectl` and client-go write: block style, 2-space indentation,
 //! sequences not indented under their key, long strings on one line, `{}` for empty maps.
+//!
+//! Input (manifests, kubeconfigs, kubeadm configs, all at most 1 MiB) is parsed with fixed
+//! budgets: alias expansion and the node count are capped far below the parser's defaults, so a
+//! "billion laughs" file is refused at once instead of being expanded, and mappings and
+//! sequences may nest at most [`MAX_DEPTH`] levels. The deserializer recurses once per level, and
+//! in a debug build a level costs up to about 40 KiB of stack (a complex key, `? `, is the dearest
+//! shape), so the cap keeps the worst input within half of the 2 MiB stack Rust gives a spawned
+//! thread; a release build needs far less. The deepest real files are well inside it: a
+//! CertificateSigningRequest as `kubectl get csr NAME -o yaml` prints it, managed fields included,
+//! nests 9 levels; a kubeconfig whose user runs an exec plugin with environment variables, 7; a
+//! kubeadm v1beta4 config with `extraArgs`, 5.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_saphyr::budget::BudgetBreach;
+
+/// The deepest nesting of mappings and sequences that kubepki reads; deeper input is refused.
+pub const MAX_DEPTH: usize = 24;
 
 /// Serializes `value` as YAML with kubepki's fixed options.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, String> {
@@ -10,10 +28,17 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, String> {
     serde_saphyr::to_string_with_options(value, options).map_err(|e| e.to_string())
 }
 
-/// Parser options for every YAML file kubepki reads (manifests, kubeconfigs, kubeadm configs,
-/// all at most 1 MiB): alias expansion and the node count are capped far below the parser's
-/// defaults, so a "billion laughs" file is refused at once instead of being expanded.
-pub fn read_options() -> serde_saphyr::Options {
+/// Parses one YAML document with kubepki's budgets. The error is one line, with the position.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_saphyr::from_str_with_options(text, read_options()).map_err(|e| message(&e))
+}
+
+/// Parses a stream of YAML documents (separated by `---`) with kubepki's budgets.
+pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, String> {
+    serde_saphyr::from_multiple_with_options(text, read_options()).map_err(|e| message(&e))
+}
+
+fn read_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     let mut limits = serde_saphyr::options::AliasLimits::default();
     limits.max_total_replayed_events = 10_000;
@@ -24,7 +49,65 @@ pub fn read_options() -> serde_saphyr::Options {
     budget.max_nodes = 50_000;
     budget.max_events = 200_000;
     budget.max_aliases = 1_000;
-    budget.max_depth = 64;
+    budget.max_depth = MAX_DEPTH;
     o.budget = Some(budget);
     o
+}
+
+fn message(e: &serde_saphyr::Error) -> String {
+    if let serde_saphyr::Error::Budget {
+        breach: BudgetBreach::Depth { .. },
+        location,
+    } = e.without_snippet()
+    {
+        return format!(
+            "line {} column {}: mappings and sequences nest deeper than {MAX_DEPTH} levels",
+            location.line(),
+            location.column()
+        );
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    type Doc = BTreeMap<String, serde_json::Value>;
+
+    /// `depth` levels in total: the top mapping plus `depth - 1` nested flow sequences.
+    fn nested(depth: usize) -> String {
+        format!("a: {}1{}\n", "[".repeat(depth - 1), "]".repeat(depth - 1))
+    }
+
+    #[test]
+    fn nesting_up_to_the_cap_is_read_and_one_more_level_is_refused() -> Result<(), String> {
+        let doc: Doc = from_str(&nested(MAX_DEPTH))?;
+        assert!(doc.get("a").is_some_and(serde_json::Value::is_array));
+        assert_eq!(
+            from_str::<Doc>(&nested(MAX_DEPTH + 1)).err().as_deref(),
+            Some("line 1 column 27: mappings and sequences nest deeper than 24 levels")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn deep_complex_keys_are_refused_by_the_same_cap() {
+        // The shape the kubeconfig fuzzer found: `? ` opens a mapping inside a key.
+        let text = format!("a:\n  {}b\n", "? ".repeat(MAX_DEPTH));
+        let e = from_str::<Doc>(&text).err().unwrap_or_default();
+        assert!(e.ends_with("nest deeper than 24 levels"), "{e}");
+    }
+
+    #[test]
+    fn other_errors_are_one_line_with_the_position() -> Result<(), String> {
+        let e = from_str::<Doc>("a: [1\n").err().unwrap_or_default();
+        assert!(!e.contains('\n') && e.starts_with("line "), "{e}");
+        let docs: Vec<Doc> = from_multiple("a: 1\n---\nb: 2\n")?;
+        assert_eq!(docs.len(), 2);
+        Ok(())
+    }
 }

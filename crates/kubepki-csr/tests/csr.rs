@@ -245,3 +245,83 @@ fn malformed_manifests_are_errors_not_panics() {
         assert!(matches!(KubeCsr::from_slice(input), Err(Error::Manifest(_))), "{:?}", String::from_utf8_lossy(input));
     }
 }
+
+/// A manifest as `kubectl get csr jane -o yaml` prints it after `kubectl certificate approve`:
+/// server-side fields and `managedFields`, whose `fieldsV1` make it the deepest YAML kubepki
+/// meets in practice (9 levels; the parser's cap, `kubepki_csr::yaml::MAX_DEPTH`, is 24).
+#[test]
+fn manifest_as_kubectl_prints_it_with_managed_fields_is_read() -> R {
+    let m = manifest()?;
+    let yaml = m.to_yaml()?;
+    let server_fields = r#"  creationTimestamp: "2026-12-01T10:00:00Z"
+  managedFields:
+  - apiVersion: certificates.k8s.io/v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:spec:
+        f:expirationSeconds: {}
+        f:request: {}
+        f:signerName: {}
+        f:usages: {}
+    manager: kubectl-create
+    operation: Update
+    time: "2026-12-01T10:00:00Z"
+  - apiVersion: certificates.k8s.io/v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:status:
+        f:conditions:
+          .: {}
+          k:{"type":"Approved"}:
+            .: {}
+            f:lastTransitionTime: {}
+            f:lastUpdateTime: {}
+            f:message: {}
+            f:reason: {}
+            f:status: {}
+            f:type: {}
+    manager: kubectl
+    operation: Update
+    subresource: approval
+    time: "2026-12-01T10:01:00Z"
+  name: jane
+  resourceVersion: "4711"
+  uid: 5a7c3f2e-3f1d-4b0a-9d6e-2c1b0a9f8e7d
+"#;
+    let printed = yaml.replacen("  name: jane\n", server_fields, 1)
+        + r#"status:
+  conditions:
+  - lastTransitionTime: "2026-12-01T10:01:00Z"
+    lastUpdateTime: "2026-12-01T10:01:00Z"
+    message: This CSR was approved by kubectl certificate approve.
+    reason: KubectlApprove
+    status: "True"
+    type: Approved
+"#;
+    let back = KubeCsr::from_slice(printed.as_bytes())?;
+    assert_eq!(back.metadata.name, "jane");
+    assert_eq!(back.spec, m.spec);
+    // The server's fields are kept as they were, down to the deepest one, and written back.
+    let approved = back
+        .metadata
+        .other
+        .get("managedFields")
+        .and_then(|f| f.pointer("/1/fieldsV1/f:status/f:conditions/k:{\"type\":\"Approved\"}"));
+    assert_eq!(
+        approved.and_then(|a| a.as_object()).map(|a| a.len()),
+        Some(7)
+    );
+    assert_eq!(KubeCsr::from_slice(back.to_yaml()?.as_bytes())?, back);
+    let status = back
+        .status
+        .as_ref()
+        .ok_or(Error::Manifest("no status".into()))?;
+    assert_eq!(status.conditions.len(), 1);
+    assert_eq!(status.conditions[0].kind, "Approved");
+    assert_eq!(
+        status.conditions[0].reason.as_deref(),
+        Some("KubectlApprove")
+    );
+    assert_eq!(back.validate()?.common_name(), Some("jane"));
+    Ok(())
+}

@@ -67,15 +67,8 @@ pub fn apply_config(
         reason,
     };
     let text = std::str::from_utf8(input).map_err(|_| err("is not UTF-8 text".into()))?;
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, kubepki_csr::yaml::read_options()).map_err(
-            |e| {
-                err(format!(
-                    "is not valid YAML: {}",
-                    e.to_string().lines().next().unwrap_or_default()
-                ))
-            },
-        )?;
+    let docs: Vec<Value> = kubepki_csr::yaml::from_multiple(text)
+        .map_err(|e| err(format!("is not valid YAML: {e}")))?;
     let mut warnings = Vec::new();
     let mut seen_init = false;
     let mut seen_cluster = false;

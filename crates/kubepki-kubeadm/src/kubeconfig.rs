@@ -222,18 +222,8 @@ impl Kubeconfig {
         if text.trim().is_empty() {
             return Err(file_err(path, "is empty"));
         }
-        let parsed: Kubeconfig =
-            serde_saphyr::from_str_with_options(text, kubepki_csr::yaml::read_options()).map_err(
-                |e| {
-                    file_err(
-                        path,
-                        format!(
-                            "is not a kubeconfig: {}",
-                            e.to_string().lines().next().unwrap_or_default()
-                        ),
-                    )
-                },
-            )?;
+        let parsed: Kubeconfig = kubepki_csr::yaml::from_str(text)
+            .map_err(|e| file_err(path, format!("is not a kubeconfig: {e}")))?;
         if parsed.kind != "Config" && !parsed.kind.is_empty() {
             return Err(file_err(
                 path,
