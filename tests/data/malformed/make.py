@@ -133,6 +133,9 @@ w("kubeconfig--cert-data-is-garbage.conf", kc.format(ca=b64(cert_pem), cur="kube
 w("kubeconfig--wrong-types.conf", "apiVersion: v1\nkind: Config\nclusters: 7\nusers: {a: b}\ncurrent-context: [x]\n")
 w("kubeconfig--yaml-bomb.conf", bomb + "kind: Config\n")
 w("kubeconfig--kind-pod.conf", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n")
+# Complex keys nested 60 deep (`? ? ? ...`), the shape the kubeconfig fuzzer found overflowing a
+# debug build's 2 MiB thread stack when the YAML nesting cap was 64.
+w("kubeconfig--nested-complex-keys.conf", "apiVersion: v1\nkind: Config\nextensions-of-mine:\n  " + "? " * 60 + "x\n")
 # kubeadm config files.
 w("config--yaml-bomb.yaml", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n" + bomb)
 w("config--wrong-types.yaml", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking: [1, 2]\n")
