@@ -9,7 +9,7 @@
 //! sequences may nest at most [`MAX_DEPTH`] levels. The deserializer recurses once per level, and
 //! in a debug build a level costs up to about 40 KiB of stack (a complex key, `? `, is the dearest
 //! shape), so the cap keeps the worst input within half of the 2 MiB stack Rust gives a spawned
-//! thread; a release build needs far less. The deepest real files are well inside it: a
+//! thread; a release build needs about 4 KiB a level. The deepest real files are well inside it: a
 //! CertificateSigningRequest as `kubectl get csr NAME -o yaml` prints it, managed fields included,
 //! nests 9 levels; a kubeconfig whose user runs an exec plugin with environment variables, 7; a
 //! kubeadm v1beta4 config with `extraArgs`, 5.
