@@ -226,8 +226,25 @@ fn print_text(plan: &Plan, report: &Report) {
         );
         return;
     }
-    if report.unchanged() {
-        println!("\nNothing to do: all {reused} items exist and are valid; no file was changed.");
+    if !report.recovered.is_empty() {
+        let files: Vec<String> = report
+            .recovered
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        println!(
+            "\nCompleted the batch an interrupted kubepki had left half done: {}",
+            files.join(", ")
+        );
+    }
+    if report.written.is_empty() {
+        if report.recovered.is_empty() {
+            println!(
+                "\nNothing to do: all {reused} items exist and are valid; no file was changed."
+            );
+        } else {
+            println!("\nNothing else to do: all {reused} items exist and are valid.");
+        }
         return;
     } else {
         println!(

@@ -47,6 +47,17 @@ fn all_complete(dir: &Path) -> R {
     Ok(())
 }
 
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, std::io::Error> {
+    let mut v = Vec::new();
+    for f in files_under(dir) {
+        let bytes = fs::read(&f)?;
+        v.push((f, bytes));
+    }
+    v.sort();
+    Ok(v)
+}
+
 /// A pseudo-random number in [0, n) from the clock (no dependency needed).
 fn jitter(n: u64, salt: u64) -> u64 {
     let t = std::time::SystemTime::now()
@@ -179,11 +190,34 @@ fn renew_killed_at_random_moments() -> R {
         )));
         run_and_kill(d, &renew, at)?;
         all_complete(d).map_err(|e| format!("renew kill #{i} at {at:?}: {e}"))?;
-        // verify completes an interrupted batch first, then every pair must match.
+        // Read-only commands change nothing: with a journal left they report the pending
+        // recovery (naming the journal); without one every pair matches.
+        let journal = files_under(d).into_iter().find(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".kubepki-journal-"))
+        });
+        let before = snapshot(d)?;
         let mut v = vec!["verify"];
         v.extend(flags(alg));
         let r = kubepki(d, &v)?;
-        assert_eq!(r.code, 0, "renew kill #{i} at {at:?}: {}", r.stdout);
+        let mut dry = vec!["init", "--dry-run"];
+        dry.extend(flags(alg));
+        let dry = kubepki(d, &dry)?;
+        match &journal {
+            Some(j) => {
+                let name = j.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = name.unwrap_or_default();
+                assert_eq!(r.code, 1, "renew kill #{i}: {}", r.stdout);
+                assert!(r.stdout.contains(&name) && r.stdout.contains("interrupted kubepki"));
+                assert_eq!(dry.code, 1, "renew kill #{i}: {}", dry.stderr);
+                assert!(dry.stderr.contains(&name) && dry.stderr.contains("interrupted kubepki"));
+            }
+            None => {
+                assert_eq!(r.code, 0, "renew kill #{i} at {at:?}: {}", r.stdout);
+                assert_eq!(dry.code, 0, "renew kill #{i} at {at:?}: {}", dry.stderr);
+            }
+        }
+        assert_eq!(snapshot(d)?, before, "a read-only command changed the tree");
         finish_and_check(d, alg, &["certs", "renew", "all"])?;
     }
     Ok(())

@@ -100,6 +100,29 @@ pub enum Error {
         /// The link.
         path: std::path::PathBuf,
     },
+    /// Another process holds the lock on a folder for longer than kubepki waits.
+    #[error(
+        "{}: another kubepki process is using this folder (waited {} s); try again when it has finished",
+        path.display(),
+        waited.as_secs()
+    )]
+    Busy {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// How long kubepki waited.
+        waited: std::time::Duration,
+    },
+    /// A recovery journal that is not exactly what kubepki writes: nothing in it was acted on.
+    #[error(
+        "{}: refused to recover from this journal ({reason}); nothing in it was acted on. Inspect it and remove it by hand",
+        path.display()
+    )]
+    Journal {
+        /// The journal.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A signature algorithm that does not fit the key (e.g. ECDSA on an RSA key).
     #[error("signature algorithm {alg} does not match the {key} key")]
     SignatureAlgorithmMismatch {

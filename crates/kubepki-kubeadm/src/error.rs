@@ -58,6 +58,16 @@ pub enum Error {
         /// Why derivation failed.
         reason: String,
     },
+    /// A kubepki process was killed while writing this tree, and its batch is not completed
+    /// yet: a read-only command reports it instead of changing the tree.
+    #[error(
+        "{}: an interrupted kubepki left a batch of files half moved into place; run a command that writes this tree (`kubepki init`, or `kubepki certs renew` for a renewal) to complete it",
+        journal.display()
+    )]
+    RecoveryPending {
+        /// The journal of the unfinished batch.
+        journal: PathBuf,
+    },
     /// An unknown phase name.
     #[error("unknown {kind} \"{given}\"; valid: {valid}")]
     UnknownName {

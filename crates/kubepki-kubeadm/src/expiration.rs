@@ -59,9 +59,17 @@ pub enum Urgency {
 /// Reads every certificate of the tree `spec` describes and reports when each expires.
 /// Never fails as a whole: unreadable files become [`Expiration::problems`].
 pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
-    let _ = crate::tree::recover(spec);
     let dir = &spec.cert_dir;
     let mut problems = Vec::new();
+    // Read-only: an unfinished batch is reported, not completed; the shared lock keeps writers
+    // out while the tree is read.
+    let _lock = match crate::tree::lock_for_reading(spec) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
     let ids = spec.cert_ids();
     let mut authorities = Vec::new();
     let mut external = std::collections::BTreeMap::new();

@@ -33,7 +33,7 @@ pub fn kubeconfig_csr_path(dir: &Path, id: KubeconfigId) -> PathBuf {
 /// signer applies the usages. Refuses if any of these files (or a `<file>.key` next to a
 /// kubeconfig) exists; writes nothing then. Returns the files written.
 pub fn generate_csrs(plan: &Plan) -> Result<Vec<PathBuf>, Error> {
-    crate::tree::recover(&plan.spec)?;
+    let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
     let dir = &plan.cert_dir;
     let leaves: Vec<_> = plan.certs.iter().filter(|c| !c.id.is_ca()).collect();
     for k in &plan.kubeconfigs {
@@ -152,7 +152,7 @@ pub fn sign_csrs(
     cas: &SigningCas,
     now: OffsetDateTime,
 ) -> Result<Vec<Signed>, Error> {
-    crate::tree::recover(spec)?;
+    let (_lock, _) = crate::tree::lock_for_writing(spec)?;
     let dir = &spec.cert_dir;
     let mut out = Vec::new();
     let mut batch = FileBatch::overwriting();

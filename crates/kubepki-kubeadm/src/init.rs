@@ -161,6 +161,9 @@ pub struct Report {
     pub items: Vec<Item>,
     /// Files written by this run (empty for a dry run or when everything was reused).
     pub written: Vec<PathBuf>,
+    /// Files that an earlier kubepki, killed while writing, had left half moved into place and
+    /// that this run completed before deciding anything (see `docs/architecture.md`).
+    pub recovered: Vec<PathBuf>,
     /// Warnings (kubeadm warns about the same things).
     pub warnings: Vec<String>,
     /// What the operator still has to do on the cluster (RBAC that kubeadm creates online).
@@ -170,7 +173,7 @@ pub struct Report {
 impl Report {
     /// Whether the run changed nothing on disk.
     pub fn unchanged(&self) -> bool {
-        self.written.is_empty()
+        self.written.is_empty() && self.recovered.is_empty()
     }
 }
 
@@ -197,9 +200,12 @@ pub fn run(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> Result<Report, Error> {
-    if !dry_run {
-        crate::tree::recover(&plan.spec)?;
-    }
+    // Readers (a dry run) report an unfinished batch; writers complete it first.
+    let (_lock, recovered) = if dry_run {
+        (crate::tree::lock_for_reading(&plan.spec)?, Vec::new())
+    } else {
+        crate::tree::lock_for_writing(&plan.spec)?
+    };
     let mut warnings = plan.warnings.clone();
     let selection = &Selection {
         certs: selection
@@ -377,6 +383,7 @@ pub fn run(
             dry_run: true,
             items: items.into_iter().map(|(i, _)| i).collect(),
             written: Vec::new(),
+            recovered,
             warnings,
             notes,
         });
@@ -517,6 +524,7 @@ pub fn run(
         dry_run: false,
         items: items.into_iter().map(|(i, _)| i).collect(),
         written,
+        recovered,
         warnings,
         notes,
     })

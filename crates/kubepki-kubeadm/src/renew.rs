@@ -136,7 +136,7 @@ pub fn renew(
     algorithm: Option<KeyAlgorithm>,
     now: OffsetDateTime,
 ) -> Result<(Vec<Renewed>, Vec<String>), Error> {
-    crate::tree::recover(spec)?;
+    let (_lock, _) = crate::tree::lock_for_writing(spec)?;
     let dir = &spec.cert_dir;
     let mut warnings = Vec::new();
     let mut cas: std::collections::BTreeMap<CertId, Option<CertificateAuthority>> =

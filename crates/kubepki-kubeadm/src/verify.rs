@@ -132,13 +132,19 @@ fn eku_names(e: &[ExtKeyUsage]) -> String {
 }
 
 /// Checks the tree `plan` describes at time `now`. A batch an interrupted kubepki left
-/// half-moved is completed first.
+/// half-moved is reported as a failure (a read-only command does not complete it).
 pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
-    // An interrupted kubepki write is completed first (best effort: a reader without write
-    // access still gets its report).
-    let _ = crate::tree::recover(&plan.spec);
     let dir = &plan.cert_dir;
     let mut c = Checks(Vec::new());
+    // Read-only: an unfinished batch is reported, not completed; the shared lock keeps writers
+    // out while the tree is read.
+    let _lock = match crate::tree::lock_for_reading(&plan.spec) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            c.push(Status::Fail, "tree", "complete", e.to_string());
+            None
+        }
+    };
     let mut cas: BTreeMap<CertId, CertificateAuthority> = BTreeMap::new();
     let mut keys_seen: Vec<(String, Vec<u8>)> = Vec::new();
 

@@ -1,0 +1,741 @@
+//! Crash-safe file writing, folder locks and bounded file reading.
+//!
+//! Every file is first written to a temporary file in its own folder, created with its final
+//! mode (never wider; `O_EXCL`, never through a link), fsynced, then linked into place (or
+//! renamed, for a batch that replaces) and the folder fsynced. A [`FileBatch`] does this for
+//! several files as one unit: if any step fails, every file the batch created is removed and
+//! pre-existing files are untouched. Every step acts on the folder through the handle that was
+//! opened when the batch first staged a file there (`openat`/`linkat`/`renameat`/`unlinkat`), so
+//! swapping the folder for a link halfway changes nothing. While a batch writes into a folder it
+//! holds an exclusive lock on it ([`lock_folder`]); readers take a shared one. If the process is
+//! killed while files are moved into place, a journal lets the next writer complete the batch
+//! ([`recover`]); readers only report it ([`pending`]).
+
+mod lock;
+mod recover;
+mod sys;
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::FileType;
+use zeroize::Zeroizing;
+
+pub use lock::{FolderLock, LOCK_WAIT, LockMode, lock_folder};
+pub use recover::{lock_for_reading, pending, recover};
+
+use crate::Error;
+use crate::pem::MAX_INPUT_LEN;
+
+/// Mode for private keys, kubeconfigs and `sa.pub` (kubeadm writes them 0600).
+pub const MODE_SECRET: u32 = 0o600;
+/// Mode for certificates.
+pub const MODE_PUBLIC: u32 = 0o644;
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads a file of at most [`MAX_INPUT_LEN`] bytes (larger files are refused without being
+/// read). Only regular files are read: a FIFO, device or socket is refused without blocking.
+pub fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let io = io_err(path);
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io(e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?;
+    let kind = sys::kind(&st);
+    if kind != FileType::RegularFile {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            reason: format!("is {}, not a regular file", sys::kind_name(kind)),
+        });
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(
+        (st.st_size.max(0) as u64).min(MAX_INPUT_LEN as u64) as usize,
+    ));
+    File::from(fd)
+        .take(MAX_INPUT_LEN as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(&io)?;
+    if buf.len() > MAX_INPUT_LEN {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            reason: format!("larger than the {MAX_INPUT_LEN}-byte limit for PKI files"),
+        });
+    }
+    Ok(buf)
+}
+
+/// A folder a batch writes into: its path as given (for messages) and the locked handle that
+/// every step uses.
+struct Folder {
+    path: PathBuf,
+    lock: FolderLock,
+    journal: Option<OsString>,
+}
+
+/// A folder the batch created: removed again (if still empty) when the batch fails.
+struct Created {
+    parent: Arc<OwnedFd>,
+    name: OsString,
+}
+
+struct Staged {
+    folder: usize,
+    name: OsString,
+    temp: OsString,
+    id: (u64, u64),
+    linked: bool,
+}
+
+/// Several files written as one unit. Dropping it without [`FileBatch::commit`] removes the
+/// temporary files (and the folders it created).
+#[derive(Default)]
+pub struct FileBatch {
+    folders: Vec<Folder>,
+    staged: Vec<Staged>,
+    overwrite: bool,
+    /// Folders this batch created, outermost first.
+    created: Vec<Created>,
+    committed: bool,
+    /// Mode for folders the batch creates; `None` = 0755.
+    dir_mode: Option<u32>,
+    /// Files recovery completed in this batch's folders before it staged anything.
+    recovered: Vec<PathBuf>,
+}
+
+impl FileBatch {
+    /// A batch that refuses to overwrite existing files.
+    pub fn new() -> Self {
+        FileBatch::default()
+    }
+
+    /// A batch that replaces existing files (atomically, by rename).
+    pub fn overwriting() -> Self {
+        let mut b = FileBatch::default();
+        b.overwrite = true;
+        b
+    }
+
+    /// Folders this batch creates get `mode` instead of 0755 (kubeadm makes the CSR folder
+    /// 0700).
+    pub fn with_dir_mode(mut self, mode: u32) -> Self {
+        self.dir_mode = Some(mode);
+        self
+    }
+
+    /// Files that an interrupted earlier batch had left half-moved in this batch's folders and
+    /// that were completed when this batch first locked them.
+    pub fn recovered(&self) -> &[PathBuf] {
+        &self.recovered
+    }
+
+    /// Writes `contents` to a temporary file next to `target` with `mode` and fsyncs it.
+    /// Creates missing parent folders; they are removed again if the batch fails. The first
+    /// file staged in a folder locks it exclusively and completes what an interrupted kubepki
+    /// left there.
+    pub fn stage(&mut self, target: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+        let Some(name) = target.file_name().map(OsStr::to_owned) else {
+            return Err(Error::Io {
+                path: target.to_owned(),
+                reason: "is not a file name".into(),
+            });
+        };
+        let dir = parent(target);
+        let folder = self.folder(&dir)?;
+        let fd = self.folders[folder].lock.fd();
+        check_target(fd, &name, target, self.overwrite)?;
+        let mut rnd = [0u8; 6];
+        let mut attempt = 0u32;
+        let (temp, file) = loop {
+            aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+            let temp = recover::temp_name(&name, std::process::id(), &crate::hex(&rnd));
+            match sys::create_at(fd, &temp, mode) {
+                Ok(f) => break (temp, File::from(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(io_err(&dir.join(&temp))(e)),
+            }
+        };
+        let temp_path = dir.join(&temp);
+        let io = io_err(&temp_path);
+        let st = rustix::fs::fstat(&file).map_err(|e| io(e.into()));
+        self.staged.push(Staged {
+            folder,
+            name,
+            temp,
+            id: st.as_ref().map(sys::identity).unwrap_or((0, 0)),
+            linked: false,
+        });
+        st?;
+        // The umask may have narrowed the mode; it never widens it. Set it exactly.
+        rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(mode))
+            .map_err(|e| io(e.into()))?;
+        let mut file = file;
+        file.write_all(contents).map_err(&io)?;
+        file.sync_all().map_err(&io)?;
+        Ok(())
+    }
+
+    /// The index of the folder `dir` in this batch: opened (created if missing), locked and
+    /// recovered the first time.
+    fn folder(&mut self, dir: &Path) -> Result<usize, Error> {
+        if let Some(i) = self.folders.iter().position(|f| f.path == dir) {
+            return Ok(i);
+        }
+        let fd = self.open_folder(dir)?;
+        let lock = lock::lock_fd(fd, dir, LockMode::Exclusive)?;
+        self.recovered.extend(recover::recover_locked(&lock)?);
+        // The same folder reached under another name: one handle.
+        if let Some(i) = self
+            .folders
+            .iter()
+            .position(|f| Arc::ptr_eq(&f.lock.0, &lock.0))
+        {
+            return Ok(i);
+        }
+        self.folders.push(Folder {
+            path: dir.to_owned(),
+            lock,
+            journal: None,
+        });
+        Ok(self.folders.len() - 1)
+    }
+
+    /// Opens `dir`, creating what is missing. Below a folder this process already holds locked
+    /// (the tree lock, or a folder of this batch), every step goes through that folder's handle
+    /// and never follows a link; elsewhere `dir` is opened as named, from its deepest existing
+    /// ancestor down.
+    fn open_folder(&mut self, dir: &Path) -> Result<OwnedFd, Error> {
+        let plain = |p: &Path| {
+            p.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        };
+        if let Some((base, rest)) = lock::held_ancestor(dir).filter(|(_, r)| plain(r)) {
+            return self.open_below(base, dir, &rest);
+        }
+        let mut below = Vec::new();
+        for a in dir.ancestors() {
+            match sys::open_dir(a) {
+                Ok(fd) => {
+                    let rest: PathBuf = below.iter().rev().collect();
+                    return if plain(&rest) {
+                        self.open_below(fd, dir, &rest)
+                    } else {
+                        Err(Error::Io {
+                            path: dir.to_owned(),
+                            reason: "cannot create a folder named with \"..\" or \".\"".into(),
+                        })
+                    };
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    below.push(a.file_name().unwrap_or_default().to_owned());
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: if a.as_os_str().is_empty() {
+                            PathBuf::from(".")
+                        } else {
+                            a.to_owned()
+                        },
+                        reason: format!("cannot open this folder: {e}"),
+                    });
+                }
+            }
+        }
+        Err(Error::Io {
+            path: dir.to_owned(),
+            reason: "no existing folder above it".into(),
+        })
+    }
+
+    /// Opens (creating where missing) each component of `rest` below `base`, never following a
+    /// link; returns the handle of the last one (`dir`).
+    fn open_below(&mut self, base: OwnedFd, dir: &Path, rest: &Path) -> Result<OwnedFd, Error> {
+        let mut current = Arc::new(base);
+        for name in rest.iter() {
+            let here = || Error::Io {
+                path: dir.to_owned(),
+                reason: format!("cannot open the folder {}", name.to_string_lossy()),
+            };
+            let next = match sys::open_dir_at(&*current, name) {
+                Ok(fd) => fd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match sys::mkdir_at(&*current, name, self.dir_mode.unwrap_or(0o755)) {
+                        Ok(()) => self.created.push(Created {
+                            parent: Arc::clone(&current),
+                            name: name.to_owned(),
+                        }),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => {
+                            return Err(Error::Io {
+                                path: dir.to_owned(),
+                                reason: format!(
+                                    "cannot create the folder {}: {e}",
+                                    name.to_string_lossy()
+                                ),
+                            });
+                        }
+                    }
+                    sys::open_dir_at(&*current, name).map_err(|_| here())?
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: dir.to_owned(),
+                        reason: format!(
+                            "cannot open the folder {} (a link is not followed here): {e}",
+                            name.to_string_lossy()
+                        ),
+                    });
+                }
+            };
+            current = Arc::new(next);
+        }
+        Arc::try_unwrap(current).or_else(|shared| {
+            rustix::io::dup(&*shared).map_err(|e| Error::Io {
+                path: dir.to_owned(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    /// The targets staged so far.
+    pub fn targets(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.staged
+            .iter()
+            .map(|s| self.folders[s.folder].path.join(&s.name))
+    }
+
+    /// Moves every staged file into place. On failure, files this batch put in place are
+    /// removed again and the error is returned; nothing pre-existing is changed unless the
+    /// batch is [`FileBatch::overwriting`] (where a replaced file is replaced atomically).
+    pub fn commit(mut self) -> Result<(), Error> {
+        let result = self.commit_inner();
+        if result.is_err() {
+            for s in &self.staged {
+                let fd = self.folders[s.folder].lock.fd();
+                // Only a file that is still the one this batch wrote.
+                if s.linked
+                    && !self.overwrite
+                    && sys::stat_at(fd, &s.name)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|st| sys::identity(&st) == s.id)
+                {
+                    let _ = sys::unlink_at(fd, &s.name);
+                }
+            }
+            self.remove_journals();
+        } else {
+            self.committed = true;
+        }
+        result
+    }
+
+    fn path_of(&self, s: &Staged) -> PathBuf {
+        self.folders[s.folder].path.join(&s.name)
+    }
+
+    fn commit_inner(&mut self) -> Result<(), Error> {
+        let overwrite = self.overwrite;
+        for s in &self.staged {
+            check_target(
+                self.folders[s.folder].lock.fd(),
+                &s.name,
+                &self.path_of(s),
+                overwrite,
+            )?;
+        }
+        // One journal per folder, each listing only the moves inside that folder.
+        for i in 0..self.folders.len() {
+            let moves: Vec<recover::Move> = self
+                .staged
+                .iter()
+                .filter(|s| s.folder == i)
+                .map(|s| recover::Move {
+                    replace: overwrite,
+                    temp: s.temp.clone(),
+                    name: s.name.clone(),
+                })
+                .collect();
+            if !moves.is_empty() {
+                let name = write_journal(&self.folders[i], &moves)?;
+                self.folders[i].journal = Some(name);
+            }
+        }
+        for idx in 0..self.staged.len() {
+            let (fd, target) = {
+                let s = &self.staged[idx];
+                (self.folders[s.folder].lock.fd(), self.path_of(s))
+            };
+            let s = &self.staged[idx];
+            check_target(fd, &s.name, &target, overwrite)?;
+            let io = io_err(&target);
+            if overwrite {
+                sys::rename_at(fd, &s.temp, &s.name).map_err(&io)?;
+            } else {
+                // link(2) fails with EEXIST instead of replacing: no-clobber even under a race.
+                sys::link_at(fd, &s.temp, &s.name).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Error::Exists {
+                            path: target.clone(),
+                        }
+                    } else {
+                        io(e)
+                    }
+                })?;
+                sys::unlink_at(fd, &s.temp).map_err(&io)?;
+            }
+            self.staged[idx].linked = true;
+        }
+        for f in &self.folders {
+            sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
+        }
+        for i in 0..self.folders.len() {
+            if let Some(j) = self.folders[i].journal.take() {
+                let f = &self.folders[i];
+                sys::unlink_at(f.lock.fd(), &j).map_err(io_err(&f.path.join(&j)))?;
+                sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_journals(&mut self) {
+        for f in &mut self.folders {
+            if let Some(j) = f.journal.take() {
+                let _ = sys::unlink_at(f.lock.fd(), &j);
+                let _ = sys::sync(f.lock.fd());
+            }
+        }
+    }
+}
+
+/// Writes (and fsyncs) the journal of `moves` into `folder`; returns its name.
+fn write_journal(folder: &Folder, moves: &[recover::Move]) -> Result<OsString, Error> {
+    let text = recover::journal_text(moves).map_err(|reason| Error::Io {
+        path: folder.path.join(&moves[0].name),
+        reason,
+    })?;
+    let mut rnd = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+    let name = OsString::from(format!(
+        "{}{}-{}",
+        recover::JOURNAL_PREFIX,
+        std::process::id(),
+        crate::hex(&rnd)
+    ));
+    let path = folder.path.join(&name);
+    let io = io_err(&path);
+    let fd = folder.lock.fd();
+    let mut f = File::from(sys::create_at(fd, &name, MODE_SECRET).map_err(&io)?);
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| sys::sync(fd));
+    if let Err(e) = written {
+        let _ = sys::unlink_at(fd, &name);
+        return Err(io(e));
+    }
+    Ok(name)
+}
+
+impl Drop for FileBatch {
+    fn drop(&mut self) {
+        for s in &self.staged {
+            let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
+        }
+        self.remove_journals();
+        if !self.committed {
+            // Innermost first; rmdir only removes empty folders.
+            for c in self.created.iter().rev() {
+                let _ = sys::rmdir_at(&*c.parent, &c.name);
+            }
+        }
+    }
+}
+
+fn parent(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn check_target(dir: impl AsFd, name: &OsStr, target: &Path, overwrite: bool) -> Result<(), Error> {
+    match sys::stat_at(dir, name).map_err(io_err(target))? {
+        Some(m) if sys::kind(&m) == FileType::Symlink => Err(Error::Symlink {
+            path: target.to_owned(),
+        }),
+        Some(m) if sys::kind(&m) != FileType::RegularFile => Err(Error::Io {
+            path: target.to_owned(),
+            reason: format!("is {}", sys::kind_name(sys::kind(&m))),
+        }),
+        Some(_) if !overwrite => Err(Error::Exists {
+            path: target.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let mut rnd = [0u8; 6];
+        let _ = aws_lc_rs::rand::fill(&mut rnd);
+        let d = std::env::temp_dir().join(format!("kubepki-files-{tag}-{}", crate::hex(&rnd)));
+        let _ = fs::create_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn batch_writes_with_modes_and_leaves_no_temp() -> Result<(), Error> {
+        let d = tmpdir("ok");
+        let mut b = FileBatch::new();
+        b.stage(&d.join("a.key"), b"secret", MODE_SECRET)?;
+        b.stage(&d.join("sub/a.crt"), b"public", MODE_PUBLIC)?;
+        b.commit()?;
+        let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
+        assert_eq!(mode(&d.join("a.key")), Some(0o600));
+        assert_eq!(mode(&d.join("sub/a.crt")), Some(0o644));
+        let names: Vec<_> = fs::read_dir(&d)
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let _ = fs::remove_dir_all(&d);
+        Ok(())
+    }
+
+    #[test]
+    fn existing_file_aborts_whole_batch() {
+        let d = tmpdir("exists");
+        let _ = fs::write(d.join("b.crt"), b"old");
+        let mut b = FileBatch::new();
+        let first = b.stage(&d.join("a.key"), b"x", MODE_SECRET);
+        assert!(first.is_ok());
+        assert!(matches!(
+            b.stage(&d.join("b.crt"), b"new", MODE_PUBLIC),
+            Err(Error::Exists { .. })
+        ));
+        drop(b);
+        assert!(!d.join("a.key").exists());
+        assert_eq!(fs::read(d.join("b.crt")).ok().as_deref(), Some(&b"old"[..]));
+        assert_eq!(fs::read_dir(&d).map(|r| r.count()).unwrap_or(0), 1);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn failed_batch_removes_the_folders_it_created() {
+        let d = tmpdir("dirs");
+        let _ = fs::write(d.join("taken"), b"old");
+        let mut b = FileBatch::new();
+        assert!(
+            b.stage(&d.join("new/deeper/a.key"), b"x", MODE_SECRET)
+                .is_ok()
+        );
+        assert!(b.stage(&d.join("taken"), b"x", MODE_PUBLIC).is_err());
+        drop(b);
+        assert!(!d.join("new").exists());
+        assert_eq!(fs::read_dir(&d).map(|r| r.count()).unwrap_or(0), 1);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn refuses_dangling_symlink() {
+        let d = tmpdir("link");
+        let _ = std::os::unix::fs::symlink(d.join("elsewhere"), d.join("x.key"));
+        let mut b = FileBatch::new();
+        assert!(matches!(
+            b.stage(&d.join("x.key"), b"x", MODE_SECRET),
+            Err(Error::Symlink { .. })
+        ));
+        assert!(!d.join("elsewhere").exists());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// Names every file below `d` with its bytes, for before/after comparisons.
+    fn snapshot(d: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in fs::read_dir(&p).into_iter().flatten().flatten() {
+                let path = e.path();
+                match fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => stack.push(path),
+                    _ => out.push((path.clone(), fs::read(&path).unwrap_or_default())),
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn recover_completes_a_dead_process_batch_and_removes_its_temps() -> Result<(), Error> {
+        let d = tmpdir("recover");
+        // pid_max on Linux is at most 4194304: this owner is never alive. Liveness is not
+        // what recovery relies on anyway (the folder lock is).
+        let dead = 4_194_999u32;
+        let temp = format!(".a.crt.kubepki-{dead}-00.tmp");
+        let _ = fs::write(d.join(&temp), b"new");
+        let _ = fs::write(d.join(format!(".b.key.kubepki-{dead}-01.tmp")), b"secret");
+        let _ = fs::write(
+            d.join(format!(".kubepki-journal-{dead}-02")),
+            format!("L\t{temp}\ta.crt\nend\n"),
+        );
+        let done = recover(&[&d])?;
+        assert_eq!(done, [d.join("a.crt")]);
+        assert_eq!(fs::read(d.join("a.crt")).ok().as_deref(), Some(&b"new"[..]));
+        let left: Vec<_> = fs::read_dir(&d)
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(left, ["a.crt"], "temps or journal left");
+        let _ = fs::remove_dir_all(&d);
+        Ok(())
+    }
+
+    #[test]
+    fn a_journal_of_a_reused_live_pid_is_still_replayed() -> Result<(), Error> {
+        // PID 1 is alive (init), but it holds no lock on this folder: the batch is dead.
+        let d = tmpdir("pidreuse");
+        let temp = ".a.crt.kubepki-1-0f.tmp";
+        let _ = fs::write(d.join(temp), b"new");
+        let _ = fs::write(
+            d.join(".kubepki-journal-1-0e"),
+            format!("L\t{temp}\ta.crt\nend\n"),
+        );
+        assert_eq!(recover(&[&d])?, [d.join("a.crt")]);
+        assert_eq!(fs::read(d.join("a.crt")).ok().as_deref(), Some(&b"new"[..]));
+        let _ = fs::remove_dir_all(&d);
+        Ok(())
+    }
+
+    #[test]
+    fn hostile_journals_are_refused_and_nothing_changes() {
+        let root = tmpdir("hostile");
+        let d = root.join("pki");
+        let outside = root.join("outside");
+        let _ = fs::create_dir_all(&d);
+        let _ = fs::create_dir_all(outside.join("folder"));
+        let _ = fs::write(outside.join("victim"), b"victim");
+        let _ = fs::write(outside.join("folder/inner"), b"inner");
+        let _ = fs::write(d.join("ca.key"), b"the key");
+        let _ = fs::write(d.join(".ca.key.kubepki-7-aa.tmp"), b"planted");
+        let o = outside.display();
+        let cases = [
+            format!("R\t{o}/victim\t{o}/replaced\nend\n"),
+            format!("L\tca.key\t{o}/stolen.key\nend\n"),
+            "L\t.ca.key.kubepki-7-aa.tmp\t../outside/victim\nend\n".to_string(),
+            format!("R\t{o}/folder\t{o}/moved\nend\n"),
+            "L\t../outside/victim\tvictim\nend\n".to_string(),
+            // The right form, but the target exists with other content.
+            "L\t.ca.key.kubepki-7-aa.tmp\tca.key\nend\n".to_string(),
+            "garbage\nend\n".to_string(),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let before = snapshot(&root);
+            let journal = d.join(format!(".kubepki-journal-7-{i:x}"));
+            let _ = fs::write(&journal, text);
+            let r = recover(&[&d]);
+            assert!(
+                matches!(&r, Err(Error::Journal { path, .. }) if *path == journal),
+                "case {i}: {r:?}"
+            );
+            let _ = fs::remove_file(&journal);
+            assert_eq!(snapshot(&root), before, "case {i} changed files");
+        }
+        // A name kubepki never writes is refused too, naming it.
+        let odd = d.join(".kubepki-journal-x");
+        let _ = fs::write(&odd, "");
+        assert!(matches!(recover(&[&d]), Err(Error::Journal { path, .. }) if path == odd));
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let d = tmpdir("fifo");
+        let fifo = d.join("ca.crt");
+        assert!(
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &fifo,
+                FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0
+            )
+            .is_ok()
+        );
+        assert!(
+            matches!(read_limited(&fifo), Err(Error::Io { reason, .. }) if reason.contains("FIFO"))
+        );
+        // As a journal: refused, not read.
+        let j = d.join(".kubepki-journal-7-aa");
+        let _ = fs::rename(&fifo, &j);
+        assert!(
+            matches!(recover(&[&d]), Err(Error::Journal { reason, .. }) if reason.contains("FIFO"))
+        );
+        // As a target: refused.
+        let _ = fs::rename(&j, &fifo);
+        let mut b = FileBatch::overwriting();
+        assert!(
+            matches!(b.stage(&fifo, b"x", MODE_PUBLIC), Err(Error::Io { reason, .. }) if reason.contains("FIFO"))
+        );
+        drop(b);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_after_staging_is_not_touched() -> Result<(), Error> {
+        let root = tmpdir("swap");
+        let d = root.join("pki");
+        let other = root.join("other");
+        let _ = fs::create_dir_all(&d);
+        let _ = fs::create_dir_all(&other);
+        let _ = fs::write(other.join("a.key"), b"other's file");
+        let mut b = FileBatch::new();
+        b.stage(&d.join("a.key"), b"secret", MODE_SECRET)?;
+        b.stage(&d.join("b.crt"), b"public", MODE_PUBLIC)?;
+        // Swap the folder for a link to the other folder.
+        let _ = fs::rename(&d, root.join("pki.orig"));
+        let _ = std::os::unix::fs::symlink(&other, &d);
+        b.commit()?;
+        // The batch went to the folder it opened, not through the link.
+        assert_eq!(
+            fs::read(root.join("pki.orig/a.key")).ok().as_deref(),
+            Some(&b"secret"[..])
+        );
+        assert_eq!(
+            fs::read(other.join("a.key")).ok().as_deref(),
+            Some(&b"other's file"[..])
+        );
+        assert_eq!(fs::read_dir(&other).map(|r| r.count()).unwrap_or(0), 1);
+        let _ = fs::remove_dir_all(&root);
+        Ok(())
+    }
+
+    #[test]
+    fn read_limited_refuses_large_files() {
+        let d = tmpdir("big");
+        let _ = fs::write(d.join("big"), vec![b'A'; MAX_INPUT_LEN + 10]);
+        assert!(
+            matches!(read_limited(&d.join("big")), Err(Error::Io { reason, .. }) if reason.contains("limit"))
+        );
+        let _ = fs::remove_dir_all(&d);
+    }
+}
