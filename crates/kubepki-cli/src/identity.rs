@@ -178,6 +178,9 @@ struct NodeCommon {
     /// Validity (Go duration, e.g. 8760h or 1.5h; also whole days, 365d).
     #[arg(long, default_value = "8760h")]
     validity: String,
+    /// Replace existing output files (atomically).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `node kubelet-kubeconfig`.
@@ -577,6 +580,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
     match cmd {
         NodeCommand::KubeletKubeconfig(a) => {
             let c = &a.common;
+            check_outputs([&a.out], c.force)?;
             let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
@@ -591,7 +595,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 window,
             )
             .map_err(lib_err)?;
-            let mut batch = FileBatch::new();
+            let mut batch = batch(c.force);
             stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
             commit(batch)?;
             println!(
@@ -603,6 +607,8 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
         }
         NodeCommand::KubeletServing(a) => {
             let c = &a.common;
+            let (crt, key_path) = (a.out_dir.join("kubelet.crt"), a.out_dir.join("kubelet.key"));
+            check_outputs([&crt, &key_path], c.force)?;
             let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
@@ -617,16 +623,11 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 window,
             )
             .map_err(lib_err)?;
-            let mut batch = FileBatch::new();
+            let mut batch = batch(c.force);
+            stage(&mut batch, &crt, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
             stage(
                 &mut batch,
-                &a.out_dir.join("kubelet.crt"),
-                cert.to_pem().as_bytes(),
-                MODE_PUBLIC,
-            )?;
-            stage(
-                &mut batch,
-                &a.out_dir.join("kubelet.key"),
+                &key_path,
                 key.to_pem().map_err(flag_err)?.as_bytes(),
                 MODE_SECRET,
             )?;

@@ -345,6 +345,32 @@ fn existing_outputs_are_named_and_force_replaces_them() -> R {
         0o600
     );
 
+    // node kubelet-serving onto its own earlier output.
+    let a = [
+        "node",
+        "kubelet-serving",
+        "--node-name",
+        "w1",
+        "--cert-dir",
+        "c/pki",
+        "--out-dir",
+        "w1",
+    ];
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = fs::read(d.join("w1/kubelet.key"))?;
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "kubepki: error: w1/kubelet.crt: already exists (use --force to replace it)"
+    );
+    let mut forced = a.to_vec();
+    forced.push("--force");
+    let r = kubepki(d, &forced)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_ne!(fs::read(d.join("w1/kubelet.key"))?, first);
+
     // user create --csr-only onto its own earlier output.
     let r = kubepki(
         d,
