@@ -544,12 +544,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
                         crt.display()
                     )));
                 }
-                stage(
-                    &mut batch,
-                    &dir.join(format!("{name}.crt")),
-                    pem.as_bytes(),
-                    MODE_PUBLIC,
-                )?;
+                stage(&mut batch, &crt, pem.as_bytes(), MODE_PUBLIC)?;
                 stage(
                     &mut batch,
                     &dir.join(format!("{name}.yaml")),

@@ -314,7 +314,16 @@ fn existing_outputs_are_named_and_force_replaces_them() -> R {
     assert_eq!(cert_of("x.crt")?.common_name(), Some("jane"));
     assert_eq!(cert_of("out/jane.crt")?.common_name(), Some("jane"));
     assert!(fs::read_to_string(d.join("x.yaml"))?.contains("type: Approved"));
-    assert!(!d.join("out/jane.yaml.old").exists());
+    // Two inputs that would write the same NAME.crt.
+    let mut a = vec!["sign-request", m, m, "--out-dir", "out2"];
+    a.extend_from_slice(&CA);
+    let r = kubepki(d, &a)?;
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "kubepki: error: u/jane-csr.yaml: another input is also named \"jane\" (metadata.name); both would be written to out2/jane.crt"
+    );
+    assert!(!d.join("out2").exists());
 
     // user create --out-kubeconfig: refused before a key is made; --force replaces.
     fs::write(d.join("bob.conf"), "old")?;
