@@ -43,7 +43,9 @@ pub use authority::{
     DEFAULT_LEAF_VALIDITY, IssueSpec, LEAF_KEY_USAGE, Profile, Window, key_identifier,
 };
 pub use certificate::{Certificate, LABEL_CERTIFICATE, rfc3339};
-pub use duration::parse_duration;
+pub use duration::{
+    DurationError, format_duration, parse_duration, parse_duration_with_days, parse_go_duration,
+};
 pub use error::Error;
 pub use signer::{
     DEFAULT_SIGNING_DURATION, Signer, check_policy, sign_request, signer_window,

@@ -241,7 +241,8 @@ pub fn signer_window(
     }
 }
 
-/// Validates `req` as the API server does, applies its signer's policy, and issues the
+/// Refuses a denied, failed or already issued `req` ([`KubeCsr::check_signable`]), validates
+/// it as the API server does, applies its signer's policy, and issues the
 /// certificate as kube-controller-manager's signer does: subject and DNS/IP/email/URI SANs
 /// copied, KeyUsage/EKU from `spec.usages`, CA:FALSE, AKI = the CA's SKI, a random 128-bit
 /// serial, NotAfter clamped to the CA's. Every refusal names its rule.
@@ -251,6 +252,7 @@ pub fn sign_request(
     signing_duration: Duration,
     now: OffsetDateTime,
 ) -> Result<Certificate, Error> {
+    req.check_signable()?;
     let csr = req.validate()?;
     let signer: Signer = req.spec.signer_name.parse()?;
     let usages = req.usages()?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_ca::parse_duration;
+use kubepki_ca::parse_duration_with_days;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
     RenewStatus, Signed, SigningCas, Status, Urgency, check_expiration, generate_csrs,
@@ -132,7 +132,7 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
     let window = a
         .warn_within
         .as_deref()
-        .map(|w| parse_duration(w).map_err(|e| flag_err(format!("--warn-within: {e}"))))
+        .map(|w| parse_duration_with_days(w).map_err(|e| flag_err(format!("--warn-within: {e}"))))
         .transpose()?;
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {

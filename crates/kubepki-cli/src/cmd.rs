@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kubepki_ca::{
     CaExpiry, CaSpec, Certificate, CertificateAuthority, DEFAULT_CA_VALIDITY,
-    DEFAULT_LEAF_VALIDITY, Profile, Window, parse_duration,
+    DEFAULT_LEAF_VALIDITY, Profile, Window, parse_duration_with_days,
 };
 use kubepki_csr::{Csr, CsrBuilder, KubeCsr, Subject, Usage};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
@@ -216,7 +216,7 @@ struct CaCreateArgs {
     /// Key algorithm.
     #[arg(long, default_value = "RSA-2048")]
     algorithm: String,
-    /// Validity (Go duration, e.g. 87600h; also 3650d).
+    /// Validity (Go duration, e.g. 87600h or 1.5h; also whole days, 3650d).
     #[arg(long, default_value = "87600h")]
     validity: String,
     /// Replace existing files.
@@ -241,7 +241,7 @@ struct SignArgs {
     /// Where to write the certificate (0644).
     #[arg(long)]
     out: PathBuf,
-    /// Validity (Go duration).
+    /// Validity (Go duration, e.g. 8760h or 1.5h; also whole days, 365d).
     #[arg(long, default_value = "8760h")]
     validity: String,
     /// If the certificate would outlive the CA, end it with the CA instead of refusing.
@@ -390,8 +390,8 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
 
 fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     let alg = algorithm(&a.algorithm)?;
-    let validity =
-        parse_duration(&a.validity).map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+    let validity = parse_duration_with_days(&a.validity)
+        .map_err(|e| CliError::Other(format!("--validity: {e}")))?;
     if a.name.is_empty() || a.name.contains('/') {
         return Err(CliError::Other(format!(
             "--name: \"{}\" must be a plain file name",
@@ -427,8 +427,8 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
 }
 
 fn sign(a: SignArgs) -> Result<(), CliError> {
-    let validity =
-        parse_duration(&a.validity).map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+    let validity = parse_duration_with_days(&a.validity)
+        .map_err(|e| CliError::Other(format!("--validity: {e}")))?;
     let now = OffsetDateTime::now_utc();
     let cert = Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
     let key = load_key(&a.ca_key)?;

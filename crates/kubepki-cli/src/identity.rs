@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use kubepki_ca::{CertificateAuthority, Signer, Window, parse_duration, rfc3339, sign_request};
+use kubepki_ca::{
+    CertificateAuthority, Signer, Window, parse_duration_with_days, rfc3339, sign_request,
+};
 use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
@@ -55,7 +57,7 @@ pub struct UserCreateArgs {
     /// The cluster entry's name.
     #[arg(long, default_value = "kubernetes")]
     cluster_name: String,
-    /// Certificate validity (Go duration).
+    /// Certificate validity (Go duration, e.g. 8760h or 1.5h; also whole days, 365d).
     #[arg(long, default_value = "8760h")]
     validity: String,
     /// Key algorithm.
@@ -88,6 +90,9 @@ pub struct UserCreateArgs {
     /// Where to write the binding [default: NAME-rbac.yaml next to the other output].
     #[arg(long)]
     rbac_out: Option<PathBuf>,
+    /// Replace existing output files (atomically).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `user kubeconfig`.
@@ -111,6 +116,9 @@ pub struct UserKubeconfigArgs {
     /// Where to write the kubeconfig (mode 0600).
     #[arg(long)]
     out_kubeconfig: PathBuf,
+    /// Replace an existing kubeconfig (atomically).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `kubepki sign-request`.
@@ -125,7 +133,7 @@ pub struct SignRequestArgs {
     /// The CA key.
     #[arg(long)]
     ca_key: PathBuf,
-    /// kube-controller-manager's --cluster-signing-duration.
+    /// kube-controller-manager's --cluster-signing-duration (Go duration; also whole days).
     #[arg(long, default_value = "8760h")]
     cluster_signing_duration: String,
     /// The signer for bare PEM CSRs.
@@ -140,6 +148,9 @@ pub struct SignRequestArgs {
     /// Write NAME.crt and NAME.yaml (the approved manifest) per input here.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Replace existing output files (atomically).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `kubepki node`.
@@ -164,9 +175,12 @@ struct NodeCommon {
     /// Key algorithm.
     #[arg(long, default_value = "RSA-2048")]
     encryption_algorithm: String,
-    /// Validity (Go duration).
+    /// Validity (Go duration, e.g. 8760h or 1.5h; also whole days, 365d).
     #[arg(long, default_value = "8760h")]
     validity: String,
+    /// Replace existing output files (atomically).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `node kubelet-kubeconfig`.
@@ -223,7 +237,7 @@ fn algorithm(flag: &str, s: &str) -> Result<KeyAlgorithm, CliError> {
 }
 
 fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
-    parse_duration(s).map_err(|e| flag_err(format!("{flag}: {e}")))
+    parse_duration_with_days(s).map_err(|e| flag_err(format!("{flag}: {e}")))
 }
 
 fn commit(batch: FileBatch) -> Result<(), CliError> {
@@ -232,10 +246,46 @@ fn commit(batch: FileBatch) -> Result<(), CliError> {
         .map_err(|e| lib_err(kubepki_kubeadm::Error::Key(e)))
 }
 
+/// A batch for the output of a command with `--force` (which replaces files atomically).
+fn batch(force: bool) -> FileBatch {
+    if force {
+        FileBatch::overwriting()
+    } else {
+        FileBatch::new()
+    }
+}
+
+/// The message for an output file that exists before anything is written.
+fn exists_err(path: &Path) -> CliError {
+    CliError::File {
+        path: path.to_owned(),
+        msg: "already exists (use --force to replace it)".into(),
+    }
+}
+
+/// Refuses, before any key is made or request signed, output files that already exist.
+fn check_outputs<'a>(
+    paths: impl IntoIterator<Item = &'a PathBuf>,
+    force: bool,
+) -> Result<(), CliError> {
+    if force {
+        return Ok(());
+    }
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(exists_err(p));
+        }
+    }
+    Ok(())
+}
+
+/// Stages one output file. A file that exists now was there before the command (the race
+/// where one appears during the commit is reported by [`commit`]).
 fn stage(batch: &mut FileBatch, p: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    batch
-        .stage(p, bytes, mode)
-        .map_err(|e| lib_err(kubepki_kubeadm::Error::Key(e)))
+    batch.stage(p, bytes, mode).map_err(|e| match e {
+        kubepki_keys::Error::Exists { path } => exists_err(&path),
+        other => lib_err(kubepki_kubeadm::Error::Key(other)),
+    })
 }
 
 /// Runs `kubepki user ...`.
@@ -252,7 +302,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
         groups: a.groups.clone(),
     };
     let alg = algorithm("--encryption-algorithm", &a.encryption_algorithm)?;
-    let mut batch = FileBatch::new();
+    let mut batch = batch(a.force);
     let slug: String = a
         .name
         .chars()
@@ -264,11 +314,17 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             }
         })
         .collect();
+    if let Some(p) = &a.rbac_out {
+        check_outputs([p], a.force)?;
+    }
     let out_base: PathBuf = if a.csr_only {
         let dir = a
             .out_dir
             .clone()
             .ok_or_else(|| flag_err("--csr-only needs --out-dir"))?;
+        let names = ["key", "csr"].map(|e| dir.join(format!("{slug}.{e}")));
+        check_outputs(&names, a.force)?;
+        check_outputs([&dir.join(format!("{slug}-csr.yaml"))], a.force)?;
         let (key, csr, manifest) =
             user_request(&user, alg, a.expiration_seconds).map_err(lib_err)?;
         stage(
@@ -305,6 +361,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             .out_kubeconfig
             .clone()
             .ok_or_else(|| flag_err("--out-kubeconfig is needed (or --csr-only)"))?;
+        check_outputs([&out], a.force)?;
         let ca = load_ca(cc, ck)?;
         let window = Window::kubeadm(
             OffsetDateTime::now_utc(),
@@ -351,6 +408,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
 }
 
 fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
+    check_outputs([&a.out_kubeconfig], a.force)?;
     let ca_cert =
         kubepki_ca::Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| CliError::File {
             path: a.ca_cert.clone(),
@@ -386,7 +444,7 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
         &key,
     )
     .map_err(lib_err)?;
-    let mut batch = FileBatch::new();
+    let mut batch = batch(a.force);
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
     println!("[user] Wrote {}", a.out_kubeconfig.display());
@@ -401,9 +459,11 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
         ));
     }
     let ttl = duration("--cluster-signing-duration", &a.cluster_signing_duration)?;
+    check_outputs(a.out.iter().chain(&a.out_manifest), a.force)?;
     let ca = load_ca(&a.ca_cert, &a.ca_key)?;
     let now = OffsetDateTime::now_utc();
-    let mut batch = FileBatch::new();
+    let mut batch = batch(a.force);
+    let mut notes = Vec::new();
     let mut stdout = String::new();
     let mut done = Vec::new();
     for input in &a.inputs {
@@ -452,6 +512,14 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
         };
         let cert = sign_request(&ca, &manifest, ttl, now).map_err(|e| ferr(e.to_string()))?;
         let pem = cert.to_pem();
+        if manifest.has_requester_fields() {
+            // The API server sets these from whoever created the object; here nobody was
+            // authenticated, so they are the requester's own claims (docs/identities.md).
+            notes.push(format!(
+                "[sign-request] {}: removed spec.username/groups/uid/extra as written by the requester (offline, the requester is whoever the reviewer accepts)",
+                input.display()
+            ));
+        }
         manifest.set_issued(&pem, "kubepki sign-request", &rfc3339(now));
         let manifest_text = |m: &KubeCsr, json: bool| {
             if json { m.to_json() } else { m.to_yaml() }.map_err(|e| ferr(e.to_string()))
@@ -469,12 +537,14 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
             }
             (_, _, Some(dir)) => {
                 let name = &manifest.metadata.name;
-                stage(
-                    &mut batch,
-                    &dir.join(format!("{name}.crt")),
-                    pem.as_bytes(),
-                    MODE_PUBLIC,
-                )?;
+                let crt = dir.join(format!("{name}.crt"));
+                if batch.targets().any(|t| t == crt) {
+                    return Err(ferr(format!(
+                        "another input is also named \"{name}\" (metadata.name); both would be written to {}",
+                        crt.display()
+                    )));
+                }
+                stage(&mut batch, &crt, pem.as_bytes(), MODE_PUBLIC)?;
                 stage(
                     &mut batch,
                     &dir.join(format!("{name}.yaml")),
@@ -493,7 +563,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
         ));
     }
     commit(batch)?;
-    for line in done {
+    for line in notes.into_iter().chain(done) {
         eprintln!("{line}");
     }
     print!("{stdout}");
@@ -505,6 +575,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
     match cmd {
         NodeCommand::KubeletKubeconfig(a) => {
             let c = &a.common;
+            check_outputs([&a.out], c.force)?;
             let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
@@ -519,7 +590,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 window,
             )
             .map_err(lib_err)?;
-            let mut batch = FileBatch::new();
+            let mut batch = batch(c.force);
             stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
             commit(batch)?;
             println!(
@@ -531,6 +602,8 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
         }
         NodeCommand::KubeletServing(a) => {
             let c = &a.common;
+            let (crt, key_path) = (a.out_dir.join("kubelet.crt"), a.out_dir.join("kubelet.key"));
+            check_outputs([&crt, &key_path], c.force)?;
             let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
@@ -545,16 +618,11 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 window,
             )
             .map_err(lib_err)?;
-            let mut batch = FileBatch::new();
+            let mut batch = batch(c.force);
+            stage(&mut batch, &crt, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
             stage(
                 &mut batch,
-                &a.out_dir.join("kubelet.crt"),
-                cert.to_pem().as_bytes(),
-                MODE_PUBLIC,
-            )?;
-            stage(
-                &mut batch,
-                &a.out_dir.join("kubelet.key"),
+                &key_path,
                 key.to_pem().map_err(flag_err)?.as_bytes(),
                 MODE_SECRET,
             )?;

@@ -192,12 +192,32 @@ impl Csr {
             other => Error::Key(other),
         })?;
         let subject = Subject::from_name(&req.info.subject)?;
+        // Exactly one extensionRequest attribute with exactly one value, or none: Go merges
+        // several attributes and reads the first value of each, OpenSSL shows the first, and
+        // `der` sorts a SET OF on decoding, so any other shape could be read differently by the
+        // reviewer's tools and by kubepki. Duplicate extensions are refused in
+        // `Extensions::parse`, as Go refuses them. Other attributes (challengePassword, ...) are
+        // ignored, duplicates included, as Go ignores them: nothing is issued from them.
+        let ext_attrs: Vec<_> = req
+            .info
+            .attributes
+            .iter()
+            .filter(|a| a.oid == oids::EXTENSION_REQUEST)
+            .collect();
+        if ext_attrs.len() > 1 {
+            return Err(Error::ExtensionRequestAttributes {
+                count: ext_attrs.len(),
+            });
+        }
         let mut extensions = Extensions::default();
-        for attr in req.info.attributes.iter() {
-            if attr.oid != oids::EXTENSION_REQUEST {
-                continue;
+        if let Some(attr) = ext_attrs.first() {
+            let values: Vec<_> = attr.values.iter().collect();
+            if values.len() > 1 {
+                return Err(Error::ExtensionRequestValues {
+                    count: values.len(),
+                });
             }
-            for value in attr.values.iter() {
+            if let Some(value) = values.first() {
                 let bytes = value.to_der().map_err(|e| Error::Der(e.to_string()))?;
                 let req_exts =
                     ExtensionReq::from_der(&bytes).map_err(|e| Error::Der(e.to_string()))?;

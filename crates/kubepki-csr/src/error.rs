@@ -21,6 +21,34 @@ pub enum Error {
     /// The CSR's self-signature does not verify.
     #[error("the certificate request's signature does not verify (tampered or corrupt)")]
     BadSignature,
+    /// A PKCS#10 request with more than one `extensionRequest` attribute. Readers disagree on
+    /// which counts (Go merges them, others take one), so the request is ambiguous.
+    #[error(
+        "the certificate request has {count} extensionRequest attributes; exactly one is allowed (readers disagree on which one counts)"
+    )]
+    ExtensionRequestAttributes {
+        /// How many there are.
+        count: usize,
+    },
+    /// An `extensionRequest` attribute with more than one value. Go and OpenSSL read the first
+    /// value only, so a second could make kubepki issue what no reviewer saw.
+    #[error(
+        "the certificate request's extensionRequest attribute has {count} values; exactly one is allowed (readers disagree on which one counts)"
+    )]
+    ExtensionRequestValues {
+        /// How many there are.
+        count: usize,
+    },
+    /// The same extension twice (in a request or a certificate).
+    #[error("extension {oid} appears more than once")]
+    DuplicateExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// A manifest whose `status` says it must not be signed (kube-controller-manager's signer
+    /// skips these too).
+    #[error("{0}")]
+    NotSignable(NotSignable),
     /// A value that cannot be encoded or is not allowed.
     #[error("{0}")]
     Invalid(String),
@@ -35,4 +63,34 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Why a `CertificateSigningRequest` manifest must not be signed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NotSignable {
+    /// A `Denied` condition: a reviewer refused it.
+    #[error("the request was denied (status.conditions has Denied{}); a denied request is never signed", reason_note(.reason))]
+    Denied {
+        /// The condition's reason, if any.
+        reason: Option<String>,
+    },
+    /// A `Failed` condition with status `True`: signing already failed for good.
+    #[error("the request has failed (status.conditions has Failed{}); a failed request is never signed", reason_note(.reason))]
+    Failed {
+        /// The condition's reason, if any.
+        reason: Option<String>,
+    },
+    /// `status.certificate` is already set.
+    #[error(
+        "the request was already issued (status.certificate is set); signing again would replace that certificate"
+    )]
+    AlreadyIssued,
+}
+
+fn reason_note(reason: &Option<String>) -> String {
+    match reason {
+        Some(r) if !r.is_empty() => format!(", reason {r}"),
+        _ => String::new(),
+    }
 }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::{Csr, Error};
+use crate::{Csr, Error, NotSignable};
 
 /// The API version this module reads and writes.
 pub const API_VERSION: &str = "certificates.k8s.io/v1";
@@ -155,8 +155,13 @@ pub struct Spec {
     /// The signer, e.g. `kubernetes.io/kube-apiserver-client`.
     #[serde(default)]
     pub signer_name: String,
-    /// Requested lifetime in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Requested lifetime in seconds (an int32 in the API: a number, never a string; checked
+    /// against the API's range by [`KubeCsr::validate`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integer_only"
+    )]
     pub expiration_seconds: Option<i64>,
     /// Requested usages (API names).
     #[serde(default)]
@@ -170,6 +175,41 @@ pub struct Spec {
     /// The requester's UID (set by the API server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// The requester's extra attributes (set by the API server).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// `spec.expirationSeconds` as the API server decodes it: an integer (JSON number or plain YAML
+/// integer), never a quoted string or a fraction; `null` is absent.
+fn integer_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Int;
+    impl<'de> serde::de::Visitor<'de> for Int {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer number of seconds (the API field is an int32)")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v).map(Some).map_err(|_| {
+                E::custom(format!(
+                    "spec.expirationSeconds: {v} is out of range (the API field is an int32)"
+                ))
+            })
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(Int)
+        }
+    }
+    d.deserialize_any(Int)
 }
 
 /// One status condition.
@@ -325,13 +365,22 @@ impl KubeCsr {
                 return Err(v("spec.usages", format!("duplicate usage \"{u}\"")));
             }
         }
-        if let Some(secs) = self.spec.expiration_seconds
-            && secs < MIN_EXPIRATION_SECONDS
-        {
-            return Err(v(
-                "spec.expirationSeconds",
-                format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
-            ));
+        if let Some(secs) = self.spec.expiration_seconds {
+            if secs > i64::from(i32::MAX) {
+                return Err(v(
+                    "spec.expirationSeconds",
+                    format!(
+                        "{secs} is out of range (the API field is an int32: at most {})",
+                        i32::MAX
+                    ),
+                ));
+            }
+            if secs < MIN_EXPIRATION_SECONDS {
+                return Err(v(
+                    "spec.expirationSeconds",
+                    format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
+                ));
+            }
         }
         if self.spec.request.is_empty() {
             return Err(v("spec.request", "required".into()));
@@ -339,22 +388,26 @@ impl KubeCsr {
         let pem_bytes = STANDARD
             .decode(self.spec.request.trim())
             .map_err(|e| v("spec.request", format!("not valid base64: {e}")))?;
-        let blocks = kubepki_keys::pem::decode_all(&pem_bytes)
-            .map_err(|e| v("spec.request", e.to_string()))?;
-        match blocks.first() {
-            Some(b) if b.label() == crate::LABEL_CSR => {}
-            Some(b) => {
-                return Err(v(
-                    "spec.request",
-                    format!(
-                        "PEM block type must be \"CERTIFICATE REQUEST\", found \"{}\"",
-                        b.label()
-                    ),
-                ));
+        // Exactly one block: the API server reads the first block Go's `pem.Decode` finds, and
+        // a second block (or a header line that makes a reader skip the first) could make it
+        // read another request than the one checked here.
+        let block = match kubepki_keys::pem::decode_one(&pem_bytes) {
+            Ok(b) => b,
+            Err(kubepki_keys::Error::NoPemBlock) => {
+                return Err(v("spec.request", "does not contain a PEM block".into()));
             }
-            None => return Err(v("spec.request", "does not contain a PEM block".into())),
+            Err(e) => return Err(v("spec.request", e.to_string())),
+        };
+        if block.label() != crate::LABEL_CSR {
+            return Err(v(
+                "spec.request",
+                format!(
+                    "PEM block type must be \"CERTIFICATE REQUEST\", found \"{}\"",
+                    block.label()
+                ),
+            ));
         }
-        Csr::from_pem(&pem_bytes).map_err(|e| v("spec.request", e.to_string()))
+        Csr::from_der(block.contents()).map_err(|e| v("spec.request", e.to_string()))
     }
 
     /// The issued certificate PEM in `status.certificate`, decoded from base64.
@@ -371,8 +424,60 @@ impl KubeCsr {
         }
     }
 
-    /// Sets `status.certificate` and an `Approved` condition.
+    /// Refuses a manifest that kube-controller-manager's signer would not sign: one with a
+    /// `Denied` condition, a `Failed` condition of status `True`, or a `status.certificate`
+    /// already set.
+    pub fn check_signable(&self) -> Result<(), Error> {
+        let Some(status) = &self.status else {
+            return Ok(());
+        };
+        if let Some(c) = status.conditions.iter().find(|c| c.kind == "Denied") {
+            return Err(Error::NotSignable(NotSignable::Denied {
+                reason: c.reason.clone(),
+            }));
+        }
+        if let Some(c) = status
+            .conditions
+            .iter()
+            .find(|c| c.kind == "Failed" && c.status == "True")
+        {
+            return Err(Error::NotSignable(NotSignable::Failed {
+                reason: c.reason.clone(),
+            }));
+        }
+        if status
+            .certificate
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty())
+        {
+            return Err(Error::NotSignable(NotSignable::AlreadyIssued));
+        }
+        Ok(())
+    }
+
+    /// Whether the manifest carries any requester field (`spec.username`, `groups`, `uid`,
+    /// `extra`). The API server sets these from the authenticated requester and ignores what a
+    /// manifest says; offline, nothing authenticated the requester.
+    pub fn has_requester_fields(&self) -> bool {
+        self.spec.username.is_some()
+            || !self.spec.groups.is_empty()
+            || self.spec.uid.is_some()
+            || !self.spec.extra.is_empty()
+    }
+
+    /// Removes the requester fields (see [`KubeCsr::has_requester_fields`]).
+    pub fn clear_requester_fields(&mut self) {
+        self.spec.username = None;
+        self.spec.groups.clear();
+        self.spec.uid = None;
+        self.spec.extra.clear();
+    }
+
+    /// Sets `status.certificate` and an `Approved` condition, and removes the requester fields
+    /// (they were written by the requester, not set by an API server; see
+    /// [`KubeCsr::clear_requester_fields`]).
     pub fn set_issued(&mut self, cert_pem: &str, approved_by: &str, now_rfc3339: &str) {
+        self.clear_requester_fields();
         let status = self.status.get_or_insert_with(Status::default);
         status.certificate = Some(STANDARD.encode(cert_pem));
         if !status.conditions.iter().any(|c| c.kind == "Approved") {

@@ -710,10 +710,9 @@ impl Extensions {
         let mut seen = BTreeSet::new();
         for ext in exts {
             if !seen.insert(ext.extn_id) {
-                return Err(Error::Invalid(format!(
-                    "extension {} appears twice",
-                    ext.extn_id
-                )));
+                return Err(Error::DuplicateExtension {
+                    oid: ext.extn_id.to_string(),
+                });
             }
             out.all.push((ext.extn_id, ext.critical));
             let v = ext.extn_value.as_bytes();

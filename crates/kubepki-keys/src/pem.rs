@@ -4,7 +4,9 @@
 //! block is dropped. Text outside `-----BEGIN`/`-----END` lines (for example the output of
 //! `openssl x509 -text` above a certificate) is ignored, CRLF line endings are accepted, and
 //! encapsulated headers (`Proc-Type: 4,ENCRYPTED`) are reported so that callers can reject
-//! encrypted keys with a precise message.
+//! encrypted keys with a precise message. Headers are read only where Go's `pem.Decode` reads
+//! them (directly after BEGIN) and only in the legacy key formats that have them; anything else
+//! is refused, never skipped (see `docs/security.md`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -93,26 +95,47 @@ pub fn encode(label: &str, der: &[u8]) -> Zeroizing<String> {
     out
 }
 
+/// Labels of the legacy OpenSSL key formats, the only blocks that may carry RFC 1421 headers
+/// (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: ...`). RFC 7468 formats (certificates, requests,
+/// PKCS#8, public keys) have none.
+const LABELS_WITH_HEADERS: [&str; 3] = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY"];
+
 /// Decodes every PEM block in `input`, in order.
 ///
-/// Errors: input larger than [`MAX_INPUT_LEN`], not UTF-8 inside a block, a BEGIN line without
-/// its matching END line, or base64 that does not decode. Input with no block at all yields an
-/// empty vector (callers decide whether that is an error).
+/// The rules are those on which Go's `encoding/pem` and OpenSSL agree, so that kubepki never
+/// reads a different block than they do: `-----BEGIN` and `-----END` lines start at the start
+/// of a line (trailing spaces and CR are ignored); headers (`Key: value` lines, ended by a
+/// blank line) are accepted only directly after BEGIN and only in the legacy key formats that
+/// have them; every other line of a body is base64. Text outside blocks is ignored.
+///
+/// Errors: input larger than [`MAX_INPUT_LEN`], not UTF-8 in a label, a BEGIN line without its
+/// matching END line, a header where the format has none or anywhere but directly after
+/// BEGIN, or base64 that does not decode. Input with no block at all yields an empty vector
+/// (callers decide whether that is an error).
 pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
     check_len(input.len())?;
     let mut blocks = Vec::new();
-    let mut lines = input.split(|&b| b == b'\n').map(trim_line);
-    while let Some(line) = lines.next() {
+    let mut lines = input
+        .split(|&b| b == b'\n')
+        .map(trim_end)
+        .enumerate()
+        .map(|(i, l)| (i + 1, l));
+    while let Some((_, line)) = lines.next() {
         let Some(label) = strip_marker(line, b"-----BEGIN ") else {
             continue;
         };
         let label = std::str::from_utf8(label)
             .map_err(|_| Error::Pem("BEGIN line label is not valid UTF-8".into()))?
             .to_owned();
+        let headers_allowed = LABELS_WITH_HEADERS.contains(&label.as_str());
         let mut b64 = Zeroizing::new(Vec::new());
         let mut encrypted = false;
         let mut closed = false;
-        for body in lines.by_ref() {
+        // Headers may only open the body; `in_headers` ends at the first line without a colon,
+        // which must then be blank.
+        let mut first = true;
+        let mut in_headers = false;
+        for (n, body) in lines.by_ref() {
             if let Some(end) = strip_marker(body, b"-----END ") {
                 if end != label.as_bytes() {
                     return Err(Error::Pem(format!(
@@ -120,16 +143,49 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
                         String::from_utf8_lossy(end)
                     )));
                 }
+                if in_headers {
+                    return Err(Error::Pem(format!(
+                        "block \"{label}\" has headers but no body"
+                    )));
+                }
                 closed = true;
                 break;
             }
-            if body.contains(&b':') {
+            if body.starts_with(b"-----BEGIN ") {
+                return Err(Error::Pem(format!(
+                    "line {n}: a BEGIN line inside block \"{label}\" (its END line is missing)"
+                )));
+            }
+            let is_header = body.contains(&b':');
+            if is_header && (first || in_headers) {
+                if !headers_allowed {
+                    return Err(Error::Pem(format!(
+                        "line {n}: block \"{label}\" has a header line; this format has none (RFC 7468)"
+                    )));
+                }
                 // RFC 1421 encapsulated header, e.g. `Proc-Type: 4,ENCRYPTED` or `DEK-Info: ...`.
                 if body.starts_with(b"Proc-Type:") && body.ends_with(b"ENCRYPTED") {
                     encrypted = true;
                 }
+                first = false;
+                in_headers = true;
                 continue;
             }
+            if is_header {
+                return Err(Error::Pem(format!(
+                    "line {n}: block \"{label}\" has a header line inside its body (headers are allowed only directly after BEGIN)"
+                )));
+            }
+            if in_headers {
+                if !body.is_empty() {
+                    return Err(Error::Pem(format!(
+                        "line {n}: the headers of block \"{label}\" must be followed by a blank line"
+                    )));
+                }
+                in_headers = false;
+                continue;
+            }
+            first = false;
             b64.extend(body.iter().filter(|b| !b.is_ascii_whitespace()));
         }
         if !closed {
@@ -153,6 +209,20 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
     Ok(blocks)
 }
 
+/// Decodes `input` as exactly one PEM block (text around it is ignored); more than one block
+/// is refused, so that no reader can pick a different one.
+pub fn decode_one(input: &[u8]) -> Result<PemBlock, Error> {
+    let mut blocks = decode_all(input)?;
+    if blocks.len() > 1 {
+        return Err(Error::Pem(format!(
+            "{} blocks ({}) where exactly one is expected",
+            blocks.len(),
+            describe_labels(&blocks)
+        )));
+    }
+    blocks.pop().ok_or(Error::NoPemBlock)
+}
+
 /// The labels of `blocks`, quoted and comma-separated, for error messages.
 pub fn describe_labels(blocks: &[PemBlock]) -> String {
     blocks
@@ -169,17 +239,12 @@ pub fn looks_like_pem(input: &[u8]) -> bool {
         .any(|w| w == b"-----BEGIN ")
 }
 
-fn trim_line(line: &[u8]) -> &[u8] {
+/// The line without trailing whitespace (spaces, tabs, the CR of CRLF), as Go's `pem` trims
+/// it. Leading whitespace stays: a marker must start the line.
+fn trim_end(line: &[u8]) -> &[u8] {
     let mut l = line;
     while let [rest @ .., last] = l {
         if last.is_ascii_whitespace() {
-            l = rest;
-        } else {
-            break;
-        }
-    }
-    while let [first, rest @ ..] = l {
-        if first.is_ascii_whitespace() {
             l = rest;
         } else {
             break;
@@ -227,6 +292,77 @@ mod tests {
             decode_all(b"-----BEGIN X-----\n!!!!\n-----END X-----\n"),
             Err(Error::Pem(m)) if m.contains("invalid base64")
         ));
+    }
+
+    fn pem_err(text: &str) -> String {
+        match decode_all(text.as_bytes()) {
+            Err(Error::Pem(m)) => m,
+            other => format!("not a PEM error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_line_inside_a_body_is_refused_not_skipped() {
+        // Block A with a header-like line in its body, then block B: Go's pem.Decode fails on
+        // A and returns B; a reader that skipped the line would return A. Neither: refuse.
+        let a = encode("CERTIFICATE REQUEST", &[1u8; 60]);
+        let b = encode("CERTIFICATE REQUEST", &[2u8; 60]);
+        let mut lines: Vec<&str> = a.lines().collect();
+        lines.insert(2, "Comment: x");
+        let text = format!("{}\n{}", lines.join("\n"), b.as_str());
+        assert_eq!(
+            pem_err(&text),
+            "line 3: block \"CERTIFICATE REQUEST\" has a header line inside its body (headers are allowed only directly after BEGIN)"
+        );
+    }
+
+    #[test]
+    fn headers_only_in_the_legacy_key_formats() -> Result<(), Error> {
+        let text = "-----BEGIN CERTIFICATE-----\nComment: x\n\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            pem_err(text),
+            "line 2: block \"CERTIFICATE\" has a header line; this format has none (RFC 7468)"
+        );
+        let text =
+            "-----BEGIN RSA PRIVATE KEY-----\nComment: x\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        let blocks = decode_all(text.as_bytes())?;
+        assert_eq!(blocks[0].contents(), &[0, 0, 0]);
+        assert!(!blocks[0].is_legacy_encrypted());
+        // RFC 1421: the headers end with a blank line.
+        let text =
+            "-----BEGIN RSA PRIVATE KEY-----\nComment: x\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(
+            pem_err(text),
+            "line 3: the headers of block \"RSA PRIVATE KEY\" must be followed by a blank line"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn markers_start_a_line_and_bundles_still_read() -> Result<(), Error> {
+        // Go and OpenSSL only see a BEGIN at the start of a line; so does kubepki.
+        let one = encode("CERTIFICATE", &[1, 2, 3]);
+        let indented: String = one.lines().map(|l| format!("  {l}\n")).collect();
+        assert!(decode_all(indented.as_bytes())?.is_empty());
+        // A bundle (ca.crt with intermediates) is several blocks, read in order.
+        let two = format!(
+            "{}{}",
+            one.as_str(),
+            encode("CERTIFICATE", &[4, 5, 6]).as_str()
+        );
+        let blocks = decode_all(two.as_bytes())?;
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1].contents(), &[4, 5, 6]);
+        assert!(matches!(
+            decode_one(two.as_bytes()),
+            Err(Error::Pem(m)) if m == "2 blocks (\"CERTIFICATE\", \"CERTIFICATE\") where exactly one is expected"
+        ));
+        assert_eq!(decode_one(one.as_bytes())?.contents(), &[1, 2, 3]);
+        assert!(matches!(decode_one(b"text"), Err(Error::NoPemBlock)));
+        // A BEGIN inside a block before its END.
+        let text = "-----BEGIN X-----\nAAAA\n-----BEGIN X-----\nAAAA\n-----END X-----\n";
+        assert!(pem_err(text).contains("BEGIN line inside block"));
+        Ok(())
     }
 
     #[test]

@@ -555,14 +555,17 @@ fn check_validity(
         if d < Duration::minutes(10) {
             return Err(invalid(
                 field,
-                format!("{}h is too short (at least 10 minutes)", d.whole_hours()),
+                format!(
+                    "{} is too short (at least 10m)",
+                    kubepki_ca::format_duration(d)
+                ),
             ));
         }
         if d > default {
             warnings.push(format!(
-                "{field} {}h is more than the recommended default {}h",
-                d.whole_hours(),
-                default.whole_hours()
+                "{field} {} is more than the recommended default {}",
+                kubepki_ca::format_duration(d),
+                kubepki_ca::format_duration(default)
             ));
         }
     }

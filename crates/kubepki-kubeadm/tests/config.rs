@@ -168,3 +168,45 @@ fn malformed_values_name_the_document_and_field() -> R {
     }
     Ok(())
 }
+
+#[test]
+fn validity_periods_are_go_durations_reported_in_their_own_units() -> R {
+    let doc = |v: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: {v}\n"
+        )
+    };
+    // Durations kubeadm (Go's time.ParseDuration) accepts.
+    for (text, want) in [
+        ("1.5h", Duration::minutes(90)),
+        ("10m0.5s", Duration::milliseconds(600_500)),
+        ("8760h", Duration::hours(8760)),
+        ("1h30m", Duration::minutes(90)),
+    ] {
+        let mut s = ClusterSpec::default();
+        apply_config(&mut s, Path::new("kubeadm.yaml"), doc(text).as_bytes())?;
+        assert_eq!(s.certificate_validity, Some(want), "{text}");
+    }
+    // Too short: named in the unit it was given, not as "0h".
+    let mut s = ClusterSpec::default();
+    s.node_name = Some("n1".into());
+    apply_config(&mut s, Path::new("kubeadm.yaml"), doc("2m").as_bytes())?;
+    let e = Plan::new(&s).err().ok_or("2m accepted")?;
+    assert_eq!(
+        e.to_string(),
+        "certificateValidityPeriod: 2m is too short (at least 10m)"
+    );
+    // Not Go durations: whole days, spaces, negative values.
+    for text in ["365d", "\"1h \"", "-1h", "0"] {
+        let mut s = ClusterSpec::default();
+        let e = apply_config(&mut s, Path::new("kubeadm.yaml"), doc(text).as_bytes())
+            .err()
+            .ok_or(format!("{text} accepted"))?;
+        assert!(
+            e.to_string()
+                .starts_with("kubeadm.yaml: ClusterConfiguration.certificateValidityPeriod:"),
+            "{e}"
+        );
+    }
+    Ok(())
+}
