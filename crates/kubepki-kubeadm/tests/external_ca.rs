@@ -864,3 +864,36 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
     run(&plan, &Selection::all(), now(), false)?;
     Ok(())
 }
+
+#[test]
+fn generate_csrs_refuses_a_pending_csr_the_configuration_no_longer_asks_for() -> R {
+    let (dir, plan) = node(KubernetesVersion::DEFAULT)?;
+    let mut changed = spec(dir.path(), KubernetesVersion::DEFAULT);
+    changed.cert_sans = vec!["api.example.com".into()];
+    let plan2 = Plan::new(&changed)?;
+    let before = snapshot(dir.path())?;
+    let msg = generate_csrs(&plan2)
+        .err()
+        .ok_or("kept a stale apiserver.csr")?
+        .to_string();
+    assert!(
+        msg.contains(
+            &csr_path(&plan.cert_dir, CertId::Apiserver)
+                .display()
+                .to_string()
+        ) && msg.contains("missing SAN DNS:api.example.com"),
+        "{msg}"
+    );
+    assert_eq!(snapshot(dir.path())?, before);
+    // sign-csrs with the changed configuration refuses it too.
+    let ca_side = CaSide::new()?;
+    match sign_csrs(&plan2, &ca_side.all()?, now()) {
+        Err(Error::Refused { refused }) => {
+            assert_eq!(refused.len(), 1, "{refused:?}");
+            assert!(refused[0].1.contains("missing SAN DNS:api.example.com"));
+        }
+        other => return Err(format!("{other:?}").into()),
+    }
+    assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
