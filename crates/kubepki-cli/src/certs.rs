@@ -6,12 +6,16 @@ use clap::{Args, Subcommand, ValueEnum};
 use kubepki_ca::parse_duration_with_days;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    RenewStatus, Signed, SigningCas, Status, Urgency, check_expiration, generate_csrs,
-    parse_renew_name, renew, sign_csrs, verify,
+    CertId, Kept, Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_ca_role,
+    check_expiration, generate_csrs, parse_renew_name, renew, sign_csrs, verify,
 };
 use time::OffsetDateTime;
 
 use crate::cmd::{CliError, load_ca};
+
+/// `certs sign-csrs`'s exit code when it left items unsigned (no CSR for them, or their CA was
+/// not given); documented in docs/certs.md.
+pub const EXIT_SIGNED_IN_PART: u8 = 3;
 use crate::flags::{ClusterFlags, flag_err};
 use crate::init::lib_err;
 
@@ -22,9 +26,11 @@ pub enum CertsCommand {
     CheckExpiration(CheckArgs),
     /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity.
     Renew(RenewArgs),
-    /// Write keys and CSRs for every leaf and kubeconfig, for an external CA to sign.
+    /// Write keys and CSRs for every leaf and kubeconfig that has none yet, for an external CA
+    /// to sign.
     GenerateCsr(GenerateArgs),
-    /// Sign the CSRs `generate-csr` wrote, where the CA keys live.
+    /// Sign the CSRs `generate-csr` wrote, where the CA keys live (any subset of the CAs; exit
+    /// 3 when something was left unsigned).
     SignCsrs(SignArgs),
 }
 
@@ -75,20 +81,24 @@ pub struct GenerateArgs {
 /// `certs sign-csrs`.
 #[derive(Args, Debug)]
 #[command(args_override_self = true)]
+#[command(group = clap::ArgGroup::new("cas")
+    .args(["ca_cert", "front_proxy_ca_cert", "etcd_ca_cert"])
+    .required(true)
+    .multiple(true))]
 pub struct SignArgs {
-    /// The cluster CA certificate.
-    #[arg(long)]
-    ca_cert: PathBuf,
+    /// The cluster CA certificate (subject CN=kubernetes).
+    #[arg(long, requires = "ca_key")]
+    ca_cert: Option<PathBuf>,
     /// The cluster CA key.
-    #[arg(long)]
-    ca_key: PathBuf,
-    /// The front-proxy CA certificate.
+    #[arg(long, requires = "ca_cert")]
+    ca_key: Option<PathBuf>,
+    /// The front-proxy CA certificate (subject CN=front-proxy-ca).
     #[arg(long, requires = "front_proxy_ca_key")]
     front_proxy_ca_cert: Option<PathBuf>,
     /// The front-proxy CA key.
     #[arg(long, requires = "front_proxy_ca_cert")]
     front_proxy_ca_key: Option<PathBuf>,
-    /// The etcd CA certificate.
+    /// The etcd CA certificate (subject CN=etcd-ca).
     #[arg(long, requires = "etcd_ca_key")]
     etcd_ca_cert: Option<PathBuf>,
     /// The etcd CA key.
@@ -241,15 +251,53 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     let plan = a.flags.plan(&spec)?;
-    let written = generate_csrs(&plan).map_err(lib_err)?;
-    for p in &written {
+    let done = generate_csrs(&plan).map_err(lib_err)?;
+    for k in &done.kept {
+        match k {
+            Kept::AwaitingSignature { name, csr } => println!(
+                "[certs] {name}: key and CSR {} exist, awaiting signing; kept",
+                csr.display()
+            ),
+            Kept::Signed { name, file } => {
+                println!("[certs] {name}: {} is already signed; kept", file.display())
+            }
+        }
+    }
+    for p in &done.written {
         println!("[certs] Wrote {}", p.display());
     }
-    println!(
-        "\n{} files written. Sign the CSRs where the CA keys are (`kubepki certs sign-csrs`), then run `kubepki init` here with the CA certificates but not their keys.",
-        written.len()
-    );
+    let awaiting = done
+        .kept
+        .iter()
+        .filter(|k| matches!(k, Kept::AwaitingSignature { .. }))
+        .count();
+    if done.written.is_empty() && awaiting == 0 {
+        println!("\nNothing to do: every item is signed.");
+    } else {
+        println!(
+            "\n{} files written. Sign the CSRs where the CA keys are (`kubepki certs sign-csrs`), then run `kubepki init` here with the CA certificates but not their keys.",
+            done.written.len()
+        );
+    }
     Ok(())
+}
+
+/// Loads a CA given for `role` and checks it is that CA of the plan (an error names its file).
+fn signing_ca(
+    plan: &Plan,
+    role: CertId,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> Result<Option<kubepki_ca::CertificateAuthority>, CliError> {
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    let ca = load_ca(cert, key)?;
+    check_ca_role(plan, role, &ca).map_err(|e| CliError::File {
+        path: cert.clone(),
+        msg: e.to_string(),
+    })?;
+    Ok(Some(ca))
 }
 
 fn sign(a: SignArgs) -> Result<(), CliError> {
@@ -257,18 +305,18 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    let plan = a.flags.plan(&spec)?;
     let cas = SigningCas {
-        ca: load_ca(&a.ca_cert, &a.ca_key)?,
-        front_proxy: match (&a.front_proxy_ca_cert, &a.front_proxy_ca_key) {
-            (Some(c), Some(k)) => Some(load_ca(c, k)?),
-            _ => None,
-        },
-        etcd: match (&a.etcd_ca_cert, &a.etcd_ca_key) {
-            (Some(c), Some(k)) => Some(load_ca(c, k)?),
-            _ => None,
-        },
+        ca: signing_ca(&plan, CertId::Ca, &a.ca_cert, &a.ca_key)?,
+        front_proxy: signing_ca(
+            &plan,
+            CertId::FrontProxyCa,
+            &a.front_proxy_ca_cert,
+            &a.front_proxy_ca_key,
+        )?,
+        etcd: signing_ca(&plan, CertId::EtcdCa, &a.etcd_ca_cert, &a.etcd_ca_key)?,
     };
-    let done = sign_csrs(&spec, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    let done = sign_csrs(&plan, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
     let mut n = 0;
     for s in &done {
         match s {
@@ -276,13 +324,24 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
                 n += 1;
                 println!("[certs] Signed {}", p.display());
             }
+            Signed::AlreadySigned(p) => {
+                println!("[certs] {} is already signed; kept", p.display())
+            }
             Signed::NoCsr(name) => println!("[certs] No CSR for {name}; skipped"),
             Signed::NoCa { name, ca } => {
                 println!("[certs] {name} needs {ca}, which was not given; skipped")
             }
         }
     }
+    let skipped = done.iter().filter(|s| s.is_skipped()).count();
     println!("\n{n} certificates signed.");
+    if skipped > 0 {
+        eprintln!(
+            "kubepki: {skipped} of {} items left unsigned (listed above); run sign-csrs again with their CA or CSR (exit {EXIT_SIGNED_IN_PART})",
+            done.len()
+        );
+        return Err(CliError::Exit(EXIT_SIGNED_IN_PART));
+    }
     Ok(())
 }
 

@@ -157,8 +157,16 @@ fn external_ca_round_trip_on_the_command_line() -> R {
     let r = kubepki(n, &args(&["certs", "generate-csr"], &nd))?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(n.join("pki/etcd/server.csr").exists() && n.join("admin.conf.csr").exists());
+    // Again: every item awaits signing; nothing is written.
+    let key = fs::read(n.join("pki/apiserver.key"))?;
     let r = kubepki(n, &args(&["certs", "generate-csr"], &nd))?;
-    assert_eq!(r.code, 1, "generate-csr overwrote");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("Wrote"), "{}", r.stdout);
+    assert_eq!(
+        fs::read(n.join("pki/apiserver.key"))?,
+        key,
+        "generate-csr overwrote"
+    );
 
     let p = |s: &str| a.join("pki").join(s).display().to_string();
     let (c, k, fc, fk, ec, ek) = (

@@ -50,6 +50,47 @@ pub enum Error {
         /// What is missing or wrong, one entry per file.
         missing: Vec<String>,
     },
+    /// External-CA mode after `certs generate-csr`: keys whose CSRs the CA holder has not signed
+    /// yet (deleting those keys would orphan the CSRs at the CA).
+    #[error(
+        "external CA mode ({}): these CSRs await signing by the CA holder: {}; keep their keys (removing one orphans its CSR), have the CSRs signed where the CA keys are (`kubepki certs sign-csrs --ca-cert ca.crt --ca-key ca.key [--front-proxy-ca-cert ... --etcd-ca-cert ...]` with this node's flags), bring the results back and run init again{}",
+        cas.join(", "),
+        csrs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        if missing.is_empty() { String::new() } else { format!("; also missing: {}", missing.join("; ")) }
+    )]
+    AwaitingSignature {
+        /// The keyless CA certificates.
+        cas: Vec<String>,
+        /// The CSR files whose certificates are not there yet.
+        csrs: Vec<PathBuf>,
+        /// Other items missing in this mode (as in [`Error::ExternalCaIncomplete`]).
+        missing: Vec<String>,
+    },
+    /// `sign_csrs` found CSRs (or already issued certificates) that are not what the plan says
+    /// for their file; nothing was written.
+    #[error(
+        "refusing to sign, nothing was written: {}",
+        refused.iter().map(|(p, why)| format!("{}: {why}", p.display())).collect::<Vec<_>>().join("; ")
+    )]
+    Refused {
+        /// Each refused file, with its differences from the plan.
+        refused: Vec<(PathBuf, String)>,
+    },
+    /// A CA given to `sign_csrs` for a role whose subject is not that role's.
+    #[error(
+        "given as {role}, but it is \"{subject}\"{}; {role} must be \"{want}\"",
+        match is { Some(r) => format!(" (the subject of {r})"), None => String::new() }
+    )]
+    CaRole {
+        /// The role it was given for (`ca`, `front-proxy-ca`, `etcd-ca`).
+        role: &'static str,
+        /// Its subject.
+        subject: String,
+        /// The subject the plan gives that role.
+        want: String,
+        /// The role whose subject it has, if any.
+        is: Option<&'static str>,
+    },
     /// No advertise address was given and none could be derived.
     #[error(
         "no advertise address: pass --apiserver-advertise-address (or localAPIEndpoint.advertiseAddress); {reason}"

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec};
+use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, LEAF_KEY_USAGE};
+use kubepki_csr::x509::oids;
 use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_keys::{PrivateKey, generate_many};
+use kubepki_keys::{PrivateKey, generate_many, spki_equal};
 use time::OffsetDateTime;
 
-use crate::error::{Error, file_err};
+use crate::error::{Error, file_err, invalid};
 use crate::kubeconfig::Kubeconfig;
-use crate::plan::{CertId, KubeconfigId, Plan};
-use crate::spec::ClusterSpec;
-use crate::tree::{read_file, read_key};
+use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+use crate::tree::{read_cert, read_file, read_key};
 
 /// `<dir>/<base>.csr`.
 pub fn csr_path(dir: &Path, id: CertId) -> PathBuf {
@@ -27,110 +27,467 @@ pub fn kubeconfig_csr_path(dir: &Path, id: KubeconfigId) -> PathBuf {
     dir.join(format!("{}.csr", id.file_name()))
 }
 
-/// Writes a key and a CSR for every leaf of the plan (`<base>.key`, `<base>.csr`), and for each
-/// kubeconfig a file with the cluster, context and user names and the server but only
-/// `client-key-data`, plus `<file>.csr`. The CSRs carry the subject and DNS/IP SANs only: the
-/// signer applies the usages. Refuses if any of these files (or a `<file>.key` next to a
-/// kubeconfig) exists; writes nothing then. Returns the files written.
-pub fn generate_csrs(plan: &Plan) -> Result<Vec<PathBuf>, Error> {
+/// What [`generate_csrs`] left as it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// The key and its CSR exist (and the CSR is what the plan asks for): awaiting signing.
+    AwaitingSignature {
+        /// The item (`apiserver`, `admin.conf`).
+        name: String,
+        /// The CSR file.
+        csr: PathBuf,
+    },
+    /// Already signed: the certificate (or the kubeconfig's client certificate) belongs to its
+    /// key and carries the plan's identity.
+    Signed {
+        /// The item.
+        name: String,
+        /// The certificate file, or the kubeconfig.
+        file: PathBuf,
+    },
+}
+
+/// What [`generate_csrs`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Generated {
+    /// The files written (keys, CSRs, kubeconfigs holding only a client key).
+    pub written: Vec<PathBuf>,
+    /// The items already generated or signed, left untouched.
+    pub kept: Vec<Kept>,
+}
+
+/// What to do for one item of `generate_csrs`.
+enum Todo {
+    /// Nothing there: a new key and its CSR.
+    Make,
+    /// The key is there, its CSR is not: a CSR for that key.
+    CsrFor(Box<PrivateKey>),
+    /// Nothing to do.
+    Keep(Kept),
+}
+
+/// Whether anything (a dangling link included) is at `p`.
+fn present(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Writes what is missing of the external-CA flow's node side: for every leaf of the plan a key
+/// and a CSR (`<base>.key`, `<base>.csr`), and for each kubeconfig a file with the cluster,
+/// context and user names and the server but only `client-key-data`, plus `<file>.csr`. The CSRs
+/// carry the subject and DNS/IP SANs only: the signer applies the usages.
+///
+/// Per item, what is on disk decides:
+/// * nothing: a new key and CSR (new kubeconfig and CSR);
+/// * a key without CSR or certificate (a kubeconfig without client certificate or CSR): a CSR
+///   for that key;
+/// * a key and its CSR (a kubeconfig with only a client key, and its CSR): kept, awaiting
+///   signing; the CSR must have been made with that key and still be what the plan asks for;
+/// * a certificate and its key (a kubeconfig with its client certificate): kept as signed when
+///   the certificate belongs to the key and carries the plan's identity (the comparison of
+///   [`CertSpec::identity_differences`]);
+/// * anything else (a CSR or certificate without its key, a CSR made with another key, a
+///   certificate or pending CSR with another identity, a `<file>.key` next to a kubeconfig) is an
+///   error naming the file; nothing is written then.
+///
+/// Files are only ever added, never replaced.
+pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
     let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
     let dir = &plan.cert_dir;
-    let leaves: Vec<_> = plan.certs.iter().filter(|c| !c.id.is_ca()).collect();
+    let leaves: Vec<&CertSpec> = plan.certs.iter().filter(|c| !c.id.is_ca()).collect();
     for k in &plan.kubeconfigs {
         let key = plan
             .kubeconfig_dir
             .join(format!("{}.key", k.id.file_name()));
-        if key.exists() {
-            return Err(file_err(&key, "already exists; refusing to overwrite"));
+        if present(&key) {
+            return Err(file_err(
+                &key,
+                "exists; kubepki keeps a kubeconfig's client key inside the kubeconfig, remove this file",
+            ));
         }
     }
-    let algs: Vec<_> = leaves
+    // Decide everything (and refuse) before spending time on keys.
+    let leaf_todos = leaves
         .iter()
+        .map(|c| leaf_todo(dir, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kc_todos = plan
+        .kubeconfigs
+        .iter()
+        .map(|k| kubeconfig_todo(plan, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let algs: Vec<_> = leaf_todos
+        .iter()
+        .filter(|t| matches!(t, Todo::Make))
         .map(|_| plan.algorithm)
-        .chain(plan.kubeconfigs.iter().map(|_| plan.secondary_algorithm))
+        .chain(
+            kc_todos
+                .iter()
+                .filter(|t| matches!(t, Todo::Make))
+                .map(|_| plan.secondary_algorithm),
+        )
         .collect();
-    // Refuse before spending time on keys.
-    for p in leaves
-        .iter()
-        .flat_map(|c| [c.id.key_path(dir), csr_path(dir, c.id)])
-        .chain(plan.kubeconfigs.iter().flat_map(|k| {
-            [
-                plan.kubeconfig_path(k.id),
-                kubeconfig_csr_path(&plan.kubeconfig_dir, k.id),
-            ]
-        }))
-    {
-        if std::fs::symlink_metadata(&p).is_ok() {
-            return Err(file_err(&p, "already exists; refusing to overwrite"));
-        }
-    }
     let mut keys = generate_many(&algs)?.into_iter();
     let mut next = || keys.next().ok_or(kubepki_keys::Error::Generation);
     let mut batch = FileBatch::new().with_dir_mode(0o700);
-    let mut written = Vec::new();
-    for c in leaves {
-        let key = next()?;
+    let mut out = Generated::default();
+    for (c, todo) in leaves.into_iter().zip(leaf_todos) {
+        let (key, new) = match todo {
+            Todo::Keep(k) => {
+                out.kept.push(k);
+                continue;
+            }
+            Todo::Make => (next()?, true),
+            Todo::CsrFor(key) => (*key, false),
+        };
         let csr = CsrBuilder::new(c.subject.clone())
             .subject_alt_names(c.subject_alt_names.clone())
             .sign(&key)?;
-        for (p, bytes) in [
-            (c.id.key_path(dir), key.to_pem()?.to_string()),
-            (csr_path(dir, c.id), csr.to_pem()),
-        ] {
-            batch.stage(&p, bytes.as_bytes(), MODE_SECRET)?;
-            written.push(p);
+        if new {
+            let p = c.id.key_path(dir);
+            batch.stage(&p, key.to_pem()?.as_bytes(), MODE_SECRET)?;
+            out.written.push(p);
         }
+        let p = csr_path(dir, c.id);
+        batch.stage(&p, csr.to_pem().as_bytes(), MODE_SECRET)?;
+        out.written.push(p);
     }
-    for k in &plan.kubeconfigs {
-        let key = next()?;
+    for (k, todo) in plan.kubeconfigs.iter().zip(kc_todos) {
+        let (key, new) = match todo {
+            Todo::Keep(kept) => {
+                out.kept.push(kept);
+                continue;
+            }
+            Todo::Make => (next()?, true),
+            Todo::CsrFor(key) => (*key, false),
+        };
         let csr = CsrBuilder::new(k.subject.clone()).sign(&key)?;
-        let key_pem = key.to_pem()?;
-        let kc = Kubeconfig::new(
-            &k.cluster_name,
-            &k.server,
-            None,
-            k.user_name(),
-            None,
-            Some(&key_pem),
-        );
-        let conf = plan.kubeconfig_path(k.id);
-        batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
+        if new {
+            let key_pem = key.to_pem()?;
+            let kc = Kubeconfig::new(
+                &k.cluster_name,
+                &k.server,
+                None,
+                k.user_name(),
+                None,
+                Some(&key_pem),
+            );
+            let conf = plan.kubeconfig_path(k.id);
+            batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
+            out.written.push(conf);
+        }
         let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
         batch.stage(&csr_file, csr.to_pem().as_bytes(), MODE_SECRET)?;
-        written.extend([conf, csr_file]);
+        out.written.push(csr_file);
     }
     batch.commit()?;
-    Ok(written)
+    Ok(out)
 }
 
-/// The CAs `sign-csrs` signs with. `ca` is required; without `front_proxy` or `etcd` the CSRs
-/// for those CAs are left unsigned (reported).
+fn leaf_todo(dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
+    let (kp, csr_file, crt) = (c.id.key_path(dir), csr_path(dir, c.id), c.id.cert_path(dir));
+    if present(&crt) {
+        if !present(&kp) {
+            return Err(file_err(
+                &crt,
+                format!("exists without its key {}", kp.display()),
+            ));
+        }
+        let key = read_key(&kp)?;
+        let cert = read_cert(&crt)?;
+        if !key.matches_public_key(cert.public_key_der()) {
+            return Err(file_err(
+                &kp,
+                format!("does not belong to {}", crt.display()),
+            ));
+        }
+        let diffs = c.identity_differences(
+            cert.subject(),
+            &cert.subject_alt_names(),
+            Some(cert.ext_key_usage().unwrap_or(&[])),
+        );
+        if !diffs.is_empty() {
+            return Err(file_err(
+                &crt,
+                format!(
+                    "is not what {} must be in this configuration: {}; remove it and {} to have a new key and CSR made",
+                    c.id.name(),
+                    diffs.join(", "),
+                    kp.display()
+                ),
+            ));
+        }
+        return Ok(Todo::Keep(Kept::Signed {
+            name: c.id.name().into(),
+            file: crt,
+        }));
+    }
+    match (present(&kp), present(&csr_file)) {
+        (false, false) => Ok(Todo::Make),
+        (false, true) => Err(file_err(
+            &csr_file,
+            format!(
+                "exists without its key {}; remove it to have a new key and CSR made",
+                kp.display()
+            ),
+        )),
+        (true, false) => Ok(Todo::CsrFor(Box::new(read_key(&kp)?))),
+        (true, true) => {
+            let key = read_key(&kp)?;
+            let csr = read_csr(&csr_file)?;
+            pending_csr_check(&csr_file, &csr, &key, &kp, |s, n, e| {
+                c.identity_differences(s, n, e)
+            })?;
+            Ok(Todo::Keep(Kept::AwaitingSignature {
+                name: c.id.name().into(),
+                csr: csr_file,
+            }))
+        }
+    }
+}
+
+fn kubeconfig_todo(plan: &Plan, k: &KubeconfigSpec) -> Result<Todo, Error> {
+    let conf = plan.kubeconfig_path(k.id);
+    let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
+    if !present(&conf) {
+        if present(&csr_file) {
+            return Err(file_err(
+                &csr_file,
+                format!(
+                    "exists without {}, which holds its key; remove it to have both made",
+                    conf.display()
+                ),
+            ));
+        }
+        return Ok(Todo::Make);
+    }
+    let kc = Kubeconfig::from_slice(&conf, &read_file(&conf)?)?;
+    let key = client_key(&kc, &conf)?;
+    if let Some(cert) = client_cert(&kc, &conf)? {
+        let mut problems = Vec::new();
+        if !key.matches_public_key(cert.public_key_der()) {
+            problems.push("client-key-data does not belong to client-certificate-data".to_owned());
+        }
+        problems.extend(k.identity_differences(
+            cert.subject(),
+            &cert.subject_alt_names(),
+            Some(cert.ext_key_usage().unwrap_or(&[])),
+        ));
+        if !problems.is_empty() {
+            return Err(file_err(
+                &conf,
+                format!(
+                    "has a client certificate that is not what {} must have in this configuration: {}; remove it to have a new key and CSR made",
+                    k.id.file_name(),
+                    problems.join(", ")
+                ),
+            ));
+        }
+        return Ok(Todo::Keep(Kept::Signed {
+            name: k.id.file_name().into(),
+            file: conf,
+        }));
+    }
+    if !present(&csr_file) {
+        return Ok(Todo::CsrFor(Box::new(key)));
+    }
+    let csr = read_csr(&csr_file)?;
+    pending_csr_check(&csr_file, &csr, &key, &conf, |s, n, e| {
+        k.identity_differences(s, n, e)
+    })?;
+    Ok(Todo::Keep(Kept::AwaitingSignature {
+        name: k.id.file_name().into(),
+        csr: csr_file,
+    }))
+}
+
+/// A CSR kept as awaiting signing must belong to its key and still ask for what the plan says.
+fn pending_csr_check(
+    csr_file: &Path,
+    csr: &Csr,
+    key: &PrivateKey,
+    key_file: &Path,
+    identity: impl Fn(&Subject, &SubjectAltNames, Option<&[ExtKeyUsage]>) -> Vec<String>,
+) -> Result<(), Error> {
+    if !key.matches_public_key(csr.public_key_der()) {
+        return Err(file_err(
+            csr_file,
+            format!(
+                "was not made with the key in {}; remove both to have new ones made",
+                key_file.display()
+            ),
+        ));
+    }
+    let diffs = csr_differences(csr, identity);
+    if !diffs.is_empty() {
+        return Err(file_err(
+            csr_file,
+            format!(
+                "awaits signing but is not what this configuration asks for: {}; remove it and {} to have new ones made",
+                diffs.join(", "),
+                key_file.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Everything a CSR asks for that the plan does not give its file: the identity (subject, SANs,
+/// requested EKU; [`CertSpec::identity_differences`]) and any other requested extension unless it
+/// is what the certificate gets anyway (KeyUsage digitalSignature + keyEncipherment,
+/// BasicConstraints CA:FALSE without a path length).
+fn csr_differences(
+    csr: &Csr,
+    identity: impl Fn(&Subject, &SubjectAltNames, Option<&[ExtKeyUsage]>) -> Vec<String>,
+) -> Vec<String> {
+    let exts = csr.requested_extensions();
+    let mut out = identity(
+        csr.subject(),
+        &csr.subject_alt_names(),
+        exts.ext_key_usage.as_deref(),
+    );
+    for (oid, _) in &exts.all {
+        match *oid {
+            oids::SUBJECT_ALT_NAME | oids::EXT_KEY_USAGE => {}
+            oids::KEY_USAGE => {
+                if let Some((ku, _)) = exts.key_usage
+                    && ku != LEAF_KEY_USAGE
+                {
+                    out.push(format!(
+                        "requests KeyUsage {}, the certificate gets digitalSignature, keyEncipherment",
+                        ku.names().join(", ")
+                    ));
+                }
+            }
+            oids::BASIC_CONSTRAINTS => {
+                if let Some((bc, _)) = exts.basic_constraints
+                    && (bc.ca || bc.path_len.is_some())
+                {
+                    out.push("requests BasicConstraints CA:TRUE or a path length".to_owned());
+                }
+            }
+            other => out.push(format!("requests extension {other}")),
+        }
+    }
+    out
+}
+
+fn client_key(kc: &Kubeconfig, conf: &Path) -> Result<PrivateKey, Error> {
+    let pem = kc.current_client_key_pem(conf)?.ok_or_else(|| {
+        file_err(
+            conf,
+            "the current user has no client-key-data; remove the file to have a new one made",
+        )
+    })?;
+    PrivateKey::from_pem(&pem).map_err(|e| file_err(conf, format!("client-key-data: {e}")))
+}
+
+fn client_cert(kc: &Kubeconfig, conf: &Path) -> Result<Option<Certificate>, Error> {
+    kc.current_client_cert_pem(conf)?
+        .map(|pem| {
+            Certificate::from_pem(&pem)
+                .map_err(|e| file_err(conf, format!("client-certificate-data: {e}")))
+        })
+        .transpose()
+}
+
+/// The CAs `sign-csrs` signs with (each with its key). Items whose CA is not given are left
+/// unsigned and reported ([`Signed::NoCa`]), so a signing can be done in parts.
 pub struct SigningCas {
-    /// The cluster CA (with key).
-    pub ca: CertificateAuthority,
-    /// The front-proxy CA (with key).
+    /// The cluster CA.
+    pub ca: Option<CertificateAuthority>,
+    /// The front-proxy CA.
     pub front_proxy: Option<CertificateAuthority>,
-    /// The etcd CA (with key).
+    /// The etcd CA.
     pub etcd: Option<CertificateAuthority>,
 }
 
 impl SigningCas {
     fn get(&self, id: CertId) -> Option<&CertificateAuthority> {
         match id {
-            CertId::Ca => Some(&self.ca),
+            CertId::Ca => self.ca.as_ref(),
             CertId::FrontProxyCa => self.front_proxy.as_ref(),
             CertId::EtcdCa => self.etcd.as_ref(),
             _ => None,
         }
     }
+
+    /// Checks every given CA with [`check_ca_role`], that at least one is given, and that no
+    /// two share a key pair.
+    pub fn check(&self, plan: &Plan) -> Result<(), Error> {
+        let given: Vec<(CertId, &CertificateAuthority)> =
+            [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa]
+                .into_iter()
+                .filter_map(|r| self.get(r).map(|ca| (r, ca)))
+                .collect();
+        if given.is_empty() {
+            return Err(invalid("signing CAs", "no CA was given"));
+        }
+        for (role, ca) in &given {
+            check_ca_role(plan, *role, ca)?;
+        }
+        for (i, (a, ca)) in given.iter().enumerate() {
+            for (b, cb) in &given[i + 1..] {
+                if spki_equal(
+                    ca.certificate().public_key_der(),
+                    cb.certificate().public_key_der(),
+                ) {
+                    return Err(invalid(
+                        "signing CAs",
+                        format!(
+                            "{} and {} have the same key pair; each CA needs its own",
+                            a.name(),
+                            b.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// What `sign-csrs` did with one CSR.
+/// Checks that `ca`, given to sign as `role` (`CertId::Ca`, `FrontProxyCa` or `EtcdCa`), is
+/// that CA of the plan: its subject is the plan's subject for that role (§1.1: `kubernetes`,
+/// `front-proxy-ca`, `etcd-ca`), the plan has that CA at all (no etcd CA with external etcd),
+/// and its key is here. Passing the front-proxy CA as the cluster CA (or any other mix-up) is
+/// an [`Error::CaRole`].
+pub fn check_ca_role(plan: &Plan, role: CertId, ca: &CertificateAuthority) -> Result<(), Error> {
+    let Some(want) = plan.cert(role).filter(|c| c.id.is_ca()) else {
+        return Err(invalid(
+            role.name(),
+            "this configuration has no such CA (external etcd has no etcd-ca)",
+        ));
+    };
+    let subject = ca.certificate().subject();
+    if subject != &want.subject {
+        let is = plan
+            .certs
+            .iter()
+            .find(|c| c.id.is_ca() && &c.subject == subject)
+            .map(|c| c.id.name());
+        return Err(Error::CaRole {
+            role: role.name(),
+            subject: subject.to_string(),
+            want: want.subject.to_string(),
+            is,
+        });
+    }
+    if !ca.can_sign() {
+        return Err(invalid(role.name(), "its key is needed to sign"));
+    }
+    Ok(())
+}
+
+/// What `sign-csrs` did with one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signed {
     /// Signed; the certificate was written to this file (or into this kubeconfig).
     Written(PathBuf),
-    /// No CSR for it in the folder.
+    /// Already signed before (its certificate belongs to its key, carries the plan's identity
+    /// and, when its CA is given, chains to it); left untouched.
+    AlreadySigned(PathBuf),
+    /// Neither a CSR nor a certificate for it in the folder.
     NoCsr(String),
     /// Its CA was not given.
     NoCa {
@@ -141,85 +498,228 @@ pub enum Signed {
     },
 }
 
-/// Signs the CSRs `generate_csrs` wrote under `spec.cert_dir` and `spec.kubeconfig_dir` with
-/// `cas`, giving each the KeyUsage and ExtendedKeyUsage its leaf must have and the validity of
-/// `spec`. Certificates are written next to their keys (never over an existing one); kubeconfigs
-/// get their `client-certificate-data` and `certificate-authority-data`. A CSR whose subject is
-/// not the identity that file must have (e.g. an `apiserver.csr` asking for `system:masters`)
-/// is refused. One batch: on any error nothing is written.
-pub fn sign_csrs(
-    spec: &ClusterSpec,
-    cas: &SigningCas,
-    now: OffsetDateTime,
-) -> Result<Vec<Signed>, Error> {
-    let (_lock, _) = crate::tree::lock_for_writing(spec)?;
-    let dir = &spec.cert_dir;
+impl Signed {
+    /// Whether the item was left without a certificate ([`Signed::NoCsr`], [`Signed::NoCa`]).
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Signed::NoCsr(_) | Signed::NoCa { .. })
+    }
+}
+
+/// Signs the CSRs `generate_csrs` wrote under the plan's certificate and kubeconfig folders with
+/// `cas`, and issues **exactly what the plan says** for each file: the plan's subject, SANs,
+/// KeyUsage and ExtendedKeyUsage for the configured Kubernetes version and node, never anything
+/// taken from the request, with the plan's validity. Certificates are written next to their
+/// keys (never over an existing one); kubeconfigs get their `client-certificate-data` and
+/// `certificate-authority-data`.
+///
+/// First every given CA is checked for its role ([`SigningCas::check`]). Then per item:
+/// * certificate already there: kept ([`Signed::AlreadySigned`]) if it belongs to the key (and
+///   the CSR), carries the plan's identity, and chains to its CA when that CA is given;
+///   otherwise refused;
+/// * no CSR: [`Signed::NoCsr`];
+/// * a CSR that differs from the plan in anything ([`CertSpec::identity_differences`]: subject,
+///   SANs, requested EKU; any other requested extension unless it is what the certificate gets
+///   anyway), or that was not made with the key next to it: refused, even when its CA is not
+///   given;
+/// * CA not given: [`Signed::NoCa`].
+///
+/// Every refusal is collected into one [`Error::Refused`] naming each file and its differences;
+/// one batch: on any error nothing is written.
+pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<Vec<Signed>, Error> {
+    let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
+    cas.check(plan)?;
+    let dir = &plan.cert_dir;
     let mut out = Vec::new();
+    let mut refused: Vec<(PathBuf, String)> = Vec::new();
     let mut batch = FileBatch::overwriting();
-    for id in spec.cert_ids().into_iter().filter(|c| !c.is_ca()) {
-        let csr_file = csr_path(dir, id);
-        if !csr_file.exists() {
-            out.push(Signed::NoCsr(id.name().into()));
+    let context = format!("Kubernetes {}, node {}", plan.version, plan.node_name);
+    for c in plan.certs.iter().filter(|c| !c.id.is_ca()) {
+        let issuer = c.id.issuer().unwrap_or(CertId::Ca);
+        let ca = cas.get(issuer);
+        let (csr_file, target, kp) = (csr_path(dir, c.id), c.id.cert_path(dir), c.id.key_path(dir));
+        let csr = if present(&csr_file) {
+            Some(read_csr(&csr_file)?)
+        } else {
+            None
+        };
+        let key = if present(&kp) {
+            Some(read_key(&kp)?)
+        } else {
+            None
+        };
+        if let (Some(csr), Some(key)) = (&csr, &key)
+            && !key.matches_public_key(csr.public_key_der())
+        {
+            refused.push((csr_file, format!("was not made with {}", kp.display())));
             continue;
         }
-        let issuer = id.issuer().unwrap_or(CertId::Ca);
-        let Some(ca) = cas.get(issuer) else {
+        if present(&target) {
+            let cert = read_cert(&target)?;
+            let mut problems = Vec::new();
+            let owner = key
+                .as_ref()
+                .map(|k| (k.matches_public_key(cert.public_key_der()), kp.clone()))
+                .or_else(|| {
+                    csr.as_ref().map(|r| {
+                        (
+                            spki_equal(r.public_key_der(), cert.public_key_der()),
+                            csr_file.clone(),
+                        )
+                    })
+                });
+            if let Some((false, of)) = owner {
+                problems.push(format!("its key is not the one of {}", of.display()));
+            }
+            problems.extend(c.identity_differences(
+                cert.subject(),
+                &cert.subject_alt_names(),
+                Some(cert.ext_key_usage().unwrap_or(&[])),
+            ));
+            if let Some(ca) = ca
+                && let Err(e) = ca.check_issued(&cert)
+            {
+                problems.push(format!("not signed by the given {}: {e}", issuer.name()));
+            }
+            if problems.is_empty() {
+                out.push(Signed::AlreadySigned(target));
+            } else {
+                refused.push((
+                    target.clone(),
+                    format!(
+                        "exists but is not what {} must be ({context}): {}; remove it to have the CSR signed",
+                        c.id.name(),
+                        problems.join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
+        let Some(csr) = csr else {
+            out.push(Signed::NoCsr(c.id.name().into()));
+            continue;
+        };
+        let diffs = csr_differences(&csr, |s, n, e| c.identity_differences(s, n, e));
+        if !diffs.is_empty() {
+            refused.push((
+                csr_file,
+                format!(
+                    "is not what {} must be ({context}): {}",
+                    c.id.name(),
+                    diffs.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let Some(ca) = ca else {
             out.push(Signed::NoCa {
-                name: id.name().into(),
+                name: c.id.name().into(),
                 ca: issuer.name(),
             });
             continue;
         };
-        let csr = read_csr(&csr_file)?;
-        check_leaf_identity(&csr_file, id, csr.subject())?;
-        check_key(&csr_file, &csr, &id.key_path(dir))?;
-        let target = id.cert_path(dir);
-        if std::fs::symlink_metadata(&target).is_ok() {
-            return Err(file_err(&target, "already exists; refusing to overwrite"));
-        }
-        let sans = csr.subject_alt_names();
         let cert = issue(
-            spec,
+            plan,
             ca,
-            &csr,
-            SubjectAltNames {
-                dns: sans.dns,
-                ips: sans.ips,
-                ..SubjectAltNames::default()
-            },
-            id.ext_key_usage(),
+            csr.public_key_der(),
+            &c.subject,
+            &c.subject_alt_names,
+            &c.ext_key_usage,
             now,
         )?;
         batch.stage(&target, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
         out.push(Signed::Written(target));
     }
-    for k in spec.kubeconfig_ids() {
-        let csr_file = kubeconfig_csr_path(&spec.kubeconfig_dir, k);
-        let conf = spec.kubeconfig_dir.join(k.file_name());
-        if !csr_file.exists() {
-            out.push(Signed::NoCsr(k.file_name().into()));
+    for k in &plan.kubeconfigs {
+        let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
+        let conf = plan.kubeconfig_path(k.id);
+        let name = k.id.file_name();
+        if !present(&conf) {
+            if present(&csr_file) {
+                return Err(file_err(
+                    &csr_file,
+                    format!("exists without {}, which holds its key", conf.display()),
+                ));
+            }
+            out.push(Signed::NoCsr(name.into()));
             continue;
         }
-        let csr = read_csr(&csr_file)?;
-        check_kubeconfig_identity(&csr_file, k, csr.subject())?;
         let bytes = read_file(&conf)?;
         let mut kc = Kubeconfig::from_slice(&conf, &bytes)?;
-        let key_pem = kc
-            .current_client_key_pem(&conf)?
-            .ok_or_else(|| file_err(&conf, "has no client-key-data to go with the CSR"))?;
-        let key = PrivateKey::from_pem(&key_pem).map_err(|e| file_err(&conf, e))?;
+        if let Some(cert) = client_cert(&kc, &conf)? {
+            let key = client_key(&kc, &conf)?;
+            let mut problems = Vec::new();
+            if !key.matches_public_key(cert.public_key_der()) {
+                problems.push("client-key-data does not belong to client-certificate-data".into());
+            }
+            problems.extend(k.identity_differences(
+                cert.subject(),
+                &cert.subject_alt_names(),
+                Some(cert.ext_key_usage().unwrap_or(&[])),
+            ));
+            if let Some(ca) = &cas.ca {
+                if let Err(e) = ca.check_issued(&cert) {
+                    problems.push(format!("not signed by the given ca: {e}"));
+                }
+                let same_ca = kc
+                    .current_ca_pem(&conf)
+                    .ok()
+                    .and_then(|pem| Certificate::from_pem(&pem).ok())
+                    .is_some_and(|c| c.to_der() == ca.certificate().to_der());
+                if !same_ca {
+                    problems.push("certificate-authority-data is not the given ca".into());
+                }
+            }
+            if problems.is_empty() {
+                out.push(Signed::AlreadySigned(conf));
+            } else {
+                refused.push((
+                    conf.clone(),
+                    format!(
+                        "has a client certificate that is not what {name} must have ({context}): {}; remove the file to have a new key and CSR made",
+                        problems.join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
+        if !present(&csr_file) {
+            out.push(Signed::NoCsr(name.into()));
+            continue;
+        }
+        let key = client_key(&kc, &conf)?;
+        let csr = read_csr(&csr_file)?;
         if !key.matches_public_key(csr.public_key_der()) {
-            return Err(file_err(
-                &csr_file,
+            refused.push((
+                csr_file,
                 format!("was not made with the client key in {}", conf.display()),
             ));
+            continue;
         }
+        let diffs = csr_differences(&csr, |s, n, e| k.identity_differences(s, n, e));
+        if !diffs.is_empty() {
+            refused.push((
+                csr_file,
+                format!(
+                    "is not what {name} must be ({context}): {}",
+                    diffs.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let Some(ca) = &cas.ca else {
+            out.push(Signed::NoCa {
+                name: name.into(),
+                ca: CertId::Ca.name(),
+            });
+            continue;
+        };
         let cert = issue(
-            spec,
-            &cas.ca,
-            &csr,
-            SubjectAltNames::default(),
-            vec![ExtKeyUsage::ClientAuth],
+            plan,
+            ca,
+            csr.public_key_der(),
+            &k.subject,
+            &SubjectAltNames::default(),
+            &[ExtKeyUsage::ClientAuth],
             now,
         )?;
         let current = kc.current_context.clone();
@@ -230,13 +730,16 @@ pub fn sign_csrs(
             .map(|c| (c.context.cluster.clone(), c.context.user.clone()))
             .ok_or_else(|| file_err(&conf, "has no current context"))?;
         for c in kc.clusters.iter_mut().filter(|c| c.name == ctx.0) {
-            c.cluster.certificate_authority_data = Some(B64.encode(cas.ca.certificate().to_pem()));
+            c.cluster.certificate_authority_data = Some(B64.encode(ca.certificate().to_pem()));
         }
         for u in kc.users.iter_mut().filter(|u| u.name == ctx.1) {
             u.user.client_certificate_data = Some(B64.encode(cert.to_pem()));
         }
         batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
         out.push(Signed::Written(conf));
+    }
+    if !refused.is_empty() {
+        return Err(Error::Refused { refused });
     }
     batch.commit()?;
     Ok(out)
@@ -246,118 +749,18 @@ fn read_csr(path: &Path) -> Result<Csr, Error> {
     Csr::from_pem(&read_file(path)?).map_err(|e| file_err(path, e))
 }
 
-fn check_key(csr_file: &Path, csr: &Csr, key_path: &Path) -> Result<(), Error> {
-    if key_path.exists() {
-        let key = read_key(key_path)?;
-        if !key.matches_public_key(csr.public_key_der()) {
-            return Err(file_err(
-                csr_file,
-                format!("was not made with {}", key_path.display()),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn issue(
-    spec: &ClusterSpec,
+    plan: &Plan,
     ca: &CertificateAuthority,
-    csr: &Csr,
-    sans: SubjectAltNames,
-    ekus: Vec<ExtKeyUsage>,
+    public_key: &[u8],
+    subject: &Subject,
+    sans: &SubjectAltNames,
+    ekus: &[ExtKeyUsage],
     now: OffsetDateTime,
 ) -> Result<Certificate, Error> {
-    let window = spec.leaf_window(now, ca.certificate().not_before());
-    let issue = IssueSpec::new(
-        csr.subject().clone(),
-        csr.public_key_der(),
-        window,
-        CaExpiry::Clamp,
-    )
-    .with_ext_key_usage(ekus)
-    .with_subject_alt_names(sans);
+    let window = plan.leaf_window(now, ca.certificate().not_before());
+    let issue = IssueSpec::new(subject.clone(), public_key, window, CaExpiry::Clamp)
+        .with_ext_key_usage(ekus.to_vec())
+        .with_subject_alt_names(sans.clone());
     Ok(ca.issue(&issue)?)
-}
-
-fn identity_err(path: &Path, subject: &Subject, want: &str) -> Error {
-    file_err(
-        path,
-        format!(
-            "asks for \"{subject}\", but this file's certificate must be {want}; refusing to sign"
-        ),
-    )
-}
-
-/// The subjects a leaf may have in any kubeadm version kubepki knows (§1.1, §1.6).
-fn check_leaf_identity(path: &Path, id: CertId, subject: &Subject) -> Result<(), Error> {
-    let orgs: Vec<&str> = subject.organizations.iter().map(String::as_str).collect();
-    let cn = subject.common_name.as_deref().unwrap_or_default();
-    let extra = !subject.organizational_units.is_empty()
-        || !subject.countries.is_empty()
-        || !subject.provinces.is_empty()
-        || !subject.localities.is_empty();
-    let (want_cn, allowed_orgs): (Option<&str>, &[&[&str]]) = match id {
-        CertId::Apiserver => (Some("kube-apiserver"), &[&[]]),
-        CertId::ApiserverKubeletClient => (
-            Some("kube-apiserver-kubelet-client"),
-            &[&[], &["system:masters"], &["kubeadm:cluster-admins"]],
-        ),
-        CertId::FrontProxyClient => (Some("front-proxy-client"), &[&[]]),
-        CertId::EtcdHealthcheckClient => (
-            Some("kube-etcd-healthcheck-client"),
-            &[&[], &["system:masters"]],
-        ),
-        CertId::ApiserverEtcdClient => (
-            Some("kube-apiserver-etcd-client"),
-            &[&[], &["system:masters"]],
-        ),
-        // etcd server and peer carry the node name.
-        _ => (None, &[&[]]),
-    };
-    let cn_ok = match want_cn {
-        Some(w) => cn == w,
-        None => kubepki_csr::check_dns_subdomain(cn).is_ok(),
-    };
-    if !cn_ok || extra || !allowed_orgs.contains(&orgs.as_slice()) {
-        let want = match want_cn {
-            Some(w) => format!("CN = {w} with O in {allowed_orgs:?}"),
-            None => "CN = <node name> without O".into(),
-        };
-        return Err(identity_err(path, subject, &want));
-    }
-    Ok(())
-}
-
-/// The identity each kubeconfig's user must have (§2.1), in any known version.
-fn check_kubeconfig_identity(
-    path: &Path,
-    id: KubeconfigId,
-    subject: &Subject,
-) -> Result<(), Error> {
-    let orgs: Vec<&str> = subject.organizations.iter().map(String::as_str).collect();
-    let cn = subject.common_name.as_deref().unwrap_or_default();
-    let ok = match id {
-        KubeconfigId::Admin => {
-            cn == "kubernetes-admin"
-                && (orgs == ["kubeadm:cluster-admins"] || orgs == ["system:masters"])
-        }
-        KubeconfigId::SuperAdmin => cn == "kubernetes-super-admin" && orgs == ["system:masters"],
-        KubeconfigId::Kubelet => {
-            cn.strip_prefix("system:node:")
-                .is_some_and(|n| kubepki_csr::check_dns_subdomain(n).is_ok())
-                && orgs == ["system:nodes"]
-        }
-        KubeconfigId::ControllerManager => {
-            cn == "system:kube-controller-manager" && orgs.is_empty()
-        }
-        KubeconfigId::Scheduler => cn == "system:kube-scheduler" && orgs.is_empty(),
-    };
-    if !ok {
-        return Err(identity_err(
-            path,
-            subject,
-            &format!("{}'s identity (§2.1)", id.file_name()),
-        ));
-    }
-    Ok(())
 }

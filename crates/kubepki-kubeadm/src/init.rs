@@ -187,6 +187,9 @@ enum CaState {
 enum Decision {
     Reuse(Box<Item>),
     Create,
+    /// External-CA mode: the key and its CSR (`certs generate-csr`) are there, the certificate
+    /// is not yet.
+    AwaitingSignature(PathBuf),
 }
 
 /// Runs `init` (or the phases in `selection`) for `plan` at time `now`. With `dry_run`, decides
@@ -263,6 +266,7 @@ pub fn run(
 
     // 2. Decide every item.
     let mut missing: Vec<String> = Vec::new();
+    let mut awaiting: Vec<PathBuf> = Vec::new();
     let mut items: Vec<(Item, Option<Todo>)> = Vec::new();
     for spec in plan
         .certs
@@ -291,6 +295,7 @@ pub fn run(
         let ca_state = cas.get(&issuer);
         match decide_leaf(spec, dir, ca_state, &mut warnings, now)? {
             Decision::Reuse(item) => items.push((*item, None)),
+            Decision::AwaitingSignature(csr) => awaiting.push(csr),
             Decision::Create => match ca_state {
                 Some(CaState::Loaded(ca)) if !ca.can_sign() => missing.push(format!(
                     "{} and {} (signed by {})",
@@ -337,14 +342,28 @@ pub fn run(
         .filter(|k| selection.kubeconfigs.contains(&k.id))
     {
         let path = plan.kubeconfig_path(spec.id);
+        let external_ca =
+            matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign());
         if path.exists() {
+            let csr = crate::external::kubeconfig_csr_path(&plan.kubeconfig_dir, spec.id);
+            if external_ca && csr.exists() && !has_client_cert(&path)? {
+                awaiting.push(csr);
+                continue;
+            }
             items.push((
-                check_kubeconfig(&path, spec, ca_cert_for_kubeconfigs, now, &mut warnings)?,
+                check_kubeconfig(
+                    &path,
+                    spec,
+                    ca_cert_for_kubeconfigs,
+                    external_ca,
+                    now,
+                    &mut warnings,
+                )?,
                 None,
             ));
             continue;
         }
-        if matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign()) {
+        if external_ca {
             missing.push(format!(
                 "{} (client certificate signed by {})",
                 display(&path),
@@ -369,6 +388,13 @@ pub fn run(
         item.key_algorithm = Some(plan.secondary_algorithm.name().into());
         item.server = Some(spec.server.clone());
         items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
+    }
+    if !awaiting.is_empty() {
+        return Err(Error::AwaitingSignature {
+            cas: external_cas,
+            csrs: awaiting,
+            missing,
+        });
     }
     if !missing.is_empty() {
         return Err(Error::ExternalCaIncomplete {
@@ -638,8 +664,23 @@ fn decide_leaf(
 ) -> Result<Decision, Error> {
     let (cp, kp) = (spec.id.cert_path(dir), spec.id.key_path(dir));
     let issuer = spec.id.issuer().unwrap_or(spec.id);
+    let external = matches!(ca, Some(CaState::Loaded(ca)) if !ca.can_sign());
     match (cp.exists(), kp.exists()) {
         (false, false) => Ok(Decision::Create),
+        // In external-CA mode this node cannot make the certificate; removing the key would
+        // orphan the CSR the CA holder has (docs/certs.md, external CA).
+        (false, true) if external && crate::external::csr_path(dir, spec.id).exists() => Ok(
+            Decision::AwaitingSignature(crate::external::csr_path(dir, spec.id)),
+        ),
+        (false, true) if crate::external::csr_path(dir, spec.id).exists() => Err(file_err(
+            &kp,
+            format!(
+                "exists without {}, and its CSR {} awaits signing (`kubepki certs generate-csr`): supply {} without its key (external CA) and the signed certificate, or remove the key and the CSR to have both made here",
+                cp.display(),
+                crate::external::csr_path(dir, spec.id).display(),
+                issuer.cert_path(dir).display()
+            ),
+        )),
         (false, true) => Err(file_err(
             &kp,
             format!(
@@ -676,6 +717,26 @@ fn decide_leaf(
                     &kp,
                     format!("does not belong to {}", cp.display()),
                 ));
+            }
+            if external {
+                // A certificate this node could not have made: it must be exactly the plan's
+                // (the comparison sign-csrs applies to CSRs; docs/certs.md).
+                let diffs = spec.identity_differences(
+                    cert.subject(),
+                    &cert.subject_alt_names(),
+                    Some(cert.ext_key_usage().unwrap_or(&[])),
+                );
+                if !diffs.is_empty() {
+                    return Err(file_err(
+                        &cp,
+                        format!(
+                            "signed by the external CA {} but not what {} must be in this configuration: {}",
+                            issuer.cert_path(dir).display(),
+                            spec.id.name(),
+                            diffs.join(", ")
+                        ),
+                    ));
+                }
             }
             let have = cert.subject_alt_names();
             let lacking: Vec<String> = spec
@@ -762,10 +823,18 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
     }
 }
 
+/// Whether the kubeconfig's current user has a client certificate (`certs generate-csr` writes
+/// kubeconfigs with only the client key).
+fn has_client_cert(path: &Path) -> Result<bool, Error> {
+    let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
+    Ok(kc.current_client_cert_pem(path)?.is_some())
+}
+
 fn check_kubeconfig(
     path: &Path,
     spec: &KubeconfigSpec,
     ca: Option<&Certificate>,
+    external_ca: bool,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
@@ -814,6 +883,30 @@ fn check_kubeconfig(
     );
     item.issuer = Some(CertId::Ca.name().into());
     item.server = Some(cluster.cluster.server.clone());
+    if external_ca {
+        // Signed by the external CA: exactly the plan's identity (as sign-csrs issues it).
+        let Some(c) = &cert else {
+            return Err(file_err(
+                path,
+                "has no client certificate, and in external CA mode this node cannot sign one",
+            ));
+        };
+        let diffs = spec.identity_differences(
+            c.subject(),
+            &c.subject_alt_names(),
+            Some(c.ext_key_usage().unwrap_or(&[])),
+        );
+        if !diffs.is_empty() {
+            return Err(file_err(
+                path,
+                format!(
+                    "its client certificate is not what {} must have in this configuration: {}",
+                    spec.id.file_name(),
+                    diffs.join(", ")
+                ),
+            ));
+        }
+    }
     if let Some(c) = &cert {
         item.subject = Some(c.subject().to_string());
         fill_times(&mut item, c);

@@ -49,7 +49,10 @@ pub use error::Error;
 pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
 };
-pub use external::{Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, sign_csrs};
+pub use external::{
+    Generated, Kept, Signed, SigningCas, check_ca_role, csr_path, generate_csrs,
+    kubeconfig_csr_path, sign_csrs,
+};
 pub use identity::{
     RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node, kubelet_kubeconfig,
     kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig, user_request,

@@ -246,6 +246,157 @@ impl KubeconfigSpec {
     }
 }
 
+impl CertSpec {
+    /// How the identity a certificate or CSR presents differs from this entry's: subject, SANs
+    /// and ExtendedKeyUsage, compared exactly, one entry per difference (`extra O
+    /// "system:masters"`, `extra SAN DNS:evil.example.com`, `EKU is ..., must be ...`). Empty
+    /// when it is this entry's identity.
+    ///
+    /// The rules (the one comparison `sign_csrs` applies to every CSR and `init` to every
+    /// certificate an external CA signed): the same CN; the same O values in any order; no OU,
+    /// C, ST or L; the same set of DNS SANs (ASCII case-insensitive) and IP SANs, and no URI,
+    /// email or other SAN; the same EKU set, where `None` means "not stated" (a CSR that requests
+    /// no EKU) and is no difference, while a certificate without the extension is `Some(&[])`.
+    pub fn identity_differences(
+        &self,
+        subject: &Subject,
+        sans: &SubjectAltNames,
+        ext_key_usage: Option<&[ExtKeyUsage]>,
+    ) -> Vec<String> {
+        identity_differences(
+            (&self.subject, &self.subject_alt_names, &self.ext_key_usage),
+            subject,
+            sans,
+            ext_key_usage,
+        )
+    }
+}
+
+impl KubeconfigSpec {
+    /// How the identity a client certificate or CSR presents differs from this file's user
+    /// (§2.1: this subject, no SANs, EKU clientAuth), by the rules of
+    /// [`CertSpec::identity_differences`].
+    pub fn identity_differences(
+        &self,
+        subject: &Subject,
+        sans: &SubjectAltNames,
+        ext_key_usage: Option<&[ExtKeyUsage]>,
+    ) -> Vec<String> {
+        identity_differences(
+            (
+                &self.subject,
+                &SubjectAltNames::default(),
+                &[ExtKeyUsage::ClientAuth],
+            ),
+            subject,
+            sans,
+            ext_key_usage,
+        )
+    }
+}
+
+/// The one identity comparison of the tree (used by `sign_csrs` for every CSR and by `init` for
+/// every certificate an external CA signed): how `subject`, `sans` and `ext_key_usage` differ
+/// from `want` (the plan's subject, SANs and EKU), one entry per difference, e.g.
+/// `extra O "system:masters"` or `extra SAN DNS:evil.example.com`.
+///
+/// * Subject: the same CN, the same O values (in any order), and no OU, C, ST or L unless the
+///   plan has them.
+/// * SANs: the same set of DNS names (ASCII case-insensitive) and IP addresses; any URI, email
+///   or other name is extra.
+/// * EKU: the same set. `None` means "not stated" (a CSR that requests no EKU) and is no
+///   difference; a certificate without the extension is `Some(&[])`.
+pub(crate) fn identity_differences(
+    want: (&Subject, &SubjectAltNames, &[ExtKeyUsage]),
+    subject: &Subject,
+    sans: &SubjectAltNames,
+    ext_key_usage: Option<&[ExtKeyUsage]>,
+) -> Vec<String> {
+    let (want_subject, want_sans, want_eku) = want;
+    let mut out = Vec::new();
+    if subject.common_name != want_subject.common_name {
+        let show = |cn: &Option<String>| match cn {
+            Some(c) => format!("\"{c}\""),
+            None => "absent".to_owned(),
+        };
+        out.push(format!(
+            "CN is {}, must be {}",
+            show(&subject.common_name),
+            show(&want_subject.common_name)
+        ));
+    }
+    for (attr, have, want) in [
+        ("O", &subject.organizations, &want_subject.organizations),
+        (
+            "OU",
+            &subject.organizational_units,
+            &want_subject.organizational_units,
+        ),
+        ("C", &subject.countries, &want_subject.countries),
+        ("ST", &subject.provinces, &want_subject.provinces),
+        ("L", &subject.localities, &want_subject.localities),
+    ] {
+        for v in set_minus(have, want, |a, b| a == b) {
+            out.push(format!("extra {attr} \"{v}\""));
+        }
+        for v in set_minus(want, have, |a, b| a == b) {
+            out.push(format!("missing {attr} \"{v}\""));
+        }
+    }
+    let dns_eq = |a: &String, b: &String| a.eq_ignore_ascii_case(b);
+    for d in set_minus(&sans.dns, &want_sans.dns, dns_eq) {
+        out.push(format!("extra SAN DNS:{d}"));
+    }
+    for d in set_minus(&want_sans.dns, &sans.dns, dns_eq) {
+        out.push(format!("missing SAN DNS:{d}"));
+    }
+    for ip in set_minus(&sans.ips, &want_sans.ips, |a, b| a == b) {
+        out.push(format!("extra SAN IP:{ip}"));
+    }
+    for ip in set_minus(&want_sans.ips, &sans.ips, |a, b| a == b) {
+        out.push(format!("missing SAN IP:{ip}"));
+    }
+    for u in &sans.uris {
+        out.push(format!("extra SAN URI:{u}"));
+    }
+    for e in &sans.emails {
+        out.push(format!("extra SAN email:{e}"));
+    }
+    for o in &sans.others {
+        out.push(format!("extra SAN {o}"));
+    }
+    if let Some(have) = ext_key_usage {
+        let same = set_minus(have, want_eku, |a, b| a == b).is_empty()
+            && set_minus(want_eku, have, |a, b| a == b).is_empty();
+        if !same {
+            let names = |e: &[ExtKeyUsage]| {
+                if e.is_empty() {
+                    "none".to_owned()
+                } else {
+                    e.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                }
+            };
+            out.push(format!(
+                "EKU is {}, must be {}",
+                names(have),
+                names(want_eku)
+            ));
+        }
+    }
+    out
+}
+
+/// The values of `a` that are not in `b` (each once, in `a`'s order).
+fn set_minus<'a, T>(a: &'a [T], b: &[T], eq: impl Fn(&T, &T) -> bool) -> Vec<&'a T> {
+    let mut out: Vec<&T> = Vec::new();
+    for x in a {
+        if !b.iter().any(|y| eq(x, y)) && !out.iter().any(|y| eq(x, y)) {
+            out.push(x);
+        }
+    }
+    out
+}
+
 /// Everything a kubeadm tree holds for one [`ClusterSpec`], with the inputs resolved.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -264,6 +264,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Res<Vec<(PathBuf, Vec<u8>)>> {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| Ok((f.clone(), fs::read(&f)?)))
+        .collect()
+}
+
 fn no_ca_key(dir: &Path) {
     let mut files = Vec::new();
     walk(dir, &mut files);
@@ -304,8 +315,9 @@ fn external_ca_round_trip() -> R {
     let node = tempfile::tempdir()?;
     let node_spec = spec(node.path());
     let node_plan = Plan::new(&node_spec)?;
-    let written = generate_csrs(&node_plan)?;
-    assert_eq!(written.len(), 7 * 2 + 5 * 2);
+    let generated = generate_csrs(&node_plan)?;
+    assert_eq!(generated.written.len(), 7 * 2 + 5 * 2);
+    assert!(generated.kept.is_empty());
     no_ca_key(node.path());
     let admin_before =
         Kubeconfig::from_slice(Path::new("a"), &fs::read(node.path().join("admin.conf"))?)?;
@@ -317,9 +329,21 @@ fn external_ca_round_trip() -> R {
     );
     assert!(admin_before.users[0].user.client_certificate_data.is_none());
     assert!(admin_before.users[0].user.client_key_data.is_some());
+    // Again: everything awaits signing, nothing is written or changed.
+    let before = snapshot(node.path())?;
+    let again = generate_csrs(&node_plan)?;
+    assert!(again.written.is_empty(), "{:?}", again.written);
+    assert_eq!(again.kept.len(), 12);
     assert!(
-        generate_csrs(&node_plan).is_err(),
-        "generate-csr overwrote its own files"
+        again
+            .kept
+            .iter()
+            .all(|k| matches!(k, kubepki_kubeadm::Kept::AwaitingSignature { .. }))
+    );
+    assert_eq!(
+        snapshot(node.path())?,
+        before,
+        "generate-csr changed its own files"
     );
     let csr = kubepki_csr::Csr::from_pem(&fs::read(node.path().join("pki/apiserver.csr"))?)?;
     assert!(csr.requested_extensions().key_usage.is_none());
@@ -334,11 +358,11 @@ fn external_ca_round_trip() -> R {
 
     // Signing, with the CA keys.
     let cas = SigningCas {
-        ca: load(CertId::Ca)?,
+        ca: Some(load(CertId::Ca)?),
         front_proxy: Some(load(CertId::FrontProxyCa)?),
         etcd: Some(load(CertId::EtcdCa)?),
     };
-    let signed = sign_csrs(&node_spec, &cas, T0 + Duration::minutes(1))?;
+    let signed = sign_csrs(&node_plan, &cas, T0 + Duration::minutes(1))?;
     assert_eq!(
         signed
             .iter()
@@ -381,18 +405,21 @@ fn external_ca_round_trip() -> R {
     // The signer refuses a CSR that asks for more than its file may have.
     let node2 = tempfile::tempdir()?;
     let s2 = spec(node2.path());
-    generate_csrs(&Plan::new(&s2)?)?;
+    let plan2 = Plan::new(&s2)?;
+    generate_csrs(&plan2)?;
     let key = PrivateKey::from_pem(&fs::read(node2.path().join("pki/apiserver.key"))?)?;
     let evil = kubepki_csr::CsrBuilder::new(
         Subject::cn("kube-apiserver").with_organizations(["system:masters"]),
     )
     .sign(&key)?;
     fs::write(node2.path().join("pki/apiserver.csr"), evil.to_pem())?;
-    let e = sign_csrs(&s2, &cas, T0)
+    let e = sign_csrs(&plan2, &cas, T0)
         .err()
         .ok_or("signed an escalation")?;
     assert!(
-        e.to_string().contains("apiserver.csr") && e.to_string().contains("refusing"),
+        e.to_string().contains("apiserver.csr")
+            && e.to_string().contains("refusing")
+            && e.to_string().contains("extra O \"system:masters\""),
         "{e}"
     );
     assert!(!node2.path().join("pki/apiserver.crt").exists());
