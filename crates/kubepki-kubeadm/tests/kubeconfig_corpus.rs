@@ -160,6 +160,10 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
         for (p, c) in &client_files {
             fs::write(p, c)?;
         }
+        let link = d.join("admin-client-link.key");
+        if fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink("admin-client.key", &link)?;
+        }
         let before = snapshot(d);
         let (done, _) = renew(
             &s,

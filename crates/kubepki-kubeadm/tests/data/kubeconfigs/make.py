@@ -16,7 +16,8 @@ The files are templates: the test fills the markers from a tree it has just made
                             indented N spaces with `\\`; becomes the new certificate on one line
   @DIR@                     the folder of admin.conf
 Files the templates reference: admin-client.crt, admin-client.key, admin-client.pem (certificate
-and key), written by the test with the old credentials.
+and key), written by the test with the old credentials, and admin-client-link.key, a symbolic link
+to admin-client.key.
 """
 
 import os
@@ -315,6 +316,25 @@ users:
     client-key-data: @CUR_KEY@
 """)
 
+case("comment-before-value", "renew", "apiVersion: v1\n" + CLUSTER + "users:\n" + BACKUP + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: # the certificate
+      @CUR_CERT@
+    client-key-data:   # the key
+      @CUR_KEY@
+""")
+
+case("null-data-with-files", "renew", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: ~
+    client-certificate: admin-client.crt
+    client-key-data: null
+    client-key: admin-client.key
+""")
+
 case("alias-key", "refuse", "apiVersion: v1\n" + CLUSTER + """\
 users:
 - name: admin-backup
@@ -405,6 +425,49 @@ users:
     client-key: pki/apiserver.key
 """, "a file of the tree")
 
+
+case("symlink-key-file", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key: admin-client-link.key
+""", "is a symbolic link")
+
+case("duplicate-context", "refuse", """\
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: @CA@
+    server: https://192.0.2.10:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: admin-backup
+  name: kubernetes-admin@kubernetes
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+users:
+""" + BACKUP + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+""", "2 context entries are named")
+
+case("no-current-context", "refuse", "apiVersion: v1\n" + CLUSTER.replace(
+    "current-context: kubernetes-admin@kubernetes", "current-context: elsewhere") + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+""", "current-context \"elsewhere\" is not among its contexts")
 
 def main():
     for f in os.listdir(HERE):
