@@ -217,6 +217,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     let mut renewed = 0;
+    let mut failed = Vec::new();
     for r in &done {
         match &r.status {
             RenewStatus::Renewed {
@@ -235,6 +236,13 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
                 ca.display(),
                 r.target.name()
             ),
+            RenewStatus::Failed { reason } => {
+                println!(
+                    "FAILED! {} (not renewed, no file of it changed)",
+                    r.target.name()
+                );
+                failed.push(reason);
+            }
         }
     }
     if renewed > 0 {
@@ -242,7 +250,14 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
             "\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
         );
     }
-    Ok(())
+    for reason in &failed {
+        eprintln!("kubepki: error: {reason}");
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Exit(1))
+    }
 }
 
 fn generate(a: GenerateArgs) -> Result<(), CliError> {

@@ -144,6 +144,44 @@ fn renew_all_then_verify() -> R {
 }
 
 #[test]
+fn renew_all_goes_on_past_an_item_it_cannot_renew() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    // scheduler.conf's current user authenticates with a token: nothing to renew there.
+    let sched = d.join("scheduler.conf");
+    let token = fs::read_to_string(&sched)?
+        .lines()
+        .filter(|l| !l.contains("client-key-data"))
+        .map(|l| {
+            if l.contains("client-certificate-data") {
+                "    token: abcdef.0123456789abcdef".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(&sched, &token)?;
+    let before = fs::read(d.join("pki/apiserver.key"))?;
+    let r = kubepki(d, &args(&["certs", "renew", "all"], &dd))?;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.matches(" renewed: ").count(), 10, "{}", r.stdout);
+    assert!(r.stdout.contains("FAILED! scheduler.conf"), "{}", r.stdout);
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "kubepki: error: {}: the current user \"system:kube-scheduler\" authenticates with a token, not a client certificate",
+            sched.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&sched)?, token);
+    assert_ne!(fs::read(d.join("pki/apiserver.key"))?, before);
+    Ok(())
+}
+
+#[test]
 fn external_ca_round_trip_on_the_command_line() -> R {
     let ca_side = tempfile::tempdir()?;
     let node = tempfile::tempdir()?;

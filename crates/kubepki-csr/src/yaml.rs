@@ -18,6 +18,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::budget::BudgetBreach;
 
+/// A value read together with where it is in the text (byte offsets with [`from_str`]): for
+/// editors that change one node and keep every other byte.
+pub use serde_saphyr::Spanned;
+
 /// The deepest nesting of mappings and sequences that kubepki reads; deeper input is refused.
 pub const MAX_DEPTH: usize = 24;
 

@@ -194,14 +194,15 @@ fn entry_for(
     e
 }
 
-/// The client certificate embedded in a kubeconfig's current user.
+/// The client certificate of a kubeconfig's current user: embedded, or in the file it names
+/// (read by the one kubeconfig reader, [`Kubeconfig::current_client_cert_pem`]).
 pub(crate) fn kubeconfig_client_cert(path: &Path) -> Result<Certificate, crate::Error> {
     let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
-    let pem = kc.current_client_cert_pem(path)?.ok_or_else(|| {
-        crate::error::file_err(path, "the current user has no client-certificate-data")
-    })?;
+    let pem = kc
+        .current_client_cert_pem(path)?
+        .ok_or_else(|| kc.no_client_cert(path))?;
     Certificate::from_pem(&pem)
-        .map_err(|e| crate::error::file_err(path, format!("client-certificate-data: {e}")))
+        .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
 }
 
 impl Expiration {

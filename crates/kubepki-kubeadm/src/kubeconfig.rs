@@ -1,7 +1,7 @@
 //! Kubeconfig files as client-go writes them (spec §2.2, §2.4): one cluster, one context, one
 //! user, `*-data` fields holding base64 of PEM text, keys in alphabetical order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -291,46 +291,137 @@ impl Kubeconfig {
     /// `certificate-authority` points at (relative to the kubeconfig's folder).
     pub fn current_ca_pem(&self, path: &Path) -> Result<Vec<u8>, Error> {
         let (cluster, _) = self.current(path)?;
-        if let Some(data) = &cluster.cluster.certificate_authority_data {
-            return decode(path, "certificate-authority-data", data).map(|z| z.to_vec());
-        }
-        if let Some(file) = &cluster.cluster.certificate_authority {
-            let base = path.parent().unwrap_or(Path::new("."));
-            let p = base.join(file);
-            return kubepki_keys::files::read_limited(&p)
-                .map(|z| z.to_vec())
-                .map_err(|e| {
-                    file_err(path, format!("certificate-authority {}: {e}", p.display()))
-                });
-        }
-        Err(file_err(
+        let c = &cluster.cluster;
+        match credential(
             path,
-            "the current cluster has no certificate-authority-data",
-        ))
+            "certificate-authority",
+            c.certificate_authority_data.as_deref(),
+            c.certificate_authority.as_deref(),
+        )? {
+            Some(pem) => Ok(pem.to_vec()),
+            None => Err(file_err(
+                path,
+                "the current cluster has no certificate-authority-data",
+            )),
+        }
     }
 
-    /// The current user's client certificate PEM text, if embedded.
+    /// The current user's client certificate PEM text: the `client-certificate-data`, or the
+    /// file `client-certificate` points at (relative to the kubeconfig's folder, as kubectl
+    /// resolves it: after the kubelet's TLS bootstrap `kubelet.conf` points at
+    /// `/var/lib/kubelet/pki/kubelet-client-current.pem`, which holds certificate and key).
+    /// `None` when the user has neither (a token, an exec plugin, ...).
     pub fn current_client_cert_pem(&self, path: &Path) -> Result<Option<Vec<u8>>, Error> {
         let (_, user) = self.current(path)?;
-        user.user
-            .client_certificate_data
-            .as_deref()
-            .map(|d| decode(path, "client-certificate-data", d).map(|z| z.to_vec()))
-            .transpose()
+        let u = &user.user;
+        Ok(credential(
+            path,
+            "client-certificate",
+            u.client_certificate_data.as_deref(),
+            u.client_certificate.as_deref(),
+        )?
+        .map(|z| z.to_vec()))
     }
 
-    /// The current user's client key PEM text, if embedded.
+    /// The current user's client key PEM text: the `client-key-data`, or the file `client-key`
+    /// points at (relative to the kubeconfig's folder). `None` when the user has neither.
     pub fn current_client_key_pem(&self, path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
         let (_, user) = self.current(path)?;
-        user.user
-            .client_key_data
-            .as_deref()
-            .map(|d| decode(path, "client-key-data", d))
-            .transpose()
+        let u = &user.user;
+        credential(
+            path,
+            "client-key",
+            u.client_key_data.as_deref(),
+            u.client_key.as_deref(),
+        )
     }
 }
 
-fn decode(path: &Path, field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+impl Kubeconfig {
+    /// The error for a current user without a client certificate, saying what it has instead.
+    pub(crate) fn no_client_cert(&self, path: &Path) -> Error {
+        let user = match self.current(path) {
+            Ok((_, u)) => u,
+            Err(e) => return e,
+        };
+        file_err(
+            path,
+            if set(user.user.token.as_deref()).is_some() {
+                format!(
+                    "the current user \"{}\" authenticates with a token, not a client certificate",
+                    user.name
+                )
+            } else {
+                format!(
+                    "the current user \"{}\" has no client certificate (neither client-certificate-data nor client-certificate)",
+                    user.name
+                )
+            },
+        )
+    }
+
+    /// The error for a current user without a client key.
+    pub(crate) fn no_client_key(&self, path: &Path) -> Error {
+        match self.current(path) {
+            Ok((_, u)) => file_err(
+                path,
+                format!(
+                    "the current user \"{}\" has no client key (neither client-key-data nor client-key)",
+                    u.name
+                ),
+            ),
+            Err(e) => e,
+        }
+    }
+}
+
+/// A file a kubeconfig names, resolved as kubectl does: an absolute path as it is, a relative
+/// one relative to the kubeconfig's folder.
+pub fn resolve_reference(kubeconfig: &Path, file: &str) -> PathBuf {
+    let p = Path::new(file);
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    kubeconfig.parent().unwrap_or(Path::new(".")).join(p)
+}
+
+/// A value set as a string that is not empty: client-go treats an empty `*-data` or path as
+/// not set (its validation checks `len(...) != 0`).
+pub(crate) fn set(v: Option<&str>) -> Option<&str> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// `<field>-data` (base64) or the file `<field>` names; both set is refused as client-go
+/// refuses it.
+fn credential(
+    path: &Path,
+    field: &str,
+    data: Option<&str>,
+    file: Option<&str>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+    match (set(data), set(file)) {
+        (Some(_), Some(_)) => Err(file_err(
+            path,
+            format!("sets both {field}-data and {field}; kubectl refuses that, keep one"),
+        )),
+        (Some(d), None) => decode(path, &format!("{field}-data"), d).map(Some),
+        (None, Some(f)) => {
+            let p = resolve_reference(path, f);
+            kubepki_keys::files::read_limited(&p)
+                .map(Some)
+                .map_err(|e| {
+                    let why = match e {
+                        kubepki_keys::Error::Io { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    file_err(path, format!("{field} {}: {why}", p.display()))
+                })
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+pub(crate) fn decode(path: &Path, field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let compact: Zeroizing<String> =
         Zeroizing::new(data.chars().filter(|c| !c.is_whitespace()).collect());
     B64.decode(compact.as_bytes())

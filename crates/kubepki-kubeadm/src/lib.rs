@@ -36,6 +36,7 @@ mod external;
 mod identity;
 mod init;
 mod kubeconfig;
+mod kubeconfig_edit;
 pub mod net;
 mod plan;
 mod renew;
@@ -60,6 +61,7 @@ pub use identity::{
 pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
+    resolve_reference,
 };
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};

@@ -1,20 +1,19 @@
 //! `certs renew` (spec §6.1): a new key and certificate for a leaf or a kubeconfig's client
 //! certificate, copying CN, O, DNS/IP SANs and EKU from the old one; kubeconfigs are edited in
-//! place so that every other byte stays as it was.
+//! place, by structure, so that every other byte stays as it was (`kubeconfig_edit`).
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, rfc3339};
 use kubepki_csr::SubjectAltNames;
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, generate_many, public_key_algorithm};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
-use crate::kubeconfig::Kubeconfig;
+use crate::kubeconfig_edit::{self, NewCredentials, same_file};
 use crate::plan::{CertId, KubeconfigId};
 use crate::spec::ClusterSpec;
 use crate::tree::{read_cert, read_file, read_key};
@@ -113,6 +112,11 @@ pub enum RenewStatus {
         /// The CA's certificate file.
         ca: PathBuf,
     },
+    /// It could not be renewed; none of its files was changed (the others were renewed).
+    Failed {
+        /// Why, naming the file at fault.
+        reason: String,
+    },
 }
 
 /// One line of a renew report.
@@ -127,9 +131,14 @@ pub struct Renewed {
 }
 
 /// Renews `targets` at `now`: new keys (all generated at once, in parallel) of `algorithm`, or of
-/// each old key's algorithm when `None`; validity from `spec`. Everything is written as one
-/// batch of atomic replacements: on any error no file has changed. Returns one entry per target
-/// and the warnings.
+/// each old key's algorithm when `None`; validity from `spec`.
+///
+/// Each target is all or nothing (docs/certs.md, "renew"): it is renewed with every file it
+/// consists of (key and certificate; a kubeconfig and the certificate and key files its current
+/// user references), or it is reported as [`RenewStatus::Failed`] with none of its files changed,
+/// and the other targets are still renewed. Everything renewed is written as one batch of atomic
+/// replacements; an error while writing (the `Err` case) leaves every file as it was. Returns one
+/// entry per target and the warnings.
 pub fn renew(
     spec: &ClusterSpec,
     targets: &[RenewTarget],
@@ -139,15 +148,14 @@ pub fn renew(
     let (_lock, _) = crate::tree::lock_for_writing(spec)?;
     let dir = &spec.cert_dir;
     let mut warnings = Vec::new();
-    let mut cas: std::collections::BTreeMap<CertId, Option<CertificateAuthority>> =
-        Default::default();
+    let mut cas: BTreeMap<CertId, Result<Option<CertificateAuthority>, String>> = BTreeMap::new();
     struct Job {
         target: RenewTarget,
         old: Certificate,
         ca: CertId,
         alg: KeyAlgorithm,
         files: Vec<PathBuf>,
-        kubeconfig: Option<(Zeroizing<Vec<u8>>, Kubeconfig)>,
+        kubeconfig: Option<(PathBuf, Zeroizing<Vec<u8>>)>,
     }
     let mut out = Vec::new();
     let mut jobs = Vec::new();
@@ -160,81 +168,92 @@ pub fn renew(
             RenewTarget::Cert(c) => vec![c.cert_path(dir), c.key_path(dir)],
             RenewTarget::Kubeconfig(_) => vec![path.clone()],
         };
+        let mut report = |status| {
+            out.push(Renewed {
+                target,
+                files: files.clone(),
+                status,
+            })
+        };
         if !path.exists() {
-            out.push(Renewed {
-                target,
-                files,
-                status: RenewStatus::Missing,
-            });
+            report(RenewStatus::Missing);
             continue;
         }
-        if let std::collections::btree_map::Entry::Vacant(slot) = cas.entry(ca_id) {
-            let cp = ca_id.cert_path(dir);
-            let kp = ca_id.key_path(dir);
-            let ca = CertificateAuthority::from_certificate(read_cert(&cp)?)
-                .map_err(|e| file_err(&cp, e))?;
-            slot.insert(if kp.exists() {
-                Some(ca.with_key(read_key(&kp)?).map_err(|e| file_err(&kp, e))?)
-            } else {
-                None
-            });
-        }
-        if !matches!(cas.get(&ca_id), Some(Some(_))) {
-            out.push(Renewed {
-                target,
-                files,
-                status: RenewStatus::ExternalCa {
-                    ca: ca_id.cert_path(dir),
-                },
-            });
-            continue;
-        }
-        let (old, kubeconfig) = match target {
-            RenewTarget::Cert(_) => (read_cert(&path)?, None),
-            RenewTarget::Kubeconfig(_) => {
-                let bytes = read_file(&path)?;
-                let kc = Kubeconfig::from_slice(&path, &bytes)?;
-                let (_, user) = kc.current(&path)?;
-                if user.user.client_certificate_data.is_none() {
-                    return Err(file_err(
-                        &path,
-                        "its user references certificate files instead of embedding them; renew those files instead",
-                    ));
-                }
-                (
-                    crate::expiration::kubeconfig_client_cert(&path)?,
-                    Some((bytes, kc)),
-                )
+        let ca = cas
+            .entry(ca_id)
+            .or_insert_with(|| load_ca(dir, ca_id).map_err(|e| e.to_string()));
+        match ca {
+            Err(reason) => {
+                report(RenewStatus::Failed {
+                    reason: reason.clone(),
+                });
+                continue;
             }
-        };
-        let alg = match algorithm {
-            Some(a) => a,
-            None => public_key_algorithm(old.public_key_der()).map_err(|e| file_err(&path, e))?,
-        };
-        jobs.push(Job {
-            target,
-            old,
-            ca: ca_id,
-            alg,
-            files,
-            kubeconfig,
-        });
+            Ok(None) => {
+                report(RenewStatus::ExternalCa {
+                    ca: ca_id.cert_path(dir),
+                });
+                continue;
+            }
+            Ok(Some(_)) => {}
+        }
+        let prepared = (|| -> Result<_, Error> {
+            let (old, kubeconfig) = match target {
+                RenewTarget::Cert(_) => (read_cert(&path)?, None),
+                RenewTarget::Kubeconfig(_) => {
+                    let bytes = read_file(&path)?;
+                    // The current context, its user's credentials and how they can be replaced
+                    // are checked again with the new values; the old certificate comes from the
+                    // reader every command shares (embedded data or the file referenced).
+                    (
+                        crate::expiration::kubeconfig_client_cert(&path)?,
+                        Some((path.clone(), bytes)),
+                    )
+                }
+            };
+            let alg = match algorithm {
+                Some(a) => a,
+                None => {
+                    public_key_algorithm(old.public_key_der()).map_err(|e| file_err(&path, e))?
+                }
+            };
+            Ok((old, kubeconfig, alg))
+        })();
+        match prepared {
+            Ok((old, kubeconfig, alg)) => jobs.push(Job {
+                target,
+                old,
+                ca: ca_id,
+                alg,
+                files,
+                kubeconfig,
+            }),
+            Err(e) => report(RenewStatus::Failed {
+                reason: e.to_string(),
+            }),
+        }
     }
 
     let keys = generate_many(&jobs.iter().map(|j| j.alg).collect::<Vec<_>>())?;
-    let mut batch = FileBatch::overwriting();
+    // Files of the tree a kubeconfig's referenced certificate or key must not be.
+    let mut tree_files: Vec<PathBuf> = spec
+        .cert_ids()
+        .into_iter()
+        .flat_map(|c| [c.cert_path(dir), c.key_path(dir)])
+        .chain([dir.join("sa.key"), dir.join("sa.pub")])
+        .chain(
+            spec.kubeconfig_ids()
+                .into_iter()
+                .map(|k| spec.kubeconfig_dir.join(k.file_name())),
+        )
+        .collect();
+    tree_files.retain(|p| p.exists());
+    let mut writes: Vec<(RenewTarget, PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for (job, key) in jobs.into_iter().zip(keys) {
-        let Some(Some(ca)) = cas.get(&job.ca) else {
+        let Some(Ok(Some(ca))) = cas.get(&job.ca) else {
             continue;
         };
         let window = spec.leaf_window(now, ca.certificate().not_before());
-        if window.not_after > ca.certificate().not_after() {
-            warnings.push(format!(
-                "{}: cut to expire with its CA at {}",
-                job.target.name(),
-                rfc3339(ca.certificate().not_after())
-            ));
-        }
         let old_sans = job.old.subject_alt_names();
         let sans = SubjectAltNames {
             dns: old_sans.dns,
@@ -249,118 +268,134 @@ pub fn renew(
         )
         .with_ext_key_usage(job.old.ext_key_usage().unwrap_or(&[]).to_vec())
         .with_subject_alt_names(sans);
-        let cert = ca.issue(&issue)?;
-        match (job.target, &job.kubeconfig) {
-            (RenewTarget::Cert(c), _) => {
-                batch.stage(&c.key_path(dir), key.to_pem()?.as_bytes(), MODE_SECRET)?;
-                batch.stage(&c.cert_path(dir), cert.to_pem().as_bytes(), MODE_PUBLIC)?;
-            }
-            (RenewTarget::Kubeconfig(k), Some((bytes, kc))) => {
-                let path = spec.kubeconfig_dir.join(k.file_name());
-                let (cluster, user) = kc.current(&path)?;
-                let mut edits = vec![
-                    Edit::new(
-                        "client-certificate-data",
-                        user.user.client_certificate_data.as_deref(),
-                        B64.encode(cert.to_pem()),
-                    ),
-                    Edit::new(
-                        "client-key-data",
-                        user.user.client_key_data.as_deref(),
-                        B64.encode(key.to_pem()?.as_bytes()),
-                    ),
-                ];
-                if cluster.cluster.certificate_authority_data.is_some() {
-                    edits.push(Edit::new(
-                        "certificate-authority-data",
-                        cluster.cluster.certificate_authority_data.as_deref(),
-                        B64.encode(ca.certificate().to_pem()),
+        let item = (|| -> Result<_, Error> {
+            let cert = ca.issue(&issue)?;
+            let key_pem = key.to_pem()?;
+            let cert_pem = cert.to_pem();
+            let mut w: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
+            let mut files = job.files.clone();
+            match (job.target, &job.kubeconfig) {
+                (RenewTarget::Cert(c), _) => {
+                    w.push((
+                        c.key_path(dir),
+                        Zeroizing::new(key_pem.as_bytes().to_vec()),
+                        MODE_SECRET,
+                    ));
+                    w.push((
+                        c.cert_path(dir),
+                        Zeroizing::new(cert_pem.as_bytes().to_vec()),
+                        MODE_PUBLIC,
                     ));
                 }
-                let text = edit_in_place(&path, bytes, &edits)?;
-                batch.stage(&path, text.as_bytes(), MODE_SECRET)?;
+                (RenewTarget::Kubeconfig(_), Some((path, bytes))) => {
+                    let ca_pem = ca.certificate().to_pem();
+                    let planned = kubeconfig_edit::plan(
+                        path,
+                        bytes,
+                        &NewCredentials {
+                            cert_pem: &cert_pem,
+                            key_pem: key_pem.as_str(),
+                            ca_pem: &ca_pem,
+                        },
+                    )?;
+                    for f in planned.files {
+                        if let Some(t) = tree_files.iter().find(|t| same_file(t, &f.path)) {
+                            return Err(file_err(
+                                path,
+                                format!(
+                                    "its current user's certificate or key is {}, a file of the tree; kubepki will not write {} there",
+                                    t.display(),
+                                    job.target.name()
+                                ),
+                            ));
+                        }
+                        files.push(f.path.clone());
+                        let mode = if f.secret { MODE_SECRET } else { MODE_PUBLIC };
+                        w.push((f.path, f.contents, mode));
+                    }
+                    if let Some(text) = planned.kubeconfig {
+                        w.push((
+                            path.clone(),
+                            Zeroizing::new(text.as_bytes().to_vec()),
+                            MODE_SECRET,
+                        ));
+                    }
+                }
+                (RenewTarget::Kubeconfig(_), None) => {}
             }
-            (RenewTarget::Kubeconfig(_), None) => continue,
+            for (p, _, _) in &w {
+                if let Some((other, _, _, _)) = writes.iter().find(|x| same_file(&x.1, p)) {
+                    return Err(file_err(
+                        p,
+                        format!(
+                            "would be written for both {} and {}",
+                            other.name(),
+                            job.target.name()
+                        ),
+                    ));
+                }
+            }
+            Ok((cert, w, files))
+        })();
+        match item {
+            Ok((cert, w, files)) => {
+                if window.not_after > ca.certificate().not_after() {
+                    warnings.push(format!(
+                        "{}: cut to expire with its CA at {}",
+                        job.target.name(),
+                        rfc3339(ca.certificate().not_after())
+                    ));
+                }
+                writes.extend(w.into_iter().map(|(p, c, m)| (job.target, p, c, m)));
+                out.push(Renewed {
+                    target: job.target,
+                    files,
+                    status: RenewStatus::Renewed {
+                        not_after: rfc3339(cert.not_after()),
+                        algorithm: job.alg,
+                    },
+                });
+            }
+            Err(e) => out.push(Renewed {
+                target: job.target,
+                files: job.files,
+                status: RenewStatus::Failed {
+                    reason: e.to_string(),
+                },
+            }),
         }
-        out.push(Renewed {
-            target: job.target,
-            files: job.files,
-            status: RenewStatus::Renewed {
-                not_after: rfc3339(cert.not_after()),
-                algorithm: job.alg,
-            },
-        });
+    }
+    // The batch's journal goes next to its first file: a file of the tree's folders first, so
+    // that the next command's recovery (`tree::recover`) finds it if this one is interrupted.
+    let tree_dirs = [
+        dir.to_path_buf(),
+        dir.join("etcd"),
+        spec.kubeconfig_dir.clone(),
+    ];
+    writes.sort_by_key(|(_, p, _, _)| {
+        !p.parent()
+            .is_some_and(|parent| tree_dirs.iter().any(|d| same_file(d, parent)))
+    });
+    let mut batch = FileBatch::overwriting();
+    for (_, p, contents, mode) in &writes {
+        batch.stage(p, contents, *mode)?;
     }
     batch.commit()?;
     out.sort_by_key(|r| r.target.name());
     Ok((out, warnings))
 }
 
-struct Edit<'a> {
-    key: &'static str,
-    old: Option<&'a str>,
-    new: Zeroizing<String>,
-}
-
-impl<'a> Edit<'a> {
-    fn new(key: &'static str, old: Option<&'a str>, new: String) -> Self {
-        Edit {
-            key,
-            old,
-            new: Zeroizing::new(new),
-        }
+/// A CA of the tree: `None` when its key is not here (external CA).
+fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
+    let cp = id.cert_path(dir);
+    let kp = id.key_path(dir);
+    let ca =
+        CertificateAuthority::from_certificate(read_cert(&cp)?).map_err(|e| file_err(&cp, e))?;
+    if kp.exists() {
+        Ok(Some(
+            ca.with_key(read_key(&kp)?).map_err(|e| file_err(&kp, e))?,
+        ))
+    } else {
+        Ok(None)
     }
-}
-
-/// Replaces the one-line values of `key: <old>` with the new values, keeping every other byte.
-fn edit_in_place(
-    path: &Path,
-    input: &[u8],
-    edits: &[Edit<'_>],
-) -> Result<Zeroizing<String>, Error> {
-    let text = std::str::from_utf8(input).map_err(|_| file_err(path, "is not UTF-8 text"))?;
-    let mut out = Zeroizing::new(String::with_capacity(text.len() + 1024));
-    let mut done = vec![false; edits.len()];
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let ending = &line[body.len()..];
-        let trimmed = body.trim_start();
-        let indent = &body[..body.len() - trimmed.len()];
-        let mut replaced = false;
-        for (i, e) in edits.iter().enumerate() {
-            let Some(old) = e.old else { continue };
-            let Some(value) = trimmed
-                .strip_prefix(e.key)
-                .and_then(|r| r.strip_prefix(':'))
-                .map(str::trim)
-            else {
-                continue;
-            };
-            if value.trim_matches(['"', '\'']) == old {
-                out.push_str(indent);
-                out.push_str(e.key);
-                out.push_str(": ");
-                out.push_str(&e.new);
-                out.push_str(ending);
-                done[i] = true;
-                replaced = true;
-                break;
-            }
-        }
-        if !replaced {
-            out.push_str(line);
-        }
-    }
-    for (e, ok) in edits.iter().zip(done) {
-        if e.old.is_some() && !ok {
-            return Err(file_err(
-                path,
-                format!(
-                    "cannot update {} in place (it is not a one-line value); the file was not changed",
-                    e.key
-                ),
-            ));
-        }
-    }
-    Ok(out)
 }

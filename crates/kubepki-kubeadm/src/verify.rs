@@ -541,12 +541,13 @@ fn kubeconfig_checks(
     };
     let parts = (|| {
         let ca_pem = kc.current_ca_pem(&path)?;
-        let cert_pem = kc.current_client_cert_pem(&path)?.ok_or_else(|| {
-            crate::error::file_err(&path, "the current user has no client-certificate-data")
-        })?;
-        let key_pem = kc.current_client_key_pem(&path)?.ok_or_else(|| {
-            crate::error::file_err(&path, "the current user has no client-key-data")
-        })?;
+        // Embedded data or the files the user names (kubelet.conf after TLS bootstrap).
+        let cert_pem = kc
+            .current_client_cert_pem(&path)?
+            .ok_or_else(|| kc.no_client_cert(&path))?;
+        let key_pem = kc
+            .current_client_key_pem(&path)?
+            .ok_or_else(|| kc.no_client_key(&path))?;
         let (cluster, _) = kc.current(&path)?;
         Ok::<_, crate::Error>((ca_pem, cert_pem, key_pem, cluster.cluster.server.clone()))
     })();
@@ -606,9 +607,9 @@ fn kubeconfig_checks(
         item,
         "key",
         if key.matches_public_key(cert.public_key_der()) {
-            Ok("client-key-data matches client-certificate-data".into())
+            Ok("the client key matches the client certificate".into())
         } else {
-            Err("client-key-data does not belong to client-certificate-data".into())
+            Err("the client key does not belong to the client certificate".into())
         },
     );
     c.result(

@@ -699,3 +699,193 @@ fn verify_reports_bad_files_and_checks_the_rest() -> R {
     );
     Ok(())
 }
+
+/// Rewrites a kubeconfig so its current user names `cert` and `key` files instead of embedding
+/// them (as kubelet.conf after the kubelet's TLS bootstrap), writing the old credentials there.
+fn to_file_references(conf: &Path, cert: &str, key: &str) -> R {
+    let kc = Kubeconfig::from_slice(conf, &fs::read(conf)?)?;
+    let cert_pem = kc.current_client_cert_pem(conf)?.ok_or("cert")?;
+    let key_pem = kc.current_client_key_pem(conf)?.ok_or("key")?;
+    let (cp, kp) = (
+        kubepki_kubeadm::resolve_reference(conf, cert),
+        kubepki_kubeadm::resolve_reference(conf, key),
+    );
+    if let Some(parent) = cp.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    if cp == kp {
+        let mut both = cert_pem.clone();
+        both.extend_from_slice(&key_pem);
+        fs::write(&cp, both)?;
+    } else {
+        fs::write(&cp, &cert_pem)?;
+        fs::write(&kp, key_pem.as_slice())?;
+    }
+    let text = fs::read_to_string(conf)?;
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.trim_start().split(':').next() {
+            Some("client-certificate-data") => {
+                out.push_str(&format!("    client-certificate: {cert}\n"))
+            }
+            Some("client-key-data") => out.push_str(&format!("    client-key: {key}\n")),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    fs::write(conf, out)?;
+    Ok(())
+}
+
+#[test]
+fn verify_reads_kubelet_conf_after_tls_bootstrap() -> R {
+    // kubelet.conf pointing at one PEM with certificate and key, by absolute path (kubeadm's
+    // /var/lib/kubelet/pki/kubelet-client-current.pem) and by a path relative to the
+    // kubeconfig's folder, which kubectl resolves against that folder (not the working one).
+    for path in ["ABS", "kubelet-pki/kubelet-client-current.pem"] {
+        let t = Tree::new()?;
+        let conf = t.dir.path().join("kubelet.conf");
+        let target = if path == "ABS" {
+            t.dir
+                .path()
+                .join("var/lib/kubelet/pki/kubelet-client-current.pem")
+                .display()
+                .to_string()
+        } else {
+            path.to_owned()
+        };
+        to_file_references(&conf, &target, &target)?;
+        if path == "ABS" {
+            // As the kubelet keeps it: a dated file and a symbolic link to the current one.
+            let current = Path::new(&target);
+            let dated = current.with_file_name("kubelet-client-2026-08-19-09-08-30.pem");
+            fs::rename(current, &dated)?;
+            std::os::unix::fs::symlink(&dated, current)?;
+        }
+        assert!(!fs::read_to_string(&conf)?.contains("client-key-data"));
+        assert_eq!(t.fails(), [], "{path}");
+        let v = verify(&t.plan, OffsetDateTime::now_utc());
+        for check in ["parses", "key", "identity", "chain"] {
+            assert!(
+                v.checks.iter().any(|c| c.item == "kubelet.conf"
+                    && c.check == check
+                    && c.status == Status::Pass),
+                "{path}: {check}"
+            );
+        }
+        // A referenced file that is gone is named.
+        fs::remove_file(kubepki_kubeadm::resolve_reference(&conf, &target))?;
+        let v = verify(&t.plan, OffsetDateTime::now_utc());
+        let fail = v
+            .checks
+            .iter()
+            .find(|c| c.item == "kubelet.conf" && c.status == Status::Fail)
+            .ok_or("no failure")?;
+        assert!(
+            fail.detail.contains("kubelet-client-current.pem"),
+            "{}",
+            fail.detail
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn renew_all_renews_what_it_can_and_reports_the_rest() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init_at(&s, T0)?;
+    let d = dir.path();
+    let now = T0 + Duration::days(300);
+    let all = kubepki_kubeadm::parse_renew_name(&s, "all")?;
+
+    // scheduler.conf with certificate files: renewed, into those files.
+    let sched = d.join("scheduler.conf");
+    to_file_references(&sched, "scheduler-client.crt", "scheduler-client.key")?;
+    let sched_text = fs::read(&sched)?;
+    let (done, _) = renew(&s, &all, None, now)?;
+    assert_eq!(done.len(), 11);
+    assert!(
+        done.iter()
+            .all(|r| matches!(r.status, RenewStatus::Renewed { .. })),
+        "{done:?}"
+    );
+    assert_eq!(
+        fs::read(&sched)?,
+        sched_text,
+        "scheduler.conf itself changed"
+    );
+    let kc = Kubeconfig::from_slice(&sched, &sched_text)?;
+    let cert = Certificate::from_pem(&fs::read(d.join("scheduler-client.crt"))?)?;
+    let key = PrivateKey::from_pem(&fs::read(d.join("scheduler-client.key"))?)?;
+    assert_eq!(cert.not_after(), now + Duration::hours(8760));
+    assert_eq!(cert.subject().to_string(), "CN = system:kube-scheduler");
+    assert!(key.matches_public_key(cert.public_key_der()));
+    assert_eq!(
+        kc.current_client_cert_pem(&sched)?.ok_or("cert")?,
+        cert.to_pem().as_bytes()
+    );
+    assert_eq!(
+        fs::metadata(d.join("scheduler-client.key"))?
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let sched_renew = done
+        .iter()
+        .find(|r| r.target.name() == "scheduler.conf")
+        .ok_or("scheduler.conf")?;
+    assert!(sched_renew.files.contains(&d.join("scheduler-client.key")));
+    assert!(verify(&Plan::new(&s)?, now).passed());
+
+    // A current user with a token: scheduler.conf fails with that reason, unchanged; the other
+    // ten items are renewed.
+    let token = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://192.0.2.10:6443\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: system:kube-scheduler\n  name: s\ncurrent-context: s\nkind: Config\nusers:\n- name: system:kube-scheduler\n  user:\n    token: abcdef.0123456789abcdef\n";
+    fs::write(&sched, token)?;
+    let before_api = fs::read(s.cert_dir.join("apiserver.crt"))?;
+    let later = now + Duration::days(1);
+    let (done, _) = renew(&s, &all, None, later)?;
+    for r in &done {
+        if r.target.name() == "scheduler.conf" {
+            let RenewStatus::Failed { reason } = &r.status else {
+                return Err(format!("{r:?}").into());
+            };
+            assert!(
+                reason.contains("scheduler.conf")
+                    && reason.contains("authenticates with a token")
+                    && !reason.contains("certificate files"),
+                "{reason}"
+            );
+        } else {
+            assert!(matches!(r.status, RenewStatus::Renewed { .. }), "{r:?}");
+        }
+    }
+    assert_eq!(fs::read_to_string(&sched)?, token);
+    assert_ne!(fs::read(s.cert_dir.join("apiserver.crt"))?, before_api);
+
+    // A JSON kubeconfig (kubectl reads JSON too) is renewed, not refused as "not a one-line
+    // value".
+    let admin = d.join("admin.conf");
+    let kc = Kubeconfig::from_slice(&admin, &fs::read(&admin)?)?;
+    fs::write(&admin, serde_json::to_string_pretty(&kc)?)?;
+    let (done, _) = renew(
+        &s,
+        &[RenewTarget::Kubeconfig(KubeconfigId::Admin)],
+        None,
+        later,
+    )?;
+    assert!(
+        matches!(done[0].status, RenewStatus::Renewed { .. }),
+        "{done:?}"
+    );
+    let text = fs::read_to_string(&admin)?;
+    let back: serde_json::Value = serde_json::from_str(&text)?;
+    let renewed = Kubeconfig::from_slice(&admin, text.as_bytes())?;
+    let c = Certificate::from_pem(&renewed.current_client_cert_pem(&admin)?.ok_or("cert")?)?;
+    assert_eq!(c.not_after(), later + Duration::hours(8760));
+    assert_eq!(back["users"][0]["name"], "kubernetes-admin");
+    Ok(())
+}
