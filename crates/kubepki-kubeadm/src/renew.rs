@@ -365,17 +365,8 @@ pub fn renew(
             }),
         }
     }
-    // The batch's journal goes next to its first file: a file of the tree's folders first, so
-    // that the next command's recovery (`tree::recover`) finds it if this one is interrupted.
-    let tree_dirs = [
-        dir.to_path_buf(),
-        dir.join("etcd"),
-        spec.kubeconfig_dir.clone(),
-    ];
-    writes.sort_by_key(|(_, p, _, _)| {
-        !p.parent()
-            .is_some_and(|parent| tree_dirs.iter().any(|d| same_file(d, parent)))
-    });
+    // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
+    // writer of any of them completes the batch if this one is interrupted.
     let mut batch = FileBatch::overwriting();
     for (_, p, contents, mode) in &writes {
         batch.stage(p, contents, *mode)?;
