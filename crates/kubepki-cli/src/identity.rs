@@ -345,7 +345,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
     let targets: Vec<String> = batch.targets().map(|p| p.display().to_string()).collect();
     commit(batch)?;
     for t in targets {
-        println!("[user] Wrote {t}");
+        outln!("[user] Wrote {t}")?;
     }
     Ok(())
 }
@@ -389,7 +389,7 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
     let mut batch = FileBatch::new();
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
-    println!("[user] Wrote {}", a.out_kubeconfig.display());
+    outln!("[user] Wrote {}", a.out_kubeconfig.display())?;
     Ok(())
 }
 
@@ -494,9 +494,9 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
     }
     commit(batch)?;
     for line in done {
-        eprintln!("{line}");
+        diag!("{line}");
     }
-    print!("{stdout}");
+    out!("{stdout}")?;
     Ok(())
 }
 
@@ -522,11 +522,11 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             let mut batch = FileBatch::new();
             stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
             commit(batch)?;
-            println!(
+            outln!(
                 "[node] Wrote {} for system:node:{}",
                 a.out.display(),
                 c.node_name
-            );
+            )?;
             Ok(())
         }
         NodeCommand::KubeletServing(a) => {
@@ -559,28 +559,28 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 MODE_SECRET,
             )?;
             commit(batch)?;
-            println!(
+            outln!(
                 "[node] Wrote {}/kubelet.crt and kubelet.key",
                 a.out_dir.display()
-            );
+            )?;
             Ok(())
         }
         NodeCommand::ControlPlane(a) => {
             let (spec, warnings) = a.flags.spec()?;
             for w in &warnings {
-                eprintln!("warning: {w}");
+                diag!("warning: {w}");
             }
             let plan = a.flags.plan(&spec)?;
             let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
                 .map_err(lib_err)?;
             for p in &r.written {
-                println!("[node] Wrote {}", p.display());
+                outln!("[node] Wrote {}", p.display())?;
             }
-            println!(
+            outln!(
                 "\nControl-plane node {} ready: {} files written.",
                 plan.node_name,
                 r.written.len()
-            );
+            )?;
             Ok(())
         }
     }
