@@ -221,6 +221,14 @@ fn bad_input_is_one_line_exit_1_nothing_written() -> R {
             "--service-cidr: \"10.96.0.0/40\" is not a valid CIDR",
         ),
         (
+            &["--service-cidr", "10.96.0.0/8"],
+            "--service-cidr: \"10.0.0.0/8\": the service subnet is too large; for IPv4 the prefix must be /12 or longer",
+        ),
+        (
+            &["--service-cidr", "10.96.0.0/12,fd00::/64"],
+            "for IPv6 the prefix must be /108 or longer",
+        ),
+        (
             &["--apiserver-advertise-address", "10.0.0.300"],
             "--apiserver-advertise-address: \"10.0.0.300\" is not an IP address",
         ),
