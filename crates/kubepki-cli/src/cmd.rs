@@ -70,6 +70,19 @@ pub fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError
         .map_err(|e| file_err(cert)(&e))
 }
 
+/// The one message for a certificate that would outlive its CA (`sign`, `node kubelet-*`).
+pub fn outlives_ca(
+    validity: &str,
+    ca_cert: &Path,
+    leaf_not_after: &str,
+    ca_not_after: &str,
+) -> CliError {
+    CliError::Other(format!(
+        "--validity {validity}: the certificate would expire at {leaf_not_after}, after its CA {} ({ca_not_after}); pass --clamp-to-ca to end it with the CA, or give a shorter --validity",
+        ca_cert.display()
+    ))
+}
+
 /// Writes a batch, mapping file errors.
 fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)
@@ -459,7 +472,13 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
     };
     let issued = ca
         .issue_from_csr(&csr, profile, Window::kubeadm(now, validity), policy)
-        .map_err(|e| file_err(&a.csr)(&e))?;
+        .map_err(|e| match e {
+            kubepki_ca::Error::OutlivesCa {
+                leaf_not_after,
+                ca_not_after,
+            } => outlives_ca(&a.validity, &a.ca_cert, &leaf_not_after, &ca_not_after),
+            other => file_err(&a.csr)(&other),
+        })?;
     let mut b = batch(a.force);
     b.stage(&a.out, issued.to_pem().as_bytes(), MODE_PUBLIC)
         .map_err(write_err)?;

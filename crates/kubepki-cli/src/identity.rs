@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use kubepki_ca::{CertificateAuthority, Signer, Window, parse_duration, rfc3339, sign_request};
+use kubepki_ca::{
+    CaExpiry, CertificateAuthority, Signer, Window, parse_duration, rfc3339, sign_request,
+};
 use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
@@ -15,7 +17,7 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, load_ca, read};
+use crate::cmd::{CliError, load_ca, outlives_ca, read};
 use crate::flags::{ClusterFlags, flag_err};
 use crate::init::lib_err;
 
@@ -167,6 +169,35 @@ struct NodeCommon {
     /// Validity (Go duration).
     #[arg(long, default_value = "8760h")]
     validity: String,
+    /// If the certificate would outlive the CA, end it with the CA instead of refusing.
+    #[arg(long)]
+    clamp_to_ca: bool,
+}
+
+impl NodeCommon {
+    fn expiry(&self) -> CaExpiry {
+        if self.clamp_to_ca {
+            CaExpiry::Clamp
+        } else {
+            CaExpiry::Refuse
+        }
+    }
+
+    /// A certificate that would outlive the CA: the message `sign` gives.
+    fn lib_err(&self, e: kubepki_kubeadm::Error) -> CliError {
+        match e {
+            kubepki_kubeadm::Error::Ca(kubepki_ca::Error::OutlivesCa {
+                leaf_not_after,
+                ca_not_after,
+            }) => outlives_ca(
+                &self.validity,
+                &self.cert_dir.join("ca.crt"),
+                &leaf_not_after,
+                &ca_not_after,
+            ),
+            other => lib_err(other),
+        }
+    }
 }
 
 /// `node kubelet-kubeconfig`.
@@ -517,8 +548,9 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 &a.cluster_server,
                 algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
                 window,
+                c.expiry(),
             )
-            .map_err(lib_err)?;
+            .map_err(|e| c.lib_err(e))?;
             let mut batch = FileBatch::new();
             stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
             commit(batch)?;
@@ -543,8 +575,9 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 &a.dns,
                 algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
                 window,
+                c.expiry(),
             )
-            .map_err(lib_err)?;
+            .map_err(|e| c.lib_err(e))?;
             let mut batch = FileBatch::new();
             stage(
                 &mut batch,

@@ -295,7 +295,10 @@ mod tests {
             ("10.96.0.0/8", "for IPv4 the prefix must be /12 or longer"),
             ("10.96.0.0/11", "for IPv4 the prefix must be /12 or longer"),
             ("fd00::/64", "for IPv6 the prefix must be /108 or longer"),
-            ("fd00::/107,10.96.0.0/12", "for IPv6 the prefix must be /108"),
+            (
+                "fd00::/107,10.96.0.0/12",
+                "for IPv6 the prefix must be /108",
+            ),
             ("10.96.0.0/12,fd00::/100", "\"fd00::/100\""),
             ("10.96.0.0/29", "has 8 address(es), the minimum is 10"),
             ("fd00::/125", "has 8 address(es), the minimum is 10"),
