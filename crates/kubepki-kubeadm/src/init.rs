@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
+use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
 use crate::kubeconfig::Kubeconfig;
-use crate::net::dns_matches;
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+use crate::rules;
 use crate::tree::{read_cert, read_file, read_key};
 
 /// Which parts of the tree to make: everything (`init`) or single phases.
@@ -230,10 +230,23 @@ pub fn run(
         needed.push(CertId::Ca);
     }
     let mut cas: BTreeMap<CertId, CaState> = BTreeMap::new();
+    let mut problems: Vec<Error> = Vec::new();
     for ca in needed {
-        let state = load_ca(dir, ca, now, &mut warnings)?;
+        let state = load_ca(dir, ca)?;
         let state = match state {
-            Some(loaded) => CaState::Loaded(Box::new(loaded)),
+            Some(loaded) => {
+                // An expired CA signs nothing a client accepts, and kubepki cannot renew a CA
+                // in place (docs/init.md, "Existing files").
+                if let Err(e) = rules::validity(loaded.certificate(), now) {
+                    problems.push(file_err(
+                        ca.cert_path(dir),
+                        format!(
+                            "cannot be used: {e}; a CA cannot be renewed in place (every certificate it signed changes with it): make a new tree"
+                        ),
+                    ));
+                }
+                CaState::Loaded(Box::new(loaded))
+            }
             None if selection.certs.contains(&ca) => CaState::New,
             None => {
                 return Err(file_err(
@@ -255,7 +268,7 @@ pub fn run(
         })
         .collect();
 
-    // 2. Decide every item.
+    // 2. Decide every item; every existing file that cannot be reused is collected.
     let mut missing: Vec<String> = Vec::new();
     let mut items: Vec<(Item, Option<Todo>)> = Vec::new();
     for spec in plan
@@ -283,7 +296,14 @@ pub fn run(
             continue;
         };
         let ca_state = cas.get(&issuer);
-        match decide_leaf(spec, dir, ca_state, &mut warnings, now)? {
+        let decision = match decide_leaf(spec, dir, ca_state, now) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        match decision {
             Decision::Reuse(item) => items.push((*item, None)),
             Decision::Create => match ca_state {
                 Some(CaState::Loaded(ca)) if !ca.can_sign() => missing.push(format!(
@@ -309,22 +329,24 @@ pub fn run(
     if selection.sa {
         // sa.key/sa.pub need no CA: they are made even in external-CA mode (kubeadm wants them
         // supplied there; making them is what the external-CA flow in docs/init.md relies on).
-        match decide_sa(plan)? {
-            SaState::Complete(item) => items.push((item, None)),
-            SaState::NeedPub(key) => {
+        match decide_sa(plan) {
+            Err(e) => problems.push(e),
+            Ok(SaState::Complete(item)) => items.push((item, None)),
+            Ok(SaState::NeedPub(key)) => {
                 let item = sa_item(plan, Action::Create, Some(key.algorithm()));
                 items.push((item, Some(Todo::SaPub(Box::new(key)))));
             }
-            SaState::Missing => items.push((
+            Ok(SaState::Missing) => items.push((
                 sa_item(plan, Action::Create, Some(plan.secondary_algorithm)),
                 Some(Todo::Sa),
             )),
         }
     }
-    let ca_cert_for_kubeconfigs: Option<&Certificate> = match cas.get(&CertId::Ca) {
-        Some(CaState::Loaded(ca)) => Some(ca.certificate()),
+    let ca_for_kubeconfigs: Option<&CertificateAuthority> = match cas.get(&CertId::Ca) {
+        Some(CaState::Loaded(ca)) => Some(ca),
         _ => None,
     };
+    let ca_cert_for_kubeconfigs = ca_for_kubeconfigs.map(|ca| ca.certificate());
     for spec in plan
         .kubeconfigs
         .iter()
@@ -332,10 +354,10 @@ pub fn run(
     {
         let path = plan.kubeconfig_path(spec.id);
         if path.exists() {
-            items.push((
-                check_kubeconfig(&path, spec, ca_cert_for_kubeconfigs, now, &mut warnings)?,
-                None,
-            ));
+            match check_kubeconfig(&path, spec, ca_for_kubeconfigs, now, &mut warnings) {
+                Ok(item) => items.push((item, None)),
+                Err(e) => problems.push(e),
+            }
             continue;
         }
         if matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign()) {
@@ -365,10 +387,14 @@ pub fn run(
         items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
     }
     if !missing.is_empty() {
-        return Err(Error::ExternalCaIncomplete {
+        problems.push(Error::ExternalCaIncomplete {
             cas: external_cas,
             missing,
         });
+    }
+    // Everything that stands in the way, in one error (one run reports it all).
+    if !problems.is_empty() {
+        return Err(Error::unusable(problems));
     }
 
     let notes = notes(plan, selection);
@@ -584,19 +610,8 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn time_warning(path: &Path, cert: &Certificate, now: OffsetDateTime, warnings: &mut Vec<String>) {
-    if let Err(e) = cert.check_time(now) {
-        warnings.push(format!("{}: {e}", path.display()));
-    }
-}
-
 /// A CA on disk: `None` when neither file exists.
-fn load_ca(
-    dir: &Path,
-    id: CertId,
-    now: OffsetDateTime,
-    warnings: &mut Vec<String>,
-) -> Result<Option<CertificateAuthority>, Error> {
+fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
     let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
     match (cp.exists(), kp.exists()) {
         (false, false) => Ok(None),
@@ -610,7 +625,6 @@ fn load_ca(
         (true, has_key) => {
             let cert = read_cert(&cp)?;
             let ca = CertificateAuthority::from_certificate(cert).map_err(|e| file_err(&cp, e))?;
-            time_warning(&cp, ca.certificate(), now, warnings);
             if has_key {
                 let key = read_key(&kp)?;
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
@@ -621,11 +635,12 @@ fn load_ca(
     }
 }
 
+/// Reuse an existing leaf only when it meets every rule of [`rules::leaf`] (the rules `verify`
+/// checks); otherwise one error for the file naming every rule it fails, and what to do.
 fn decide_leaf(
     spec: &CertSpec,
     dir: &Path,
     ca: Option<&CaState>,
-    warnings: &mut Vec<String>,
     now: OffsetDateTime,
 ) -> Result<Decision, Error> {
     let (cp, kp) = (spec.id.cert_path(dir), spec.id.key_path(dir));
@@ -669,32 +684,34 @@ fn decide_leaf(
                     format!("does not belong to {}", cp.display()),
                 ));
             }
-            let have = cert.subject_alt_names();
-            let lacking: Vec<String> = spec
-                .subject_alt_names
-                .dns
-                .iter()
-                .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
-                .map(|d| format!("DNS:{d}"))
-                .chain(
-                    spec.subject_alt_names
-                        .ips
-                        .iter()
-                        .filter(|ip| !have.ips.contains(ip))
-                        .map(|ip| format!("IP:{ip}")),
-                )
+            let problems: Vec<String> = rules::leaf(spec, &cert, now)
+                .into_iter()
+                .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
                 .collect();
-            if !lacking.is_empty() {
+            if !problems.is_empty() {
+                let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+                let remedy = match ca {
+                    ca if !ca.can_sign() => format!(
+                        "its CA has no key here (external CA): have the CA issue it again ({})",
+                        issuer.cert_path(dir).display()
+                    ),
+                    _ if only_expiry => format!(
+                        "renew it (`kubepki certs renew {}`: same names, new key), or remove {} and {} to have them made again",
+                        spec.id.name(),
+                        cp.display(),
+                        kp.display()
+                    ),
+                    _ => format!(
+                        "remove {} and {} to have them made again",
+                        cp.display(),
+                        kp.display()
+                    ),
+                };
                 return Err(file_err(
                     &cp,
-                    format!(
-                        "exists but lacks SANs this configuration needs: {}; remove {} and its key to have it made again",
-                        lacking.join(", "),
-                        cp.display()
-                    ),
+                    format!("cannot be reused: {}; {remedy}", problems.join("; ")),
                 ));
             }
-            time_warning(&cp, &cert, now, warnings);
             Ok(Decision::Reuse(Box::new(cert_item(
                 spec,
                 Action::Reuse,
@@ -726,25 +743,7 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
                 return Ok(SaState::NeedPub(key));
             }
             let pem = read_file(&pp)?;
-            let blocks = kubepki_keys::pem::decode_all(&pem).map_err(|e| file_err(&pp, e))?;
-            let Some(block) = blocks
-                .iter()
-                .find(|b| b.label() == kubepki_keys::LABEL_PUBLIC_KEY)
-            else {
-                return Err(file_err(
-                    &pp,
-                    format!(
-                        "no \"PUBLIC KEY\" block (found {})",
-                        kubepki_keys::pem::describe_labels(&blocks)
-                    ),
-                ));
-            };
-            if !spki_equal(block.contents(), key.public_key_der()) {
-                return Err(file_err(
-                    &pp,
-                    format!("does not hold the public key of {}", kp.display()),
-                ));
-            }
+            rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
             Ok(SaState::Complete(sa_item(
                 plan,
                 Action::Reuse,
@@ -754,16 +753,20 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
     }
 }
 
+/// Reuse an existing kubeconfig only when its CA data is `ca.crt` and its client certificate
+/// and key meet every rule of [`rules::kubeconfig`] (the rules `verify` checks: for
+/// `kubelet.conf`, the identity of this node); otherwise one error for the file naming every
+/// rule it fails, and what to do. A different server is a warning, as in kubeadm.
 fn check_kubeconfig(
     path: &Path,
     spec: &KubeconfigSpec,
-    ca: Option<&Certificate>,
+    authority: Option<&CertificateAuthority>,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
     let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
     let ca_pem = kc.current_ca_pem(path)?;
-    let Some(ca) = ca else {
+    let Some(ca) = authority.map(|a| a.certificate()) else {
         return Err(file_err(
             path,
             "exists but there is no ca.crt to check it against",
@@ -806,12 +809,38 @@ fn check_kubeconfig(
     );
     item.issuer = Some(CertId::Ca.name().into());
     item.server = Some(cluster.cluster.server.clone());
+    let key = kc
+        .current_client_key_pem(path)?
+        .map(|pem| {
+            PrivateKey::from_pem(&pem).map_err(|e| file_err(path, format!("client-key-data: {e}")))
+        })
+        .transpose()?;
+    if let (Some(c), Some(k)) = (&cert, &key) {
+        let problems: Vec<String> = rules::kubeconfig(spec, c, k, authority, now)
+            .into_iter()
+            .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
+            .collect();
+        if !problems.is_empty() {
+            let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+            let remedy = match authority {
+                Some(a) if !a.can_sign() => {
+                    "the cluster CA has no key here (external CA): have it sign a new client certificate".to_owned()
+                }
+                _ if only_expiry && spec.id != KubeconfigId::Kubelet => format!(
+                    "renew it (`kubepki certs renew {}`), or remove it to have it made again",
+                    spec.id.file_name()
+                ),
+                _ => "remove it to have it made again".to_owned(),
+            };
+            return Err(file_err(
+                path,
+                format!("cannot be reused: {}; {remedy}", problems.join("; ")),
+            ));
+        }
+    }
     if let Some(c) = &cert {
         item.subject = Some(c.subject().to_string());
         fill_times(&mut item, c);
-        if let Err(e) = c.check_time(now) {
-            warnings.push(format!("{}: client certificate: {e}", path.display()));
-        }
     }
     Ok(item)
 }

@@ -39,6 +39,7 @@ mod kubeconfig;
 pub mod net;
 mod plan;
 mod renew;
+mod rules;
 mod spec;
 mod tree;
 mod verify;
