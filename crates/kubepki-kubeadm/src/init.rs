@@ -231,8 +231,17 @@ pub fn run(
     }
     let mut cas: BTreeMap<CertId, CaState> = BTreeMap::new();
     let mut problems: Vec<Error> = Vec::new();
+    // A CA that cannot be used is one problem; what it signs is then not looked at.
+    let mut unusable_cas: Vec<CertId> = Vec::new();
     for ca in needed {
-        let state = load_ca(dir, ca)?;
+        let state = match load_ca(dir, ca) {
+            Ok(state) => state,
+            Err(e) => {
+                problems.push(e);
+                unusable_cas.push(ca);
+                continue;
+            }
+        };
         let state = match state {
             Some(loaded) => {
                 // An expired CA signs nothing a client accepts, and kubepki cannot renew a CA
@@ -249,13 +258,15 @@ pub fn run(
             }
             None if selection.certs.contains(&ca) => CaState::New,
             None => {
-                return Err(file_err(
+                problems.push(file_err(
                     ca.cert_path(dir),
                     format!(
                         "missing; create the CA first (`kubepki init phase certs {}`)",
                         ca.name()
                     ),
                 ));
+                unusable_cas.push(ca);
+                continue;
             }
         };
         cas.insert(ca, state);
@@ -276,6 +287,9 @@ pub fn run(
         .iter()
         .filter(|c| selection.certs.contains(&c.id))
     {
+        if unusable_cas.contains(&spec.id.issuer().unwrap_or(spec.id)) {
+            continue;
+        }
         if spec.id.is_ca() {
             match cas.get(&spec.id) {
                 Some(CaState::Loaded(ca)) => items.push((
@@ -351,6 +365,7 @@ pub fn run(
         .kubeconfigs
         .iter()
         .filter(|k| selection.kubeconfigs.contains(&k.id))
+        .filter(|_| !unusable_cas.contains(&CertId::Ca))
     {
         let path = plan.kubeconfig_path(spec.id);
         if path.exists() {

@@ -216,6 +216,8 @@ fn refusals_name_the_file() -> R {
     init(&spec(a.path()))?;
     fs::copy(b.path().join("pki/sa.pub"), a.path().join("pki/sa.pub"))?;
     expect_file_error(&spec(a.path()), "sa.pub", "public key of")?;
+    // (init names every unusable file at once: take this one away for the next cases.)
+    fs::remove_file(a.path().join("pki/sa.pub"))?;
     fs::write(
         a.path().join("pki/front-proxy-ca.crt"),
         b"not a certificate",
@@ -436,5 +438,36 @@ fn a_node_name_change_is_reported_whole_and_kubelet_conf_is_not_reused() -> R {
         4
     );
     assert!(verify_failures(&s, now)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn an_unusable_ca_and_a_stale_leaf_are_reported_together() -> R {
+    let dir = tempfile::tempdir()?;
+    init(&spec(dir.path()))?;
+    let pki = dir.path().join("pki");
+    fs::write(pki.join("front-proxy-ca.crt"), b"not a certificate")?;
+    let other = kubepki_keys::PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    fs::write(pki.join("sa.pub"), other.public_key_pem())?;
+    let mut s = spec(dir.path());
+    s.cert_sans = vec!["api.example.com".into()];
+    let before = snapshot(dir.path())?;
+    let e = init(&s).err().ok_or("accepted")?;
+    let mut files = refused_files(&e);
+    files.sort();
+    // The CA's own leaf (front-proxy-client) is not looked at: its CA is the problem.
+    let mut want = vec![
+        pki.join("apiserver.crt"),
+        pki.join("front-proxy-ca.crt"),
+        pki.join("sa.pub"),
+    ];
+    want.sort();
+    assert_eq!(files, want, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("3 existing files cannot be reused: "),
+        "{e}"
+    );
+    assert_eq!(snapshot(dir.path())?, before);
     Ok(())
 }
