@@ -122,6 +122,7 @@ fn users_and_nodes_authenticate_at_a_real_tls_server() -> R {
         &["worker1.example.com".into()],
         KeyAlgorithm::EcdsaP256,
         kubepki_ca::Window::kubeadm(now, Duration::hours(8760)),
+        kubepki_ca::CaExpiry::Refuse,
     )?;
     fs::write(d.join("kubelet.crt"), serving.to_pem())?;
     fs::write(d.join("kubelet.key"), skey.to_pem()?.as_bytes())?;
@@ -174,6 +175,7 @@ fn worker_kubeconfig(ca: &CertificateAuthority) -> Res<String> {
         "https://api.example.com:6443",
         KeyAlgorithm::EcdsaP256,
         kubepki_ca::Window::kubeadm(OffsetDateTime::now_utc(), Duration::hours(8760)),
+        kubepki_ca::CaExpiry::Refuse,
     )?
     .to_string())
 }

@@ -9,7 +9,7 @@ use kubepki_kubeadm::{
     CertId, Kept, Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_ca_role,
     check_expiration, generate_csrs, parse_renew_name, renew, sign_csrs, verify,
 };
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::cmd::{CliError, load_ca};
 
@@ -47,16 +47,15 @@ pub enum ExpirationOutput {
 
 /// `certs check-expiration`.
 #[derive(Args, Debug)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, after_help = CHECK_EXIT_CODES)]
 pub struct CheckArgs {
     #[command(flatten)]
     flags: ClusterFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     output: ExpirationOutput,
-    /// Exit 1 when something expires within this duration (`30d`, `720h`), 2 when something
-    /// has expired.
-    #[arg(long)]
+    /// Exit 1 when something expires within this duration (`30d`, `720h`; not negative).
+    #[arg(long, allow_hyphen_values = true)]
     warn_within: Option<String>,
 }
 
@@ -139,44 +138,86 @@ pub fn run(cmd: CertsCommand) -> Result<(), CliError> {
 }
 
 fn check(a: CheckArgs) -> Result<(), CliError> {
-    let window = a
-        .warn_within
-        .as_deref()
-        .map(|w| parse_duration_with_days(w).map_err(|e| flag_err(format!("--warn-within: {e}"))))
-        .transpose()?;
-    let (spec, warnings) = a.flags.spec()?;
+    // Anything that stops the check before a certificate is read is a usage error: its own
+    // exit code, never one of the results below (docs/certs.md, "Exit codes").
+    let usage = |e: CliError| match e {
+        CliError::Usage(_) => e,
+        other => CliError::Usage(other.to_string()),
+    };
+    let window = a.warn_within.as_deref().map(warn_within).transpose()?;
+    let (spec, warnings) = a.flags.spec().map_err(usage)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
-    a.flags.validate(&spec)?;
+    a.flags.validate(&spec).map_err(usage)?;
     let report = check_expiration(&spec, OffsetDateTime::now_utc());
     match a.output {
-        ExpirationOutput::Text => print!("{}", report.to_table()),
+        ExpirationOutput::Text => out!("{}", report.to_table())?,
         ExpirationOutput::Json => {
             let mut buf = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
             serde::Serialize::serialize(&report.to_output_api(), &mut ser).map_err(flag_err)?;
-            println!("{}", String::from_utf8_lossy(&buf));
+            outln!("{}", String::from_utf8_lossy(&buf))?;
         }
         ExpirationOutput::Yaml => {
             let sorted = sort_keys(report.to_output_api());
-            print!(
+            out!(
                 "{}",
                 kubepki_csr::yaml::to_string(&sorted).map_err(flag_err)?
-            );
+            )?;
         }
     }
     for p in &report.problems {
-        eprintln!("kubepki: error: {p}");
+        diag!("kubepki: error: {p}");
     }
-    let urgency = window.map(|w| report.urgency(w)).unwrap_or(Urgency::Fine);
-    match urgency {
-        Urgency::Expired => Err(CliError::Exit(2)),
-        Urgency::Soon => Err(CliError::Exit(1)),
-        Urgency::Fine if !report.problems.is_empty() => Err(CliError::Exit(1)),
-        Urgency::Fine => Ok(()),
+    let missing: Vec<&str> = report.missing().map(|e| e.name.as_str()).collect();
+    if !missing.is_empty() {
+        diag!(
+            "kubepki: error: missing under {} and {}: {}",
+            spec.cert_dir.display(),
+            spec.kubeconfig_dir.display(),
+            missing.join(", ")
+        );
     }
+    // Expiry is always checked; --warn-within widens it to "expires within".
+    let urgency = report.urgency(window.unwrap_or(Duration::ZERO));
+    let code = if urgency == Urgency::Expired {
+        EXIT_EXPIRED
+    } else if !missing.is_empty() || !report.problems.is_empty() {
+        EXIT_MISSING
+    } else if urgency == Urgency::Soon {
+        EXIT_SOON
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Exit(code))
+}
+
+/// `check-expiration`: something expires within `--warn-within`.
+const EXIT_SOON: u8 = 1;
+/// `check-expiration`: something has expired.
+const EXIT_EXPIRED: u8 = 2;
+/// `check-expiration`: a certificate is missing or cannot be read, so its expiry is unknown.
+const EXIT_MISSING: u8 = 3;
+
+/// The exit codes of `check-expiration`, for its `--help` (docs/certs.md says the same).
+const CHECK_EXIT_CODES: &str = "\
+Exit codes (when several apply, the first in this list wins):
+  2   a certificate has expired
+  3   a certificate is missing (!MISSING!, super-admin.conf excepted) or cannot be read (!INVALID!)
+  1   with --warn-within: a certificate expires within that time
+  0   every certificate is present, readable and valid (and none expires within --warn-within)
+  64  the command line or --config cannot be used; nothing was checked
+  141 standard output was closed early (kubepki ... | head)";
+
+fn warn_within(w: &str) -> Result<Duration, CliError> {
+    if w.trim_start().starts_with('-') {
+        return Err(CliError::Usage(format!(
+            "--warn-within: \"{w}\" is negative; give how far ahead to look, e.g. 30d or 720h"
+        )));
+    }
+    parse_duration_with_days(w).map_err(|e| CliError::Usage(format!("--warn-within: {e}")))
 }
 
 /// sigs.k8s.io/yaml writes keys sorted.
@@ -202,7 +243,7 @@ fn sort_keys(v: serde_json::Value) -> serde_json::Value {
 fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let alg: Option<KeyAlgorithm> = if a.flags.encryption_algorithm.is_some() {
         Some(spec.encryption_algorithm)
@@ -214,7 +255,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     let (done, warnings) =
         renew(&spec, &targets, alg, OffsetDateTime::now_utc()).map_err(lib_err)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let mut renewed = 0;
     let mut failed = Vec::new();
@@ -225,33 +266,33 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
                 algorithm,
             } => {
                 renewed += 1;
-                println!(
+                outln!(
                     "[renew] {} renewed: new {algorithm} key, valid until {not_after}",
                     r.target.name()
-                );
+                )?;
             }
-            RenewStatus::Missing => println!("MISSING! {}", r.target.name()),
-            RenewStatus::ExternalCa { ca } => println!(
+            RenewStatus::Missing => outln!("MISSING! {}", r.target.name())?,
+            RenewStatus::ExternalCa { ca } => outln!(
                 "Detected external CA {} (no key here): {} can't be renewed here",
                 ca.display(),
                 r.target.name()
-            ),
+            )?,
             RenewStatus::Failed { reason } => {
-                println!(
+                outln!(
                     "FAILED! {} (not renewed, no file of it changed)",
                     r.target.name()
-                );
+                )?;
                 failed.push(reason);
             }
         }
     }
     if renewed > 0 {
-        println!(
+        outln!(
             "\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
-        );
+        )?;
     }
     for reason in &failed {
-        eprintln!("kubepki: error: {reason}");
+        diag!("kubepki: error: {reason}");
     }
     if failed.is_empty() {
         Ok(())
@@ -263,23 +304,23 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
 fn generate(a: GenerateArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let plan = a.flags.plan(&spec)?;
     let done = generate_csrs(&plan).map_err(lib_err)?;
     for k in &done.kept {
         match k {
-            Kept::AwaitingSignature { name, csr } => println!(
+            Kept::AwaitingSignature { name, csr } => outln!(
                 "[certs] {name}: key and CSR {} exist, awaiting signing; kept",
                 csr.display()
-            ),
+            )?,
             Kept::Signed { name, file } => {
-                println!("[certs] {name}: {} is already signed; kept", file.display())
+                outln!("[certs] {name}: {} is already signed; kept", file.display())?
             }
         }
     }
     for p in &done.written {
-        println!("[certs] Wrote {}", p.display());
+        outln!("[certs] Wrote {}", p.display())?;
     }
     let awaiting = done
         .kept
@@ -287,12 +328,12 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         .filter(|k| matches!(k, Kept::AwaitingSignature { .. }))
         .count();
     if done.written.is_empty() && awaiting == 0 {
-        println!("\nNothing to do: every item is signed.");
+        outln!("\nNothing to do: every item is signed.")?;
     } else {
-        println!(
+        outln!(
             "\n{} files written. Sign the CSRs where the CA keys are (`kubepki certs sign-csrs`), then run `kubepki init` here with the CA certificates but not their keys.",
             done.written.len()
-        );
+        )?;
     }
     Ok(())
 }
@@ -318,7 +359,7 @@ fn signing_ca(
 fn sign(a: SignArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let plan = a.flags.plan(&spec)?;
     let cas = SigningCas {
@@ -337,21 +378,19 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
         match s {
             Signed::Written(p) => {
                 n += 1;
-                println!("[certs] Signed {}", p.display());
+                outln!("[certs] Signed {}", p.display())?;
             }
-            Signed::AlreadySigned(p) => {
-                println!("[certs] {} is already signed; kept", p.display())
-            }
-            Signed::NoCsr(name) => println!("[certs] No CSR for {name}; skipped"),
+            Signed::AlreadySigned(p) => outln!("[certs] {} is already signed; kept", p.display())?,
+            Signed::NoCsr(name) => outln!("[certs] No CSR for {name}; skipped")?,
             Signed::NoCa { name, ca } => {
-                println!("[certs] {name} needs {ca}, which was not given; skipped")
+                outln!("[certs] {name} needs {ca}, which was not given; skipped")?
             }
         }
     }
     let skipped = done.iter().filter(|s| s.is_skipped()).count();
-    println!("\n{n} certificates signed.");
+    outln!("\n{n} certificates signed.")?;
     if skipped > 0 {
-        eprintln!(
+        diag!(
             "kubepki: {skipped} of {} items left unsigned (listed above); run sign-csrs again with their CA or CSR (exit {EXIT_SIGNED_IN_PART})",
             done.len()
         );
@@ -364,14 +403,14 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
 pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let plan = a.flags.plan(&spec)?;
     let v = verify(&plan, OffsetDateTime::now_utc());
     match a.output {
         VerifyOutput::Json => {
             let text = serde_json::to_string_pretty(&v).map_err(flag_err)?;
-            println!("{text}");
+            outln!("{text}")?;
         }
         VerifyOutput::Text => {
             for c in &v.checks {
@@ -380,15 +419,15 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
                     Status::Warn => "WARN",
                     Status::Fail => "FAIL",
                 };
-                println!("{tag}  {:<26} {:<14} {}", c.item, c.check, c.detail);
+                outln!("{tag}  {:<26} {:<14} {}", c.item, c.check, c.detail)?;
             }
-            println!(
+            outln!(
                 "\n{} checks: {} passed, {} warnings, {} failed",
                 v.checks.len(),
                 v.count(Status::Pass),
                 v.count(Status::Warn),
                 v.count(Status::Fail)
-            );
+            )?;
         }
     }
     if v.passed() {

@@ -28,6 +28,13 @@ pub enum CliError {
     /// A result already reported on stdout/stderr; only the exit code is left to set.
     #[error("exit status {0}")]
     Exit(u8),
+    /// A command line that cannot be used, for commands whose exit codes carry results
+    /// (`certs check-expiration`): exits [`crate::out::EXIT_USAGE`].
+    #[error("{0}")]
+    Usage(String),
+    /// Standard output could not be written (a closed pipe: see [`crate::out`]).
+    #[error("writing to standard output: {0}")]
+    Stdout(std::io::Error),
 }
 
 fn file_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> CliError + '_ {
@@ -61,6 +68,19 @@ pub fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError
     }
     CertificateAuthority::from_parts(c, Some(k), OffsetDateTime::now_utc())
         .map_err(|e| file_err(cert)(&e))
+}
+
+/// The one message for a certificate that would outlive its CA (`sign`, `node kubelet-*`).
+pub fn outlives_ca(
+    validity: &str,
+    ca_cert: &Path,
+    leaf_not_after: &str,
+    ca_not_after: &str,
+) -> CliError {
+    CliError::Other(format!(
+        "--validity {validity}: the certificate would expire at {leaf_not_after}, after its CA {} ({ca_not_after}); pass --clamp-to-ca to end it with the CA, or give a shorter --validity",
+        ca_cert.display()
+    ))
 }
 
 /// Writes a batch, mapping file errors.
@@ -315,9 +335,9 @@ fn keygen(a: KeygenArgs) -> Result<(), CliError> {
             .map_err(write_err)?;
     }
     commit(b)?;
-    println!("wrote {} private key {}", alg, a.out.display());
+    outln!("wrote {} private key {}", alg, a.out.display())?;
     if let Some(p) = &a.pub_out {
-        println!("wrote public key {}", p.display());
+        outln!("wrote public key {}", p.display())?;
     }
     Ok(())
 }
@@ -377,13 +397,13 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
             .map_err(write_err)?;
     }
     commit(b)?;
-    println!(
+    outln!(
         "wrote certificate request {} for {}",
         a.out.display(),
         csr.subject()
-    );
+    )?;
     if let Some(p) = &a.k8s_manifest {
-        println!("wrote CertificateSigningRequest manifest {}", p.display());
+        outln!("wrote CertificateSigningRequest manifest {}", p.display())?;
     }
     Ok(())
 }
@@ -416,13 +436,13 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     b.stage(&key_path, key_pem.as_bytes(), MODE_SECRET)
         .map_err(write_err)?;
     commit(b)?;
-    println!(
+    outln!(
         "wrote CA \"{}\" ({alg}, valid until {}) to {} and {}",
         a.cn,
         kubepki_ca::rfc3339(ca.certificate().not_after()),
         crt.display(),
         key_path.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -452,19 +472,25 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
     };
     let issued = ca
         .issue_from_csr(&csr, profile, Window::kubeadm(now, validity), policy)
-        .map_err(|e| file_err(&a.csr)(&e))?;
+        .map_err(|e| match e {
+            kubepki_ca::Error::OutlivesCa {
+                leaf_not_after,
+                ca_not_after,
+            } => outlives_ca(&a.validity, &a.ca_cert, &leaf_not_after, &ca_not_after),
+            other => file_err(&a.csr)(&other),
+        })?;
     let mut b = batch(a.force);
     b.stage(&a.out, issued.to_pem().as_bytes(), MODE_PUBLIC)
         .map_err(write_err)?;
     commit(b)?;
-    println!(
+    outln!(
         "wrote {} certificate {} for {} (serial {}, valid until {})",
         profile.name(),
         a.out.display(),
         issued.subject(),
         issued.serial_hex(),
         kubepki_ca::rfc3339(issued.not_after())
-    );
+    )?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use kubepki_ca::{
-    CertificateAuthority, Signer, Window, parse_duration_with_days, rfc3339, sign_request,
+    CaExpiry, CertificateAuthority, Signer, Window, parse_duration_with_days, rfc3339, sign_request,
 };
 use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
@@ -17,7 +17,7 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, load_ca, read};
+use crate::cmd::{CliError, load_ca, outlives_ca, read};
 use crate::flags::{ClusterFlags, flag_err};
 use crate::init::lib_err;
 
@@ -181,6 +181,35 @@ struct NodeCommon {
     /// Replace existing output files (atomically).
     #[arg(long)]
     force: bool,
+    /// If the certificate would outlive the CA, end it with the CA instead of refusing.
+    #[arg(long)]
+    clamp_to_ca: bool,
+}
+
+impl NodeCommon {
+    fn expiry(&self) -> CaExpiry {
+        if self.clamp_to_ca {
+            CaExpiry::Clamp
+        } else {
+            CaExpiry::Refuse
+        }
+    }
+
+    /// A certificate that would outlive the CA: the message `sign` gives.
+    fn lib_err(&self, e: kubepki_kubeadm::Error) -> CliError {
+        match e {
+            kubepki_kubeadm::Error::Ca(kubepki_ca::Error::OutlivesCa {
+                leaf_not_after,
+                ca_not_after,
+            }) => outlives_ca(
+                &self.validity,
+                &self.cert_dir.join("ca.crt"),
+                &leaf_not_after,
+                &ca_not_after,
+            ),
+            other => lib_err(other),
+        }
+    }
 }
 
 /// `node kubelet-kubeconfig`.
@@ -402,7 +431,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
     let targets: Vec<String> = batch.targets().map(|p| p.display().to_string()).collect();
     commit(batch)?;
     for t in targets {
-        println!("[user] Wrote {t}");
+        outln!("[user] Wrote {t}")?;
     }
     Ok(())
 }
@@ -447,7 +476,7 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
     let mut batch = batch(a.force);
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
-    println!("[user] Wrote {}", a.out_kubeconfig.display());
+    outln!("[user] Wrote {}", a.out_kubeconfig.display())?;
     Ok(())
 }
 
@@ -564,9 +593,9 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
     }
     commit(batch)?;
     for line in notes.into_iter().chain(done) {
-        eprintln!("{line}");
+        diag!("{line}");
     }
-    print!("{stdout}");
+    out!("{stdout}")?;
     Ok(())
 }
 
@@ -588,16 +617,17 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 &a.cluster_server,
                 algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
                 window,
+                c.expiry(),
             )
-            .map_err(lib_err)?;
+            .map_err(|e| c.lib_err(e))?;
             let mut batch = batch(c.force);
             stage(&mut batch, &a.out, yaml.as_bytes(), MODE_SECRET)?;
             commit(batch)?;
-            println!(
+            outln!(
                 "[node] Wrote {} for system:node:{}",
                 a.out.display(),
                 c.node_name
-            );
+            )?;
             Ok(())
         }
         NodeCommand::KubeletServing(a) => {
@@ -616,8 +646,9 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 &a.dns,
                 algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
                 window,
+                c.expiry(),
             )
-            .map_err(lib_err)?;
+            .map_err(|e| c.lib_err(e))?;
             let mut batch = batch(c.force);
             stage(&mut batch, &crt, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
             stage(
@@ -627,28 +658,28 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 MODE_SECRET,
             )?;
             commit(batch)?;
-            println!(
+            outln!(
                 "[node] Wrote {}/kubelet.crt and kubelet.key",
                 a.out_dir.display()
-            );
+            )?;
             Ok(())
         }
         NodeCommand::ControlPlane(a) => {
             let (spec, warnings) = a.flags.spec()?;
             for w in &warnings {
-                eprintln!("warning: {w}");
+                diag!("warning: {w}");
             }
             let plan = a.flags.plan(&spec)?;
             let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
                 .map_err(lib_err)?;
             for p in &r.written {
-                println!("[node] Wrote {}", p.display());
+                outln!("[node] Wrote {}", p.display())?;
             }
-            println!(
+            outln!(
                 "\nControl-plane node {} ready: {} files written.",
                 plan.node_name,
                 r.written.len()
-            );
+            )?;
             Ok(())
         }
     }

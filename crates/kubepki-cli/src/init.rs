@@ -106,12 +106,12 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     match a.output {
         Output::Json => {
             let text = serde_json::to_string_pretty(&report).map_err(flag_err)?;
-            println!("{text}");
+            outln!("{text}")?;
             for w in &report.warnings {
-                eprintln!("warning: {w}");
+                diag!("warning: {w}");
             }
         }
-        Output::Text => print_text(&plan, &report),
+        Output::Text => print_text(&plan, &report)?,
     }
     Ok(())
 }
@@ -140,34 +140,34 @@ fn kubeconfig_selection(name: &str) -> Result<Selection, CliError> {
     Ok(s)
 }
 
-fn print_text(plan: &Plan, report: &Report) {
+fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        diag!("warning: {w}");
     }
     let mut said_certs = false;
     let mut said_kubeconfig = false;
     for item in &report.items {
         let tag = if item.kind == ItemKind::Kubeconfig {
             if !said_kubeconfig {
-                println!(
+                outln!(
                     "[kubeconfig] Using kubeconfig folder \"{}\"",
                     plan.kubeconfig_dir.display()
-                );
+                )?;
                 said_kubeconfig = true;
             }
             "[kubeconfig]"
         } else {
             if !said_certs {
-                println!(
+                outln!(
                     "[certs] Using certificateDir folder \"{}\"",
                     plan.cert_dir.display()
-                );
+                )?;
                 said_certs = true;
             }
             "[certs]"
         };
         if report.dry_run {
-            print_dry_run(item);
+            print_dry_run(item)?;
             continue;
         }
         let base = CertId::from_name(&item.name)
@@ -175,42 +175,40 @@ fn print_text(plan: &Plan, report: &Report) {
             .unwrap_or(&item.name);
         match (item.kind, item.action) {
             (ItemKind::CertificateAuthority | ItemKind::Certificate, Action::Create) => {
-                println!("{tag} Generating \"{base}\" certificate and key");
+                outln!("{tag} Generating \"{base}\" certificate and key")?;
                 if !item.dns_names.is_empty() && item.kind == ItemKind::Certificate {
-                    println!(
+                    outln!(
                         "{tag} {base} serving cert is signed for DNS names [{}] and IPs [{}]",
                         item.dns_names.join(" "),
                         item.ip_addresses.join(" ")
-                    );
+                    )?;
                 }
             }
             (ItemKind::CertificateAuthority, Action::Reuse) if item.external => {
-                println!("{tag} Using existing {base} keyless certificate authority")
+                outln!("{tag} Using existing {base} keyless certificate authority")?
             }
             (ItemKind::CertificateAuthority, Action::Reuse) => {
-                println!("{tag} Using existing {base} certificate authority")
+                outln!("{tag} Using existing {base} certificate authority")?
             }
             (ItemKind::Certificate, Action::Reuse) => {
-                println!("{tag} Using existing {base} certificate and key on disk")
+                outln!("{tag} Using existing {base} certificate and key on disk")?
             }
             (ItemKind::ServiceAccountKeys, Action::Create) => {
-                println!("{tag} Generating \"sa\" key and public key")
+                outln!("{tag} Generating \"sa\" key and public key")?
             }
             (ItemKind::ServiceAccountKeys, Action::Reuse) => {
-                println!("{tag} Using the existing \"sa\" key")
+                outln!("{tag} Using the existing \"sa\" key")?
             }
             (ItemKind::Kubeconfig, Action::Create) => {
-                println!("{tag} Writing \"{}\" kubeconfig file", item.name)
+                outln!("{tag} Writing \"{}\" kubeconfig file", item.name)?
             }
-            (ItemKind::Kubeconfig, Action::Reuse) => {
-                println!(
-                    "{tag} Using existing kubeconfig file: \"{}\"",
-                    item.files
-                        .first()
-                        .map(|f| f.display().to_string())
-                        .unwrap_or_default()
-                )
-            }
+            (ItemKind::Kubeconfig, Action::Reuse) => outln!(
+                "{tag} Using existing kubeconfig file: \"{}\"",
+                item.files
+                    .first()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default()
+            )?,
         }
     }
     let created = report
@@ -220,11 +218,12 @@ fn print_text(plan: &Plan, report: &Report) {
         .count();
     let reused = report.items.len() - created;
     if report.dry_run {
-        println!(
+        outln!(
             "\n[dry-run] {created} to create, {reused} to reuse; nothing was written (kubeadm {} rules, {})",
-            plan.version, plan.algorithm
-        );
-        return;
+            plan.version,
+            plan.algorithm
+        )?;
+        return Ok(());
     }
     if !report.recovered.is_empty() {
         let files: Vec<String> = report
@@ -232,40 +231,41 @@ fn print_text(plan: &Plan, report: &Report) {
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        println!(
+        outln!(
             "\nCompleted the batch an interrupted kubepki had left half done: {}",
             files.join(", ")
-        );
+        )?;
     }
     if report.written.is_empty() {
         if report.recovered.is_empty() {
-            println!(
+            outln!(
                 "\nNothing to do: all {reused} items exist and are valid; no file was changed."
-            );
+            )?;
         } else {
-            println!("\nNothing else to do: all {reused} items exist and are valid.");
+            outln!("\nNothing else to do: all {reused} items exist and are valid.")?;
         }
-        return;
+        return Ok(());
     } else {
-        println!(
+        outln!(
             "\nWrote {} files ({created} items created, {reused} reused) with kubeadm {} rules and {} keys.",
             report.written.len(),
             plan.version,
             plan.algorithm
-        );
+        )?;
     }
     for n in &report.notes {
-        println!("\nNote: {n}");
+        outln!("\nNote: {n}")?;
     }
+    Ok(())
 }
 
-fn print_dry_run(item: &Item) {
+fn print_dry_run(item: &Item) -> Result<(), CliError> {
     let verb = match item.action {
         Action::Create => "would create",
         Action::Reuse => "would reuse",
     };
     let files: Vec<String> = item.files.iter().map(|f| f.display().to_string()).collect();
-    println!("[dry-run] {verb} \"{}\": {}", item.name, files.join(", "));
+    outln!("[dry-run] {verb} \"{}\": {}", item.name, files.join(", "))?;
     let mut facts = Vec::new();
     if let Some(s) = &item.subject {
         facts.push(format!("subject: {s}"));
@@ -280,16 +280,17 @@ fn print_dry_run(item: &Item) {
         facts.push(format!("server: {s}"));
     }
     if !facts.is_empty() {
-        println!("          {}", facts.join("; "));
+        outln!("          {}", facts.join("; "))?;
     }
     if !item.dns_names.is_empty() || !item.ip_addresses.is_empty() {
-        println!(
+        outln!(
             "          SANs: DNS [{}] IP [{}]",
             item.dns_names.join(" "),
             item.ip_addresses.join(" ")
-        );
+        )?;
     }
     if let (Some(nb), Some(na)) = (&item.not_before, &item.not_after) {
-        println!("          valid {nb} to {na}");
+        outln!("          valid {nb} to {na}")?;
     }
+    Ok(())
 }

@@ -21,9 +21,9 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
         Format::Json => {
             let text =
                 serde_json::to_string_pretty(&value).map_err(|e| CliError::Other(e.to_string()))?;
-            println!("{text}");
+            outln!("{text}")?;
         }
-        Format::Text => print!("{}", to_text(&value, 0)),
+        Format::Text => out!("{}", to_text(&value, 0))?,
     }
     // A manifest the API server would reject is described, then reported as an error.
     if value["validation"]["valid"] == json!(false) {

@@ -89,7 +89,7 @@ fn check_expiration_text_json_and_warn_within() -> R {
         d,
         &args(&["certs", "check-expiration", "--warn-within", "soon"], &dd),
     )?;
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 64);
     assert!(r.stderr.contains("--warn-within"), "{}", r.stderr);
 
     // A tree made two years ago: expired leaves give exit 2.
@@ -109,6 +109,73 @@ fn check_expiration_text_json_and_warn_within() -> R {
     )?;
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("<invalid>"), "{}", r.stdout);
+    // Expired is a finding with or without --warn-within.
+    let r = kubepki(d, &args(&["certs", "check-expiration"], &od))?;
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    Ok(())
+}
+
+/// The exit-code table of docs/certs.md: missing certificates, usage errors and results never
+/// share a code.
+#[test]
+fn check_expiration_exit_codes_are_unambiguous() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    let code =
+        |extra: &[&str], dirs: &[String; 4]| -> Result<(i32, String), Box<dyn std::error::Error>> {
+            let mut a = vec!["certs", "check-expiration"];
+            a.extend_from_slice(extra);
+            let r = kubepki(d, &args(&a, dirs))?;
+            Ok((r.code, r.stderr))
+        };
+    // A wrong --cert-dir: every row !MISSING!, which is a finding (3), not "fine".
+    let wrong = dirs(&d.join("nowhere"));
+    let (c, err) = code(&["--warn-within", "1m"], &wrong)?;
+    assert_eq!(c, 3, "{err}");
+    assert!(
+        err.contains("missing under") && err.contains("apiserver") && err.contains("ca"),
+        "{err}"
+    );
+    assert_eq!(code(&[], &wrong)?.0, 3);
+    // One missing leaf in a good tree.
+    fs::remove_file(d.join("pki/front-proxy-client.crt"))?;
+    let (c, err) = code(&["--warn-within", "1m"], &dd)?;
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains(": front-proxy-client\n"), "{err}");
+    // Usage errors: 64, whatever the value (bad, negative spelled either way, unknown flag).
+    for bad in [
+        &["--warn-within", "soon"][..],
+        &["--warn-within", "-5d"],
+        &["--warn-within=-5d"],
+        &["--warn-within", "0s"],
+        &["--no-such-flag"],
+        &["--output", "xml"],
+    ] {
+        let (c, err) = code(bad, &dd)?;
+        assert_eq!(c, 64, "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (_, err) = code(&["--warn-within", "-5d"], &dd)?;
+    assert!(err.contains("\"-5d\" is negative"), "{err}");
+    // super-admin.conf exists only on the init node: its absence alone is not a finding.
+    let full = tempfile::tempdir()?;
+    let fd = dirs(full.path());
+    assert_eq!(kubepki(full.path(), &args(&["init"], &fd))?.code, 0);
+    fs::remove_file(full.path().join("super-admin.conf"))?;
+    let (c, err) = code(&["--warn-within", "1d"], &fd)?;
+    assert_eq!(c, 0, "{err}");
+    // --help states the table.
+    let r = kubepki(d, &["certs", "check-expiration", "--help"])?;
+    assert_eq!(r.code, 0);
+    for row in [
+        "  2   a certificate has expired",
+        "  3   a certificate is missing",
+        "  64  the command line",
+    ] {
+        assert!(r.stdout.contains(row), "{row}: {}", r.stdout);
+    }
     Ok(())
 }
 

@@ -300,6 +300,8 @@ fn node_credentials_and_an_extra_control_plane() -> R {
         "192.0.2.11",
         "--encryption-algorithm",
         "ECDSA-P256",
+        "--control-plane-endpoint",
+        "192.0.2.10",
     ];
     let mut a = vec!["node", "control-plane", "--from-cert-dir", "c/pki"];
     a.extend_from_slice(&cp2);
@@ -314,5 +316,173 @@ fn node_credentials_and_an_extra_control_plane() -> R {
     let warns: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("WARN")).collect();
     assert_eq!(warns.len(), 1, "{}", r.stdout);
     assert!(warns[0].contains("super-admin.conf"), "{}", warns[0]);
+    Ok(())
+}
+
+/// `node kubelet-serving` and `node kubelet-kubeconfig` refuse a validity past the CA's as
+/// `sign` does (same message), unless `--clamp-to-ca`.
+#[test]
+fn node_certificates_outliving_the_ca_are_refused_like_sign() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    let ca = kubepki_ca::Certificate::from_pem(&fs::read(d.join("c/pki/ca.crt"))?)?;
+    let serving = |extra: &[&str]| {
+        let mut a = vec![
+            "node",
+            "kubelet-serving",
+            "--node-name",
+            "worker1",
+            "--cert-dir",
+            "c/pki",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--validity",
+            "100000h",
+            "--out-dir",
+            "w1",
+        ];
+        a.extend_from_slice(extra);
+        kubepki(d, &a)
+    };
+    let kubeconfig = |extra: &[&str]| {
+        let mut a = vec![
+            "node",
+            "kubelet-kubeconfig",
+            "--node-name",
+            "worker1",
+            "--cert-dir",
+            "c/pki",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--validity",
+            "100000h",
+            "--cluster-server",
+            "https://192.0.2.10:6443",
+            "--out",
+            "w1.conf",
+        ];
+        a.extend_from_slice(extra);
+        kubepki(d, &a)
+    };
+    let r = kubepki(
+        d,
+        &["keygen", "--algorithm", "ECDSA-P256", "--out", "u.key"],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = kubepki(d, &["csr", "--key", "u.key", "--cn", "u", "--out", "u.csr"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut sign = vec![
+        "sign",
+        "--csr",
+        "u.csr",
+        "--profile",
+        "client",
+        "--validity",
+        "100000h",
+        "--out",
+        "u.crt",
+    ];
+    sign.extend(CA);
+    let want = "kubepki: error: --validity 100000h: the certificate would expire at ";
+    let tail = format!(
+        ", after its CA c/pki/ca.crt ({}); pass --clamp-to-ca to end it with the CA, or give a shorter --validity\n",
+        kubepki_ca::rfc3339(ca.not_after())
+    );
+    for r in [serving(&[])?, kubeconfig(&[])?, kubepki(d, &sign)?] {
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.starts_with(want) && r.stderr.ends_with(&tail),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!d.join("w1").exists() && !d.join("w1.conf").exists());
+    assert!(!d.join("u.crt").exists());
+    // With --clamp-to-ca: issued, ending with the CA.
+    let r = serving(&["--clamp-to-ca"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c = kubepki_ca::Certificate::from_pem(&fs::read(d.join("w1/kubelet.crt"))?)?;
+    assert_eq!(c.not_after(), ca.not_after());
+    let r = kubeconfig(&["--clamp-to-ca"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Ok(())
+}
+
+/// `node control-plane` needs a controlPlaneEndpoint (as `kubeadm join --control-plane`) and
+/// the shared CA keys; without either it says so, naming the flag or the file, and writes nothing.
+#[test]
+fn node_control_plane_refusals_say_what_to_do() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    let cp2 = |extra: &[&str], from: &str| {
+        let mut a = vec![
+            "node",
+            "control-plane",
+            "--from-cert-dir",
+            from,
+            "--cert-dir",
+            "cp2/pki",
+            "--kubeconfig-dir",
+            "cp2",
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "192.0.2.11",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+        ];
+        a.extend_from_slice(extra);
+        kubepki(d, &a)
+    };
+    let r = cp2(&[], "c/pki")?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("kubepki: error: controlPlaneEndpoint: not set;")
+            && r.stderr
+                .contains("pass --control-plane-endpoint HOST[:PORT]"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(!d.join("cp2").exists());
+
+    // The first node's tree uses an external CA: no ca.key to copy.
+    fs::create_dir_all(d.join("ext"))?;
+    for e in fs::read_dir(d.join("c/pki"))? {
+        let e = e?;
+        if e.file_type()?.is_file() && e.file_name() != "ca.key" {
+            fs::copy(e.path(), d.join("ext").join(e.file_name()))?;
+        }
+    }
+    fs::create_dir_all(d.join("ext/etcd"))?;
+    for f in ["ca.crt", "ca.key"] {
+        fs::copy(d.join("c/pki/etcd").join(f), d.join("ext/etcd").join(f))?;
+    }
+    let r = cp2(&["--control-plane-endpoint", "192.0.2.10"], "ext")?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("kubepki: error: ext/ca.key: missing: ext has the CA certificates without their keys (ca.key): an external CA")
+            && r.stderr.contains("kubepki certs generate-csr")
+            && !r.stderr.contains("No such file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("cp2").exists());
+    // A folder that is not a tree at all: every missing shared file is named.
+    fs::create_dir_all(d.join("empty"))?;
+    let r = cp2(&["--control-plane-endpoint", "192.0.2.10"], "empty")?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("kubepki: error: empty/ca.crt: missing;")
+            && r.stderr
+                .contains("ca.crt, ca.key, sa.key, sa.pub, front-proxy-ca.crt"),
+        "{}",
+        r.stderr
+    );
     Ok(())
 }

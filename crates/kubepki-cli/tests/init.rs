@@ -221,6 +221,14 @@ fn bad_input_is_one_line_exit_1_nothing_written() -> R {
             "--service-cidr: \"10.96.0.0/40\" is not a valid CIDR",
         ),
         (
+            &["--service-cidr", "10.96.0.0/8"],
+            "--service-cidr: \"10.0.0.0/8\": the service subnet is too large; for IPv4 the prefix must be /12 or longer",
+        ),
+        (
+            &["--service-cidr", "10.96.0.0/12,fd00::/64"],
+            "for IPv6 the prefix must be /108 or longer",
+        ),
+        (
             &["--apiserver-advertise-address", "10.0.0.300"],
             "--apiserver-advertise-address: \"10.0.0.300\" is not an IP address",
         ),
@@ -275,5 +283,62 @@ fn bad_input_is_one_line_exit_1_nothing_written() -> R {
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
         assert!(!d.join("out").exists(), "{args:?} wrote files");
     }
+    Ok(())
+}
+
+/// A tree whose leaves have all expired is not "valid": `init` (and `--dry-run`) refuse it in
+/// one line naming every expired file, and `verify` fails the same files.
+#[test]
+fn expired_leaves_are_not_reused_and_all_are_named_in_one_run() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let mut s = kubepki_kubeadm::ClusterSpec::with_advertise_address([192, 0, 2, 10].into());
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+    s.cert_dir = d.join("out/pki");
+    s.kubeconfig_dir = d.join("out");
+    let then = time::OffsetDateTime::now_utc() - time::Duration::days(730);
+    kubepki_kubeadm::run(
+        &kubepki_kubeadm::Plan::new(&s)?,
+        &kubepki_kubeadm::Selection::all(),
+        then,
+        false,
+    )?;
+    let before = count_files(&d.join("out"));
+    for extra in [&[][..], &["--dry-run"]] {
+        let r = init(d, extra)?;
+        assert_eq!(r.code, 1, "{extra:?}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("Nothing to do"), "{}", r.stdout);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .starts_with("kubepki: error: 12 existing files cannot be reused: "),
+            "{}",
+            r.stderr
+        );
+        for f in [
+            "apiserver.crt",
+            "etcd/peer.crt",
+            "admin.conf",
+            "kubelet.conf",
+        ] {
+            assert!(
+                r.stderr.contains(&format!("out/{f}")) || r.stderr.contains(&format!("pki/{f}")),
+                "{f}: {}",
+                r.stderr
+            );
+        }
+    }
+    assert_eq!(count_files(&d.join("out")), before);
+    let mut v = vec!["verify"];
+    v.extend_from_slice(&BASE);
+    let r = kubepki(d, &v)?;
+    assert_eq!(r.code, 1);
+    let expired: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL") && l.contains(" validity "))
+        .collect();
+    assert_eq!(expired.len(), 12, "{}", r.stdout);
     Ok(())
 }

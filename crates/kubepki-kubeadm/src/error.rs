@@ -91,6 +91,17 @@ pub enum Error {
         /// The role whose subject it has, if any.
         is: Option<&'static str>,
     },
+    /// Existing files that cannot be reused, every one of them: `init` reports them all in one
+    /// run (a single one is reported as its own error).
+    #[error(
+        "{} existing files cannot be reused: {}",
+        problems.len(),
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+    )]
+    Unusable {
+        /// One error per file (or per external-CA summary).
+        problems: Vec<Error>,
+    },
     /// No advertise address was given and none could be derived.
     #[error(
         "no advertise address: pass --apiserver-advertise-address (or localAPIEndpoint.advertiseAddress); {reason}"
@@ -119,6 +130,18 @@ pub enum Error {
         /// The valid names.
         valid: String,
     },
+}
+
+impl Error {
+    /// `problems` as one error: the error itself when there is one.
+    pub(crate) fn unusable(mut problems: Vec<Error>) -> Error {
+        if problems.len() == 1
+            && let Some(one) = problems.pop()
+        {
+            return one;
+        }
+        Error::Unusable { problems }
+    }
 }
 
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {

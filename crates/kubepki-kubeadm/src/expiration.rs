@@ -300,6 +300,15 @@ impl Expiration {
         })
     }
 
+    /// The rows whose file does not exist, except `super-admin.conf`: only the node that ran
+    /// `init` has one (`verify` reports its absence as a warning for the same reason).
+    pub fn missing(&self) -> impl Iterator<Item = &ExpirationEntry> {
+        self.certificates
+            .iter()
+            .chain(&self.authorities)
+            .filter(|e| e.missing && e.name != KubeconfigId::SuperAdmin.file_name())
+    }
+
     /// The worst case over every certificate read: expired, expiring within `window`, or fine.
     pub fn urgency(&self, window: Duration) -> Urgency {
         self.certificates

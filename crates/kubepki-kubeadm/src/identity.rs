@@ -43,21 +43,27 @@ impl UserSpec {
     }
 }
 
-/// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile.
+/// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile; a
+/// window that outlives the CA is cut to the CA's NotAfter.
 pub fn client_credentials(
     ca: &CertificateAuthority,
     subject: &Subject,
     algorithm: KeyAlgorithm,
     window: Window,
 ) -> Result<(Certificate, PrivateKey), Error> {
+    client_credentials_with(ca, subject, algorithm, window, CaExpiry::Clamp)
+}
+
+fn client_credentials_with(
+    ca: &CertificateAuthority,
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+    window: Window,
+    expiry: CaExpiry,
+) -> Result<(Certificate, PrivateKey), Error> {
     let key = PrivateKey::generate(algorithm)?;
-    let spec = IssueSpec::new(
-        subject.clone(),
-        key.public_key_der(),
-        window,
-        CaExpiry::Clamp,
-    )
-    .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]);
+    let spec = IssueSpec::new(subject.clone(), key.public_key_der(), window, expiry)
+        .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]);
     Ok((ca.issue(&spec)?, key))
 }
 
@@ -200,7 +206,8 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
 
 /// A worker's `kubelet.conf` (`system:node:<node>` in `system:nodes`), issued directly by the
 /// cluster CA instead of through TLS bootstrap. The request is checked against the
-/// `kube-apiserver-client-kubelet` signer policy first.
+/// `kube-apiserver-client-kubelet` signer policy first. A `window` that outlives the CA is
+/// refused or cut to the CA's NotAfter, as `expiry` says.
 pub fn kubelet_kubeconfig(
     ca: &CertificateAuthority,
     node_name: &str,
@@ -208,11 +215,12 @@ pub fn kubelet_kubeconfig(
     server: &str,
     algorithm: KeyAlgorithm,
     window: Window,
+    expiry: CaExpiry,
 ) -> Result<Zeroizing<String>, Error> {
     kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
     let subject =
         Subject::cn(format!("system:node:{node_name}")).with_organizations(["system:nodes"]);
-    let (cert, key) = client_credentials(ca, &subject, algorithm, window)?;
+    let (cert, key) = client_credentials_with(ca, &subject, algorithm, window, expiry)?;
     let csr = CsrBuilder::new(subject).sign(&key)?;
     check_policy(
         Signer::KubeApiserverClientKubelet,
@@ -224,7 +232,8 @@ pub fn kubelet_kubeconfig(
 
 /// A kubelet serving certificate and key under the `kubelet-serving` policy: CN
 /// `system:node:<node>`, O `system:nodes`, EKU serverAuth, the given SANs (the node name when
-/// none are given).
+/// none are given). A `window` that outlives the CA is refused or cut to the CA's NotAfter, as
+/// `expiry` says.
 pub fn kubelet_serving(
     ca: &CertificateAuthority,
     node_name: &str,
@@ -232,6 +241,7 @@ pub fn kubelet_serving(
     dns: &[String],
     algorithm: KeyAlgorithm,
     window: Window,
+    expiry: CaExpiry,
 ) -> Result<(Certificate, PrivateKey), Error> {
     kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
     for d in dns {
@@ -256,7 +266,7 @@ pub fn kubelet_serving(
         &csr,
         &Signer::KubeletServing.default_usages(),
     )?;
-    let spec = IssueSpec::new(subject, key.public_key_der(), window, CaExpiry::Clamp)
+    let spec = IssueSpec::new(subject, key.public_key_der(), window, expiry)
         .with_ext_key_usage(vec![ExtKeyUsage::ServerAuth])
         .with_subject_alt_names(sans);
     Ok((ca.issue(&spec)?, key))
@@ -284,14 +294,58 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 /// then this node's leaves and admin.conf, controller-manager.conf, scheduler.conf and
 /// kubelet.conf (which join would get through TLS bootstrap) made by [`crate::run`]. No
 /// super-admin.conf (init node only). On failure, the copies made here are removed again.
+///
+/// As `kubeadm join --control-plane`, it refuses a cluster without a `controlPlaneEndpoint`
+/// (every kubeconfig of the node would point at the node alone), and names every shared file
+/// `from_cert_dir` lacks, with what to do (docs/identities.md).
 pub fn control_plane_node(
     plan: &Plan,
     from_cert_dir: &Path,
     now: OffsetDateTime,
 ) -> Result<crate::Report, Error> {
+    if plan.spec.control_plane_endpoint.is_none() {
+        return Err(invalid(
+            "controlPlaneEndpoint",
+            "not set; kubeadm adds a control-plane node only to a cluster with a stable controlPlaneEndpoint (a load balancer or DNS name shared by all control-plane nodes): pass --control-plane-endpoint HOST[:PORT], the first node's; without it every kubeconfig of this node would point at this node alone",
+        ));
+    }
+    let shared = shared_files(plan.cert(CertId::EtcdCa).is_none());
+    let missing: Vec<&PathBuf> = shared
+        .iter()
+        .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_err())
+        .collect();
+    if let Some(first) = missing.first() {
+        // A CA certificate whose key is absent: the first node's tree uses an external CA.
+        let keyless: Vec<String> = missing
+            .iter()
+            .filter(|rel| rel.extension().is_some_and(|e| e == "key"))
+            .filter(|rel| from_cert_dir.join(rel.with_extension("crt")).exists())
+            .map(|rel| rel.display().to_string())
+            .collect();
+        let all: Vec<String> = missing.iter().map(|r| r.display().to_string()).collect();
+        let reason = if keyless.is_empty() {
+            format!(
+                "missing; node control-plane copies the files all control-plane nodes share from the first node's certificate folder ({}), and these are not there: {}",
+                from_cert_dir.display(),
+                all.join(", ")
+            )
+        } else {
+            format!(
+                "missing: {} has the CA certificates without their keys ({}): an external CA, and node control-plane needs the CA keys to sign this node's certificates. Copy the keys there, or make this node's files the external-CA way: `kubepki certs generate-csr` with this node's flags, `kubepki certs sign-csrs` where the CA keys are, then `kubepki init` here (docs/certs.md){}",
+                from_cert_dir.display(),
+                keyless.join(", "),
+                if all.len() > keyless.len() {
+                    format!("; also missing: {}", all.join(", "))
+                } else {
+                    String::new()
+                }
+            )
+        };
+        return Err(file_err(from_cert_dir.join(first), reason));
+    }
     let mut batch = FileBatch::new();
     let mut copied = Vec::new();
-    for rel in shared_files(plan.cert(CertId::EtcdCa).is_none()) {
+    for rel in shared {
         let src = from_cert_dir.join(&rel);
         let dst = plan.cert_dir.join(&rel);
         let bytes = read_file(&src)?;

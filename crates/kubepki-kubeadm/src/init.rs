@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
+use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
 use crate::kubeconfig::Kubeconfig;
-use crate::net::dns_matches;
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+use crate::rules;
 use crate::tree::{read_cert, read_file, read_key};
 
 /// Which parts of the tree to make: everything (`init`) or single phases.
@@ -239,19 +239,43 @@ pub fn run(
         needed.push(CertId::Ca);
     }
     let mut cas: BTreeMap<CertId, CaState> = BTreeMap::new();
+    let mut problems: Vec<Error> = Vec::new();
+    // A CA that cannot be used is one problem; what it signs is then not looked at.
+    let mut unusable_cas: Vec<CertId> = Vec::new();
     for ca in needed {
-        let state = load_ca(dir, ca, now, &mut warnings)?;
+        let state = match load_ca(dir, ca) {
+            Ok(state) => state,
+            Err(e) => {
+                problems.push(e);
+                unusable_cas.push(ca);
+                continue;
+            }
+        };
         let state = match state {
-            Some(loaded) => CaState::Loaded(Box::new(loaded)),
+            Some(loaded) => {
+                // An expired CA signs nothing a client accepts, and kubepki cannot renew a CA
+                // in place (docs/init.md, "Existing files").
+                if let Err(e) = rules::validity(loaded.certificate(), now) {
+                    problems.push(file_err(
+                        ca.cert_path(dir),
+                        format!(
+                            "cannot be used: {e}; a CA cannot be renewed in place (every certificate it signed changes with it): make a new tree"
+                        ),
+                    ));
+                }
+                CaState::Loaded(Box::new(loaded))
+            }
             None if selection.certs.contains(&ca) => CaState::New,
             None => {
-                return Err(file_err(
+                problems.push(file_err(
                     ca.cert_path(dir),
                     format!(
                         "missing; create the CA first (`kubepki init phase certs {}`)",
                         ca.name()
                     ),
                 ));
+                unusable_cas.push(ca);
+                continue;
             }
         };
         cas.insert(ca, state);
@@ -264,7 +288,7 @@ pub fn run(
         })
         .collect();
 
-    // 2. Decide every item.
+    // 2. Decide every item; every existing file that cannot be reused is collected.
     let mut missing: Vec<String> = Vec::new();
     let mut awaiting: Vec<PathBuf> = Vec::new();
     let mut items: Vec<(Item, Option<Todo>)> = Vec::new();
@@ -273,6 +297,9 @@ pub fn run(
         .iter()
         .filter(|c| selection.certs.contains(&c.id))
     {
+        if unusable_cas.contains(&spec.id.issuer().unwrap_or(spec.id)) {
+            continue;
+        }
         if spec.id.is_ca() {
             match cas.get(&spec.id) {
                 Some(CaState::Loaded(ca)) => items.push((
@@ -293,7 +320,14 @@ pub fn run(
             continue;
         };
         let ca_state = cas.get(&issuer);
-        match decide_leaf(spec, dir, ca_state, &mut warnings, now)? {
+        let decision = match decide_leaf(spec, dir, ca_state, now) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        match decision {
             Decision::Reuse(item) => items.push((*item, None)),
             Decision::AwaitingSignature(csr) => awaiting.push(csr),
             Decision::Create => match ca_state {
@@ -320,47 +354,50 @@ pub fn run(
     if selection.sa {
         // sa.key/sa.pub need no CA: they are made even in external-CA mode (kubeadm wants them
         // supplied there; making them is what the external-CA flow in docs/init.md relies on).
-        match decide_sa(plan)? {
-            SaState::Complete(item) => items.push((item, None)),
-            SaState::NeedPub(key) => {
+        match decide_sa(plan) {
+            Err(e) => problems.push(e),
+            Ok(SaState::Complete(item)) => items.push((item, None)),
+            Ok(SaState::NeedPub(key)) => {
                 let item = sa_item(plan, Action::Create, Some(key.algorithm()));
                 items.push((item, Some(Todo::SaPub(Box::new(key)))));
             }
-            SaState::Missing => items.push((
+            Ok(SaState::Missing) => items.push((
                 sa_item(plan, Action::Create, Some(plan.secondary_algorithm)),
                 Some(Todo::Sa),
             )),
         }
     }
-    let ca_cert_for_kubeconfigs: Option<&Certificate> = match cas.get(&CertId::Ca) {
-        Some(CaState::Loaded(ca)) => Some(ca.certificate()),
+    let ca_for_kubeconfigs: Option<&CertificateAuthority> = match cas.get(&CertId::Ca) {
+        Some(CaState::Loaded(ca)) => Some(ca),
         _ => None,
     };
+    let ca_cert_for_kubeconfigs = ca_for_kubeconfigs.map(|ca| ca.certificate());
     for spec in plan
         .kubeconfigs
         .iter()
         .filter(|k| selection.kubeconfigs.contains(&k.id))
+        .filter(|_| !unusable_cas.contains(&CertId::Ca))
     {
         let path = plan.kubeconfig_path(spec.id);
         let external_ca =
             matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign());
         if path.exists() {
             let csr = crate::external::kubeconfig_csr_path(&plan.kubeconfig_dir, spec.id);
-            if external_ca && csr.exists() && !has_client_cert(&path)? {
-                awaiting.push(csr);
-                continue;
+            match has_client_cert(&path) {
+                Ok(false) if external_ca && csr.exists() => {
+                    awaiting.push(csr);
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+                _ => {}
             }
-            items.push((
-                check_kubeconfig(
-                    &path,
-                    spec,
-                    ca_cert_for_kubeconfigs,
-                    external_ca,
-                    now,
-                    &mut warnings,
-                )?,
-                None,
-            ));
+            match check_kubeconfig(&path, spec, ca_for_kubeconfigs, now, &mut warnings) {
+                Ok(item) => items.push((item, None)),
+                Err(e) => problems.push(e),
+            }
             continue;
         }
         if external_ca {
@@ -390,17 +427,21 @@ pub fn run(
         items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
     }
     if !awaiting.is_empty() {
-        return Err(Error::AwaitingSignature {
-            cas: external_cas,
+        problems.push(Error::AwaitingSignature {
+            cas: external_cas.clone(),
             csrs: awaiting,
-            missing,
+            missing: std::mem::take(&mut missing),
         });
     }
     if !missing.is_empty() {
-        return Err(Error::ExternalCaIncomplete {
+        problems.push(Error::ExternalCaIncomplete {
             cas: external_cas,
             missing,
         });
+    }
+    // Everything that stands in the way, in one error (one run reports it all).
+    if !problems.is_empty() {
+        return Err(Error::unusable(problems));
     }
 
     let notes = notes(plan, selection);
@@ -618,19 +659,8 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn time_warning(path: &Path, cert: &Certificate, now: OffsetDateTime, warnings: &mut Vec<String>) {
-    if let Err(e) = cert.check_time(now) {
-        warnings.push(format!("{}: {e}", path.display()));
-    }
-}
-
 /// A CA on disk: `None` when neither file exists.
-fn load_ca(
-    dir: &Path,
-    id: CertId,
-    now: OffsetDateTime,
-    warnings: &mut Vec<String>,
-) -> Result<Option<CertificateAuthority>, Error> {
+fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
     let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
     match (cp.exists(), kp.exists()) {
         (false, false) => Ok(None),
@@ -644,7 +674,6 @@ fn load_ca(
         (true, has_key) => {
             let cert = read_cert(&cp)?;
             let ca = CertificateAuthority::from_certificate(cert).map_err(|e| file_err(&cp, e))?;
-            time_warning(&cp, ca.certificate(), now, warnings);
             if has_key {
                 let key = read_key(&kp)?;
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
@@ -655,29 +684,29 @@ fn load_ca(
     }
 }
 
+/// Reuse an existing leaf only when it meets every rule of [`rules::leaf`] (the rules `verify`
+/// checks); otherwise one error for the file naming every rule it fails, and what to do.
 fn decide_leaf(
     spec: &CertSpec,
     dir: &Path,
     ca: Option<&CaState>,
-    warnings: &mut Vec<String>,
     now: OffsetDateTime,
 ) -> Result<Decision, Error> {
     let (cp, kp) = (spec.id.cert_path(dir), spec.id.key_path(dir));
     let issuer = spec.id.issuer().unwrap_or(spec.id);
     let external = matches!(ca, Some(CaState::Loaded(ca)) if !ca.can_sign());
+    let csr = crate::external::csr_path(dir, spec.id);
     match (cp.exists(), kp.exists()) {
         (false, false) => Ok(Decision::Create),
         // In external-CA mode this node cannot make the certificate; removing the key would
         // orphan the CSR the CA holder has (docs/certs.md, external CA).
-        (false, true) if external && crate::external::csr_path(dir, spec.id).exists() => Ok(
-            Decision::AwaitingSignature(crate::external::csr_path(dir, spec.id)),
-        ),
-        (false, true) if crate::external::csr_path(dir, spec.id).exists() => Err(file_err(
+        (false, true) if external && csr.exists() => Ok(Decision::AwaitingSignature(csr)),
+        (false, true) if csr.exists() => Err(file_err(
             &kp,
             format!(
                 "exists without {}, and its CSR {} awaits signing (`kubepki certs generate-csr`): supply {} without its key (external CA) and the signed certificate, or remove the key and the CSR to have both made here",
                 cp.display(),
-                crate::external::csr_path(dir, spec.id).display(),
+                csr.display(),
                 issuer.cert_path(dir).display()
             ),
         )),
@@ -718,6 +747,10 @@ fn decide_leaf(
                     format!("does not belong to {}", cp.display()),
                 ));
             }
+            let mut problems: Vec<String> = rules::leaf(spec, &cert, now)
+                .into_iter()
+                .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
+                .collect();
             if external {
                 // A certificate this node could not have made: it must be exactly the plan's
                 // (the comparison sign-csrs applies to CSRs; docs/certs.md).
@@ -727,43 +760,38 @@ fn decide_leaf(
                     Some(cert.ext_key_usage().unwrap_or(&[])),
                 );
                 if !diffs.is_empty() {
-                    return Err(file_err(
-                        &cp,
-                        format!(
-                            "signed by the external CA {} but not what {} must be in this configuration: {}",
-                            issuer.cert_path(dir).display(),
-                            spec.id.name(),
-                            diffs.join(", ")
-                        ),
+                    problems.push(format!(
+                        "identity: signed by the external CA {} but not what {} must be in this configuration: {}",
+                        issuer.cert_path(dir).display(),
+                        spec.id.name(),
+                        diffs.join(", ")
                     ));
                 }
             }
-            let have = cert.subject_alt_names();
-            let lacking: Vec<String> = spec
-                .subject_alt_names
-                .dns
-                .iter()
-                .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
-                .map(|d| format!("DNS:{d}"))
-                .chain(
-                    spec.subject_alt_names
-                        .ips
-                        .iter()
-                        .filter(|ip| !have.ips.contains(ip))
-                        .map(|ip| format!("IP:{ip}")),
-                )
-                .collect();
-            if !lacking.is_empty() {
+            if !problems.is_empty() {
+                let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+                let remedy = match ca {
+                    ca if !ca.can_sign() => format!(
+                        "its CA has no key here (external CA): have the CA issue it again ({})",
+                        issuer.cert_path(dir).display()
+                    ),
+                    _ if only_expiry => format!(
+                        "renew it (`kubepki certs renew {}`: same names, new key), or remove {} and {} to have them made again",
+                        spec.id.name(),
+                        cp.display(),
+                        kp.display()
+                    ),
+                    _ => format!(
+                        "remove {} and {} to have them made again",
+                        cp.display(),
+                        kp.display()
+                    ),
+                };
                 return Err(file_err(
                     &cp,
-                    format!(
-                        "exists but lacks SANs this configuration needs: {}; remove {} and its key to have it made again",
-                        lacking.join(", "),
-                        cp.display()
-                    ),
+                    format!("cannot be reused: {}; {remedy}", problems.join("; ")),
                 ));
             }
-            time_warning(&cp, &cert, now, warnings);
             Ok(Decision::Reuse(Box::new(cert_item(
                 spec,
                 Action::Reuse,
@@ -795,25 +823,7 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
                 return Ok(SaState::NeedPub(key));
             }
             let pem = read_file(&pp)?;
-            let blocks = kubepki_keys::pem::decode_all(&pem).map_err(|e| file_err(&pp, e))?;
-            let Some(block) = blocks
-                .iter()
-                .find(|b| b.label() == kubepki_keys::LABEL_PUBLIC_KEY)
-            else {
-                return Err(file_err(
-                    &pp,
-                    format!(
-                        "no \"PUBLIC KEY\" block (found {})",
-                        kubepki_keys::pem::describe_labels(&blocks)
-                    ),
-                ));
-            };
-            if !spki_equal(block.contents(), key.public_key_der()) {
-                return Err(file_err(
-                    &pp,
-                    format!("does not hold the public key of {}", kp.display()),
-                ));
-            }
+            rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
             Ok(SaState::Complete(sa_item(
                 plan,
                 Action::Reuse,
@@ -823,6 +833,10 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
     }
 }
 
+/// Reuse an existing kubeconfig only when its CA data is `ca.crt` and its client certificate
+/// and key meet every rule of [`rules::kubeconfig`] (the rules `verify` checks: for
+/// `kubelet.conf`, the identity of this node); otherwise one error for the file naming every
+/// rule it fails, and what to do. A different server is a warning, as in kubeadm.
 /// Whether the kubeconfig's current user has a client certificate (`certs generate-csr` writes
 /// kubeconfigs with only the client key).
 fn has_client_cert(path: &Path) -> Result<bool, Error> {
@@ -833,14 +847,13 @@ fn has_client_cert(path: &Path) -> Result<bool, Error> {
 fn check_kubeconfig(
     path: &Path,
     spec: &KubeconfigSpec,
-    ca: Option<&Certificate>,
-    external_ca: bool,
+    authority: Option<&CertificateAuthority>,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
     let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
     let ca_pem = kc.current_ca_pem(path)?;
-    let Some(ca) = ca else {
+    let Some(ca) = authority.map(|a| a.certificate()) else {
         return Err(file_err(
             path,
             "exists but there is no ca.crt to check it against",
@@ -883,36 +896,60 @@ fn check_kubeconfig(
     );
     item.issuer = Some(CertId::Ca.name().into());
     item.server = Some(cluster.cluster.server.clone());
-    if external_ca {
-        // Signed by the external CA: exactly the plan's identity (as sign-csrs issues it).
-        let Some(c) = &cert else {
-            return Err(file_err(
-                path,
-                "has no client certificate, and in external CA mode this node cannot sign one",
-            ));
-        };
-        let diffs = spec.identity_differences(
-            c.subject(),
-            &c.subject_alt_names(),
-            Some(c.ext_key_usage().unwrap_or(&[])),
-        );
-        if !diffs.is_empty() {
-            return Err(file_err(
-                path,
-                format!(
-                    "its client certificate is not what {} must have in this configuration: {}",
+    let key = kc
+        .current_client_key_pem(path)?
+        .map(|pem| {
+            PrivateKey::from_pem(&pem).map_err(|e| file_err(path, format!("client-key-data: {e}")))
+        })
+        .transpose()?;
+    let external_ca = authority.is_some_and(|a| !a.can_sign());
+    if external_ca && cert.is_none() {
+        return Err(file_err(
+            path,
+            "has no client certificate, and in external CA mode this node cannot sign one",
+        ));
+    }
+    if let (Some(c), Some(k)) = (&cert, &key) {
+        let mut problems: Vec<String> = rules::kubeconfig(spec, c, k, authority, now)
+            .into_iter()
+            .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
+            .collect();
+        if external_ca {
+            // Signed by the external CA: exactly the plan's identity (as sign-csrs issues it).
+            let diffs = spec.identity_differences(
+                c.subject(),
+                &c.subject_alt_names(),
+                Some(c.ext_key_usage().unwrap_or(&[])),
+            );
+            if !diffs.is_empty() {
+                problems.push(format!(
+                    "identity: its client certificate is not what {} must have in this configuration: {}",
                     spec.id.file_name(),
                     diffs.join(", ")
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+            let remedy = match authority {
+                Some(a) if !a.can_sign() => {
+                    "the cluster CA has no key here (external CA): have it sign a new client certificate".to_owned()
+                }
+                _ if only_expiry && spec.id != KubeconfigId::Kubelet => format!(
+                    "renew it (`kubepki certs renew {}`), or remove it to have it made again",
+                    spec.id.file_name()
                 ),
+                _ => "remove it to have it made again".to_owned(),
+            };
+            return Err(file_err(
+                path,
+                format!("cannot be reused: {}; {remedy}", problems.join("; ")),
             ));
         }
     }
     if let Some(c) = &cert {
         item.subject = Some(c.subject().to_string());
         fill_times(&mut item, c);
-        if let Err(e) = c.check_time(now) {
-            warnings.push(format!("{}: client certificate: {e}", path.display()));
-        }
     }
     Ok(item)
 }

@@ -40,6 +40,7 @@ mod kubeconfig_edit;
 pub mod net;
 mod plan;
 mod renew;
+mod rules;
 mod spec;
 mod tree;
 mod verify;

@@ -89,25 +89,65 @@ impl std::fmt::Display for Cidr {
     }
 }
 
-/// Parses kubeadm's service subnet: one CIDR or a dual-stack pair `v4,v6` / `v6,v4`.
-/// `field` names the input in errors.
+/// The most host bits a service subnet may have: /12 for IPv4, /108 for IPv6 (kubeadm's
+/// `MaximumBitsForServiceSubnet`, the API server's own limit; docs/init.md).
+pub const MAX_SERVICE_SUBNET_HOST_BITS: u8 = 20;
+
+/// The fewest addresses a service subnet may have: the cluster DNS service takes the tenth
+/// (kubeadm's `MinimumAddressesInServiceSubnet`).
+pub const MIN_SERVICE_SUBNET_ADDRESSES: u32 = 10;
+
+/// Parses kubeadm's service subnet: one CIDR or a dual-stack pair `v4,v6` / `v6,v4`, each
+/// within kubeadm's size limits ([`MAX_SERVICE_SUBNET_HOST_BITS`],
+/// [`MIN_SERVICE_SUBNET_ADDRESSES`]). `field` names the input in errors.
 pub fn parse_service_subnet(field: &str, s: &str) -> Result<Vec<Cidr>, Error> {
     let cidrs = s
         .split(',')
         .map(|c| Cidr::parse(field, c))
         .collect::<Result<Vec<_>, _>>()?;
     match cidrs.as_slice() {
-        [_] => Ok(cidrs),
-        [a, b] if a.network.is_ipv4() != b.network.is_ipv4() => Ok(cidrs),
-        [_, _] => Err(invalid(
-            field,
-            format!("\"{s}\": a dual-stack subnet needs one IPv4 and one IPv6 CIDR"),
-        )),
-        _ => Err(invalid(
-            field,
-            format!("\"{s}\": at most two CIDRs (one per IP family)"),
-        )),
+        [_] => {}
+        [a, b] if a.network.is_ipv4() != b.network.is_ipv4() => {}
+        [_, _] => {
+            return Err(invalid(
+                field,
+                format!("\"{s}\": a dual-stack subnet needs one IPv4 and one IPv6 CIDR"),
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                field,
+                format!("\"{s}\": at most two CIDRs (one per IP family)"),
+            ));
+        }
     }
+    for c in &cidrs {
+        let (bits, family) = if c.network.is_ipv4() {
+            (32u8, "IPv4")
+        } else {
+            (128u8, "IPv6")
+        };
+        let host_bits = bits - c.prefix;
+        if host_bits > MAX_SERVICE_SUBNET_HOST_BITS {
+            return Err(invalid(
+                field,
+                format!(
+                    "\"{c}\": the service subnet is too large; for {family} the prefix must be /{} or longer (at most 2^{MAX_SERVICE_SUBNET_HOST_BITS} addresses)",
+                    bits - MAX_SERVICE_SUBNET_HOST_BITS
+                ),
+            ));
+        }
+        if (1u32 << host_bits) < MIN_SERVICE_SUBNET_ADDRESSES {
+            return Err(invalid(
+                field,
+                format!(
+                    "\"{c}\": the service subnet has {} address(es), the minimum is {MIN_SERVICE_SUBNET_ADDRESSES} (the cluster DNS service takes the tenth)",
+                    1u32 << host_bits
+                ),
+            ));
+        }
+    }
+    Ok(cidrs)
 }
 
 /// A host and optional port, as in `controlPlaneEndpoint`.
@@ -247,6 +287,28 @@ mod tests {
         let c = parse_service_subnet("f", "fd00:10:96::/108,10.96.0.0/12")?;
         assert_eq!(c[0].indexed("f", 1)?.to_string(), "fd00:10:96::1");
         assert!(Cidr::parse("f", "10.0.0.1/32")?.indexed("f", 1).is_err());
+        // kubeadm's size limits: at most 20 host bits, at least 10 addresses.
+        for good in ["10.96.0.0/12", "10.96.0.0/28", "fd00::/108", "fd00::/124"] {
+            assert!(parse_service_subnet("f", good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("10.96.0.0/8", "for IPv4 the prefix must be /12 or longer"),
+            ("10.96.0.0/11", "for IPv4 the prefix must be /12 or longer"),
+            ("fd00::/64", "for IPv6 the prefix must be /108 or longer"),
+            (
+                "fd00::/107,10.96.0.0/12",
+                "for IPv6 the prefix must be /108",
+            ),
+            ("10.96.0.0/12,fd00::/100", "\"fd00::/100\""),
+            ("10.96.0.0/29", "has 8 address(es), the minimum is 10"),
+            ("fd00::/125", "has 8 address(es), the minimum is 10"),
+        ] {
+            let e = parse_service_subnet("f", bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
         for bad in [
             "10.96.0.0",
             "10.96.0.0/33",

@@ -5,17 +5,14 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use kubepki_ca::{
-    BACKDATE, CA_KEY_USAGE, Certificate, CertificateAuthority, LEAF_KEY_USAGE, rfc3339,
-};
-use kubepki_csr::{ExtKeyUsage, SubjectAltNames};
+use kubepki_ca::{BACKDATE, CA_KEY_USAGE, Certificate, CertificateAuthority, rfc3339};
 use kubepki_keys::{PrivateKey, spki_equal};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::kubeconfig::Kubeconfig;
-use crate::net::dns_matches;
-use crate::plan::{CertId, CertSpec, KubeconfigSpec, Plan};
+use crate::plan::{CertId, KubeconfigSpec, Plan};
+use crate::rules::{self, eku_names};
 use crate::tree::{read_cert, read_file, read_key};
 
 /// A check's outcome.
@@ -114,23 +111,6 @@ fn mode_check(c: &mut Checks, item: &str, path: &Path) {
     }
 }
 
-fn names(sans: &SubjectAltNames) -> String {
-    sans.dns
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(sans.ips.iter().map(|i| format!("IP:{i}")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn eku_names(e: &[ExtKeyUsage]) -> String {
-    if e.is_empty() {
-        "none".into()
-    } else {
-        e.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
-    }
-}
-
 /// Checks the tree `plan` describes at time `now`. A batch an interrupted kubepki left
 /// half-moved is reported as a failure (a read-only command does not complete it).
 pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
@@ -184,8 +164,8 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
                 ))
             },
         );
-        subject_check(&mut c, item, &cert, spec);
-        time_check(&mut c, item, &cert, now);
+        c.result(item, "subject", rules::subject(&cert, spec));
+        c.result(item, "validity", rules::validity(&cert, now));
         keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
         let kp = spec.id.key_path(dir);
         if kp.exists() {
@@ -211,61 +191,9 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
         };
         let issuer = spec.id.issuer().unwrap_or(CertId::Ca);
         chain_checks(&mut c, item, &cert, issuer, &cas);
-        let want_eku = spec.ext_key_usage.clone();
-        let mut have = cert.ext_key_usage().unwrap_or(&[]).to_vec();
-        let mut want_sorted = want_eku.clone();
-        have.sort_by_key(|e| e.name());
-        want_sorted.sort_by_key(|e| e.name());
-        let ku_ok = cert.key_usage() == Some(LEAF_KEY_USAGE);
-        c.result(
-            item,
-            "usages",
-            if have == want_sorted && ku_ok && !cert.is_ca() {
-                Ok(format!(
-                    "EKU {}; KeyUsage digitalSignature, keyEncipherment; CA:FALSE",
-                    eku_names(&want_eku)
-                ))
-            } else {
-                Err(format!(
-                    "EKU {} (must be {}); KeyUsage {:?} (must be digitalSignature, keyEncipherment){}",
-                    eku_names(cert.ext_key_usage().unwrap_or(&[])),
-                    eku_names(&want_eku),
-                    cert.key_usage(),
-                    if cert.is_ca() { "; it is a CA" } else { "" }
-                ))
-            },
-        );
-        subject_check(&mut c, item, &cert, spec);
-        if !spec.subject_alt_names.is_empty() {
-            let have = cert.subject_alt_names();
-            let missing = SubjectAltNames {
-                dns: spec
-                    .subject_alt_names
-                    .dns
-                    .iter()
-                    .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
-                    .cloned()
-                    .collect(),
-                ips: spec
-                    .subject_alt_names
-                    .ips
-                    .iter()
-                    .filter(|i| !have.ips.contains(i))
-                    .copied()
-                    .collect(),
-                ..SubjectAltNames::default()
-            };
-            c.result(
-                item,
-                "sans",
-                if missing.is_empty() {
-                    Ok(format!("has {}", names(&spec.subject_alt_names)))
-                } else {
-                    Err(format!("lacks {}", names(&missing)))
-                },
-            );
+        for (check, r) in rules::leaf(spec, &cert, now) {
+            c.result(item, check, r);
         }
-        time_check(&mut c, item, &cert, now);
         window_check(&mut c, item, &cert, plan, cas.get(&issuer));
         keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
         key_check(&mut c, item, &spec.id.key_path(dir), &cert);
@@ -275,25 +203,12 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
     let (sk, sp) = (plan.sa_key_path(), plan.sa_pub_path());
     match (read_key(&sk), read_file(&sp)) {
         (Ok(key), Ok(pub_pem)) => {
-            let ok = kubepki_keys::pem::decode_all(&pub_pem)
-                .ok()
-                .and_then(|b| {
-                    b.into_iter()
-                        .find(|b| b.label() == kubepki_keys::LABEL_PUBLIC_KEY)
-                })
-                .is_some_and(|b| spki_equal(b.contents(), key.public_key_der()));
             c.result(
                 "sa",
                 "key",
-                if ok {
-                    Ok("sa.pub holds sa.key's public key".into())
-                } else {
-                    Err(format!(
-                        "{} is not the public key of {}",
-                        sp.display(),
-                        sk.display()
-                    ))
-                },
+                rules::sa_pair(&key, &sk, &pub_pem)
+                    .map(|()| "sa.pub holds sa.key's public key".into())
+                    .map_err(|e| format!("{}: {e}", sp.display())),
             );
             keys_seen.push(("sa".into(), key.public_key_der().to_vec()));
         }
@@ -426,34 +341,6 @@ fn chain_checks(
                 others.join(", ")
             ))
         },
-    );
-}
-
-/// Names are compared by value (PrintableString and UTF8String spellings of the same name are
-/// equal), as RFC 5280 §7.1 name matching treats them.
-fn subject_check(c: &mut Checks, item: &str, cert: &Certificate, spec: &CertSpec) {
-    c.result(
-        item,
-        "subject",
-        if cert.subject() == &spec.subject {
-            Ok(spec.subject.to_string())
-        } else {
-            Err(format!(
-                "\"{}\", must be \"{}\"",
-                cert.subject(),
-                spec.subject
-            ))
-        },
-    );
-}
-
-fn time_check(c: &mut Checks, item: &str, cert: &Certificate, now: OffsetDateTime) {
-    c.result(
-        item,
-        "validity",
-        cert.check_time(now)
-            .map(|()| format!("valid until {}", rfc3339(cert.not_after())))
-            .map_err(|e| e.to_string()),
     );
 }
 
@@ -595,52 +482,10 @@ fn kubeconfig_checks(
                 Err("certificate-authority-data is not this tree's ca.crt".into())
             },
         );
-        c.result(
-            item,
-            "chain",
-            ca.check_issued(&cert)
-                .map(|()| "client certificate signed by ca".into())
-                .map_err(|e| e.to_string()),
-        );
     }
-    c.result(
-        item,
-        "key",
-        if key.matches_public_key(cert.public_key_der()) {
-            Ok("the client key matches the client certificate".into())
-        } else {
-            Err("the client key does not belong to the client certificate".into())
-        },
-    );
-    c.result(
-        item,
-        "identity",
-        if cert.subject() == &k.subject {
-            Ok(k.subject.to_string())
-        } else {
-            Err(format!(
-                "client certificate is \"{}\", must be \"{}\"",
-                cert.subject(),
-                k.subject
-            ))
-        },
-    );
-    c.result(
-        item,
-        "usages",
-        if cert.ext_key_usage() == Some(&[ExtKeyUsage::ClientAuth][..])
-            && cert.key_usage() == Some(LEAF_KEY_USAGE)
-        {
-            Ok("EKU clientAuth".into())
-        } else {
-            Err(format!(
-                "EKU {} / KeyUsage {:?}; must be clientAuth / digitalSignature, keyEncipherment",
-                eku_names(cert.ext_key_usage().unwrap_or(&[])),
-                cert.key_usage()
-            ))
-        },
-    );
-    time_check(c, item, &cert, now);
+    for (check, r) in rules::kubeconfig(k, &cert, &key, ca, now) {
+        c.result(item, check, r);
+    }
     if server != k.server {
         c.push(
             Status::Warn,

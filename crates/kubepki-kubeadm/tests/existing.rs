@@ -216,6 +216,8 @@ fn refusals_name_the_file() -> R {
     init(&spec(a.path()))?;
     fs::copy(b.path().join("pki/sa.pub"), a.path().join("pki/sa.pub"))?;
     expect_file_error(&spec(a.path()), "sa.pub", "public key of")?;
+    // (init names every unusable file at once: take this one away for the next cases.)
+    fs::remove_file(a.path().join("pki/sa.pub"))?;
     fs::write(
         a.path().join("pki/front-proxy-ca.crt"),
         b"not a certificate",
@@ -326,5 +328,146 @@ fn phases_and_dry_run() -> R {
         r.items.iter().filter(|i| i.action == Action::Reuse).count(),
         4
     );
+    Ok(())
+}
+
+/// The files named by an `init` refusal (one error per file, or all of them in `Unusable`).
+fn refused_files(e: &Error) -> Vec<PathBuf> {
+    match e {
+        Error::File { path, .. } => vec![path.clone()],
+        Error::Unusable { problems } => problems.iter().flat_map(refused_files).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The files `verify` fails, for the rules `init` shares with it (everything but modes, the
+/// distinct-keys rule and lifetimes beyond the CA's).
+fn verify_failures(s: &ClusterSpec, now: OffsetDateTime) -> Res<Vec<PathBuf>> {
+    let plan = Plan::new(s)?;
+    let v = kubepki_kubeadm::verify(&plan, now);
+    let mut files: Vec<PathBuf> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .filter(|c| !matches!(c.check, "mode" | "distinct keys"))
+        .map(|c| match CertId::from_name(&c.item) {
+            Ok(id) => id.cert_path(&s.cert_dir),
+            Err(_) => s.kubeconfig_dir.join(&c.item),
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+#[test]
+fn expired_leaves_are_refused_all_in_one_run_as_verify_fails_them() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    // A tree made two years ago: the CAs (10 years) are fine, every leaf (1 year) has expired.
+    let then = OffsetDateTime::now_utc() - time::Duration::days(730);
+    run(&Plan::new(&s)?, &Selection::all(), then, false)?;
+    let before = snapshot(dir.path())?;
+    let now = OffsetDateTime::now_utc();
+    for dry_run in [true, false] {
+        let e = run(&Plan::new(&s)?, &Selection::all(), now, dry_run)
+            .err()
+            .ok_or("an expired tree was reused")?;
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("12 existing files cannot be reused: "),
+            "{msg}"
+        );
+        assert!(msg.contains("has expired"), "{msg}");
+        assert!(msg.contains("kubepki certs renew apiserver`"), "{msg}");
+        assert!(msg.contains("kubepki certs renew admin.conf`"), "{msg}");
+        let mut files = refused_files(&e);
+        files.sort();
+        // init and verify name exactly the same files.
+        assert_eq!(files, verify_failures(&s, now)?, "{msg}");
+        assert_eq!(files.len(), 12, "{files:?}");
+    }
+    assert_eq!(snapshot(dir.path())?, before, "something was written");
+    Ok(())
+}
+
+#[test]
+fn a_node_name_change_is_reported_whole_and_kubelet_conf_is_not_reused() -> R {
+    let dir = tempfile::tempdir()?;
+    init(&spec(dir.path()))?;
+    let mut s = spec(dir.path());
+    s.node_name = Some("cp2".into());
+    let before = snapshot(dir.path())?;
+    let now = OffsetDateTime::now_utc();
+    let e = init(&s)
+        .err()
+        .ok_or("reused the files of node cp1 for cp2")?;
+    let msg = e.to_string();
+    let mut files = refused_files(&e);
+    files.sort();
+    let pki = dir.path().join("pki");
+    let mut want = vec![
+        pki.join("apiserver.crt"),
+        pki.join("etcd/peer.crt"),
+        pki.join("etcd/server.crt"),
+        dir.path().join("kubelet.conf"),
+    ];
+    want.sort();
+    assert_eq!(files, want, "{msg}");
+    assert_eq!(files, verify_failures(&s, now)?, "{msg}");
+    for needle in [
+        "lacks DNS:cp2",
+        "client certificate is \"O = system:nodes, CN = system:node:cp1\", must be \"O = system:nodes, CN = system:node:cp2\"",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+    assert_eq!(snapshot(dir.path())?, before, "something was written");
+    // Once those four are removed, the rest is reused and the tree verifies for cp2.
+    for f in &want {
+        fs::remove_file(f)?;
+        if f.extension().is_some_and(|e| e == "crt") {
+            fs::remove_file(f.with_extension("key"))?;
+        }
+    }
+    let r = init(&s)?;
+    assert_eq!(
+        r.items
+            .iter()
+            .filter(|i| i.action == Action::Create)
+            .count(),
+        4
+    );
+    assert!(verify_failures(&s, now)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn an_unusable_ca_and_a_stale_leaf_are_reported_together() -> R {
+    let dir = tempfile::tempdir()?;
+    init(&spec(dir.path()))?;
+    let pki = dir.path().join("pki");
+    fs::write(pki.join("front-proxy-ca.crt"), b"not a certificate")?;
+    let other = kubepki_keys::PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    fs::write(pki.join("sa.pub"), other.public_key_pem())?;
+    let mut s = spec(dir.path());
+    s.cert_sans = vec!["api.example.com".into()];
+    let before = snapshot(dir.path())?;
+    let e = init(&s).err().ok_or("accepted")?;
+    let mut files = refused_files(&e);
+    files.sort();
+    // The CA's own leaf (front-proxy-client) is not looked at: its CA is the problem.
+    let mut want = vec![
+        pki.join("apiserver.crt"),
+        pki.join("front-proxy-ca.crt"),
+        pki.join("sa.pub"),
+    ];
+    want.sort();
+    assert_eq!(files, want, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("3 existing files cannot be reused: "),
+        "{e}"
+    );
+    assert_eq!(snapshot(dir.path())?, before);
     Ok(())
 }
