@@ -375,3 +375,46 @@ fn a_folder_swapped_for_a_link_during_init_is_never_written_through() -> R {
     assert!(total_swaps >= 12, "the folder was swapped during the runs");
     Ok(())
 }
+
+#[test]
+fn a_command_writing_outside_the_tree_recovers_its_own_folder() -> R {
+    // `sign-request --out-dir` killed during its commit leaves a journal and temporary files in
+    // the output folder: the next command writing there completes that batch first.
+    let root = scratch()?;
+    let d = root.path();
+    let r = kubepki(
+        d,
+        &["user", "create", "jane", "--csr-only", "--out-dir", "u"],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    fs::create_dir_all(d.join("out"))?;
+    let temp = ".earlier.crt.kubepki-4194999-aa.tmp";
+    fs::write(d.join("out").join(temp), "EARLIER")?;
+    fs::write(d.join("out/.x.key.kubepki-4194999-ac.tmp"), "stale key")?;
+    fs::write(
+        d.join("out/.kubepki-journal-4194999-ab"),
+        format!("L\t{temp}\tearlier.crt\nend\n"),
+    )?;
+    let r = kubepki(
+        d,
+        &[
+            "sign-request",
+            "u/jane-csr.yaml",
+            "--ca-cert",
+            "t/pki/ca.crt",
+            "--ca-key",
+            "t/pki/ca.key",
+            "--out-dir",
+            "out",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read_to_string(d.join("out/earlier.crt"))?, "EARLIER");
+    assert!(d.join("out/jane.crt").exists());
+    let left: Vec<_> = files_under(&d.join("out"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains(".kubepki-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    Ok(())
+}
