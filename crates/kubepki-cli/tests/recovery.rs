@@ -132,7 +132,7 @@ fn half_renewed(d: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let journal = ".kubepki-journal-4194999-0e".to_string();
     fs::write(
         pki.join(&journal),
-        format!("R\t{tc}\tapiserver.crt\nR\t{tk}\tapiserver.key\nend\n"),
+        format!("folders 1\nR\t{tc}\tapiserver.crt\nR\t{tk}\tapiserver.key\nend\n"),
     )?;
     fs::rename(pki.join(tk), pki.join("apiserver.key"))?;
     fs::remove_dir_all(&copy)?;
@@ -393,7 +393,7 @@ fn a_command_writing_outside_the_tree_recovers_its_own_folder() -> R {
     fs::write(d.join("out/.x.key.kubepki-4194999-ac.tmp"), "stale key")?;
     fs::write(
         d.join("out/.kubepki-journal-4194999-ab"),
-        format!("L\t{temp}\tearlier.crt\nend\n"),
+        format!("folders 1\nL\t{temp}\tearlier.crt\nend\n"),
     )?;
     let r = kubepki(
         d,
@@ -416,5 +416,60 @@ fn a_command_writing_outside_the_tree_recovers_its_own_folder() -> R {
         .filter(|f| f.to_string_lossy().contains(".kubepki-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    Ok(())
+}
+
+#[test]
+fn a_full_disk_at_every_stage_leaves_nothing_behind() -> R {
+    // A small tmpfs gives ENOSPC; at a range of sizes the failure hits temporary files, the
+    // journals and the folder's own entries. Needs root for mount(8): CI runs as root.
+    let root_user = Command::new("id").arg("-u").output()?.stdout == b"0\n";
+    if !root_user {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test as root"
+        );
+        eprintln!("skipped: not root (mount needs root)");
+        return Ok(());
+    }
+    let mut failed = 0;
+    let mut passed = 0;
+    for kib in (8..=240).step_by(8) {
+        let scratch = tempfile::tempdir()?;
+        let mnt = scratch.path().join("small");
+        fs::create_dir(&mnt)?;
+        let size = format!("size={kib}k");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
+            .arg(&mnt)
+            .status()?;
+        assert!(ok.success(), "mount tmpfs");
+        let r = kubepki(
+            &mnt,
+            &args(&["init", "--encryption-algorithm", "ECDSA-P256"]),
+        );
+        let left = files_under(&mnt);
+        let verify = kubepki(&mnt, &args(&["verify"]));
+        let _ = Command::new("umount").arg(&mnt).status();
+        let (r, verify) = (r?, verify?);
+        if r.code == 0 {
+            passed += 1;
+            assert_eq!(verify.code, 0, "{kib} KiB: {}", verify.stdout);
+        } else {
+            failed += 1;
+            assert_eq!(r.code, 1, "{kib} KiB: {}", r.stderr);
+            assert!(
+                r.stderr.contains("No space left on device") && r.stderr.contains("t/"),
+                "{kib} KiB: the error names the file and the cause: {}",
+                r.stderr
+            );
+            assert!(left.is_empty(), "{kib} KiB: left behind {left:?}");
+        }
+    }
+    eprintln!("{failed} runs hit ENOSPC, {passed} completed");
+    assert!(
+        failed >= 3 && passed >= 1,
+        "the sizes span the failure and success"
+    );
     Ok(())
 }

@@ -97,10 +97,51 @@ pub(super) fn held_ancestor(dir: &Path) -> Option<(OwnedFd, PathBuf)> {
     Some((fd, rest))
 }
 
+/// Names of temporary files and journals this process is using now. Recovery leaves exactly
+/// these alone: the PID in a name says nothing (in a container every run is PID 1).
+static LIVE: Mutex<Vec<std::ffi::OsString>> = Mutex::new(Vec::new());
+
+/// Marks `name` as in use by this process (`live = true`) or no longer (`false`).
+pub(super) fn mark_live(name: &std::ffi::OsStr, live: bool) {
+    let mut l = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if live {
+        l.push(name.to_owned());
+    } else if let Some(i) = l.iter().position(|n| n == name) {
+        l.swap_remove(i);
+    }
+}
+
+/// Whether this process is using `name` now.
+pub(super) fn is_live(name: &std::ffi::OsStr) -> bool {
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|n| n == name)
+}
+
+/// Opens the existing folder `dir`: below a folder this process holds locked (named by the
+/// path it was locked under), through that folder's handle without following links, so the
+/// path keeps meaning the folder that was checked; elsewhere as named.
+pub(super) fn open_existing(dir: &Path) -> std::io::Result<OwnedFd> {
+    let plain = |p: &Path| {
+        p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    };
+    match held_ancestor(dir).filter(|(_, rest)| plain(rest)) {
+        Some((mut fd, rest)) => {
+            for name in rest.iter() {
+                fd = sys::open_dir_at(&fd, name)?;
+            }
+            Ok(fd)
+        }
+        None => sys::open_dir(dir),
+    }
+}
+
 /// Locks the folder `path` (which must exist), waiting up to [`LOCK_WAIT`] for another process
 /// to release it.
 pub fn lock_folder(path: &Path, mode: LockMode) -> Result<FolderLock, Error> {
-    let fd = sys::open_dir(path).map_err(|e| Error::Io {
+    let fd = open_existing(path).map_err(|e| Error::Io {
         path: path.to_owned(),
         reason: format!("cannot open this folder: {e}"),
     })?;

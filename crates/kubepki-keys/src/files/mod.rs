@@ -162,7 +162,10 @@ impl FileBatch {
             aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
             let temp = recover::temp_name(&name, std::process::id(), &crate::hex(&rnd));
             match sys::create_at(fd, &temp, mode) {
-                Ok(f) => break (temp, File::from(f)),
+                Ok(f) => {
+                    lock::mark_live(&temp, true);
+                    break (temp, File::from(f));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
                     attempt += 1;
                 }
@@ -197,7 +200,7 @@ impl FileBatch {
         }
         let fd = self.open_folder(dir)?;
         let lock = lock::lock_fd(fd, dir, LockMode::Exclusive)?;
-        self.recovered.extend(recover::recover_locked(&lock)?);
+        self.recovered.extend(recover::recover_locked(&[&lock])?);
         // The same folder reached under another name: one handle.
         if let Some(i) = self
             .folders
@@ -358,8 +361,20 @@ impl FileBatch {
                 overwrite,
             )?;
         }
-        // One journal per folder, each listing only the moves inside that folder.
-        for i in 0..self.folders.len() {
+        // One journal per folder, each listing only the moves inside that folder, all with one
+        // batch name; armed only once every folder has its journal (see `recover`).
+        let mut rnd = [0u8; 6];
+        aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+        let batch = OsString::from(format!(
+            "{}{}-{}",
+            recover::JOURNAL_PREFIX,
+            std::process::id(),
+            crate::hex(&rnd)
+        ));
+        let used: Vec<usize> = (0..self.folders.len())
+            .filter(|i| self.staged.iter().any(|s| s.folder == *i))
+            .collect();
+        for &i in &used {
             let moves: Vec<recover::Move> = self
                 .staged
                 .iter()
@@ -370,10 +385,14 @@ impl FileBatch {
                     name: s.name.clone(),
                 })
                 .collect();
-            if !moves.is_empty() {
-                let name = write_journal(&self.folders[i], &moves)?;
-                self.folders[i].journal = Some(name);
-            }
+            let text = recover::journal_text(used.len(), &moves).map_err(|reason| Error::Io {
+                path: self.folders[i].path.join(&moves[0].name),
+                reason,
+            })?;
+            write_journal(&mut self.folders[i], &batch, text.as_bytes(), true)?;
+        }
+        for &i in &used {
+            write_journal(&mut self.folders[i], &batch, recover::ARM.as_bytes(), false)?;
         }
         for idx in 0..self.staged.len() {
             let (fd, target) = {
@@ -407,6 +426,7 @@ impl FileBatch {
             if let Some(j) = self.folders[i].journal.take() {
                 let f = &self.folders[i];
                 sys::unlink_at(f.lock.fd(), &j).map_err(io_err(&f.path.join(&j)))?;
+                lock::mark_live(&j, false);
                 sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
             }
         }
@@ -418,44 +438,44 @@ impl FileBatch {
             if let Some(j) = f.journal.take() {
                 let _ = sys::unlink_at(f.lock.fd(), &j);
                 let _ = sys::sync(f.lock.fd());
+                lock::mark_live(&j, false);
             }
         }
     }
 }
 
-/// Writes (and fsyncs) the journal of `moves` into `folder`; returns its name.
-fn write_journal(folder: &Folder, moves: &[recover::Move]) -> Result<OsString, Error> {
-    let text = recover::journal_text(moves).map_err(|reason| Error::Io {
-        path: folder.path.join(&moves[0].name),
-        reason,
-    })?;
-    let mut rnd = [0u8; 6];
-    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
-    let name = OsString::from(format!(
-        "{}{}-{}",
-        recover::JOURNAL_PREFIX,
-        std::process::id(),
-        crate::hex(&rnd)
-    ));
-    let path = folder.path.join(&name);
+/// Writes `bytes` to the journal `name` in `folder` (a new file when `create`, else appended)
+/// and fsyncs it and the folder.
+fn write_journal(
+    folder: &mut Folder,
+    name: &OsStr,
+    bytes: &[u8],
+    create: bool,
+) -> Result<(), Error> {
+    let path = folder.path.join(name);
     let io = io_err(&path);
     let fd = folder.lock.fd();
-    let mut f = File::from(sys::create_at(fd, &name, MODE_SECRET).map_err(&io)?);
-    let written = f
-        .write_all(text.as_bytes())
+    let file = if create {
+        let f = sys::create_at(fd, name, MODE_SECRET).map_err(&io)?;
+        // Ours from now on: removed on rollback, even if writing it fails halfway.
+        lock::mark_live(name, true);
+        folder.journal = Some(name.to_owned());
+        f
+    } else {
+        sys::append_at(fd, name).map_err(&io)?
+    };
+    let mut f = File::from(file);
+    f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .and_then(|()| sys::sync(fd));
-    if let Err(e) = written {
-        let _ = sys::unlink_at(fd, &name);
-        return Err(io(e));
-    }
-    Ok(name)
+        .and_then(|()| sys::sync(fd))
+        .map_err(io)
 }
 
 impl Drop for FileBatch {
     fn drop(&mut self) {
         for s in &self.staged {
             let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
+            lock::mark_live(&s.temp, false);
         }
         self.remove_journals();
         if !self.committed {
@@ -597,7 +617,7 @@ mod tests {
         let _ = fs::write(d.join(format!(".b.key.kubepki-{dead}-01.tmp")), b"secret");
         let _ = fs::write(
             d.join(format!(".kubepki-journal-{dead}-02")),
-            format!("L\t{temp}\ta.crt\nend\n"),
+            format!("folders 1\nL\t{temp}\ta.crt\nend\n"),
         );
         let done = recover(&[&d])?;
         assert_eq!(done, [d.join("a.crt")]);
@@ -611,6 +631,41 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_over_two_folders_is_replayed_whole_or_not_at_all() -> Result<(), Error> {
+        let dead = 4_194_999u32;
+        for armed_in_b in [false, true] {
+            let root = tmpdir("twofolders");
+            let (a, b) = (root.join("pki"), root.join("pki/etcd"));
+            let _ = fs::create_dir_all(&b);
+            for (d, name, armed) in [(&a, "apiserver.crt", true), (&b, "ca.crt", armed_in_b)] {
+                let temp = format!(".{name}.kubepki-{dead}-0a.tmp");
+                let _ = fs::write(d.join(&temp), name);
+                let end = if armed { "end\n" } else { "" };
+                let _ = fs::write(
+                    d.join(format!(".kubepki-journal-{dead}-5e")),
+                    format!("folders 2\nL\t{temp}\t{name}\n{end}"),
+                );
+            }
+            let done = recover(&[&a, &b])?;
+            // Not every journal armed: the batch never moved a file, and none is moved now.
+            assert_eq!(done.len(), if armed_in_b { 2 } else { 0 });
+            assert_eq!(a.join("apiserver.crt").exists(), armed_in_b);
+            assert_eq!(b.join("ca.crt").exists(), armed_in_b);
+            for d in [&a, &b] {
+                let scratch = fs::read_dir(d)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().contains(".kubepki-"))
+                    .count();
+                assert_eq!(scratch, 0, "journal or temp left in {}", d.display());
+            }
+            let _ = fs::remove_dir_all(&root);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn a_journal_of_a_reused_live_pid_is_still_replayed() -> Result<(), Error> {
         // PID 1 is alive (init), but it holds no lock on this folder: the batch is dead.
         let d = tmpdir("pidreuse");
@@ -618,7 +673,7 @@ mod tests {
         let _ = fs::write(d.join(temp), b"new");
         let _ = fs::write(
             d.join(".kubepki-journal-1-0e"),
-            format!("L\t{temp}\ta.crt\nend\n"),
+            format!("folders 1\nL\t{temp}\ta.crt\nend\n"),
         );
         assert_eq!(recover(&[&d])?, [d.join("a.crt")]);
         assert_eq!(fs::read(d.join("a.crt")).ok().as_deref(), Some(&b"new"[..]));
@@ -639,14 +694,16 @@ mod tests {
         let _ = fs::write(d.join(".ca.key.kubepki-7-aa.tmp"), b"planted");
         let o = outside.display();
         let cases = [
-            format!("R\t{o}/victim\t{o}/replaced\nend\n"),
-            format!("L\tca.key\t{o}/stolen.key\nend\n"),
-            "L\t.ca.key.kubepki-7-aa.tmp\t../outside/victim\nend\n".to_string(),
-            format!("R\t{o}/folder\t{o}/moved\nend\n"),
-            "L\t../outside/victim\tvictim\nend\n".to_string(),
+            format!("folders 1\nR\t{o}/victim\t{o}/replaced\nend\n"),
+            format!("folders 1\nL\tca.key\t{o}/stolen.key\nend\n"),
+            "folders 1\nL\t.ca.key.kubepki-7-aa.tmp\t../outside/victim\nend\n".to_string(),
+            format!("folders 1\nR\t{o}/folder\t{o}/moved\nend\n"),
+            "folders 1\nL\t../outside/victim\tvictim\nend\n".to_string(),
             // The right form, but the target exists with other content.
-            "L\t.ca.key.kubepki-7-aa.tmp\tca.key\nend\n".to_string(),
-            "garbage\nend\n".to_string(),
+            "folders 1\nL\t.ca.key.kubepki-7-aa.tmp\tca.key\nend\n".to_string(),
+            "folders 1\ngarbage\nend\n".to_string(),
+            // Not armed, with a line kubepki never writes: refused, not dropped.
+            format!("folders 1\nR\t{o}/victim\t{o}/replaced\n"),
         ];
         for (i, text) in cases.iter().enumerate() {
             let before = snapshot(&root);

@@ -1,10 +1,14 @@
 //! The journal of a batch and recovery after a crash.
 //!
 //! Before the first file of a batch is moved into place, every folder of the batch gets a
-//! journal `.kubepki-journal-PID-HEX` that lists the moves *inside that folder*, one a line:
-//! `L` (link, no-clobber) or `R` (rename, replacing), the temporary file, the final name — bare
-//! names, never paths — and a closing `end` line. If the writer dies while moving, the next
-//! writer of that folder completes the moves ([`recover`]).
+//! journal `.kubepki-journal-PID-HEX` (one HEX for the whole batch) that says how many folders
+//! the batch spans (`folders N`) and lists the moves *inside that folder*, one a line: `L` (link,
+//! no-clobber) or `R` (rename, replacing), the temporary file, the final name — bare names, never
+//! paths. Only when every folder's journal is written is each *armed* with a closing `end` line;
+//! only then does the first move happen. So a batch with any journal not armed never moved a
+//! file and is dropped whole, and a batch whose journals are all armed is completed whole: the
+//! next writer of those folders replays every one of them ([`recover`]), so a batch spanning
+//! `pki/`, `pki/etcd/` and the kubeconfig folder is never left half done.
 //!
 //! A journal is input like any other: someone who can write into the folder can plant one. So
 //! recovery acts only on journals that are exactly what kubepki writes, and only on moves of
@@ -21,13 +25,12 @@ use std::sync::atomic::Ordering;
 
 use rustix::fs::FileType;
 
-use super::lock::{FolderLock, LockMode, lock_folder};
+use super::lock::{self, FolderLock, LockMode, lock_folder};
 use super::sys;
 use crate::Error;
 use crate::pem::MAX_INPUT_LEN;
 
 pub(super) const JOURNAL_PREFIX: &str = ".kubepki-journal-";
-const END: &str = "end";
 
 /// `PID-HEX`, as in journal and temporary-file names.
 fn parse_token(s: &str) -> Option<u32> {
@@ -83,9 +86,20 @@ pub(super) struct Move {
     pub(super) name: OsString,
 }
 
-/// The text of a journal for `moves` (all in one folder).
-pub(super) fn journal_text(moves: &[Move]) -> Result<String, String> {
-    let mut text = String::new();
+/// A journal as read: how many folders its batch spans and its moves; `armed` once its `end`
+/// line is there.
+pub(super) struct Journal {
+    pub(super) folders: usize,
+    pub(super) moves: Vec<Move>,
+    pub(super) armed: bool,
+}
+
+/// The most folders one batch may span.
+const MAX_FOLDERS: usize = 64;
+
+/// The header and moves of a journal; [`ARM`] is appended once every folder has its journal.
+pub(super) fn journal_text(folders: usize, moves: &[Move]) -> Result<String, String> {
+    let mut text = format!("folders {folders}\n");
     for m in moves {
         let (Some(t), Some(n)) = (m.temp.to_str(), m.name.to_str()) else {
             return Err("file names that are not UTF-8 are not supported".into());
@@ -99,24 +113,34 @@ pub(super) fn journal_text(moves: &[Move]) -> Result<String, String> {
         text.push_str(n);
         text.push('\n');
     }
-    text.push_str(END);
-    text.push('\n');
     Ok(text)
 }
 
-/// Parses a journal of process `pid`: `None` if it was never completed (the writer died while
-/// writing it, before any move), an error naming the first line that kubepki would not write.
-fn parse_journal(text: &[u8], pid: u32) -> Result<Option<Vec<Move>>, String> {
+/// What arms a journal.
+pub(super) const ARM: &str = "end\n";
+
+/// Parses a journal of process `pid`, or says which line kubepki would not have written. A
+/// journal cut short while being written (before the batch's first move) is accepted when
+/// every whole line in it is valid: it is simply not armed.
+fn parse_journal(text: &[u8], pid: u32) -> Result<Journal, String> {
     let text = std::str::from_utf8(text).map_err(|_| "is not UTF-8 text".to_string())?;
-    // A journal is complete when its last line is `end`. One cut short (the writer died while
-    // writing it, before any move) is accepted only if every whole line in it is valid.
-    let (body, complete) = match text.strip_suffix(&format!("{END}\n")) {
+    let (body, armed) = match text.strip_suffix(ARM) {
         Some(b) if b.is_empty() || b.ends_with('\n') => (b, true),
         _ => (&text[..text.rfind('\n').map_or(0, |i| i + 1)], false),
     };
+    let mut lines = body.lines();
+    let folders = match lines.next() {
+        None if !armed => 0,
+        Some(h) => h
+            .strip_prefix("folders ")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=MAX_FOLDERS).contains(n))
+            .ok_or_else(|| "line 1: not of the form \"folders N\"".to_string())?,
+        None => return Err("lists no move".into()),
+    };
     let mut moves = Vec::new();
-    for (i, line) in body.lines().enumerate() {
-        let bad = |why: &str| format!("line {}: {why}", i + 1);
+    for (i, line) in lines.enumerate() {
+        let bad = |why: &str| format!("line {}: {why}", i + 2);
         let mut parts = line.split('\t');
         let (Some(kind), Some(temp), Some(name), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -148,13 +172,14 @@ fn parse_journal(text: &[u8], pid: u32) -> Result<Option<Vec<Move>>, String> {
             name: name.into(),
         });
     }
-    if !complete {
-        return Ok(None);
-    }
-    if moves.is_empty() {
+    if armed && moves.is_empty() {
         return Err("lists no move".into());
     }
-    Ok(Some(moves))
+    Ok(Journal {
+        folders,
+        moves,
+        armed,
+    })
 }
 
 fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Error> {
@@ -181,79 +206,106 @@ fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Er
     Ok(buf)
 }
 
-/// Completes the batches dead writers left in the folder `lock` holds exclusively, then removes
-/// their temporary files. Returns the files it put in place.
-pub(super) fn recover_locked(lock: &FolderLock) -> Result<Vec<PathBuf>, Error> {
-    if lock.0.recovered.load(Ordering::SeqCst) {
-        return Ok(Vec::new());
-    }
-    let dir = lock.fd();
-    let folder = lock.path();
+/// A journal found in a folder being recovered.
+struct Found<'a> {
+    lock: &'a FolderLock,
+    name: OsString,
+    path: PathBuf,
+    /// `PID-HEX`: the same for every journal of one batch.
+    batch: String,
+    journal: Journal,
+}
+
+/// Completes the batches dead writers left in the folders `locks` hold exclusively (a batch
+/// whose journals are all armed is replayed in every one of these folders; one with a journal
+/// not armed never moved a file and is dropped), then removes their temporary files. Every
+/// journal is read and every move checked before anything is done. Returns the files put in
+/// place.
+pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Error> {
     let io = |p: PathBuf, e: std::io::Error| Error::Io {
         path: p,
         reason: e.to_string(),
     };
-    let me = std::process::id();
-    let names = sys::list(dir).map_err(|e| io(folder.to_owned(), e))?;
-    let mut done = Vec::new();
-    for jname in names
+    let todo: Vec<&FolderLock> = locks
         .iter()
-        .filter(|n| n.as_bytes().starts_with(JOURNAL_PREFIX.as_bytes()))
-    {
-        let jpath = folder.join(jname);
-        let refuse = |reason: String| Error::Journal {
-            path: jpath.clone(),
-            reason,
-        };
-        let Some(pid) = journal_owner(jname.as_bytes()) else {
-            return Err(refuse("its name is not one kubepki writes".into()));
-        };
-        if pid == me {
-            // A batch of this very process (another thread): alive.
-            continue;
-        }
-        let text = read_journal(dir, jname, &jpath)?;
-        let Some(moves) = parse_journal(&text, pid).map_err(&refuse)? else {
-            // Never completed: the writer died before its first move. Nothing to replay.
-            sys::unlink_at(dir, jname).map_err(|e| io(jpath.clone(), e))?;
-            continue;
-        };
-        // Check every move before acting on any.
-        let mut todo = Vec::new();
-        for m in &moves {
-            let target = folder.join(&m.name);
-            let Some(t) = sys::stat_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))?
-            else {
-                continue; // already moved before the crash
+        .copied()
+        .filter(|l| !l.0.recovered.load(Ordering::SeqCst))
+        .collect();
+    // 1. Read every journal.
+    let mut found: Vec<Found<'_>> = Vec::new();
+    let mut listings = Vec::new();
+    for lock in &todo {
+        let (dir, folder) = (lock.fd(), lock.path());
+        let names = sys::list(dir).map_err(|e| io(folder.to_owned(), e))?;
+        for jname in names
+            .iter()
+            .filter(|n| n.as_bytes().starts_with(JOURNAL_PREFIX.as_bytes()))
+        {
+            let jpath = folder.join(jname);
+            let refuse = |reason: String| Error::Journal {
+                path: jpath.clone(),
+                reason,
             };
-            if sys::kind(&t) != FileType::RegularFile || !sys::owned_by_me(&t) {
-                return Err(refuse(format!(
-                    "{} is not a regular file owned by this user",
-                    m.temp.to_string_lossy()
-                )));
+            let Some(pid) = journal_owner(jname.as_bytes()) else {
+                return Err(refuse("its name is not one kubepki writes".into()));
+            };
+            if lock::is_live(jname) {
+                continue; // a batch of this very process (another thread): alive
             }
-            match sys::stat_at(dir, &m.name).map_err(|e| io(target.clone(), e))? {
-                None => todo.push((m, false)),
-                Some(g) if !m.replace && sys::identity(&g) == sys::identity(&t) => {
-                    todo.push((m, true)); // linked before the crash; only the temp is left
-                }
-                Some(_) if !m.replace => {
-                    return Err(refuse(format!(
-                        "{} exists and is not the file this batch wrote; the batch cannot be completed safely",
-                        m.name.to_string_lossy()
-                    )));
-                }
-                Some(g) if sys::kind(&g) != FileType::RegularFile => {
-                    return Err(refuse(format!(
-                        "{} is {}, not a file the batch may replace",
-                        m.name.to_string_lossy(),
-                        sys::kind_name(sys::kind(&g))
-                    )));
-                }
-                Some(_) => todo.push((m, false)),
-            }
+            let text = read_journal(dir, jname, &jpath)?;
+            let journal = parse_journal(&text, pid).map_err(&refuse)?;
+            let batch = jname.to_string_lossy()[JOURNAL_PREFIX.len()..].to_owned();
+            found.push(Found {
+                lock,
+                name: jname.clone(),
+                path: jpath,
+                batch,
+                journal,
+            });
         }
-        for (m, already_linked) in todo {
+        listings.push((*lock, names));
+    }
+    // 2. Per batch: dropped whole if any journal is not armed, else every move checked.
+    let mut batches: Vec<&str> = found.iter().map(|f| f.batch.as_str()).collect();
+    batches.sort();
+    batches.dedup();
+    let mut drop_journals: Vec<&Found<'_>> = Vec::new();
+    let mut replay: Vec<(&Found<'_>, Vec<(&Move, bool)>)> = Vec::new();
+    for b in batches {
+        let group: Vec<&Found<'_>> = found.iter().filter(|f| f.batch == b).collect();
+        // Every journal of a batch says how many folders it spans; more journals than that, or
+        // journals that disagree, are not what kubepki writes.
+        if let Some(f) = group.iter().find(|f| {
+            f.journal.armed
+                && (f.journal.folders != group[0].journal.folders
+                    || group.len() > f.journal.folders)
+        }) {
+            return Err(Error::Journal {
+                path: f.path.clone(),
+                reason: format!(
+                    "{} journals of this batch were found, and they do not agree on how many folders it spans",
+                    group.len()
+                ),
+            });
+        }
+        if group.iter().any(|f| !f.journal.armed) {
+            drop_journals.extend(group);
+            continue;
+        }
+        for f in group {
+            replay.push((f, check_moves(f)?));
+        }
+    }
+    // 3. Act.
+    let mut done = Vec::new();
+    for f in drop_journals {
+        let dir = f.lock.fd();
+        sys::unlink_at(dir, &f.name).map_err(|e| io(f.path.clone(), e))?;
+        sys::sync(dir).map_err(|e| io(f.lock.path().to_owned(), e))?;
+    }
+    for (f, moves) in replay {
+        let (dir, folder) = (f.lock.fd(), f.lock.path());
+        for (m, already_linked) in moves {
             let target = folder.join(&m.name);
             if m.replace {
                 sys::rename_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
@@ -266,37 +318,90 @@ pub(super) fn recover_locked(lock: &FolderLock) -> Result<Vec<PathBuf>, Error> {
             done.push(target);
         }
         sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
-        sys::unlink_at(dir, jname).map_err(|e| io(jpath.clone(), e))?;
+        sys::unlink_at(dir, &f.name).map_err(|e| io(f.path.clone(), e))?;
         sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
     }
-    // Temporary files of other processes: with the folder locked exclusively, their writers are
-    // gone (a live writer holds the lock).
-    for name in &names {
-        if temp_owner(name.as_bytes()).is_some_and(|p| p != me)
-            && sys::stat_at(dir, name)
-                .ok()
-                .flatten()
-                .is_some_and(|s| sys::kind(&s) == FileType::RegularFile && sys::owned_by_me(&s))
-        {
-            let _ = sys::unlink_at(dir, name);
+    // 4. Temporary files of other processes: with the folder locked exclusively, their writers
+    // are gone (a live writer holds the lock).
+    for (lock, names) in listings {
+        let dir = lock.fd();
+        for name in &names {
+            if temp_owner(name.as_bytes()).is_some()
+                && !lock::is_live(name)
+                && sys::stat_at(dir, name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| sys::kind(&s) == FileType::RegularFile && sys::owned_by_me(&s))
+            {
+                let _ = sys::unlink_at(dir, name);
+            }
         }
+        lock.0.recovered.store(true, Ordering::SeqCst);
     }
-    lock.0.recovered.store(true, Ordering::SeqCst);
     Ok(done)
 }
 
-/// Finishes what an interrupted kubepki left in `dirs`: locks each existing folder exclusively
-/// (waiting for a live writer to finish), replays the journals of dead writers (completing their
-/// batches) and removes their temporary files. Returns the files it put in place. A journal that
-/// is not exactly what kubepki writes is refused ([`Error::Journal`]) with nothing done.
-pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
-    let mut done = Vec::new();
-    for dir in dirs {
-        match sys::open_dir(dir) {
-            Ok(fd) => {
-                let lock = super::lock::lock_fd(fd, dir, LockMode::Exclusive)?;
-                done.extend(recover_locked(&lock)?);
+/// Checks every move of an armed journal against the folder, before anything is done: the
+/// temporary file (if still there) is a regular file of this user; a link target is absent or
+/// already that file; a rename target is absent or a regular file. Returns the moves left to
+/// do, each with whether its link is already made.
+fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
+    let (dir, folder) = (f.lock.fd(), f.lock.path());
+    let io = |p: PathBuf, e: std::io::Error| Error::Io {
+        path: p,
+        reason: e.to_string(),
+    };
+    let refuse = |reason: String| Error::Journal {
+        path: f.path.clone(),
+        reason,
+    };
+    let mut todo = Vec::new();
+    for m in &f.journal.moves {
+        let target = folder.join(&m.name);
+        let Some(t) = sys::stat_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))? else {
+            continue; // already moved before the crash
+        };
+        if sys::kind(&t) != FileType::RegularFile || !sys::owned_by_me(&t) {
+            return Err(refuse(format!(
+                "{} is not a regular file owned by this user",
+                m.temp.to_string_lossy()
+            )));
+        }
+        match sys::stat_at(dir, &m.name).map_err(|e| io(target.clone(), e))? {
+            None => todo.push((m, false)),
+            Some(g) if !m.replace && sys::identity(&g) == sys::identity(&t) => {
+                todo.push((m, true)); // linked before the crash; only the temp is left
             }
+            Some(_) if !m.replace => {
+                return Err(refuse(format!(
+                    "{} exists and is not the file this batch wrote; the batch cannot be completed safely",
+                    m.name.to_string_lossy()
+                )));
+            }
+            Some(g) if sys::kind(&g) != FileType::RegularFile => {
+                return Err(refuse(format!(
+                    "{} is {}, not a file the batch may replace",
+                    m.name.to_string_lossy(),
+                    sys::kind_name(sys::kind(&g))
+                )));
+            }
+            Some(_) => todo.push((m, false)),
+        }
+    }
+    Ok(todo)
+}
+
+/// Finishes what an interrupted kubepki left in `dirs` (give every folder one batch may span,
+/// e.g. a tree's certificate, etcd and kubeconfig folders): locks each existing folder
+/// exclusively (waiting for a live writer to finish), replays the batches whose journals are
+/// all armed, drops the others (they never moved a file), and removes dead writers' temporary
+/// files. Returns the files it put in place. A journal that is not exactly what kubepki writes
+/// is refused ([`Error::Journal`]) with nothing done.
+pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
+    let mut locks = Vec::new();
+    for dir in dirs {
+        match lock::open_existing(dir) {
+            Ok(fd) => locks.push(super::lock::lock_fd(fd, dir, LockMode::Exclusive)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(Error::Io {
@@ -306,14 +411,21 @@ pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
             }
         }
     }
-    Ok(done)
+    // The same folder named twice is recovered once.
+    let mut unique: Vec<&FolderLock> = Vec::new();
+    for l in &locks {
+        if !unique.iter().any(|u| std::sync::Arc::ptr_eq(&u.0, &l.0)) {
+            unique.push(l);
+        }
+    }
+    recover_locked(&unique)
 }
 
 /// The journals of unfinished batches in `dir` (none if it does not exist), for readers, which
 /// report them instead of recovering. Take a [`LockMode::Shared`] lock on `dir` first, so that a
 /// live writer's journal is not reported.
 pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let fd = match sys::open_dir(dir) {
+    let fd = match lock::open_existing(dir) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
@@ -327,11 +439,10 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         path: dir.to_owned(),
         reason: e.to_string(),
     })?;
-    let me = std::process::id();
     let mut out: Vec<PathBuf> = names
         .iter()
         .filter(|n| n.as_bytes().starts_with(JOURNAL_PREFIX.as_bytes()))
-        .filter(|n| journal_owner(n.as_bytes()) != Some(me))
+        .filter(|n| !lock::is_live(n))
         .map(|n| dir.join(n))
         .collect();
     out.sort();
@@ -352,6 +463,10 @@ pub fn lock_for_reading(dir: &Path) -> Result<Option<FolderLock>, Error> {
 mod tests {
     use super::*;
 
+    fn armed(moves: &[Move]) -> String {
+        journal_text(1, moves).unwrap_or_default() + ARM
+    }
+
     #[test]
     fn journal_text_round_trips() {
         let moves = vec![
@@ -366,15 +481,19 @@ mod tests {
                 name: "b.key".into(),
             },
         ];
-        let text = journal_text(&moves).unwrap_or_default();
+        let text = armed(&moves);
         let parsed = parse_journal(text.as_bytes(), 42);
-        assert!(matches!(parsed, Ok(Some(ref m)) if m.len() == 2 && m[1].replace));
+        assert!(
+            matches!(parsed, Ok(ref j) if j.armed && j.folders == 1 && j.moves.len() == 2 && j.moves[1].replace)
+        );
         // Another pid's temporary files are not this journal's.
         assert!(parse_journal(text.as_bytes(), 43).is_err());
-        // Cut short: never completed, nothing replayed.
+        // Not armed yet (or cut short while being written): no move happened.
+        let unarmed = journal_text(1, &moves).unwrap_or_default();
+        assert!(matches!(parse_journal(unarmed.as_bytes(), 42), Ok(j) if !j.armed));
         assert!(matches!(
             parse_journal(&text.as_bytes()[..text.len() - 2], 42),
-            Ok(None)
+            Ok(j) if !j.armed
         ));
     }
 
@@ -393,13 +512,23 @@ mod tests {
             "L\tx\tx",
             "L\t.x.kubepki-7-aa.tmp\t.",
         ] {
-            let text = format!("{line}\nend\n");
+            let text = format!("folders 1\n{line}\nend\n");
+            assert!(parse_journal(text.as_bytes(), 7).is_err(), "{line}");
+            // Not armed, but a line kubepki never writes: refused, not silently dropped.
+            let text = format!("folders 1\n{line}\n");
             assert!(parse_journal(text.as_bytes(), 7).is_err(), "{line}");
         }
-        assert!(parse_journal(b"end\n", 7).is_err(), "empty journal");
-        // Cut short, but with a line kubepki never writes: refused, not silently dropped.
-        assert!(parse_journal(b"L\t/etc/.x.kubepki-7-aa.tmp\t/etc/x\n", 7).is_err());
-        assert!(matches!(parse_journal(b"", 7), Ok(None)));
+        assert!(
+            parse_journal(b"folders 1\nend\n", 7).is_err(),
+            "empty journal"
+        );
+        assert!(
+            parse_journal(b"L\t.x.kubepki-7-aa.tmp\tx\nend\n", 7).is_err(),
+            "no header"
+        );
+        assert!(parse_journal(b"folders 0\nL\t.x.kubepki-7-aa.tmp\tx\nend\n", 7).is_err());
+        assert!(parse_journal(b"folders 99\nL\t.x.kubepki-7-aa.tmp\tx\nend\n", 7).is_err());
+        assert!(matches!(parse_journal(b"", 7), Ok(j) if !j.armed));
     }
 
     #[test]

@@ -8,18 +8,18 @@ set -eu
 cd "$(dirname "$0")"
 P=4194999
 # 1. Replace a file outside the tree (old reader: rename(2) over the target).
-printf 'R\toutside/victim\toutside/replaced\nend\n' > "replace-outside.kubepki-journal-$P-01"
+printf 'folders 1\nR\toutside/victim\toutside/replaced\nend\n' > "replace-outside.kubepki-journal-$P-01"
 # 2. Move the CA key out of the tree.
-printf 'L\tt/pki/ca.key\toutside/stolen.key\nend\n' > "steal-key.kubepki-journal-$P-02"
+printf 'folders 1\nL\tt/pki/ca.key\toutside/stolen.key\nend\n' > "steal-key.kubepki-journal-$P-02"
 # 3. Move a whole folder.
-printf 'R\toutside/folder\toutside/moved\nend\n' > "move-folder.kubepki-journal-$P-03"
+printf 'folders 1\nR\toutside/folder\toutside/moved\nend\n' > "move-folder.kubepki-journal-$P-03"
 # 4. A well-formed temp name with a target that climbs out with "..".
-printf 'L\t.ca.key.kubepki-%s-aa.tmp\t../outside/victim\nend\n' "$P" > "dotdot-target.kubepki-journal-$P-04"
+printf 'folders 1\nL\t.ca.key.kubepki-%s-aa.tmp\t../outside/victim\nend\n' "$P" > "dotdot-target.kubepki-journal-$P-04"
 # 5. A source that climbs out with "..".
-printf 'L\t../outside/victim\tca.crt\nend\n' > "dotdot-source.kubepki-journal-$P-05"
+printf 'folders 1\nL\t../outside/victim\tca.crt\nend\n' > "dotdot-source.kubepki-journal-$P-05"
 # 6. An absolute target (old format), the old way of deleting a file: link fails, source removed.
-printf 'L\t/proc/version\toutside/victim\nend\n' > "absolute.kubepki-journal-$P-06"
+printf 'folders 1\nL\t/proc/version\toutside/victim\nend\n' > "absolute.kubepki-journal-$P-06"
 # 7. Old kubepki format (absolute paths, no end line) naming files inside the tree.
 printf 'L\t/etc/kubernetes/pki/.x.kubepki-1-aa.tmp\t/etc/kubernetes/pki/x\n' > "old-format.kubepki-journal-$P-07"
 # 8. A journal whose name has no PID (old kubepki replayed those always).
-printf 'R\toutside/victim\tt/pki/ca.key\nend\n' > "no-pid.kubepki-journal-x"
+printf 'folders 1\nR\toutside/victim\tt/pki/ca.key\nend\n' > "no-pid.kubepki-journal-x"
