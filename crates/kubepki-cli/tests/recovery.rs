@@ -473,3 +473,209 @@ fn a_full_disk_at_every_stage_leaves_nothing_behind() -> R {
     );
     Ok(())
 }
+
+fn init_at(d: &Path, kc: &str, node: &str, ip: &str) -> R {
+    let cert_dir = format!("{kc}/pki");
+    let r = kubepki(
+        d,
+        &[
+            "init",
+            "--cert-dir",
+            &cert_dir,
+            "--kubeconfig-dir",
+            kc,
+            "--node-name",
+            node,
+            "--apiserver-advertise-address",
+            ip,
+            "--encryption-algorithm",
+            "ECDSA-P256",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Ok(())
+}
+
+#[test]
+fn a_failed_control_plane_node_never_removes_files_through_a_swapped_folder() -> R {
+    // `node control-plane` copies the shared CA files, then makes the node's own; when that
+    // fails (here: an unusable admin.conf already there) the copies are taken back. Meanwhile
+    // the node's certificate folder is swapped for a link to another tree, again and again:
+    // the other tree must keep every file.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let root = tempfile::tempdir()?;
+    let d = root.path();
+    init_at(d, "first", "cp1", "192.0.2.10")?;
+    init_at(d, "victim", "v1", "192.0.2.20")?;
+    let before = snapshot(&d.join("victim"));
+    for round in 0..8u64 {
+        let _ = fs::remove_dir_all(d.join("n2"));
+        fs::create_dir_all(d.join("n2"))?;
+        fs::write(d.join("n2/admin.conf"), "not a kubeconfig")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (d, stop) = (d.to_owned(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (pki, real) = (d.join("n2/pki"), d.join("n2/pki.real"));
+                while !stop.load(Ordering::SeqCst) {
+                    if fs::rename(&pki, &real).is_ok() {
+                        let _ = std::os::unix::fs::symlink(d.join("victim/pki"), &pki);
+                        std::thread::sleep(Duration::from_micros(200 + round * 100));
+                        let _ = fs::remove_file(&pki);
+                        let _ = fs::rename(&real, &pki);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            })
+        };
+        let r = kubepki(
+            d,
+            &[
+                "node",
+                "control-plane",
+                "--from-cert-dir",
+                "first/pki",
+                "--cert-dir",
+                "n2/pki",
+                "--kubeconfig-dir",
+                "n2",
+                "--node-name",
+                "cp2",
+                "--control-plane-endpoint",
+                "api.example:6443",
+                "--apiserver-advertise-address",
+                "192.0.2.11",
+                "--encryption-algorithm",
+                "ECDSA-P256",
+            ],
+        )?;
+        stop.store(true, Ordering::SeqCst);
+        swapper.join().map_err(|_| "swapper thread")?;
+        assert_ne!(
+            r.code, 0,
+            "round {round}: the unusable admin.conf must fail the command"
+        );
+        assert_ne!(r.code, 101, "{}", r.stderr);
+        assert_eq!(
+            snapshot(&d.join("victim")),
+            before,
+            "round {round}: {}",
+            r.stderr
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_journal_named_with_our_own_pid_is_still_a_dead_batch() -> R {
+    // In a container every kubepki run is PID 1: a batch a PID-1 run left is reported by the
+    // next PID-1 reader, not taken for its own. Needs root for unshare (CI runs as root).
+    let unshare_ok = Command::new("unshare")
+        .args(["-pf", "--mount-proc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !unshare_ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to unshare"
+        );
+        eprintln!("skipped: needs root and unshare");
+        return Ok(());
+    }
+    let root = tempfile::tempdir()?;
+    let d = root.path();
+    init_at(d, "t", "cp1", "192.0.2.10")?;
+    fs::write(d.join("t/pki/.apiserver.crt.kubepki-1-0bad.tmp"), "stale")?;
+    fs::write(
+        d.join("t/pki/.kubepki-journal-1-0bae"),
+        "folders 1\nR\t.apiserver.crt.kubepki-1-0bad.tmp\tapiserver.crt\nend\n",
+    )?;
+    let out = Command::new("unshare")
+        .args(["-pf", "--mount-proc", BIN, "certs", "check-expiration"])
+        .args(["--cert-dir", "t/pki", "--kubeconfig-dir", "t"])
+        .current_dir(d)
+        .output()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(".kubepki-journal-1-0bae"),
+        "not reported: {text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_batch_killed_before_every_journal_was_armed_is_dropped_whole() -> R {
+    // The state a kill leaves between writing the journal of pki/ and arming them all: no file
+    // moved yet. The next init drops that batch (it never started) and makes the tree anew;
+    // it must not half replay it.
+    let root = tempfile::tempdir()?;
+    let d = root.path();
+    init_at(d, "full", "cp1", "192.0.2.10")?;
+    let dead = 4_194_999u32;
+    fs::create_dir_all(d.join("t/pki/etcd"))?;
+    let mut journal = String::from("folders 3\n");
+    for (i, (sub, listed)) in [("pki", true), ("pki/etcd", false), ("", false)]
+        .into_iter()
+        .enumerate()
+    {
+        for e in fs::read_dir(d.join("full").join(sub))? {
+            let e = e?;
+            if !e.file_type()?.is_file() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let temp = format!(".{name}.kubepki-{dead}-0{i}.tmp");
+            fs::copy(e.path(), d.join("t").join(sub).join(&temp))?;
+            if listed {
+                journal.push_str(&format!("L\t{temp}\t{name}\n"));
+            }
+        }
+    }
+    fs::write(d.join(format!("t/pki/.kubepki-journal-{dead}-01")), journal)?;
+    let r = kubepki(d, &args(&["init", "--encryption-algorithm", "ECDSA-P256"]))?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(kubepki(d, &args(&["verify"]))?.code, 0);
+    assert!(
+        !files_under(d)
+            .iter()
+            .any(|f| f.to_string_lossy().contains(".kubepki-"))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_renewal_failing_midway_puts_the_old_files_back() -> R {
+    // An overwriting batch that cannot replace one file (immutable here; EIO or a read-only
+    // remount alike) changes nothing: every pair stays as it was. Needs root for chattr.
+    let root = tempfile::tempdir()?;
+    let d = root.path();
+    assert_eq!(
+        kubepki(d, &args(&["init", "--encryption-algorithm", "ECDSA-P256"]))?.code,
+        0
+    );
+    let pinned = d.join("t/pki/etcd/server.crt");
+    if !Command::new("chattr")
+        .arg("+i")
+        .arg(&pinned)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to chattr"
+        );
+        eprintln!("skipped: chattr +i not possible here");
+        return Ok(());
+    }
+    let before = snapshot(d);
+    let renew = kubepki(d, &args(&["certs", "renew", "all"]));
+    let _ = Command::new("chattr").arg("-i").arg(&pinned).status();
+    let renew = renew?;
+    assert_ne!(renew.code, 0);
+    assert!(renew.stderr.contains("etcd/server.crt"), "{}", renew.stderr);
+    assert_eq!(snapshot(d), before, "a failed renewal changed files");
+    assert_eq!(kubepki(d, &args(&["verify"]))?.code, 0);
+    Ok(())
+}

@@ -451,3 +451,53 @@ fn go_durations_are_accepted_for_validity_flags() -> R {
     }
     Ok(())
 }
+
+#[test]
+fn a_bare_pem_file_with_two_requests_is_refused() -> R {
+    // Go's pem.Decode skips a block whose END line is followed by a form feed and reads the
+    // next one; OpenSSL reads the first. One request a file, and END lines trimmed as Go does.
+    let d = tempfile::tempdir()?;
+    let d = d.path();
+    tree(d)?;
+    for (name, cn, org) in [("a", "evil-admin", "system:masters"), ("b", "jane", "dev")] {
+        let key = format!("{name}.key");
+        let r = kubepki(d, &["keygen", "--algorithm", "ECDSA-P256", "--out", &key])?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = format!("{name}.csr");
+        let r = kubepki(
+            d,
+            &[
+                "csr", "--key", &key, "--cn", cn, "--org", org, "--out", &out,
+            ],
+        )?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let a = fs::read_to_string(d.join("a.csr"))?;
+    let b = fs::read_to_string(d.join("b.csr"))?;
+    let ff = a.replace(
+        "-----END CERTIFICATE REQUEST-----\n",
+        "-----END CERTIFICATE REQUEST-----\x0c\n",
+    );
+    for (file, text) in [("ab.csr", a.clone() + &b), ("ff.csr", ff + &b)] {
+        fs::write(d.join(file), text)?;
+        let r = kubepki(
+            d,
+            &[
+                "sign-request",
+                file,
+                "--ca-cert",
+                "c/pki/ca.crt",
+                "--ca-key",
+                "c/pki/ca.key",
+                "--signer-name",
+                "kubernetes.io/kube-apiserver-client",
+                "--out",
+                "x.crt",
+            ],
+        )?;
+        assert_eq!(r.code, 1, "{file}: {}", r.stderr);
+        assert!(r.stderr.contains(file), "{file}: {}", r.stderr);
+        assert!(!d.join("x.crt").exists());
+    }
+    Ok(())
+}

@@ -157,12 +157,19 @@ impl Csr {
         if blocks.is_empty() {
             return Err(kubepki_keys::Error::NoPemBlock.into());
         }
-        match blocks
+        let mut csrs = blocks
             .iter()
-            .find(|b| b.label() == LABEL_CSR || b.label() == LABEL_CSR_OLD)
-        {
-            Some(b) => Csr::from_der(b.contents()),
-            None => Err(Error::NoCsr {
+            .filter(|b| b.label() == LABEL_CSR || b.label() == LABEL_CSR_OLD);
+        match (csrs.next(), csrs.next()) {
+            (Some(b), None) => Csr::from_der(b.contents()),
+            // Readers disagree on which of several requests a file holds (Go's pem.Decode skips
+            // a block it cannot parse and takes the next): one request a file.
+            (Some(_), Some(_)) => Err(kubepki_keys::Error::Pem(format!(
+                "several certificate requests in one file ({}); exactly one is expected",
+                pem::describe_labels(&blocks)
+            ))
+            .into()),
+            (None, _) => Err(Error::NoCsr {
                 found: pem::describe_labels(&blocks),
             }),
         }

@@ -239,12 +239,13 @@ pub fn looks_like_pem(input: &[u8]) -> bool {
         .any(|w| w == b"-----BEGIN ")
 }
 
-/// The line without trailing whitespace (spaces, tabs, the CR of CRLF), as Go's `pem` trims
-/// it. Leading whitespace stays: a marker must start the line.
+/// The line without trailing spaces, tabs and CRs, exactly as Go's `pem` trims it (no other
+/// whitespace: a form feed after END makes Go skip the block, so it must not end one here).
+/// Leading whitespace stays: a marker must start the line.
 fn trim_end(line: &[u8]) -> &[u8] {
     let mut l = line;
     while let [rest @ .., last] = l {
-        if last.is_ascii_whitespace() {
+        if matches!(last, b' ' | b'\t' | b'\r') {
             l = rest;
         } else {
             break;

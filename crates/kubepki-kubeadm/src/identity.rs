@@ -343,8 +343,11 @@ pub fn control_plane_node(
         };
         return Err(file_err(from_cert_dir.join(first), reason));
     }
+    // The node's tree stays locked from here until run() is done (the copies' batch keeps its
+    // folders locked too), so nobody swaps or writes the folders in between, and run() reopens
+    // them through the handles held here.
+    let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
     let mut batch = FileBatch::new();
-    let mut copied = Vec::new();
     for rel in shared {
         let src = from_cert_dir.join(&rel);
         let dst = plan.cert_dir.join(&rel);
@@ -363,9 +366,8 @@ pub fn control_plane_node(
         }
         let secret = rel.extension().is_some_and(|e| e == "key" || e == "pub");
         batch.stage(&dst, &bytes, if secret { MODE_SECRET } else { MODE_PUBLIC })?;
-        copied.push(dst);
     }
-    batch.commit()?;
+    let copied = batch.commit_undoable()?;
     let selection = crate::Selection {
         certs: CertId::ALL.to_vec(),
         sa: true,
@@ -376,13 +378,12 @@ pub fn control_plane_node(
     };
     match crate::run(plan, &selection, now, false) {
         Ok(mut r) => {
-            r.written.splice(0..0, copied);
+            r.written.splice(0..0, copied.files());
             Ok(r)
         }
         Err(e) => {
-            for c in copied {
-                let _ = std::fs::remove_file(c);
-            }
+            // Through the folders' handles, and only the files still the copies made here.
+            copied.undo()?;
             Err(e)
         }
     }

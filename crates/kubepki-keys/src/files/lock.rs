@@ -18,8 +18,18 @@ use rustix::fs::FlockOperation;
 use super::sys;
 use crate::Error;
 
-/// How long a command waits for another kubepki process to release a folder.
+/// How long a command waits for another kubepki process to release a folder, unless the
+/// environment variable `KUBEPKI_LOCK_WAIT` gives another number of seconds ([`lock_wait`]).
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a command waits for a folder lock: `KUBEPKI_LOCK_WAIT` seconds if set to a whole
+/// number, else [`LOCK_WAIT`].
+pub fn lock_wait() -> Duration {
+    std::env::var("KUBEPKI_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(LOCK_WAIT, Duration::from_secs)
+}
 
 /// Shared (readers) or exclusive (writers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +205,7 @@ pub(super) fn lock_fd(fd: OwnedFd, path: &Path, mode: LockMode) -> Result<Folder
 
 fn wait_for(fd: BorrowedFd<'_>, op: FlockOperation, path: &Path) -> Result<(), Error> {
     let start = Instant::now();
+    let wait = lock_wait();
     let mut pause = Duration::from_millis(1);
     loop {
         match rustix::fs::flock(fd, op) {
@@ -207,10 +218,10 @@ fn wait_for(fd: BorrowedFd<'_>, op: FlockOperation, path: &Path) -> Result<(), E
                 });
             }
         }
-        if start.elapsed() >= LOCK_WAIT {
+        if start.elapsed() >= wait {
             return Err(Error::Busy {
                 path: path.to_owned(),
-                waited: LOCK_WAIT,
+                waited: wait,
             });
         }
         std::thread::sleep(pause);

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use rustix::fs::FileType;
 use zeroize::Zeroizing;
 
-pub use lock::{FolderLock, LOCK_WAIT, LockMode, lock_folder};
+pub use lock::{FolderLock, LOCK_WAIT, LockMode, lock_folder, lock_wait};
 pub use recover::{lock_for_reading, pending, recover};
 
 use crate::Error;
@@ -47,6 +47,18 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// read). Only regular files are read: a FIFO, device or socket is refused without blocking.
 pub fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
     let io = io_err(path);
+    // Look before opening: opening a device (a link to /dev/... planted in a tree) can have
+    // effects of its own, so only a regular file is ever opened.
+    let before = rustix::fs::stat(path).map_err(|e| io(e.into()))?;
+    if sys::kind(&before) != FileType::RegularFile {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            reason: format!(
+                "is {}, not a regular file",
+                sys::kind_name(sys::kind(&before))
+            ),
+        });
+    }
     let fd = rustix::fs::open(
         path,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
@@ -59,6 +71,12 @@ pub fn read_limited(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         return Err(Error::Io {
             path: path.to_owned(),
             reason: format!("is {}, not a regular file", sys::kind_name(kind)),
+        });
+    }
+    if sys::identity(&st) != sys::identity(&before) {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            reason: "was replaced while kubepki opened it".into(),
         });
     }
     let mut buf = Zeroizing::new(Vec::with_capacity(
@@ -97,6 +115,9 @@ struct Staged {
     temp: OsString,
     id: (u64, u64),
     linked: bool,
+    /// Overwriting batches: a second name for the file being replaced, kept until the whole
+    /// batch is in place so that a failure halfway can put the old files back.
+    backup: Option<OsString>,
 }
 
 /// Several files written as one unit. Dropping it without [`FileBatch::commit`] removes the
@@ -156,6 +177,18 @@ impl FileBatch {
         let folder = self.folder(&dir)?;
         let fd = self.folders[folder].lock.fd();
         check_target(fd, &name, target, self.overwrite)?;
+        // A file being replaced keeps its owner, group and mode (as kubeadm's renewal, which
+        // rewrites files in place); a secret never stays readable by others.
+        let replaced = if self.overwrite {
+            sys::stat_at(fd, &name).map_err(io_err(target))?
+        } else {
+            None
+        };
+        let mode = match &replaced {
+            Some(old) if mode == MODE_SECRET => (old.st_mode & 0o770) | 0o600,
+            Some(old) => old.st_mode & 0o777,
+            None => mode,
+        };
         let mut rnd = [0u8; 6];
         let mut attempt = 0u32;
         let (temp, file) = loop {
@@ -181,9 +214,19 @@ impl FileBatch {
             temp,
             id: st.as_ref().map(sys::identity).unwrap_or((0, 0)),
             linked: false,
+            backup: None,
         });
         st?;
-        // The umask may have narrowed the mode; it never widens it. Set it exactly.
+        if let Some(old) = &replaced {
+            // Root (the usual case) can give the file back to its owner; anyone else keeps it.
+            let (uid, gid) = (
+                rustix::fs::Uid::from_raw(old.st_uid),
+                rustix::fs::Gid::from_raw(old.st_gid),
+            );
+            let _ = rustix::fs::fchown(&file, Some(uid), Some(gid));
+        }
+        // The umask may have narrowed the mode; it never widens it. Set it exactly (after the
+        // change of owner, which may clear set-id bits).
         rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(mode))
             .map_err(|e| io(e.into()))?;
         let mut file = file;
@@ -324,27 +367,63 @@ impl FileBatch {
     /// Moves every staged file into place. On failure, files this batch put in place are
     /// removed again and the error is returned; nothing pre-existing is changed unless the
     /// batch is [`FileBatch::overwriting`] (where a replaced file is replaced atomically).
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub fn commit(self) -> Result<(), Error> {
+        self.commit_keep().map(|_| ())
+    }
+
+    /// Like [`FileBatch::commit`], but the files can still be taken back while the returned
+    /// value lives ([`Committed::undo`]); the batch's folders stay locked until then. Only for
+    /// a batch that does not overwrite (there is nothing to put back otherwise).
+    pub fn commit_undoable(self) -> Result<Committed, Error> {
+        if self.overwrite {
+            return Err(Error::Io {
+                path: self.targets().next().unwrap_or_default(),
+                reason: "a batch that replaces files cannot be undone".into(),
+            });
+        }
+        self.commit_keep()
+    }
+
+    fn commit_keep(mut self) -> Result<Committed, Error> {
         let result = self.commit_inner();
         if result.is_err() {
             for s in &self.staged {
                 let fd = self.folders[s.folder].lock.fd();
                 // Only a file that is still the one this batch wrote.
-                if s.linked
-                    && !self.overwrite
-                    && sys::stat_at(fd, &s.name)
+                let ours = || {
+                    sys::stat_at(fd, &s.name)
                         .ok()
                         .flatten()
                         .is_some_and(|st| sys::identity(&st) == s.id)
-                {
-                    let _ = sys::unlink_at(fd, &s.name);
+                };
+                match (&s.backup, s.linked) {
+                    // Replaced: the old file goes back.
+                    (Some(b), true) => {
+                        let _ = sys::rename_at(fd, b, &s.name);
+                    }
+                    (None, true) if ours() => {
+                        let _ = sys::unlink_at(fd, &s.name);
+                    }
+                    _ => {}
                 }
+            }
+            for f in &self.folders {
+                let _ = sys::sync(f.lock.fd());
             }
             self.remove_journals();
         } else {
             self.committed = true;
         }
-        result
+        result?;
+        Ok(Committed {
+            folders: self.folders.iter().map(|f| f.lock.clone()).collect(),
+            files: self
+                .staged
+                .iter()
+                .map(|s| (s.folder, s.name.clone(), s.id))
+                .collect(),
+            created: std::mem::take(&mut self.created),
+        })
     }
 
     fn path_of(&self, s: &Staged) -> PathBuf {
@@ -360,6 +439,36 @@ impl FileBatch {
                 &self.path_of(s),
                 overwrite,
             )?;
+        }
+        if overwrite {
+            // Keep a second name for each file about to be replaced (a hard link, so nothing is
+            // copied): a failure halfway puts the old files back, and a file that cannot even be
+            // linked (immutable, another file system's rules) stops the batch before any change.
+            for idx in 0..self.staged.len() {
+                let (fd, target) = {
+                    let s = &self.staged[idx];
+                    (self.folders[s.folder].lock.fd(), self.path_of(s))
+                };
+                if sys::stat_at(fd, &self.staged[idx].name)
+                    .map_err(io_err(&target))?
+                    .is_none()
+                {
+                    continue;
+                }
+                let mut rnd = [0u8; 6];
+                aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+                let backup = recover::temp_name(
+                    &self.staged[idx].name,
+                    std::process::id(),
+                    &crate::hex(&rnd),
+                );
+                sys::link_at(fd, &self.staged[idx].name, &backup).map_err(|e| Error::Io {
+                    path: target.clone(),
+                    reason: format!("cannot keep the old file to restore on failure: {e}"),
+                })?;
+                lock::mark_live(&backup, true);
+                self.staged[idx].backup = Some(backup);
+            }
         }
         // One journal per folder, each listing only the moves inside that folder, all with one
         // batch name; armed only once every folder has its journal (see `recover`).
@@ -430,6 +539,14 @@ impl FileBatch {
                 sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
             }
         }
+        // The batch is complete: the old files' second names go (best effort: a leftover is a
+        // dead process's temporary file to the next recovery).
+        for s in &mut self.staged {
+            if let Some(b) = s.backup.take() {
+                let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &b);
+                lock::mark_live(&b, false);
+            }
+        }
         Ok(())
     }
 
@@ -441,6 +558,47 @@ impl FileBatch {
                 lock::mark_live(&j, false);
             }
         }
+    }
+}
+
+/// The files of a committed batch, which can still be taken back ([`Committed::undo`]); the
+/// batch's folders stay locked while this value lives.
+pub struct Committed {
+    folders: Vec<FolderLock>,
+    files: Vec<(usize, OsString, (u64, u64))>,
+    created: Vec<Created>,
+}
+
+impl Committed {
+    /// The files the batch put in place.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .map(|(f, n, _)| self.folders[*f].path().join(n))
+            .collect()
+    }
+
+    /// Removes the batch's files again, through the folders' handles and only those that are
+    /// still the very files it wrote (same inode), then the folders it created if they are
+    /// empty.
+    pub fn undo(mut self) -> Result<(), Error> {
+        for (f, name, id) in &self.files {
+            let fd = self.folders[*f].fd();
+            if sys::stat_at(fd, name)
+                .ok()
+                .flatten()
+                .is_some_and(|st| sys::identity(&st) == *id)
+            {
+                sys::unlink_at(fd, name).map_err(io_err(&self.folders[*f].path().join(name)))?;
+            }
+        }
+        for f in &self.folders {
+            let _ = sys::sync(f.fd());
+        }
+        for c in std::mem::take(&mut self.created).iter().rev() {
+            let _ = sys::rmdir_at(&*c.parent, &c.name);
+        }
+        Ok(())
     }
 }
 
@@ -476,6 +634,10 @@ impl Drop for FileBatch {
         for s in &self.staged {
             let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
             lock::mark_live(&s.temp, false);
+            if let Some(b) = &s.backup {
+                let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), b);
+                lock::mark_live(b, false);
+            }
         }
         self.remove_journals();
         if !self.committed {
@@ -717,6 +879,23 @@ mod tests {
             let _ = fs::remove_file(&journal);
             assert_eq!(snapshot(&root), before, "case {i} changed files");
         }
+        // A temporary file that is a hard link to a file outside the tree (same owner): it
+        // would be pulled into the tree under a new name and mode.
+        let _ = fs::hard_link(outside.join("victim"), d.join(".sa.pub.kubepki-7-ab.tmp"));
+        let journal = d.join(".kubepki-journal-7-ff");
+        let _ = fs::write(
+            &journal,
+            "folders 1\nL\t.sa.pub.kubepki-7-ab.tmp\tsa.pub\nend\n",
+        );
+        let before = snapshot(&root);
+        let r = recover(&[&d]);
+        assert!(
+            matches!(&r, Err(Error::Journal { reason, .. }) if reason.contains("hard links")),
+            "{r:?}"
+        );
+        assert_eq!(snapshot(&root), before);
+        let _ = fs::remove_file(&journal);
+        let _ = fs::remove_file(d.join(".sa.pub.kubepki-7-ab.tmp"));
         // A name kubepki never writes is refused too, naming it.
         let odd = d.join(".kubepki-journal-x");
         let _ = fs::write(&odd, "");
@@ -784,6 +963,57 @@ mod tests {
         assert_eq!(fs::read_dir(&other).map(|r| r.count()).unwrap_or(0), 1);
         let _ = fs::remove_dir_all(&root);
         Ok(())
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_owner_group_and_mode() -> Result<(), Error> {
+        let d = tmpdir("owner");
+        let (conf, key) = (d.join("admin.conf"), d.join("a.key"));
+        let _ = fs::write(&conf, b"old");
+        let _ = fs::write(&key, b"old");
+        let _ = fs::set_permissions(&conf, fs::Permissions::from_mode(0o640));
+        let _ = fs::set_permissions(&key, fs::Permissions::from_mode(0o644));
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            let _ = rustix::fs::chown(
+                &conf,
+                Some(rustix::fs::Uid::from_raw(65534)),
+                Some(rustix::fs::Gid::from_raw(65534)),
+            );
+        }
+        let mut b = FileBatch::overwriting();
+        b.stage(&conf, b"new", MODE_SECRET)?;
+        b.stage(&key, b"new", MODE_SECRET)?;
+        b.commit()?;
+        let meta = |p: &Path| {
+            fs::metadata(p)
+                .map(|m| {
+                    (
+                        m.permissions().mode() & 0o777,
+                        std::os::unix::fs::MetadataExt::uid(&m),
+                    )
+                })
+                .ok()
+        };
+        assert_eq!(meta(&conf).map(|m| m.0), Some(0o640));
+        if root {
+            assert_eq!(meta(&conf).map(|m| m.1), Some(65534));
+        }
+        // A secret never stays readable by others.
+        assert_eq!(meta(&key).map(|m| m.0), Some(0o640));
+        assert_eq!(fs::read(&conf).ok().as_deref(), Some(&b"new"[..]));
+        let _ = fs::remove_dir_all(&d);
+        Ok(())
+    }
+
+    #[test]
+    fn a_link_to_a_device_is_refused_before_it_is_opened() {
+        let d = tmpdir("device");
+        let _ = std::os::unix::fs::symlink("/dev/null", d.join("ca.crt"));
+        assert!(
+            matches!(read_limited(&d.join("ca.crt")), Err(Error::Io { reason, .. }) if reason.contains("character device"))
+        );
+        let _ = fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -166,6 +166,12 @@ fn parse_journal(text: &[u8], pid: u32) -> Result<Journal, String> {
                 "the source is not a temporary file of this batch (.{name}.kubepki-{pid}-HEX.tmp)"
             )));
         }
+        if moves
+            .iter()
+            .any(|m: &Move| m.name.as_os_str() == name || m.temp.as_os_str() == temp)
+        {
+            return Err(bad("names a file a line above already names"));
+        }
         moves.push(Move {
             replace,
             temp: temp.into(),
@@ -367,7 +373,17 @@ fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
                 m.temp.to_string_lossy()
             )));
         }
+        // A temporary file has one name until it is linked into place: another name would be
+        // a file elsewhere that the journal tries to pull into the tree.
+        let single = t.st_nlink == 1;
+        let not_single = || {
+            refuse(format!(
+                "{} has other names (hard links); it is not a temporary file kubepki wrote",
+                m.temp.to_string_lossy()
+            ))
+        };
         match sys::stat_at(dir, &m.name).map_err(|e| io(target.clone(), e))? {
+            None if !single => return Err(not_single()),
             None => todo.push((m, false)),
             Some(g) if !m.replace && sys::identity(&g) == sys::identity(&t) => {
                 todo.push((m, true)); // linked before the crash; only the temp is left
@@ -385,6 +401,7 @@ fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
                     sys::kind_name(sys::kind(&g))
                 )));
             }
+            Some(_) if !single => return Err(not_single()),
             Some(_) => todo.push((m, false)),
         }
     }
@@ -522,6 +539,8 @@ mod tests {
             parse_journal(b"folders 1\nend\n", 7).is_err(),
             "empty journal"
         );
+        let twice = b"folders 1\nL\t.x.kubepki-7-aa.tmp\tx\nR\t.x.kubepki-7-aa.tmp\tx\nend\n";
+        assert!(parse_journal(twice, 7).is_err(), "the same move twice");
         assert!(
             parse_journal(b"L\t.x.kubepki-7-aa.tmp\tx\nend\n", 7).is_err(),
             "no header"
