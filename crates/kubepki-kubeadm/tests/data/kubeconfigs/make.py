@@ -428,6 +428,12 @@ users:
     <<: *creds
 """, "uses a YAML merge key (<<) at line 22 column 5")
 
+# Checked with kubectl v1.32.4 (`kubectl config view --raw --kubeconfig F`): a `<<` (plain or
+# `!!merge`) after a user's client-certificate-data replaces it, one before it does not, a quoted
+# "<<" is an ignored key; a *-data value with a space, or a folded or multi-line plain scalar, is
+# "illegal base64 data"; CR/LF inside (a literal block) and non-zero trailing bits are accepted,
+# missing padding is not.
+#
 # YAML merge keys (<<) are refused wherever they are: go-yaml v2 (kubectl) applies a mapping's
 # keys and merges in the order they are written, so a merge after the explicit keys overrides
 # them for kubectl, while kubepki's parser lets the explicit keys win.
@@ -532,6 +538,14 @@ users:
     client-key-data: >
       @CUR_KEY_BLOCK:6@
 """, "client-key-data is not valid base64: it holds a space")
+
+case("plain-multiline-cert", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CUR_CERT_BLOCK:6@
+    client-key-data: @KEY@
+""", "client-certificate-data is not valid base64: it holds a space")
 
 case("token-user", "refuse", "apiVersion: v1\n" + CLUSTER + """\
 users:
