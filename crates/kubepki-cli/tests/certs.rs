@@ -378,3 +378,47 @@ fn verify_fails_with_one_line_per_problem_and_reports_the_rest() -> R {
     assert_eq!(n_fail, Some(2));
     Ok(())
 }
+
+#[test]
+fn verify_fails_and_renew_refuses_a_merge_key_overriding_the_credentials() -> R {
+    // kubectl (go-yaml v2) lets a `<<` written after the explicit keys override them: this
+    // admin.conf authenticates with super-admin.conf's credentials (system:masters) for kubectl.
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    let sup = fs::read_to_string(d.join("super-admin.conf"))?;
+    let value = |field: &str| {
+        sup.lines()
+            .find_map(|l| l.trim_start().strip_prefix(&format!("{field}: ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let conf = d.join("admin.conf");
+    let mut text = fs::read_to_string(&conf)?;
+    text.push_str(&format!(
+        "    <<: {{client-certificate-data: {}, client-key-data: {}}}\n",
+        value("client-certificate-data"),
+        value("client-key-data")
+    ));
+    fs::write(&conf, &text)?;
+    let r = kubepki(d, &args(&["verify"], &dd))?;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let fails: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fails.len(), 1, "{}", r.stdout);
+    assert!(
+        fails[0].contains("admin.conf") && fails[0].contains("uses a YAML merge key (<<) at line"),
+        "{}",
+        fails[0]
+    );
+    assert!(
+        !r.stdout
+            .lines()
+            .any(|l| l.starts_with("PASS  admin.conf") && !l.contains("mode"))
+    );
+    let r = kubepki(d, &args(&["certs", "renew", "admin.conf"], &dd))?;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("merge key"), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&conf)?, text);
+    Ok(())
+}

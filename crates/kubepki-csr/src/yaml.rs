@@ -37,6 +37,53 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_saphyr::from_str_with_options(text, read_options()).map_err(|e| message(&e))
 }
 
+/// Why [`from_str_without_merge_keys`] refused a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A YAML merge key: a plain `<<` key, or one tagged `!!merge` (the forms YAML 1.1 and
+    /// go-yaml treat as a merge; a quoted `"<<"` is an ordinary key), at this 1-based position.
+    MergeKey {
+        /// Line.
+        line: u64,
+        /// Column.
+        column: u64,
+    },
+    /// Any other problem: one line, with the position.
+    Other(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::MergeKey { line, column } => {
+                write!(f, "line {line} column {column}: a YAML merge key (<<)")
+            }
+            ReadError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Parses one YAML document like [`from_str`], refusing every YAML merge key (anywhere in the
+/// document, also in fields the target type ignores). For files another program reads too, when
+/// the two could resolve a merge differently: go-yaml v2 (kubectl's reader, through
+/// sigs.k8s.io/yaml) applies a mapping's keys and merges in the order they are written, so a
+/// `<<` after a key overrides it, while this parser lets explicit keys win wherever they are.
+pub fn from_str_without_merge_keys<T: DeserializeOwned>(text: &str) -> Result<T, ReadError> {
+    let mut options = read_options();
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Error;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        if let serde_saphyr::Error::MergeKeyNotAllowed { location } = e.without_snippet() {
+            ReadError::MergeKey {
+                line: location.line(),
+                column: location.column(),
+            }
+        } else {
+            ReadError::Other(message(&e))
+        }
+    })
+}
+
 /// Parses a stream of YAML documents (separated by `---`) with kubepki's budgets.
 pub fn from_multiple<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, String> {
     serde_saphyr::from_multiple_with_options(text, read_options()).map_err(|e| message(&e))
@@ -104,6 +151,29 @@ mod tests {
         let text = format!("a:\n  {}b\n", "? ".repeat(MAX_DEPTH));
         let e = from_str::<Doc>(&text).err().unwrap_or_default();
         assert!(e.ends_with("nest deeper than 24 levels"), "{e}");
+    }
+
+    #[test]
+    fn merge_keys_are_refused_where_asked_and_quoted_ones_are_plain_keys() -> Result<(), String> {
+        for (text, line) in [
+            ("a: {b: 1}\nc:\n  b: 2\n  <<: {b: 3}\n", 4),
+            ("a: &x {b: 1}\nc:\n  - b: 2\n    <<: *x\n", 4),
+            ("a: &x {b: 1}\nc: {<<: [*x, {b: 3}]}\n", 2),
+            ("x: 1\nc:\n  !!merge <<: {b: 3}\n", 3),
+            ("x: 1\nc:\n  !<tag:yaml.org,2002:merge> '<<': {b: 3}\n", 3),
+        ] {
+            let e = from_str_without_merge_keys::<Doc>(text).err();
+            assert!(
+                matches!(e, Some(ReadError::MergeKey { line: l, .. }) if l == line),
+                "{text:?}: {e:?}"
+            );
+            // The default reader expands them.
+            from_str::<Doc>(text)?;
+        }
+        let doc: Doc =
+            from_str_without_merge_keys("c: {'<<': {b: 3}}\n").map_err(|e| e.to_string())?;
+        assert_eq!(doc["c"]["<<"]["b"], 3);
+        Ok(())
     }
 
     #[test]

@@ -510,7 +510,8 @@ impl Signed {
 /// KeyUsage and ExtendedKeyUsage for the configured Kubernetes version and node, never anything
 /// taken from the request, with the plan's validity. Certificates are written next to their
 /// keys (never over an existing one); kubeconfigs get their `client-certificate-data` and
-/// `certificate-authority-data`.
+/// `certificate-authority-data` (which replaces a `certificate-authority` file reference of the
+/// current cluster: kubectl refuses a cluster with both).
 ///
 /// First every given CA is checked for its role ([`SigningCas::check`]). Then per item:
 /// * certificate already there: kept ([`Signed::AlreadySigned`]) if it belongs to the key (and
@@ -729,10 +730,16 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             .find(|c| c.name == current)
             .map(|c| (c.context.cluster.clone(), c.context.user.clone()))
             .ok_or_else(|| file_err(&conf, "has no current context"))?;
+        // kubeadm's shape: embedded data only. A `certificate-authority` file reference next to
+        // the new data would make kubectl refuse the file ("both specified"), so the reference
+        // is replaced by the data (the referenced file is not touched); the same for an empty
+        // `client-certificate` (a set one means the file is already signed, above).
         for c in kc.clusters.iter_mut().filter(|c| c.name == ctx.0) {
+            c.cluster.certificate_authority = None;
             c.cluster.certificate_authority_data = Some(B64.encode(ca.certificate().to_pem()));
         }
         for u in kc.users.iter_mut().filter(|u| u.name == ctx.1) {
+            u.user.client_certificate = None;
             u.user.client_certificate_data = Some(B64.encode(cert.to_pem()));
         }
         batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;

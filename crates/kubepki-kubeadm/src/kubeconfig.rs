@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
+
+use kubepki_csr::yaml::ReadError;
 
 use crate::error::{Error, file_err};
 
@@ -216,14 +219,25 @@ impl Kubeconfig {
         }
     }
 
-    /// Parses a kubeconfig (YAML or JSON).
+    /// Parses a kubeconfig (YAML or JSON). A YAML merge key (`<<`) anywhere in it is refused:
+    /// go-yaml v2, which kubectl reads kubeconfigs with, applies a mapping's keys and merges in
+    /// the order they are written (a `<<` after `client-key-data` replaces it), while kubepki's
+    /// parser lets explicit keys win, so the two could read different credentials.
     pub fn from_slice(path: &Path, input: &[u8]) -> Result<Kubeconfig, Error> {
         let text = std::str::from_utf8(input).map_err(|_| file_err(path, "is not UTF-8 text"))?;
         if text.trim().is_empty() {
             return Err(file_err(path, "is empty"));
         }
-        let parsed: Kubeconfig = kubepki_csr::yaml::from_str(text)
-            .map_err(|e| file_err(path, format!("is not a kubeconfig: {e}")))?;
+        let parsed: Kubeconfig =
+            kubepki_csr::yaml::from_str_without_merge_keys(text).map_err(|e| match e {
+                ReadError::MergeKey { line, column } => file_err(
+                    path,
+                    format!(
+                        "uses a YAML merge key (<<) at line {line} column {column}; kubectl reads a merge written after a key as overriding it and kubepki would not, so the two could use different credentials: write the values out instead of merging them"
+                    ),
+                ),
+                other => file_err(path, format!("is not a kubeconfig: {other}")),
+            })?;
         if parsed.kind != "Config" && !parsed.kind.is_empty() {
             return Err(file_err(
                 path,
@@ -421,13 +435,41 @@ fn credential(
     }
 }
 
+/// Decodes a `*-data` value as client-go does: encoding/json decodes a `[]byte` field with
+/// Go's `base64.StdEncoding`, which skips only carriage returns and line feeds (what a literal
+/// block scalar or `\n` escapes leave in the value), requires the `=` padding and ignores
+/// non-zero trailing bits. Any other character, a space or tab included (a folded scalar or a
+/// multi-line plain scalar folds its line breaks into spaces), is refused as kubectl refuses it.
 pub(crate) fn decode(path: &Path, field: &str, data: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if let Some(c) = data
+        .chars()
+        .find(|c| c.is_whitespace() && !matches!(c, '\r' | '\n'))
+    {
+        let what = match c {
+            ' ' => "a space".to_owned(),
+            '\t' => "a tab".to_owned(),
+            other => format!("the blank U+{:04X}", u32::from(other)),
+        };
+        return Err(file_err(
+            path,
+            format!(
+                "{field} is not valid base64: it holds {what}, and kubectl skips only line breaks inside base64 (write the value on one line or as a literal | block)"
+            ),
+        ));
+    }
     let compact: Zeroizing<String> =
-        Zeroizing::new(data.chars().filter(|c| !c.is_whitespace()).collect());
-    B64.decode(compact.as_bytes())
+        Zeroizing::new(data.chars().filter(|c| !matches!(c, '\r' | '\n')).collect());
+    GO_STD_ENCODING
+        .decode(compact.as_bytes())
         .map(Zeroizing::new)
         .map_err(|e| file_err(path, format!("{field} is not valid base64: {e}")))
 }
+
+/// Go's `base64.StdEncoding` (not `.Strict()`): padded, non-zero trailing bits accepted.
+const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 #[cfg(test)]
 mod tests {
@@ -474,5 +516,68 @@ users:
             Some(&b"CERT"[..])
         );
         Ok(())
+    }
+
+    #[test]
+    fn base64_skips_line_breaks_only_as_go_does() -> Result<(), Error> {
+        let p = Path::new("admin.conf");
+        // "CERT" is Q0VSVA==; line breaks anywhere are skipped, padding included.
+        for ok in [
+            "Q0VSVA==",
+            "Q0VS\nVA==",
+            "Q0VS\r\nVA==\n",
+            "Q0VSVA=\n=",
+            "\nQ0VSVA==",
+        ] {
+            assert_eq!(
+                decode(p, "client-certificate-data", ok)?.as_slice(),
+                b"CERT"
+            );
+        }
+        // Go's StdEncoding is not strict: non-zero trailing bits are ignored ("Q0VSVB==").
+        assert_eq!(decode(p, "x", "Q0VSVB==")?.as_slice(), b"CERT");
+        for (bad, why) in [
+            ("Q0VS VA==", "holds a space"),
+            ("Q0VS\tVA==", "holds a tab"),
+            ("Q0VSVA== ", "holds a space"),
+            ("Q0VS\u{a0}VA==", "U+00A0"),
+            ("Q0VS\u{c}VA==", "U+000C"),
+            ("Q0VSVA", "not valid base64"),
+            ("Q0VS-A==", "not valid base64"),
+        ] {
+            let e = decode(p, "client-key-data", bad)
+                .err()
+                .map(|e| e.to_string());
+            let e = e.unwrap_or_default();
+            assert!(
+                e.starts_with("admin.conf: client-key-data is not valid base64") && e.contains(why),
+                "{bad:?}: {e}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn merge_keys_are_refused_naming_the_file() {
+        let p = Path::new("/etc/kubernetes/admin.conf");
+        for text in [
+            "users:\n- name: a\n  user:\n    client-key-data: QQ==\n    <<: {client-key-data: Qg==}\n",
+            "x: &c {client-key-data: Qg==}\nusers:\n- name: a\n  user:\n    <<: [*c]\n",
+            "current-context: a\n<<: {current-context: b}\n",
+        ] {
+            let e = Kubeconfig::from_slice(p, text.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.starts_with("/etc/kubernetes/admin.conf: uses a YAML merge key (<<) at line ")
+                    && !e.contains('\n'),
+                "{e}"
+            );
+        }
+        // A quoted "<<" is an ordinary (ignored) key for go-yaml and kubepki alike.
+        assert!(
+            Kubeconfig::from_slice(p, b"users:\n- name: a\n  user: {'<<': {token: x}}\n").is_ok()
+        );
     }
 }

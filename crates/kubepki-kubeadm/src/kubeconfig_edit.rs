@@ -149,6 +149,24 @@ pub(crate) fn plan(path: &Path, input: &[u8], new: &NewCredentials<'_>) -> Resul
         }
     }
 
+    // The values to replace must be readable as kubectl reads them: one kubectl refuses (a
+    // space inside base64, ...) is refused here too rather than silently replaced.
+    for (field, data) in [
+        (CERT_DATA, cert_data),
+        (KEY_DATA, key_data),
+        (
+            CA_DATA,
+            set(kc.clusters[ci]
+                .cluster
+                .certificate_authority_data
+                .as_deref()),
+        ),
+    ] {
+        if let Some(d) = data {
+            crate::kubeconfig::decode(path, field, d)?;
+        }
+    }
+
     let cert_b64 = Zeroizing::new(B64.encode(new.cert_pem));
     let key_b64 = Zeroizing::new(B64.encode(new.key_pem));
     if cert_data.is_some() {
@@ -292,8 +310,8 @@ fn current_indices(path: &Path, kc: &Kubeconfig) -> Result<(usize, usize), Error
 
 /// The replacement of one value: `new` (base64, which needs no escaping in any style) written in
 /// the style of the node it replaces — double- or single-quoted stays so, a block scalar keeps its
-/// header and gets `new` as its one content line, a plain scalar (one line or several) becomes
-/// one plain line.
+/// header and gets `new` as its one content line (whatever key follows it), a plain scalar (one
+/// line or several) becomes one plain line.
 fn edit(
     path: &Path,
     text: &str,
@@ -320,9 +338,9 @@ fn edit(
     let Some(orig) = text.get(start..end).filter(|s| !s.is_empty()) else {
         return Err(refuse("its position in the file is not known"));
     };
-    let replacement = match orig.as_bytes()[0] {
-        b'"' => format!("\"{new}\""),
-        b'\'' => format!("'{new}'"),
+    let (end, replacement) = match orig.as_bytes()[0] {
+        b'"' => (end, format!("\"{new}\"")),
+        b'\'' => (end, format!("'{new}'")),
         b'*' => {
             return Err(refuse(
                 "the value is a YAML alias, so changing it would change another place too",
@@ -331,9 +349,16 @@ fn edit(
         b'|' | b'>' | b'&' | b'!' | b'{' | b'[' | b'?' | b'-' | b'#' => {
             return Err(refuse("the value is not a scalar kubepki can replace"));
         }
-        _ if orig.ends_with("\r\n") => format!("{new}\r\n"),
-        _ if orig.ends_with('\n') => format!("{new}\n"),
-        _ => new.to_owned(),
+        // A plain scalar (one line or several) or the content of a block scalar (`|`, `|-`,
+        // `>`, `>-`, ...: its span starts at the first content character, after the header
+        // line, and runs over the line breaks, blank lines and the indentation of whatever
+        // follows). Only the content, up to its last non-blank character, is replaced by `new`
+        // on one line at the same position, so a block scalar keeps its header and its
+        // indentation, and the line breaks and the next key's indentation stay as they were.
+        _ => {
+            let content = orig.trim_end_matches([' ', '\t', '\r', '\n']).len();
+            (start + content, new.to_owned())
+        }
     };
     Ok(Edit {
         start,

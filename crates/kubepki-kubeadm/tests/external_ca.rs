@@ -676,6 +676,69 @@ fn signing_in_parts_then_init_and_verify() -> R {
 }
 
 #[test]
+fn sign_csrs_replaces_a_ca_file_reference_by_the_data_kubectl_accepts() -> R {
+    // A cluster with `certificate-authority: FILE` and `certificate-authority-data` is refused
+    // by kubectl; sign-csrs writes kubeadm's shape (data only) and leaves the file alone.
+    let ca_side = CaSide::new()?;
+    let (dir, plan) = node(KubernetesVersion::DEFAULT)?;
+    let conf = dir.path().join("admin.conf");
+    let bundle = dir.path().join("ca-bundle.crt");
+    fs::write(&bundle, fs::read(ca_side.cert_path(CertId::FrontProxyCa))?)?;
+    let text = fs::read_to_string(&conf)?;
+    let edited = text.replacen(
+        "    server: ",
+        "    certificate-authority: ca-bundle.crt\n    server: ",
+        1,
+    );
+    assert_ne!(edited, text);
+    fs::write(&conf, &edited)?;
+    // An empty reference elsewhere (not set, for client-go) is dropped too.
+    let sched = dir.path().join("scheduler.conf");
+    let text = fs::read_to_string(&sched)?;
+    let edited = text.replacen(
+        "    server: ",
+        "    certificate-authority: \"\"\n    server: ",
+        1,
+    );
+    assert_ne!(edited, text);
+    fs::write(&sched, &edited)?;
+    let bundle_before = fs::read(&bundle)?;
+
+    let signed = sign_csrs(&plan, &ca_side.all()?, now())?;
+    assert!(
+        signed.iter().all(|s| matches!(s, Signed::Written(_))),
+        "{signed:?}"
+    );
+    let ca_pem = fs::read(ca_side.cert_path(CertId::Ca))?;
+    for conf in [&conf, &sched] {
+        let out = fs::read(conf)?;
+        assert!(
+            !String::from_utf8_lossy(&out).contains("certificate-authority:"),
+            "{}",
+            conf.display()
+        );
+        let kc = Kubeconfig::from_slice(conf, &out)?;
+        let (cluster, _) = kc.current(conf)?;
+        assert_eq!(cluster.cluster.certificate_authority, None);
+        // Readable as kubectl reads it: CA data only, the client certificate chains to it and
+        // belongs to the key.
+        assert_eq!(kc.current_ca_pem(conf)?, ca_pem);
+        let cert = Certificate::from_pem(&kc.current_client_cert_pem(conf)?.ok_or("cert")?)?;
+        let key = PrivateKey::from_pem(&kc.current_client_key_pem(conf)?.ok_or("key")?)?;
+        assert!(key.matches_public_key(cert.public_key_der()));
+        ca_side.load(CertId::Ca)?.check_issued(&cert)?;
+    }
+    assert_eq!(fs::read(&bundle)?, bundle_before);
+    // The result is what sign-csrs keeps on a second run.
+    let again = sign_csrs(&plan, &ca_side.all()?, now())?;
+    assert!(
+        again.iter().all(|s| matches!(s, Signed::AlreadySigned(_))),
+        "{again:?}"
+    );
+    Ok(())
+}
+
+#[test]
 fn generate_csrs_makes_only_what_is_missing() -> R {
     let ca_side = CaSide::new()?;
     let (dir, plan) = node(KubernetesVersion::DEFAULT)?;

@@ -792,6 +792,120 @@ fn verify_reads_kubelet_conf_after_tls_bootstrap() -> R {
     Ok(())
 }
 
+/// The `client-certificate-data` and `client-key-data` values of a kubeadm kubeconfig (one
+/// user, one line each).
+fn data_values(conf: &Path) -> Res<(String, String)> {
+    let text = fs::read_to_string(conf)?;
+    let value = |field: &str| {
+        text.lines()
+            .find_map(|l| l.trim_start().strip_prefix(&format!("{field}: ")))
+            .map(str::to_owned)
+            .ok_or(format!("no {field}"))
+    };
+    Ok((value("client-certificate-data")?, value("client-key-data")?))
+}
+
+#[test]
+fn verify_fails_a_kubeconfig_whose_user_merges_other_credentials() -> R {
+    // kubectl (go-yaml v2) applies a `<<` written after the explicit keys over them, so this
+    // admin.conf authenticates as super-admin.conf's user (system:masters) for kubectl while a
+    // reader letting explicit keys win sees a good kubernetes-admin: verify must FAIL it.
+    let (super_cert, super_key) = {
+        let t = Tree::new()?;
+        data_values(&t.dir.path().join("super-admin.conf"))?
+    };
+    for (name, tail) in [
+        (
+            "merge after",
+            format!(
+                "    <<: {{client-certificate-data: {super_cert}, client-key-data: {super_key}}}\n"
+            ),
+        ),
+        ("aliased merge", "    <<: *super\n".to_owned()),
+        ("merge list", "    <<: [*super]\n".to_owned()),
+    ] {
+        let t = Tree::new()?;
+        let conf = t.dir.path().join("admin.conf");
+        assert_eq!(t.fails(), [], "{name}");
+        let mut text = fs::read_to_string(&conf)?;
+        text.push_str(&tail);
+        if tail.contains("*super") {
+            text.push_str(&format!(
+                "- name: super\n  user: &super\n    client-certificate-data: {super_cert}\n    client-key-data: {super_key}\n"
+            ));
+            // The anchor must come before its alias: put the extra user first.
+            let (head, users) = text.split_once("users:\n").ok_or("users")?;
+            let (admin, extra) = users.split_once("- name: super\n").ok_or("super")?;
+            text = format!("{head}users:\n- name: super\n{extra}{admin}");
+        }
+        fs::write(&conf, &text)?;
+        let v = verify(&t.plan, OffsetDateTime::now_utc());
+        let fail = v
+            .checks
+            .iter()
+            .find(|c| c.item == "admin.conf" && c.status == Status::Fail)
+            .ok_or(format!("{name}: admin.conf did not fail"))?;
+        assert_eq!(fail.check, "parses", "{name}");
+        assert!(
+            fail.detail
+                .contains("admin.conf: uses a YAML merge key (<<) at line "),
+            "{name}: {}",
+            fail.detail
+        );
+        // Nothing about its credentials passes (only the file mode is checked).
+        assert!(
+            !v.checks
+                .iter()
+                .any(|c| c.item == "admin.conf" && c.check != "mode" && c.status == Status::Pass),
+            "{name}: some admin.conf check passed"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn verify_fails_and_renew_refuses_base64_kubectl_refuses() -> R {
+    for (name, blank) in [("space", " "), ("tab", "\\t")] {
+        let t = Tree::new()?;
+        let conf = t.dir.path().join("admin.conf");
+        let (_, key) = data_values(&conf)?;
+        let text = fs::read_to_string(&conf)?;
+        let (a, b) = key.split_at(8);
+        let bad = text.replace(
+            &format!("client-key-data: {key}"),
+            &format!("client-key-data: \"{a}{blank}{b}\""),
+        );
+        assert_ne!(bad, text);
+        fs::write(&conf, &bad)?;
+        let v = verify(&t.plan, OffsetDateTime::now_utc());
+        let fail = v
+            .checks
+            .iter()
+            .find(|c| c.item == "admin.conf" && c.status == Status::Fail)
+            .ok_or(format!("{name}: admin.conf did not fail"))?;
+        assert!(
+            fail.detail.contains(&format!(
+                "client-key-data is not valid base64: it holds a {name}"
+            )),
+            "{name}: {}",
+            fail.detail
+        );
+        let (done, _) = renew(
+            &t.spec,
+            &[RenewTarget::Kubeconfig(KubeconfigId::Admin)],
+            None,
+            OffsetDateTime::now_utc(),
+        )?;
+        let status = &done.first().ok_or("no report")?.status;
+        let RenewStatus::Failed { reason } = status else {
+            return Err(format!("{name}: renew did not refuse: {status:?}").into());
+        };
+        assert!(reason.contains("is not valid base64"), "{name}: {reason}");
+        assert_eq!(fs::read_to_string(&conf)?, bad, "{name}");
+    }
+    Ok(())
+}
+
 #[test]
 fn renew_all_renews_what_it_can_and_reports_the_rest() -> R {
     let dir = tempfile::tempdir()?;

@@ -12,6 +12,7 @@ The files are templates: the test fills the markers from a tree it has just made
   @CUR_STALE_CA@            the same as the current cluster's CA data: replaced by ca.crt
   @CUR_KEY_BLOCK:N@         the key as the lines of a literal block scalar indented N spaces;
                             becomes the new key on one line
+  @CUR_CERT_BLOCK:N@        the same for the certificate
   @CUR_CERT_DQ:N@           the certificate inside a double-quoted string, continued over lines
                             indented N spaces with `\\`; becomes the new certificate on one line
   @DIR@                     the folder of admin.conf
@@ -246,6 +247,63 @@ users:
     token: abc
 """)
 
+# Block scalars of each kind followed by another key of the same user: the content is replaced
+# by one line, the header, the blank lines and the following key stay as they were.
+case("block-literal-sibling", "renew", "apiVersion: v1\n" + CLUSTER + "users:\n" + BACKUP + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: |
+      @CUR_CERT_BLOCK:6@
+    client-key-data: @CUR_KEY@
+""")
+
+case("block-literal-strip-sibling", "renew", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-key-data: |-   # the key
+      @CUR_KEY_BLOCK:6@
+
+    # the certificate
+    client-certificate-data: @CUR_CERT@
+    username: admin
+""")
+
+case("block-keep-sibling", "renew", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-key-data: |+
+      @CUR_KEY_BLOCK:6@
+
+
+    client-certificate-data: |2
+      @CUR_CERT_BLOCK:6@
+    username: admin
+""")
+
+case("block-folded-sibling", "renew", "apiVersion: v1\n" + CLUSTER + "users:\n" + BACKUP + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: >
+      @CUR_CERT@
+    client-key-data: >
+        @CUR_KEY@
+    username: admin
+""")
+
+case("block-folded-strip-sibling", "renew", ("apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-key-data: >-
+      @CUR_KEY@
+
+    client-certificate-data: !!str >-
+      @CUR_CERT@
+    username: admin
+""").replace("\n", "\r\n"))
+
 case("dq-continued-cert", "renew", "apiVersion: v1\n" + CLUSTER + """\
 users:
 - name: kubernetes-admin
@@ -368,7 +426,126 @@ users:
 - name: kubernetes-admin
   user:
     <<: *creds
-""", "alias or merge key")
+""", "uses a YAML merge key (<<) at line 22 column 5")
+
+# Checked with kubectl v1.32.4 (`kubectl config view --raw --kubeconfig F`): a `<<` (plain or
+# `!!merge`) after a user's client-certificate-data replaces it, one before it does not, a quoted
+# "<<" is an ignored key; a *-data value with a space, or a folded or multi-line plain scalar, is
+# "illegal base64 data"; CR/LF inside (a literal block) and non-zero trailing bits are accepted,
+# missing padding is not.
+#
+# YAML merge keys (<<) are refused wherever they are: go-yaml v2 (kubectl) applies a mapping's
+# keys and merges in the order they are written, so a merge after the explicit keys overrides
+# them for kubectl, while kubepki's parser lets the explicit keys win.
+SUPER = """\
+- name: super-admin
+  user: &super
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+"""
+
+case("merge-after", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+    <<: {client-certificate-data: @CERT@, client-key-data: @KEY@}
+""", "uses a YAML merge key (<<) at line 20 column 5")
+
+case("merge-aliased", "refuse", "apiVersion: v1\n" + CLUSTER + "users:\n" + SUPER + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+    <<: *super
+""", "uses a YAML merge key (<<) at line 24 column 5")
+
+case("merge-list", "refuse", "apiVersion: v1\n" + CLUSTER + "users:\n" + SUPER + BACKUP.replace(
+    "  user:", "  user: &backup") + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+    <<: [*super, *backup]
+""", "uses a YAML merge key (<<) at line 28 column 5")
+
+case("merge-tagged", "refuse", "apiVersion: v1\n" + CLUSTER + "users:\n" + SUPER + """\
+- name: kubernetes-admin
+  user: {client-certificate-data: @CERT@, client-key-data: @KEY@, !!merge <<: *super}
+""", "uses a YAML merge key (<<) at line 21")
+
+case("merge-cluster", "refuse", "apiVersion: v1\n" + CLUSTER.replace(
+    "    server: https://192.0.2.10:6443\n",
+    "    server: https://192.0.2.10:6443\n    <<: {server: https://evil.example:6443}\n") + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+""", "uses a YAML merge key (<<) at line 6 column 5")
+
+case("merge-context", "refuse", """\
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: @CA@
+    server: https://192.0.2.10:6443
+  name: kubernetes
+contexts:
+- context: &other
+    cluster: kubernetes
+    user: super-admin
+  name: other
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+    <<: *other
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+users:
+""" + SUPER + """\
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: @KEY@
+""", "uses a YAML merge key (<<) at line 15 column 5")
+
+# Base64 as client-go decodes it (Go's StdEncoding skips only \r and \n): a space or a tab
+# inside a *-data value, or a folded scalar whose line breaks became spaces, is refused.
+case("space-in-key-data", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: "LS0t @KEY@"
+""", "client-key-data is not valid base64: it holds a space")
+
+case("tab-in-cert-data", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: "LS0t\\t@CERT@"
+    client-key-data: @KEY@
+""", "client-certificate-data is not valid base64: it holds a tab")
+
+case("folded-multiline-key", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CERT@
+    client-key-data: >
+      @CUR_KEY_BLOCK:6@
+""", "client-key-data is not valid base64: it holds a space")
+
+case("plain-multiline-cert", "refuse", "apiVersion: v1\n" + CLUSTER + """\
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: @CUR_CERT_BLOCK:6@
+    client-key-data: @KEY@
+""", "client-certificate-data is not valid base64: it holds a space")
 
 case("token-user", "refuse", "apiVersion: v1\n" + CLUSTER + """\
 users:
