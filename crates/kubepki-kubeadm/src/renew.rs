@@ -367,7 +367,7 @@ pub fn renew(
     }
     // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
     // writer of any of them completes the batch if this one is interrupted.
-    let mut batch = FileBatch::overwriting();
+    let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
     for (_, p, contents, mode) in &writes {
         batch.stage(p, contents, *mode)?;
     }

@@ -134,6 +134,8 @@ pub struct FileBatch {
     dir_mode: Option<u32>,
     /// Files recovery completed in this batch's folders before it staged anything.
     recovered: Vec<PathBuf>,
+    /// A replaced file keeps its owner, group and mode ([`FileBatch::keeping_owner_and_mode`]).
+    keep_attrs: bool,
 }
 
 impl FileBatch {
@@ -147,6 +149,15 @@ impl FileBatch {
         let mut b = FileBatch::default();
         b.overwrite = true;
         b
+    }
+
+    /// For a batch that replaces files in place of the tool that made them (renewal, as kubeadm
+    /// rewrites them): a replaced file keeps its owner, group and mode, except that a secret
+    /// (staged with [`MODE_SECRET`]) never stays readable by others. Files that did not exist
+    /// get the mode they are staged with.
+    pub fn keeping_owner_and_mode(mut self) -> Self {
+        self.keep_attrs = true;
+        self
     }
 
     /// Folders this batch creates get `mode` instead of 0755 (kubeadm makes the CSR folder
@@ -177,9 +188,8 @@ impl FileBatch {
         let folder = self.folder(&dir)?;
         let fd = self.folders[folder].lock.fd();
         check_target(fd, &name, target, self.overwrite)?;
-        // A file being replaced keeps its owner, group and mode (as kubeadm's renewal, which
-        // rewrites files in place); a secret never stays readable by others.
-        let replaced = if self.overwrite {
+        // See `keeping_owner_and_mode`.
+        let replaced = if self.overwrite && self.keep_attrs {
             sys::stat_at(fd, &name).map_err(io_err(target))?
         } else {
             None
@@ -981,7 +991,7 @@ mod tests {
                 Some(rustix::fs::Gid::from_raw(65534)),
             );
         }
-        let mut b = FileBatch::overwriting();
+        let mut b = FileBatch::overwriting().keeping_owner_and_mode();
         b.stage(&conf, b"new", MODE_SECRET)?;
         b.stage(&key, b"new", MODE_SECRET)?;
         b.commit()?;
