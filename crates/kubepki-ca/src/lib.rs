@@ -37,6 +37,7 @@ mod certificate;
 mod duration;
 mod error;
 mod signer;
+mod signing;
 
 pub use authority::{
     BACKDATE, CA_KEY_USAGE, CaExpiry, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
@@ -48,6 +49,7 @@ pub use duration::{
 };
 pub use error::Error;
 pub use signer::{
-    DEFAULT_SIGNING_DURATION, Signer, check_policy, sign_request, signer_window,
+    DEFAULT_SIGNING_DURATION, SignerName, check_policy, sign_request, signer_window,
     usages_to_extensions,
 };
+pub use signing::{CaSigningKey, SigningError};
