@@ -571,7 +571,7 @@ fn build_ca(
     );
     sign_certificate(&tbs, signer, || match parent {
         Some(p) => p.cert.display_name(),
-        None => cn.to_owned(),
+        None => spec.subject.to_string(),
     })
 }
 
