@@ -53,3 +53,8 @@ pub use signer::{
     usages_to_extensions,
 };
 pub use signing::{CaSigningKey, SigningError};
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
