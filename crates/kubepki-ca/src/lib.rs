@@ -6,6 +6,10 @@
 //! AuthorityKeyIdentifier, SubjectAltName; O before CN; PrintableString where possible; UTCTime
 //! before 2050; serials in [1, 2^63 - 1].
 //!
+//! A [`CertificateAuthority`] signs only through its [`CaSigningKey`] (the one signing seam):
+//! the software key, [`kubepki_keys::PrivateKey`], implements it, and so can a key that never
+//! leaves an HSM. The Kubernetes CSR signers (`kubernetes.io/...`) are [`SignerName`].
+//!
 //! ```
 //! use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, IssueSpec, Window};
 //! use kubepki_csr::{ExtKeyUsage, Subject};
