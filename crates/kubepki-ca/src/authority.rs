@@ -1,13 +1,15 @@
 use kubepki_csr::der as w;
+use std::sync::Arc;
+
 use kubepki_csr::{
     BasicConstraints, Csr, ExtKeyUsage, Extension, KeyUsage, Subject, SubjectAltNames,
-    sign_and_wrap,
 };
-use kubepki_keys::PrivateKey;
+use kubepki_keys::{PrivateKey, SignatureAlgorithm};
 use time::{Duration, OffsetDateTime};
 
 use crate::certificate::rfc3339;
-use crate::{Certificate, Error};
+use crate::signing::check_algorithm;
+use crate::{CaSigningKey, Certificate, Error};
 
 /// kubeadm's backdate: NotBefore = now - 5 minutes, for every certificate (v1.31+).
 pub const BACKDATE: Duration = Duration::minutes(5);
@@ -183,7 +185,12 @@ impl IssueSpec {
     }
 }
 
-/// A certificate authority: its certificate and, unless it is external, its private key.
+/// A certificate authority: its certificate and, unless it is external, its signing key.
+///
+/// The key is held as a [`CaSigningKey`] trait object and every signature this CA makes goes
+/// through it: the software key ([`PrivateKey`], what the constructors taking one use) or
+/// another implementation ([`Self::create_root_with_signing_key`],
+/// [`Self::with_signing_key`]). Cloning shares the key.
 ///
 /// ```
 /// use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, IssueSpec, Profile, Window};
@@ -203,10 +210,10 @@ impl IssueSpec {
 /// ca.verify(&cert, Some(&kubepki_csr::ExtKeyUsage::ClientAuth), now)?;
 /// # Ok::<(), kubepki_ca::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CertificateAuthority {
     cert: Certificate,
-    key: Option<PrivateKey>,
+    key: Option<Arc<dyn CaSigningKey>>,
 }
 
 impl CertificateAuthority {
@@ -214,7 +221,17 @@ impl CertificateAuthority {
     /// digitalSignature + keyEncipherment + keyCertSign, BasicConstraints (critical) CA:TRUE,
     /// SubjectKeyIdentifier, SAN `DNS:<CN>`.
     pub fn create_root(spec: &CaSpec, key: PrivateKey) -> Result<Self, Error> {
-        let cert = build_ca(spec, &key, None)?;
+        Self::create_root_with_signing_key(spec, Arc::new(key))
+    }
+
+    /// [`Self::create_root`] with any [`CaSigningKey`]: the certificate is self-signed through
+    /// `key`. Refused when the key's signature algorithm does not fit its public key.
+    pub fn create_root_with_signing_key(
+        spec: &CaSpec,
+        key: Arc<dyn CaSigningKey>,
+    ) -> Result<Self, Error> {
+        check_algorithm(key.as_ref())?;
+        let cert = build_ca(spec, key.as_ref(), None)?;
         Ok(CertificateAuthority {
             cert,
             key: Some(key),
@@ -227,7 +244,18 @@ impl CertificateAuthority {
         spec: &CaSpec,
         key: PrivateKey,
     ) -> Result<Self, Error> {
-        let cert = build_ca(spec, &key, Some(parent))?;
+        Self::create_intermediate_with_signing_key(parent, spec, Arc::new(key))
+    }
+
+    /// [`Self::create_intermediate`] with any [`CaSigningKey`] for the new CA (`parent` signs
+    /// through its own).
+    pub fn create_intermediate_with_signing_key(
+        parent: &CertificateAuthority,
+        spec: &CaSpec,
+        key: Arc<dyn CaSigningKey>,
+    ) -> Result<Self, Error> {
+        check_algorithm(key.as_ref())?;
+        let cert = build_ca(spec, key.as_ref(), Some(parent))?;
         Ok(CertificateAuthority {
             cert,
             key: Some(key),
@@ -248,16 +276,13 @@ impl CertificateAuthority {
         key: Option<PrivateKey>,
         now: OffsetDateTime,
     ) -> Result<Self, Error> {
-        check_ca_cert(&cert)?;
-        if let Some(k) = &key
-            && !k.matches_public_key(cert.public_key_der())
-        {
-            return Err(Error::KeyMismatch {
-                subject: cert.display_name(),
-            });
-        }
-        cert.check_time(now)?;
-        Ok(CertificateAuthority { cert, key })
+        let ca = Self::from_certificate(cert)?;
+        let ca = match key {
+            Some(k) => ca.with_key(k)?,
+            None => ca,
+        };
+        ca.cert.check_time(now)?;
+        Ok(ca)
     }
 
     /// A keyless CA: certificate only. It verifies but cannot sign. Expiry is not checked here
@@ -270,12 +295,19 @@ impl CertificateAuthority {
     /// Adds the private key to a CA loaded with [`Self::from_certificate`], checking that it
     /// belongs to the certificate. Validity times are not checked (callers decide whether an
     /// expired CA is an error or a warning).
-    pub fn with_key(mut self, key: PrivateKey) -> Result<Self, Error> {
-        if !key.matches_public_key(self.cert.public_key_der()) {
+    pub fn with_key(self, key: PrivateKey) -> Result<Self, Error> {
+        self.with_signing_key(Arc::new(key))
+    }
+
+    /// [`Self::with_key`] with any [`CaSigningKey`]: checks that its public key is the
+    /// certificate's and that its signature algorithm fits that key.
+    pub fn with_signing_key(mut self, key: Arc<dyn CaSigningKey>) -> Result<Self, Error> {
+        if !kubepki_keys::spki_equal(key.public_key_der(), self.cert.public_key_der()) {
             return Err(Error::KeyMismatch {
                 subject: self.cert.display_name(),
             });
         }
+        check_algorithm(key.as_ref())?;
         self.key = Some(key);
         Ok(self)
     }
@@ -285,9 +317,16 @@ impl CertificateAuthority {
         &self.cert
     }
 
-    /// The private key, if this CA has it.
+    /// The software private key, if this CA has one that can be written out: `None` for a
+    /// keyless (external) CA and for a signing key that never leaves its device (see
+    /// [`CaSigningKey::private_key`]); [`Self::can_sign`] tells whether the CA can sign.
     pub fn key(&self) -> Option<&PrivateKey> {
-        self.key.as_ref()
+        self.key.as_deref().and_then(CaSigningKey::private_key)
+    }
+
+    /// The signing key, if this CA has one.
+    pub fn signing_key(&self) -> Option<&dyn CaSigningKey> {
+        self.key.as_deref()
     }
 
     /// Whether this CA can sign (has its key).
@@ -295,8 +334,8 @@ impl CertificateAuthority {
         self.key.is_some()
     }
 
-    fn signing_key(&self) -> Result<&PrivateKey, Error> {
-        self.key.as_ref().ok_or_else(|| Error::NoCaKey {
+    fn require_key(&self) -> Result<&dyn CaSigningKey, Error> {
+        self.key.as_deref().ok_or_else(|| Error::NoCaKey {
             subject: self.cert.display_name(),
         })
     }
@@ -305,7 +344,7 @@ impl CertificateAuthority {
     /// (critical) CA:FALSE, AuthorityKeyIdentifier = this CA's SKI, SANs; no SKI; random serial
     /// in [1, 2^63 - 1]; signature algorithm from the CA key.
     pub fn issue(&self, spec: &IssueSpec) -> Result<Certificate, Error> {
-        let key = self.signing_key()?;
+        let key = self.require_key()?;
         if spec.subject.is_empty() {
             return Err(Error::EmptySubject);
         }
@@ -342,14 +381,14 @@ impl CertificateAuthority {
         };
         let tbs = tbs(
             &serial,
-            key,
+            key.signature_algorithm(),
             self.cert.subject_der(),
             window,
             &spec.subject.to_der(),
             &spec.public_key,
             &exts,
         );
-        Certificate::from_der(&sign_and_wrap(&tbs, key)?)
+        sign_certificate(&tbs, key, || self.cert.display_name())
     }
 
     /// Issues from a verified CSR with a leaf profile: subject and SANs copied from the request,
@@ -488,7 +527,7 @@ fn check_ca_cert(cert: &Certificate) -> Result<(), Error> {
 
 fn build_ca(
     spec: &CaSpec,
-    key: &PrivateKey,
+    key: &dyn CaSigningKey,
     parent: Option<&CertificateAuthority>,
 ) -> Result<Certificate, Error> {
     let Some(cn) = spec.subject.common_name.as_deref() else {
@@ -512,7 +551,7 @@ fn build_ca(
             if let Some(aki) = p.cert.subject_key_id() {
                 exts.push(Extension::authority_key_id(aki));
             }
-            (p.cert.subject_der().to_vec(), p.signing_key()?, window)
+            (p.cert.subject_der().to_vec(), p.require_key()?, window)
         }
         None => (subject_der.clone(), key, spec.window),
     };
@@ -523,14 +562,31 @@ fn build_ca(
     exts.push(Extension::subject_alt_name(&san, false));
     let tbs = tbs(
         &random_serial()?,
-        signer,
+        signer.signature_algorithm(),
         &issuer_der,
         window,
         &subject_der,
         key.public_key_der(),
         &exts,
     );
-    Certificate::from_der(&sign_and_wrap(&tbs, signer)?)
+    sign_certificate(&tbs, signer, || match parent {
+        Some(p) => p.cert.display_name(),
+        None => spec.subject.to_string(),
+    })
+}
+
+/// The one place a CA key signs: `SEQUENCE { tbs, algorithm, BIT STRING signature }` with the
+/// signature from [`CaSigningKey::sign`]; a failure names the signing CA (`ca`).
+fn sign_certificate(
+    tbs: &[u8],
+    key: &dyn CaSigningKey,
+    ca: impl FnOnce() -> String,
+) -> Result<Certificate, Error> {
+    let signature = key
+        .sign(tbs)
+        .map_err(|source| Error::Signing { ca: ca(), source })?;
+    let alg = key.signature_algorithm().algorithm_identifier_der();
+    Certificate::from_der(&w::sequence(&[tbs, &alg, &w::bit_string(&signature)]))
 }
 
 /// RFC 5280 key identifier, method 1: SHA-1 of the subjectPublicKey BIT STRING contents (what
@@ -555,7 +611,7 @@ fn random_serial() -> Result<Vec<u8>, Error> {
 
 fn tbs(
     serial: &[u8],
-    signer: &PrivateKey,
+    alg: SignatureAlgorithm,
     issuer_der: &[u8],
     window: Window,
     subject_der: &[u8],
@@ -567,7 +623,7 @@ fn tbs(
     w::sequence(&[
         &w::explicit(0, &w::uint(&[2])),
         &w::uint(serial),
-        &signer.signature_algorithm().algorithm_identifier_der(),
+        &alg.algorithm_identifier_der(),
         issuer_der,
         &validity,
         subject_der,

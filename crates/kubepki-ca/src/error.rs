@@ -118,6 +118,15 @@ pub enum Error {
         /// What it has.
         found: String,
     },
+    /// The CA's signing key ([`crate::CaSigningKey`]) could not sign.
+    #[error("CA \"{ca}\" could not sign: {source}")]
+    Signing {
+        /// The signing CA's subject.
+        ca: String,
+        /// Why.
+        #[source]
+        source: crate::SigningError,
+    },
     /// A CSR-API request refused by its signer's policy; `rule` names the rule.
     #[error("refused by the signer policy ({rule}): {detail}")]
     Policy {

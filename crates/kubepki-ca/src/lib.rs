@@ -6,6 +6,10 @@
 //! AuthorityKeyIdentifier, SubjectAltName; O before CN; PrintableString where possible; UTCTime
 //! before 2050; serials in [1, 2^63 - 1].
 //!
+//! A [`CertificateAuthority`] signs only through its [`CaSigningKey`] (the one signing seam):
+//! the software key, [`kubepki_keys::PrivateKey`], implements it, and so can a key that never
+//! leaves an HSM. The Kubernetes CSR signers (`kubernetes.io/...`) are [`SignerName`].
+//!
 //! ```
 //! use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, IssueSpec, Window};
 //! use kubepki_csr::{ExtKeyUsage, Subject};
@@ -37,6 +41,7 @@ mod certificate;
 mod duration;
 mod error;
 mod signer;
+mod signing;
 
 pub use authority::{
     BACKDATE, CA_KEY_USAGE, CaExpiry, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
@@ -48,6 +53,12 @@ pub use duration::{
 };
 pub use error::Error;
 pub use signer::{
-    DEFAULT_SIGNING_DURATION, Signer, check_policy, sign_request, signer_window,
+    DEFAULT_SIGNING_DURATION, SignerName, check_policy, sign_request, signer_window,
     usages_to_extensions,
 };
+pub use signing::{CaSigningKey, SigningError};
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,10 +13,12 @@ use crate::{Certificate, Error, rfc3339};
 /// kube-controller-manager's default `--cluster-signing-duration`.
 pub const DEFAULT_SIGNING_DURATION: Duration = Duration::hours(8760);
 
-/// The well-known signers kube-controller-manager implements.
+/// The well-known Kubernetes CSR signers kube-controller-manager implements, by their
+/// `signerName` (`kubernetes.io/...`) — a name and a policy, not a key: the key a CA signs with is
+/// a [`crate::CaSigningKey`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Signer {
+pub enum SignerName {
     /// `kubernetes.io/kube-apiserver-client`: client certificates for the API server (users).
     KubeApiserverClient,
     /// `kubernetes.io/kube-apiserver-client-kubelet`: kubelet client certificates.
@@ -25,40 +27,42 @@ pub enum Signer {
     KubeletServing,
 }
 
-impl Signer {
+impl SignerName {
     /// The `signerName`.
     pub fn name(self) -> &'static str {
         match self {
-            Signer::KubeApiserverClient => "kubernetes.io/kube-apiserver-client",
-            Signer::KubeApiserverClientKubelet => "kubernetes.io/kube-apiserver-client-kubelet",
-            Signer::KubeletServing => "kubernetes.io/kubelet-serving",
+            SignerName::KubeApiserverClient => "kubernetes.io/kube-apiserver-client",
+            SignerName::KubeApiserverClientKubelet => "kubernetes.io/kube-apiserver-client-kubelet",
+            SignerName::KubeletServing => "kubernetes.io/kubelet-serving",
         }
     }
 
     /// The usages a request for this signer normally carries (for bare PKCS#10 input).
     pub fn default_usages(self) -> Vec<Usage> {
         let last = match self {
-            Signer::KubeletServing => Usage::ServerAuth,
+            SignerName::KubeletServing => Usage::ServerAuth,
             _ => Usage::ClientAuth,
         };
         vec![Usage::DigitalSignature, Usage::KeyEncipherment, last]
     }
 }
 
-impl fmt::Display for Signer {
+impl fmt::Display for SignerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Signer {
+impl FromStr for SignerName {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
         match s {
-            "kubernetes.io/kube-apiserver-client" => Ok(Signer::KubeApiserverClient),
-            "kubernetes.io/kube-apiserver-client-kubelet" => Ok(Signer::KubeApiserverClientKubelet),
-            "kubernetes.io/kubelet-serving" => Ok(Signer::KubeletServing),
+            "kubernetes.io/kube-apiserver-client" => Ok(SignerName::KubeApiserverClient),
+            "kubernetes.io/kube-apiserver-client-kubelet" => {
+                Ok(SignerName::KubeApiserverClientKubelet)
+            }
+            "kubernetes.io/kubelet-serving" => Ok(SignerName::KubeletServing),
             "kubernetes.io/legacy-unknown" => Err(policy(
                 "signer",
                 "kubernetes.io/legacy-unknown cannot be used with certificates.k8s.io/v1 and has no policy to enforce",
@@ -81,7 +85,7 @@ fn policy(rule: &'static str, detail: impl Into<String>) -> Error {
 }
 
 /// Checks a request against its signer's policy (§7.2) and refuses CA powers.
-pub fn check_policy(signer: Signer, csr: &Csr, usages: &[Usage]) -> Result<(), Error> {
+pub fn check_policy(signer: SignerName, csr: &Csr, usages: &[Usage]) -> Result<(), Error> {
     let req = csr.requested_extensions();
     if req.basic_constraints.is_some_and(|(bc, _)| bc.ca) {
         return Err(policy(
@@ -102,7 +106,7 @@ pub fn check_policy(signer: Signer, csr: &Csr, usages: &[Usage]) -> Result<(), E
     let orgs = csr.organizations();
     let cn = csr.common_name().unwrap_or_default();
     match signer {
-        Signer::KubeApiserverClient => {
+        SignerName::KubeApiserverClient => {
             if !has(Usage::ClientAuth)
                 || !set(&[
                     Usage::ClientAuth,
@@ -119,8 +123,8 @@ pub fn check_policy(signer: Signer, csr: &Csr, usages: &[Usage]) -> Result<(), E
                 ));
             }
         }
-        Signer::KubeApiserverClientKubelet | Signer::KubeletServing => {
-            let auth = if signer == Signer::KubeletServing {
+        SignerName::KubeApiserverClientKubelet | SignerName::KubeletServing => {
+            let auth = if signer == SignerName::KubeletServing {
                 Usage::ServerAuth
             } else {
                 Usage::ClientAuth
@@ -158,7 +162,7 @@ pub fn check_policy(signer: Signer, csr: &Csr, usages: &[Usage]) -> Result<(), E
                     format!("{signer} allows no email or URI SANs"),
                 ));
             }
-            if signer == Signer::KubeApiserverClientKubelet
+            if signer == SignerName::KubeApiserverClientKubelet
                 && (!sans.dns.is_empty() || !sans.ips.is_empty())
             {
                 return Err(policy(
@@ -166,7 +170,7 @@ pub fn check_policy(signer: Signer, csr: &Csr, usages: &[Usage]) -> Result<(), E
                     format!("{signer} allows no DNS or IP SANs"),
                 ));
             }
-            if signer == Signer::KubeletServing && sans.dns.is_empty() && sans.ips.is_empty() {
+            if signer == SignerName::KubeletServing && sans.dns.is_empty() && sans.ips.is_empty() {
                 return Err(policy(
                     "subject-alt-names",
                     format!("{signer} needs at least one DNS or IP SAN"),
@@ -254,7 +258,7 @@ pub fn sign_request(
 ) -> Result<Certificate, Error> {
     req.check_signable()?;
     let csr = req.validate()?;
-    let signer: Signer = req.spec.signer_name.parse()?;
+    let signer: SignerName = req.spec.signer_name.parse()?;
     let usages = req.usages()?;
     check_policy(signer, &csr, &usages)?;
     if ca.certificate().not_after() <= now - BACKDATE {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use kubepki_ca::{BACKDATE, CaSpec, CertificateAuthority, Error, Signer, sign_request};
+use kubepki_ca::{BACKDATE, CaSpec, CertificateAuthority, Error, SignerName, sign_request};
 use kubepki_csr::{
     BasicConstraints, CsrBuilder, ExtKeyUsage, KeyUsage, KubeCsr, Subject, SubjectAltNames, Usage,
 };
@@ -33,14 +33,14 @@ fn node(name: &str) -> Subject {
     Subject::cn(format!("system:node:{name}")).with_organizations(["system:nodes"])
 }
 
-fn base(signer: Signer) -> Req {
+fn base(signer: SignerName) -> Req {
     let (subject, sans, usages) = match signer {
-        Signer::KubeApiserverClient => (
+        SignerName::KubeApiserverClient => (
             Subject::cn("jane").with_organizations(["dev"]),
             SubjectAltNames::default(),
             vec!["digital signature", "key encipherment", "client auth"],
         ),
-        Signer::KubeApiserverClientKubelet => (
+        SignerName::KubeApiserverClientKubelet => (
             node("worker1"),
             SubjectAltNames::default(),
             vec!["digital signature", "key encipherment", "client auth"],
@@ -88,7 +88,7 @@ fn manifest(r: &Req) -> Result<(KubeCsr, PrivateKey), Box<dyn std::error::Error>
 fn refusals_name_their_rule() -> R {
     let now = OffsetDateTime::now_utc();
     let ca = ca(now)?;
-    use Signer::*;
+    use SignerName::*;
     let cases: Vec<(&str, Req, &str)> = vec![
         (
             "CA:TRUE",
@@ -291,12 +291,12 @@ fn valid_requests_get_exactly_the_signer_fields() -> R {
     let now = now - Duration::nanoseconds(i64::from(now.nanosecond()));
     let ca = ca(now - Duration::days(1))?;
     for signer in [
-        Signer::KubeApiserverClient,
-        Signer::KubeApiserverClientKubelet,
-        Signer::KubeletServing,
+        SignerName::KubeApiserverClient,
+        SignerName::KubeApiserverClientKubelet,
+        SignerName::KubeletServing,
     ] {
         let mut req = base(signer);
-        if signer == Signer::KubeApiserverClient {
+        if signer == SignerName::KubeApiserverClient {
             req.sans = SubjectAltNames {
                 emails: vec!["jane@example.com".into()],
                 uris: vec!["spiffe://cluster/jane".into()],
@@ -314,7 +314,7 @@ fn valid_requests_get_exactly_the_signer_fields() -> R {
             cert.key_usage(),
             Some(KeyUsage::DIGITAL_SIGNATURE.union(KeyUsage::KEY_ENCIPHERMENT))
         );
-        let want = if signer == Signer::KubeletServing {
+        let want = if signer == SignerName::KubeletServing {
             ExtKeyUsage::ServerAuth
         } else {
             ExtKeyUsage::ClientAuth
@@ -333,7 +333,7 @@ fn valid_requests_get_exactly_the_signer_fields() -> R {
         ca.verify(&cert, Some(&want), now)?;
     }
     // TTL: expirationSeconds when shorter, floored at 10 min; short TTLs are not cut by the backdate.
-    let mut req = base(Signer::KubeApiserverClient);
+    let mut req = base(SignerName::KubeApiserverClient);
     req.usages = vec!["client auth"];
     req.expiration = Some(3600);
     let (m, _) = manifest(&req)?;

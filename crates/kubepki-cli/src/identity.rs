@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use kubepki_ca::{
-    CaExpiry, CertificateAuthority, Signer, Window, parse_duration_with_days, rfc3339, sign_request,
+    CaExpiry, CertificateAuthority, SignerName, Window, parse_duration_with_days, rfc3339,
+    sign_request,
 };
 use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
@@ -504,7 +505,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
         let is_pem_csr =
             String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE REQUEST-----");
         let (mut manifest, json) = if is_pem_csr {
-            let signer: Signer = a
+            let signer: SignerName = a
                 .signer_name
                 .as_deref()
                 .ok_or_else(|| {

@@ -35,3 +35,8 @@ pub use signed::{SignedData, sign_and_wrap};
 pub use x509::{
     BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
 };
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

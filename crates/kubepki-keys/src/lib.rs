@@ -146,3 +146,8 @@ pub fn describe_public_key(spki_der: &[u8]) -> Result<String, Error> {
         other => oids::name(&other),
     })
 }
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

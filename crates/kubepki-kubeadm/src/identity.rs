@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::{
-    CaExpiry, Certificate, CertificateAuthority, IssueSpec, Signer, Window, check_policy,
+    CaExpiry, Certificate, CertificateAuthority, IssueSpec, SignerName, Window, check_policy,
 };
 use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, KubeCsr, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
@@ -129,8 +129,8 @@ pub fn user_request(
     let manifest = KubeCsr::new(
         if name.is_empty() { "user" } else { &name },
         &csr,
-        Signer::KubeApiserverClient.name(),
-        &Signer::KubeApiserverClient.default_usages(),
+        SignerName::KubeApiserverClient.name(),
+        &SignerName::KubeApiserverClient.default_usages(),
         expiration_seconds,
     );
     manifest.validate()?;
@@ -223,9 +223,9 @@ pub fn kubelet_kubeconfig(
     let (cert, key) = client_credentials_with(ca, &subject, algorithm, window, expiry)?;
     let csr = CsrBuilder::new(subject).sign(&key)?;
     check_policy(
-        Signer::KubeApiserverClientKubelet,
+        SignerName::KubeApiserverClientKubelet,
         &csr,
-        &Signer::KubeApiserverClientKubelet.default_usages(),
+        &SignerName::KubeApiserverClientKubelet.default_usages(),
     )?;
     user_kubeconfig(cluster_name, server, ca.certificate(), &cert, &key)
 }
@@ -262,9 +262,9 @@ pub fn kubelet_serving(
         .subject_alt_names(sans.clone())
         .sign(&key)?;
     check_policy(
-        Signer::KubeletServing,
+        SignerName::KubeletServing,
         &csr,
-        &Signer::KubeletServing.default_usages(),
+        &SignerName::KubeletServing.default_usages(),
     )?;
     let spec = IssueSpec::new(subject, key.public_key_der(), window, expiry)
         .with_ext_key_usage(vec![ExtKeyUsage::ServerAuth])

@@ -72,3 +72,8 @@ pub use spec::{
 };
 pub use verify::{Check, Status, Verification, verify};
 pub use version::{KubernetesVersion, NEWEST_KNOWN_MINOR, OLDEST_KNOWN};
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,349 @@
+//! The signing seam (issue 16, item 4): CA keys that are not `PrivateKey`s sign through
+//! `kubepki_ca::CaSigningKey`. A test double wraps a software key, counts its calls and can be
+//! made to fail, as an HSM token that is pulled would. It backs the three kubeadm CAs; the
+//! kubeadm tree is issued through it the way init lays it out (`generate_csrs` + `sign_csrs`),
+//! a leaf is renewed, a user, a node and a Kubernetes CSR are signed — every certificate
+//! verifies with `openssl verify`, and a failing key surfaces as `Error::Signing` naming the CA.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use kubepki_ca::{
+    CaExpiry, CaSigningKey, CaSpec, Certificate, CertificateAuthority, DEFAULT_SIGNING_DURATION,
+    IssueSpec, SigningError, Window, sign_request,
+};
+use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
+use kubepki_keys::{KeyAlgorithm, PrivateKey, SignatureAlgorithm};
+use kubepki_kubeadm::{
+    CertId, ClusterSpec, Plan, Selection, Signed, SigningCas, Status, UserSpec, client_credentials,
+    generate_csrs, kubelet_serving, run, sign_csrs, user_request, verify,
+};
+use time::{Duration, OffsetDateTime};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A CA key that is not a `PrivateKey` to the CA: it counts signatures and can be made to
+/// fail. It does not hand its key back (`private_key()` is `None`), as an HSM key would not.
+#[derive(Debug)]
+struct CountingKey {
+    inner: PrivateKey,
+    calls: AtomicUsize,
+    fail: AtomicBool,
+}
+
+impl CountingKey {
+    fn new(alg: KeyAlgorithm) -> Res<Arc<CountingKey>> {
+        Ok(Arc::new(CountingKey {
+            inner: PrivateKey::generate(alg)?,
+            calls: AtomicUsize::new(0),
+            fail: AtomicBool::new(false),
+        }))
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl CaSigningKey for CountingKey {
+    fn public_key_der(&self) -> &[u8] {
+        self.inner.public_key_der()
+    }
+
+    fn signature_algorithm(&self) -> SignatureAlgorithm {
+        self.inner.signature_algorithm()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SigningError::Backend {
+                backend: "test-double".into(),
+                source: "the token was removed".into(),
+            });
+        }
+        Ok(self.inner.sign(message)?)
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn spec(dir: &Path) -> ClusterSpec {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("n1".into());
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s
+}
+
+/// A root CA whose key is `key`, as init makes kubeadm's CAs.
+fn root(cn: &str, key: &Arc<CountingKey>) -> Res<CertificateAuthority> {
+    let key: Arc<dyn CaSigningKey> = key.clone();
+    Ok(CertificateAuthority::create_root_with_signing_key(
+        &CaSpec::kubeadm(cn, now(), Duration::hours(87600)),
+        key,
+    )?)
+}
+
+fn openssl_verify(ca: &Certificate, cert: &Certificate, dir: &Path, purpose: &str) -> R {
+    let (ca_file, cert_file) = (dir.join("verify-ca.crt"), dir.join("verify-leaf.crt"));
+    fs::write(&ca_file, ca.to_pem())?;
+    fs::write(&cert_file, cert.to_pem())?;
+    let out = Command::new("openssl")
+        .args(["verify", "-purpose", purpose, "-CAfile"])
+        .arg(&ca_file)
+        .arg(&cert_file)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{} under {} ({purpose}): {}{}",
+        cert.display_name(),
+        ca.display_name(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn every_issuance_path_signs_through_the_seam_and_verifies_with_openssl() -> R {
+    let dir = tempfile::tempdir()?;
+    let plan = Plan::new(&spec(dir.path()))?;
+    // An RSA cluster CA (the hot path of the CLI) and ECDSA etcd and front-proxy CAs.
+    let keys = [
+        CountingKey::new(KeyAlgorithm::Rsa2048)?,
+        CountingKey::new(KeyAlgorithm::EcdsaP256)?,
+        CountingKey::new(KeyAlgorithm::EcdsaP256)?,
+    ];
+    let [ca_key, fp_key, etcd_key] = &keys;
+    let cas = SigningCas {
+        ca: Some(root("kubernetes", ca_key)?),
+        front_proxy: Some(root("front-proxy-ca", fp_key)?),
+        etcd: Some(root("etcd-ca", etcd_key)?),
+    };
+    // Each root signed itself through its key, and no key was handed back.
+    assert_eq!(
+        keys.iter().map(|k| k.calls()).collect::<Vec<_>>(),
+        [1, 1, 1]
+    );
+    let ca = cas.ca.as_ref().ok_or("ca")?;
+    assert!(ca.can_sign() && ca.key().is_none());
+
+    // The kubeadm tree, as init lays it out, from the node's CSRs.
+    generate_csrs(&plan)?;
+    let signed = sign_csrs(&plan, &cas, now())?;
+    assert!(signed.iter().all(|s| matches!(s, Signed::Written(_))));
+    // Cluster CA: apiserver, apiserver-kubelet-client and the five kubeconfigs; front proxy:
+    // one; etcd: four.
+    assert_eq!(
+        keys.iter().map(|k| k.calls()).collect::<Vec<_>>(),
+        [1 + 2 + 5, 1 + 1, 1 + 4]
+    );
+    for (id, issuer) in [
+        (CertId::Ca, cas.ca.as_ref()),
+        (CertId::FrontProxyCa, cas.front_proxy.as_ref()),
+        (CertId::EtcdCa, cas.etcd.as_ref()),
+    ] {
+        let issuer = issuer.ok_or("ca")?;
+        fs::write(id.cert_path(&plan.cert_dir), issuer.certificate().to_pem())?;
+    }
+    for c in plan.certs.iter().filter(|c| !c.id.is_ca()) {
+        let cert = Certificate::from_pem(&fs::read(c.id.cert_path(&plan.cert_dir))?)?;
+        let issuer = match c.id.issuer().ok_or("leaf without issuer")? {
+            CertId::FrontProxyCa => cas.front_proxy.as_ref(),
+            CertId::EtcdCa => cas.etcd.as_ref(),
+            _ => cas.ca.as_ref(),
+        }
+        .ok_or("ca")?;
+        let purpose = if c.ext_key_usage.contains(&ExtKeyUsage::ServerAuth) {
+            "sslserver"
+        } else {
+            "sslclient"
+        };
+        openssl_verify(issuer.certificate(), &cert, dir.path(), purpose)?;
+    }
+    // The rest of the tree (sa keys) and a full verify with the CA certificates alone.
+    run(&plan, &Selection::all(), now(), false)?;
+    let v = verify(&plan, now());
+    let fails: Vec<_> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .collect();
+    assert!(fails.is_empty(), "{fails:#?}");
+
+    // Renewal: the same identity with a new key, as `certs renew` re-issues a leaf.
+    let before = ca_key.calls();
+    let old = Certificate::from_pem(&fs::read(CertId::Apiserver.cert_path(&plan.cert_dir))?)?;
+    let new_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let old_sans = old.subject_alt_names();
+    let renewed = ca.issue(
+        &IssueSpec::new(
+            old.subject().clone(),
+            new_key.public_key_der(),
+            plan.leaf_window(now(), ca.certificate().not_before()),
+            CaExpiry::Clamp,
+        )
+        .with_ext_key_usage(old.ext_key_usage().unwrap_or(&[]).to_vec())
+        .with_subject_alt_names(SubjectAltNames {
+            dns: old_sans.dns,
+            ips: old_sans.ips,
+            ..SubjectAltNames::default()
+        }),
+    )?;
+    assert_eq!(ca_key.calls(), before + 1);
+    assert_eq!(renewed.subject_alt_names(), old.subject_alt_names());
+    assert_ne!(renewed.public_key_der(), old.public_key_der());
+    openssl_verify(ca.certificate(), &renewed, dir.path(), "sslserver")?;
+
+    // A user (`kubepki user`), a node's serving certificate (`kubepki node`) and a Kubernetes
+    // CSR (`kubepki sign-request`).
+    let window = Window::kubeadm(now(), Duration::hours(24));
+    let (user, _) = client_credentials(
+        ca,
+        &Subject::cn("jane").with_organizations(["dev", "ops"]),
+        KeyAlgorithm::EcdsaP256,
+        window,
+    )?;
+    openssl_verify(ca.certificate(), &user, dir.path(), "sslclient")?;
+    let (serving, _) = kubelet_serving(
+        ca,
+        "w1",
+        &[],
+        &[],
+        KeyAlgorithm::EcdsaP256,
+        window,
+        CaExpiry::Refuse,
+    )?;
+    openssl_verify(ca.certificate(), &serving, dir.path(), "sslserver")?;
+    let (_, _, req) = user_request(
+        &UserSpec {
+            name: "sam".into(),
+            groups: vec!["dev".into()],
+        },
+        KeyAlgorithm::EcdsaP256,
+        None,
+    )?;
+    let from_request = sign_request(ca, &req, DEFAULT_SIGNING_DURATION, now())?;
+    openssl_verify(ca.certificate(), &from_request, dir.path(), "sslclient")?;
+    assert_eq!(ca_key.calls(), before + 1 + 3);
+    Ok(())
+}
+
+#[test]
+fn a_failing_signing_key_is_a_typed_error_naming_the_ca() -> R {
+    let key = CountingKey::new(KeyAlgorithm::EcdsaP256)?;
+    let ca = root("kubernetes", &key)?;
+    key.fail.store(true, Ordering::SeqCst);
+    let leaf = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let spec = IssueSpec::new(
+        Subject::cn("jane"),
+        leaf.public_key_der(),
+        Window::kubeadm(now(), Duration::hours(1)),
+        CaExpiry::Refuse,
+    );
+    let err = ca.issue(&spec).err().ok_or("signed with a failing key")?;
+    match &err {
+        kubepki_ca::Error::Signing {
+            ca,
+            source: SigningError::Backend { backend, .. },
+        } => {
+            assert_eq!(ca, "CN = kubernetes");
+            assert_eq!(backend, "test-double");
+        }
+        other => return Err(format!("unexpected error: {other:?}").into()),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("CA \"CN = kubernetes\"") && msg.contains("the token was removed"),
+        "{msg}"
+    );
+    // Through the kubeadm layer (`kubepki user`) and the CSR signer (`kubepki sign-request`).
+    let via_kubeadm = client_credentials(
+        &ca,
+        &Subject::cn("jane"),
+        KeyAlgorithm::EcdsaP256,
+        Window::kubeadm(now(), Duration::hours(1)),
+    )
+    .err()
+    .ok_or("signed with a failing key")?;
+    assert!(
+        matches!(
+            &via_kubeadm,
+            kubepki_kubeadm::Error::Ca(kubepki_ca::Error::Signing { ca, .. }) if ca == "CN = kubernetes"
+        ),
+        "{via_kubeadm:?}"
+    );
+    let (_, _, req) = user_request(
+        &UserSpec {
+            name: "sam".into(),
+            groups: vec![],
+        },
+        KeyAlgorithm::EcdsaP256,
+        None,
+    )?;
+    assert!(matches!(
+        sign_request(&ca, &req, DEFAULT_SIGNING_DURATION, now()),
+        Err(kubepki_ca::Error::Signing { .. })
+    ));
+    // A root whose key fails is not created; the error names the CA being made.
+    let err = CertificateAuthority::create_root_with_signing_key(
+        &CaSpec::kubeadm("etcd-ca", now(), Duration::hours(1)),
+        key.clone(),
+    )
+    .err()
+    .ok_or("created with a failing key")?;
+    assert!(
+        matches!(&err, kubepki_ca::Error::Signing { ca, .. } if ca == "CN = etcd-ca"),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+/// A key whose claimed algorithm does not fit its public key would make certificates nobody
+/// can verify: refused when it is attached.
+#[test]
+fn a_signing_key_claiming_another_algorithm_is_refused() -> R {
+    #[derive(Debug)]
+    struct Liar(PrivateKey);
+    impl CaSigningKey for Liar {
+        fn public_key_der(&self) -> &[u8] {
+            self.0.public_key_der()
+        }
+        fn signature_algorithm(&self) -> SignatureAlgorithm {
+            SignatureAlgorithm::RsaPkcs1Sha256
+        }
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+            Ok(self.0.sign(message)?)
+        }
+    }
+    let liar = Arc::new(Liar(PrivateKey::generate(KeyAlgorithm::EcdsaP256)?));
+    let spec = CaSpec::kubeadm("kubernetes", now(), Duration::hours(1));
+    assert!(matches!(
+        CertificateAuthority::create_root_with_signing_key(&spec, liar.clone()),
+        Err(kubepki_ca::Error::Key(
+            kubepki_keys::Error::SignatureAlgorithmMismatch { .. }
+        ))
+    ));
+    // Attaching it to the certificate of its own key is refused the same way.
+    let honest = CertificateAuthority::create_root(
+        &spec,
+        PrivateKey::from_pem(liar.0.to_pem()?.as_bytes())?,
+    )?;
+    let keyless = CertificateAuthority::from_certificate(honest.certificate().clone())?;
+    assert!(matches!(
+        keyless.with_signing_key(liar),
+        Err(kubepki_ca::Error::Key(
+            kubepki_keys::Error::SignatureAlgorithmMismatch { .. }
+        ))
+    ));
+    Ok(())
+}
