@@ -880,4 +880,35 @@ mod tests {
         assert_eq!(s.to_string(), "O = dev, O = admins, CN = jane");
         Ok(())
     }
+
+    #[test]
+    fn other_attributes_are_kept_shown_and_never_issued() -> Result<(), Error> {
+        let planned = Subject::cn("jane").with_organizations(["dev"]);
+        let mut with_uid = planned.clone();
+        with_uid.others.push(OtherAttribute {
+            oid: oids::KUBERNETES_UID,
+            value: "0b1d".into(),
+        });
+        with_uid.others.push(OtherAttribute {
+            oid: oids::UID,
+            value: "j".into(),
+        });
+        // A planned subject encodes as before: the attributes only add RDNs after CN.
+        let der = with_uid.to_der();
+        let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
+        assert_eq!(name.iter_rdn().count(), 4);
+        let back = Subject::from_name(&name)?;
+        assert_eq!(back, with_uid);
+        assert_ne!(back, planned);
+        assert_eq!(
+            back.to_string(),
+            "O = dev, CN = jane, 1.3.6.1.4.1.57683.2 = 0b1d, UID = j"
+        );
+        assert_eq!(
+            back.validate().map_err(|e| e.to_string()),
+            Err("subject attribute 1.3.6.1.4.1.57683.2 (Kubernetes user UID) = \"0b1d\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only".to_owned())
+        );
+        assert!(planned.validate().is_ok());
+        Ok(())
+    }
 }

@@ -825,6 +825,8 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
             }
             let pem = read_file(&pp)?;
             rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
+            rules::secret_mode(&pp)
+                .map_err(|m| file_err(&pp, format!("cannot be reused: mode: {m}")))?;
             Ok(SaState::Complete(sa_item(
                 plan,
                 Action::Reuse,

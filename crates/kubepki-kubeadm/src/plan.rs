@@ -295,8 +295,9 @@ impl KubeconfigSpec {
     }
 }
 
-/// The one identity comparison of the tree (used by `sign_csrs` for every CSR and by `init` for
-/// every certificate an external CA signed): how `subject`, `sans` and `ext_key_usage` differ
+/// The one identity comparison of the tree (used by `sign_csrs` for every CSR and certificate;
+/// its subject and SAN parts are the `subject`/`identity` and `sans` rules `init` and `verify`
+/// apply to every existing certificate, `rules.rs`): how `subject`, `sans` and `ext_key_usage` differ
 /// from `want` (the plan's subject, SANs and EKU), one entry per difference, e.g.
 /// `extra O "system:masters"` or `extra SAN DNS:evil.example.com`.
 ///
