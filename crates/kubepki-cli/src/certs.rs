@@ -16,8 +16,9 @@ use crate::cmd::{CliError, load_ca};
 /// `certs sign-csrs`'s exit code when it left items unsigned (no CSR for them, or their CA was
 /// not given); documented in docs/certs.md.
 pub const EXIT_SIGNED_IN_PART: u8 = 3;
-use crate::flags::{ClusterFlags, flag_err};
+use crate::flags::{ClusterFlags, other_err};
 use crate::init::lib_err;
+use crate::out::EXIT_BUSY;
 
 /// `kubepki certs`.
 #[derive(Subcommand, Debug)]
@@ -157,14 +158,14 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
             let mut buf = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&report.to_output_api(), &mut ser).map_err(flag_err)?;
+            serde::Serialize::serialize(&report.to_output_api(), &mut ser).map_err(other_err)?;
             outln!("{}", String::from_utf8_lossy(&buf))?;
         }
         ExpirationOutput::Yaml => {
             let sorted = sort_keys(report.to_output_api());
             out!(
                 "{}",
-                kubepki_csr::yaml::to_string(&sorted).map_err(flag_err)?
+                kubepki_csr::yaml::to_string(&sorted).map_err(other_err)?
             )?;
         }
     }
@@ -180,10 +181,32 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
             missing.join(", ")
         );
     }
+    let early: Vec<String> = report
+        .not_yet_valid()
+        .map(|e| {
+            format!(
+                "{} (valid from {})",
+                e.name,
+                e.not_before.map(kubepki_ca::rfc3339).unwrap_or_default()
+            )
+        })
+        .collect();
+    if !early.is_empty() {
+        diag!(
+            "kubepki: error: not valid yet (is this machine's clock behind?): {}",
+            early.join(", ")
+        );
+    }
+    if let Some(busy) = &report.busy {
+        diag!("kubepki: error: {busy}; the rows above were read without it and may be incomplete");
+        return Err(CliError::Exit(EXIT_BUSY));
+    }
     // Expiry is always checked; --warn-within widens it to "expires within".
     let urgency = report.urgency(window.unwrap_or(Duration::ZERO));
     let code = if urgency == Urgency::Expired {
         EXIT_EXPIRED
+    } else if !early.is_empty() {
+        EXIT_NOT_YET_VALID
     } else if !missing.is_empty() || !report.problems.is_empty() {
         EXIT_MISSING
     } else if urgency == Urgency::Soon {
@@ -200,11 +223,15 @@ const EXIT_SOON: u8 = 1;
 const EXIT_EXPIRED: u8 = 2;
 /// `check-expiration`: a certificate is missing or cannot be read, so its expiry is unknown.
 const EXIT_MISSING: u8 = 3;
+/// `check-expiration`: a certificate is not valid yet (notBefore in the future).
+const EXIT_NOT_YET_VALID: u8 = 4;
 
 /// The exit codes of `check-expiration`, for its `--help` (docs/certs.md says the same).
 const CHECK_EXIT_CODES: &str = "\
 Exit codes (when several apply, the first in this list wins):
+  75  another kubepki process held the tree for over 60 s; the rows were read without the lock
   2   a certificate has expired
+  4   a certificate is not valid yet (notBefore in the future: check the clocks)
   3   a certificate is missing (!MISSING!, super-admin.conf excepted) or cannot be read (!INVALID!)
   1   with --warn-within: a certificate expires within that time
   0   every certificate is present, readable and valid (and none expires within --warn-within)
@@ -409,7 +436,7 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
     let v = verify(&plan, OffsetDateTime::now_utc());
     match a.output {
         VerifyOutput::Json => {
-            let text = serde_json::to_string_pretty(&v).map_err(flag_err)?;
+            let text = serde_json::to_string_pretty(&v).map_err(other_err)?;
             outln!("{text}")?;
         }
         VerifyOutput::Text => {

@@ -28,10 +28,14 @@ pub enum CliError {
     /// A result already reported on stdout/stderr; only the exit code is left to set.
     #[error("exit status {0}")]
     Exit(u8),
-    /// A command line that cannot be used, for commands whose exit codes carry results
-    /// (`certs check-expiration`): exits [`crate::out::EXIT_USAGE`].
+    /// A command line that cannot be used (a flag value, a combination of flags, `--config`),
+    /// in every command: exits [`crate::out::EXIT_USAGE`], as clap's own usage errors do.
     #[error("{0}")]
     Usage(String),
+    /// Another kubepki process held the tree's lock for longer than kubepki waits: exits
+    /// [`crate::out::EXIT_BUSY`].
+    #[error("{0}")]
+    Busy(String),
     /// Standard output could not be written (a closed pipe: see [`crate::out`]).
     #[error("writing to standard output: {0}")]
     Stdout(std::io::Error),
@@ -316,7 +320,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 
 fn algorithm(s: &str) -> Result<KeyAlgorithm, CliError> {
     s.parse::<KeyAlgorithm>()
-        .map_err(|e| CliError::Other(format!("--algorithm: {e}")))
+        .map_err(|e| CliError::Usage(format!("--algorithm: {e}")))
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, CliError> {
@@ -375,7 +379,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
                 .iter()
                 .map(|u| {
                     u.parse::<Usage>()
-                        .map_err(|e| CliError::Other(format!("--usage: {e}")))
+                        .map_err(|e| CliError::Usage(format!("--usage: {e}")))
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -411,9 +415,9 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
 fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     let alg = algorithm(&a.algorithm)?;
     let validity = parse_duration_with_days(&a.validity)
-        .map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     if a.name.is_empty() || a.name.contains('/') {
-        return Err(CliError::Other(format!(
+        return Err(CliError::Usage(format!(
             "--name: \"{}\" must be a plain file name",
             a.name
         )));
@@ -448,7 +452,7 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
 
 fn sign(a: SignArgs) -> Result<(), CliError> {
     let validity = parse_duration_with_days(&a.validity)
-        .map_err(|e| CliError::Other(format!("--validity: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     let now = OffsetDateTime::now_utc();
     let cert = Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
     let key = load_key(&a.ca_key)?;

@@ -53,8 +53,13 @@ pub struct ClusterFlags {
     kubernetes_version: Option<String>,
 }
 
-/// A flag problem as a CLI error.
+/// A flag problem as a CLI error: a usage error (exit [`crate::out::EXIT_USAGE`]), as clap's.
 pub(crate) fn flag_err(e: impl std::fmt::Display) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+/// Anything else (an output that cannot be encoded, ...): exit 1.
+pub(crate) fn other_err(e: impl std::fmt::Display) -> CliError {
     CliError::Other(e.to_string())
 }
 
@@ -71,12 +76,14 @@ impl ClusterFlags {
         spec.validate().map_err(|e| self.config_err(e))
     }
 
+    /// A value the configuration gives (flag or `--config`) that cannot be used is a usage
+    /// error (exit [`crate::out::EXIT_USAGE`]).
     fn config_err(&self, e: kubepki_kubeadm::Error) -> CliError {
         match (&self.config, e) {
-            (Some(cfg), kubepki_kubeadm::Error::Invalid { field, reason }) => CliError::File {
-                path: cfg.clone(),
-                msg: format!("{field}: {reason}"),
-            },
+            (Some(cfg), kubepki_kubeadm::Error::Invalid { field, reason }) => {
+                CliError::Usage(format!("{}: {field}: {reason}", cfg.display()))
+            }
+            (None, e @ kubepki_kubeadm::Error::Invalid { .. }) => CliError::Usage(e.to_string()),
             (_, e) => lib_err(e),
         }
     }
@@ -86,7 +93,9 @@ impl ClusterFlags {
         let mut spec = ClusterSpec::default();
         let mut warnings = Vec::new();
         if let Some(path) = &self.config {
-            warnings = apply_config_file(&mut spec, path).map_err(lib_err)?;
+            // A --config that cannot be used is a usage error, as a flag value is.
+            warnings = apply_config_file(&mut spec, path)
+                .map_err(|e| CliError::Usage(lib_err(e).to_string()))?;
         }
         if let Some(v) = &self.kubernetes_version {
             spec.kubernetes_version = v.parse().map_err(|e: kubepki_kubeadm::Error| {

@@ -19,7 +19,7 @@ use kubepki_kubeadm::{
 use time::{Duration, OffsetDateTime};
 
 use crate::cmd::{CliError, load_ca, outlives_ca, read};
-use crate::flags::{ClusterFlags, flag_err};
+use crate::flags::{ClusterFlags, flag_err, other_err};
 use crate::init::lib_err;
 
 /// `kubepki user`.
@@ -360,7 +360,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
         stage(
             &mut batch,
             &dir.join(format!("{slug}.key")),
-            key.to_pem().map_err(flag_err)?.as_bytes(),
+            key.to_pem().map_err(other_err)?.as_bytes(),
             MODE_SECRET,
         )?;
         stage(
@@ -369,7 +369,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             csr.to_pem().as_bytes(),
             MODE_PUBLIC,
         )?;
-        let yaml = manifest.to_yaml().map_err(flag_err)?;
+        let yaml = manifest.to_yaml().map_err(other_err)?;
         stage(
             &mut batch,
             &dir.join(format!("{slug}-csr.yaml")),
@@ -655,7 +655,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             stage(
                 &mut batch,
                 &key_path,
-                key.to_pem().map_err(flag_err)?.as_bytes(),
+                key.to_pem().map_err(other_err)?.as_bytes(),
                 MODE_SECRET,
             )?;
             commit(batch)?;

@@ -6,7 +6,7 @@ use kubepki_kubeadm::{Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report
 use time::OffsetDateTime;
 
 use crate::cmd::CliError;
-use crate::flags::{ClusterFlags, flag_err};
+use crate::flags::{ClusterFlags, flag_err, other_err};
 
 /// `kubepki init`. A flag given twice takes its last value, as kubeadm's flags do.
 #[derive(Args, Debug)]
@@ -57,6 +57,9 @@ enum Output {
 /// Library errors as CLI errors (file errors keep the file first).
 pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
     match e {
+        e @ kubepki_kubeadm::Error::Key(kubepki_keys::Error::Busy { .. }) => {
+            CliError::Busy(e.to_string())
+        }
         kubepki_kubeadm::Error::File { path, reason }
         | kubepki_kubeadm::Error::Config { path, reason } => CliError::File { path, msg: reason },
         kubepki_kubeadm::Error::Key(kubepki_keys::Error::Io { path, reason }) => {
@@ -105,7 +108,7 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     report.warnings.splice(0..0, config_warnings);
     match a.output {
         Output::Json => {
-            let text = serde_json::to_string_pretty(&report).map_err(flag_err)?;
+            let text = serde_json::to_string_pretty(&report).map_err(other_err)?;
             outln!("{text}")?;
             for w in &report.warnings {
                 diag!("warning: {w}");

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cmd::CliError;
-use crate::out::{EXIT_BROKEN_PIPE, EXIT_USAGE};
+use crate::out::{EXIT_BROKEN_PIPE, EXIT_BUSY, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = match cmd::Cli::try_parse() {
@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         Err(CliError::Usage(msg)) => {
             diag!("kubepki: error: {msg}");
             ExitCode::from(EXIT_USAGE)
+        }
+        Err(CliError::Busy(msg)) => {
+            diag!("kubepki: error: {msg}");
+            ExitCode::from(EXIT_BUSY)
         }
         Err(e) => {
             diag!("kubepki: error: {e}");

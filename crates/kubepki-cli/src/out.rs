@@ -17,6 +17,10 @@ pub const EXIT_BROKEN_PIPE: u8 = 141;
 /// `EX_USAGE` of sysexits(3), distinct from every result code a command reports.
 pub const EXIT_USAGE: u8 = 64;
 
+/// Exit status when another kubepki process held the tree's lock for longer than kubepki waits
+/// (60 s): `EX_TEMPFAIL` of sysexits(3), "try again later"; never a result code.
+pub const EXIT_BUSY: u8 = 75;
+
 /// Writes `args` to standard output.
 pub fn text(args: Arguments<'_>) -> Result<(), CliError> {
     std::io::stdout()

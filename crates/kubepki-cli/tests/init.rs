@@ -143,8 +143,9 @@ fn phases_write_single_pieces() -> R {
     assert_eq!(init(d, &["phase", "certs", "all"])?.code, 0);
     assert_eq!(init(d, &["phase", "kubeconfig", "all"])?.code, 0);
     assert_eq!(count_files(&d.join("out")), 27);
+    // An unknown or unavailable name is a usage error (64).
     let r = init(d, &["phase", "certs", "etcd-bogus"])?;
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 64);
     assert!(r.stderr.contains("etcd-healthcheck-client"), "{}", r.stderr);
     let r = init(
         d,
@@ -156,7 +157,7 @@ fn phases_write_single_pieces() -> R {
             "v1.28.3",
         ],
     )?;
-    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.code, 64, "{}", r.stdout);
     assert!(r.stderr.contains("super-admin.conf"), "{}", r.stderr);
     Ok(())
 }
@@ -195,7 +196,7 @@ fn config_file_with_flags_on_top() -> R {
 }
 
 #[test]
-fn bad_input_is_one_line_exit_1_nothing_written() -> R {
+fn bad_input_is_one_line_nothing_written() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     fs::write(
@@ -268,7 +269,9 @@ fn bad_input_is_one_line_exit_1_nothing_written() -> R {
         a.extend_from_slice(&BASE);
         a.extend_from_slice(args);
         let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        // A flag or --config that cannot be used: 64 (usage); a folder that cannot be written: 1.
+        let want = if args.contains(&"--cert-dir") { 1 } else { 64 };
+        assert_eq!(r.code, want, "{args:?}: {}{}", r.stdout, r.stderr);
         assert!(
             r.stderr.starts_with("kubepki: error: "),
             "{args:?}: {}",

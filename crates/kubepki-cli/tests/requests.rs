@@ -446,7 +446,8 @@ fn go_durations_are_accepted_for_validity_flags() -> R {
             "w1",
         ];
         let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{validity}: {}", r.stderr);
+        // A flag value that cannot be used: a usage error, as clap's.
+        assert_eq!(r.code, 64, "{validity}: {}", r.stderr);
         assert!(r.stderr.contains(message), "{}", r.stderr);
     }
     Ok(())

@@ -194,6 +194,13 @@ impl Csr {
             .public_key
             .to_der()
             .map_err(|e| Error::Der(e.to_string()))?;
+        // A key too small to use is named as such, before its signature is looked at (the
+        // verifier refuses RSA below 2048 bits as "does not verify").
+        if let Err(e @ kubepki_keys::Error::RsaTooSmall { .. }) =
+            kubepki_keys::public_key_algorithm(&public_key)
+        {
+            return Err(Error::Key(e));
+        }
         signed.verify(&public_key).map_err(|e| match e {
             kubepki_keys::Error::BadSignature => Error::BadSignature,
             other => Error::Key(other),

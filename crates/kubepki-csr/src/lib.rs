@@ -33,7 +33,8 @@ pub use kube::{
 };
 pub use signed::{SignedData, sign_and_wrap};
 pub use x509::{
-    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
+    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, OtherAttribute, Subject,
+    SubjectAltNames,
 };
 
 /// The README examples, compiled and run as doc tests.

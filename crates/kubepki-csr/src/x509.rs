@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use const_oid::ObjectIdentifier as Oid;
 use der::asn1::{Any, OctetString};
-use der::{Decode, Tag, Tagged};
+use der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 
@@ -44,6 +44,36 @@ pub mod oids {
     pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
     /// PKCS#9 extensionRequest
     pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
+    /// serialNumber (an attribute of a name, not the certificate's serial)
+    pub const SERIAL_NUMBER: Oid = Oid::new_unwrap("2.5.4.5");
+    /// UID (userId, RFC 4519)
+    pub const UID: Oid = Oid::new_unwrap("0.9.2342.19200300.100.1.1");
+    /// The Kubernetes user-UID attribute: kube-apiserver 1.34 and later makes it the UID of the
+    /// user a client certificate authenticates.
+    pub const KUBERNETES_UID: Oid = Oid::new_unwrap("1.3.6.1.4.1.57683.2");
+}
+
+/// A name attribute other than CN, O, OU, C, ST and L, kept as read so that every comparison
+/// sees it (kubepki never issues one: [`Subject::validate`] refuses it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherAttribute {
+    /// The attribute type.
+    pub oid: Oid,
+    /// The value as text, or `#` and the hex of its DER when it is not a string (RFC 4514).
+    pub value: String,
+}
+
+impl OtherAttribute {
+    /// The attribute's name: `serialNumber`, `UID`, or the dotted OID (with what it means when
+    /// kubepki knows, e.g. `1.3.6.1.4.1.57683.2 (Kubernetes user UID)`).
+    pub fn name(&self) -> String {
+        match self.oid {
+            oids::SERIAL_NUMBER => "serialNumber".into(),
+            oids::UID => "UID".into(),
+            oids::KUBERNETES_UID => format!("{} (Kubernetes user UID)", self.oid),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// A subject or issuer name, in the attributes Kubernetes uses.
@@ -64,6 +94,8 @@ pub struct Subject {
     pub provinces: Vec<String>,
     /// L values.
     pub localities: Vec<String>,
+    /// Every other attribute, in the order read (empty in anything kubepki builds).
+    pub others: Vec<OtherAttribute>,
 }
 
 impl Subject {
@@ -93,6 +125,7 @@ impl Subject {
             && self.countries.is_empty()
             && self.provinces.is_empty()
             && self.localities.is_empty()
+            && self.others.is_empty()
     }
 
     /// DER `Name`.
@@ -125,10 +158,16 @@ impl Subject {
                 .collect();
             rdns.push(w::set_of(atvs));
         }
+        // Never in a name kubepki issues ([`Subject::validate`]); encoded rather than dropped.
+        for a in &self.others {
+            let value = w::tlv(w::tag::UTF8_STRING, a.value.as_bytes());
+            rdns.push(w::set_of(vec![w::sequence(&[&w::oid(&a.oid), &value])]));
+        }
         w::tlv(w::tag::SEQUENCE, &rdns.concat())
     }
 
-    /// Reads a parsed `Name`. Attributes other than the six above are ignored.
+    /// Reads a parsed `Name`. Attributes other than the six above are kept in
+    /// [`Subject::others`], so comparisons with a planned subject see them.
     pub fn from_name(name: &Name) -> Result<Self, Error> {
         let mut s = Subject::default();
         for atv in name.iter() {
@@ -145,14 +184,28 @@ impl Subject {
                 oids::C => s.countries.push(value()?),
                 oids::ST => s.provinces.push(value()?),
                 oids::L => s.localities.push(value()?),
-                _ => {}
+                oid => s.others.push(OtherAttribute {
+                    oid,
+                    value: directory_string_value(&atv.value).unwrap_or_else(|_| {
+                        let der = atv.value.to_der().unwrap_or_default();
+                        format!("#{}", kubepki_keys::hex(&der))
+                    }),
+                }),
             }
         }
         Ok(s)
     }
 
-    /// Checks that the subject can be encoded: strings non-empty, countries two letters.
+    /// Checks that the subject can be encoded: strings non-empty, countries two letters, and no
+    /// attribute other than CN, O, OU, C, ST and L.
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(a) = self.others.first() {
+            return Err(Error::Invalid(format!(
+                "subject attribute {} = \"{}\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only",
+                a.name(),
+                a.value
+            )));
+        }
         let all = self
             .common_name
             .iter()
@@ -198,6 +251,17 @@ impl fmt::Display for Subject {
                 }
                 first = false;
                 write!(f, "{k} = {v}")?;
+            }
+        }
+        for a in &self.others {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            match a.oid {
+                oids::SERIAL_NUMBER => write!(f, "serialNumber = {}", a.value)?,
+                oids::UID => write!(f, "UID = {}", a.value)?,
+                oid => write!(f, "{oid} = {}", a.value)?,
             }
         }
         Ok(())
@@ -814,6 +878,37 @@ mod tests {
         orgs.sort();
         assert_eq!(orgs, ["admins", "dev"]);
         assert_eq!(s.to_string(), "O = dev, O = admins, CN = jane");
+        Ok(())
+    }
+
+    #[test]
+    fn other_attributes_are_kept_shown_and_never_issued() -> Result<(), Error> {
+        let planned = Subject::cn("jane").with_organizations(["dev"]);
+        let mut with_uid = planned.clone();
+        with_uid.others.push(OtherAttribute {
+            oid: oids::KUBERNETES_UID,
+            value: "0b1d".into(),
+        });
+        with_uid.others.push(OtherAttribute {
+            oid: oids::UID,
+            value: "j".into(),
+        });
+        // A planned subject encodes as before: the attributes only add RDNs after CN.
+        let der = with_uid.to_der();
+        let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
+        assert_eq!(name.iter_rdn().count(), 4);
+        let back = Subject::from_name(&name)?;
+        assert_eq!(back, with_uid);
+        assert_ne!(back, planned);
+        assert_eq!(
+            back.to_string(),
+            "O = dev, CN = jane, 1.3.6.1.4.1.57683.2 = 0b1d, UID = j"
+        );
+        assert_eq!(
+            back.validate().map_err(|e| e.to_string()),
+            Err("subject attribute 1.3.6.1.4.1.57683.2 (Kubernetes user UID) = \"0b1d\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only".to_owned())
+        );
+        assert!(planned.validate().is_ok());
         Ok(())
     }
 }

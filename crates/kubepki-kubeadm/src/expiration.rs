@@ -21,6 +21,8 @@ pub struct ExpirationEntry {
     pub path: PathBuf,
     /// NotAfter, when the file was read.
     pub expires: Option<OffsetDateTime>,
+    /// NotBefore, when the file was read.
+    pub not_before: Option<OffsetDateTime>,
     /// The signing CA's name (`ca`, `etcd-ca`, `front-proxy-ca`); `None` for CAs.
     pub ca_name: Option<String>,
     /// Whether the signing CA (or this CA) has no key here.
@@ -43,6 +45,9 @@ pub struct Expiration {
     pub authorities: Vec<ExpirationEntry>,
     /// Files that exist but could not be used, and external CAs whose leaves are incomplete.
     pub problems: Vec<String>,
+    /// Another kubepki process held the tree's lock for longer than kubepki waits (the message):
+    /// the files were read without it, so what was read may be half of a renewal.
+    pub busy: Option<String>,
 }
 
 /// How close the nearest expiry is, for `--warn-within`.
@@ -63,8 +68,13 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
     let mut problems = Vec::new();
     // Read-only: an unfinished batch is reported, not completed; the shared lock keeps writers
     // out while the tree is read.
+    let mut busy = None;
     let _lock = match crate::tree::lock_for_reading(spec) {
         Ok(l) => Some(l),
+        Err(e @ crate::Error::Key(kubepki_keys::Error::Busy { .. })) => {
+            busy = Some(e.to_string());
+            None
+        }
         Err(e) => {
             problems.push(e.to_string());
             None
@@ -79,6 +89,7 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             name: ca.name().into(),
             path: path.clone(),
             expires: None,
+            not_before: None,
             ca_name: None,
             externally_managed: false,
             missing: !path.exists(),
@@ -91,6 +102,7 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             }) {
                 Ok(loaded) => {
                     entry.expires = Some(loaded.certificate().not_after());
+                    entry.not_before = Some(loaded.certificate().not_before());
                     // kubeadm: the key's existence decides; a keyless CA must have its leaves.
                     entry.externally_managed = !ca.key_path(dir).exists();
                     if entry.externally_managed {
@@ -162,6 +174,7 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
         certificates,
         authorities,
         problems,
+        busy,
     }
 }
 
@@ -177,6 +190,7 @@ fn entry_for(
         name: name.into(),
         path: path.to_owned(),
         expires: None,
+        not_before: None,
         ca_name: Some(issuer.name().into()),
         externally_managed,
         missing: !path.exists(),
@@ -184,7 +198,10 @@ fn entry_for(
     };
     if !e.missing {
         match read(path) {
-            Ok(c) => e.expires = Some(c.not_after()),
+            Ok(c) => {
+                e.expires = Some(c.not_after());
+                e.not_before = Some(c.not_before());
+            }
             Err(err) => {
                 e.invalid = true;
                 problems.push(err.to_string());
@@ -307,6 +324,15 @@ impl Expiration {
             .iter()
             .chain(&self.authorities)
             .filter(|e| e.missing && e.name != KubeconfigId::SuperAdmin.file_name())
+    }
+
+    /// The rows whose certificate is not valid yet at [`Expiration::now`] (notBefore in the
+    /// future: a clock that is behind, or a certificate made on a machine whose clock is ahead).
+    pub fn not_yet_valid(&self) -> impl Iterator<Item = &ExpirationEntry> {
+        self.certificates
+            .iter()
+            .chain(&self.authorities)
+            .filter(|e| e.not_before.is_some_and(|nb| nb > self.now))
     }
 
     /// The worst case over every certificate read: expired, expiring within `window`, or fine.

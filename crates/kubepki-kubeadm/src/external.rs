@@ -9,7 +9,7 @@ use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, LEAF_KE
 use kubepki_csr::x509::oids;
 use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_keys::{PrivateKey, generate_many, spki_equal};
+use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
 use time::OffsetDateTime;
 
 use crate::error::{Error, file_err, invalid};
@@ -372,6 +372,22 @@ fn csr_differences(
     out
 }
 
+/// The CSR's key is of the algorithm the configuration gives the item (`encryptionAlgorithm`;
+/// kubeconfig client keys before Kubernetes 1.31: RSA-2048): never Ed25519, which Kubernetes
+/// components do not take.
+fn csr_key_problems(csr: &Csr, want: KeyAlgorithm) -> Vec<String> {
+    match kubepki_keys::public_key_algorithm(csr.public_key_der()) {
+        Ok(KeyAlgorithm::Ed25519) => {
+            vec!["has an Ed25519 key; Kubernetes components take RSA or ECDSA keys only".into()]
+        }
+        Ok(have) if have != want => vec![format!(
+            "has an {have} key; the configuration's encryptionAlgorithm gives this item {want}"
+        )],
+        Ok(_) => Vec::new(),
+        Err(e) => vec![format!("its key cannot be used: {e}")],
+    }
+}
+
 fn client_key(kc: &Kubeconfig, conf: &Path) -> Result<PrivateKey, Error> {
     let pem = kc.current_client_key_pem(conf)?.ok_or_else(|| {
         file_err(
@@ -599,7 +615,10 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             out.push(Signed::NoCsr(c.id.name().into()));
             continue;
         };
-        let diffs = csr_differences(&csr, |s, n, e| c.identity_differences(s, n, e));
+        let mut diffs = csr_key_problems(&csr, plan.algorithm);
+        diffs.extend(csr_differences(&csr, |s, n, e| {
+            c.identity_differences(s, n, e)
+        }));
         if !diffs.is_empty() {
             refused.push((
                 csr_file,
@@ -696,7 +715,10 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             ));
             continue;
         }
-        let diffs = csr_differences(&csr, |s, n, e| k.identity_differences(s, n, e));
+        let mut diffs = csr_key_problems(&csr, plan.secondary_algorithm);
+        diffs.extend(csr_differences(&csr, |s, n, e| {
+            k.identity_differences(s, n, e)
+        }));
         if !diffs.is_empty() {
             refused.push((
                 csr_file,

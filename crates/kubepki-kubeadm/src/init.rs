@@ -263,6 +263,12 @@ pub fn run(
                         ),
                     ));
                 }
+                let kp = ca.key_path(dir);
+                if loaded.can_sign()
+                    && let Err(m) = rules::secret_mode(&kp)
+                {
+                    problems.push(file_err(&kp, format!("cannot be used: mode: {m}")));
+                }
                 CaState::Loaded(Box::new(loaded))
             }
             None if selection.certs.contains(&ca) => CaState::New,
@@ -747,26 +753,19 @@ fn decide_leaf(
                     format!("does not belong to {}", cp.display()),
                 ));
             }
+            // The rules verify checks (subject and SANs exactly the plan's, in every mode).
             let mut problems: Vec<String> = rules::leaf(spec, &cert, now)
                 .into_iter()
                 .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
                 .collect();
-            if external {
-                // A certificate this node could not have made: it must be exactly the plan's
-                // (the comparison sign-csrs applies to CSRs; docs/certs.md).
-                let diffs = spec.identity_differences(
-                    cert.subject(),
-                    &cert.subject_alt_names(),
-                    Some(cert.ext_key_usage().unwrap_or(&[])),
-                );
-                if !diffs.is_empty() {
-                    problems.push(format!(
-                        "identity: signed by the external CA {} but not what {} must be in this configuration: {}",
-                        issuer.cert_path(dir).display(),
-                        spec.id.name(),
-                        diffs.join(", ")
-                    ));
-                }
+            let mode = rules::secret_mode(&kp).err();
+            if problems.is_empty()
+                && let Some(m) = mode
+            {
+                return Err(file_err(&kp, format!("cannot be reused: mode: {m}")));
+            }
+            if let Some(m) = mode {
+                problems.push(format!("mode: {m}"));
             }
             if !problems.is_empty() {
                 let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
@@ -819,11 +818,15 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
         )),
         (true, has_pub) => {
             let key = read_key(&kp)?;
+            rules::secret_mode(&kp)
+                .map_err(|m| file_err(&kp, format!("cannot be reused: mode: {m}")))?;
             if !has_pub {
                 return Ok(SaState::NeedPub(key));
             }
             let pem = read_file(&pp)?;
             rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
+            rules::secret_mode(&pp)
+                .map_err(|m| file_err(&pp, format!("cannot be reused: mode: {m}")))?;
             Ok(SaState::Complete(sa_item(
                 plan,
                 Action::Reuse,
@@ -909,25 +912,19 @@ fn check_kubeconfig(
             "has no client certificate, and in external CA mode this node cannot sign one",
         ));
     }
+    // It holds the client key: owner only (the rule verify checks).
+    let mut mode = rules::secret_mode(path).err();
     if let (Some(c), Some(k)) = (&cert, &key) {
+        // The rules verify checks (the plan's identity and no SAN, in every mode).
         let mut problems: Vec<String> = rules::kubeconfig(spec, c, k, authority, now)
             .into_iter()
             .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
             .collect();
-        if external_ca {
-            // Signed by the external CA: exactly the plan's identity (as sign-csrs issues it).
-            let diffs = spec.identity_differences(
-                c.subject(),
-                &c.subject_alt_names(),
-                Some(c.ext_key_usage().unwrap_or(&[])),
-            );
-            if !diffs.is_empty() {
-                problems.push(format!(
-                    "identity: its client certificate is not what {} must have in this configuration: {}",
-                    spec.id.file_name(),
-                    diffs.join(", ")
-                ));
+        if let Some(m) = mode.take() {
+            if problems.is_empty() {
+                return Err(file_err(path, format!("cannot be reused: mode: {m}")));
             }
+            problems.push(format!("mode: {m}"));
         }
         if !problems.is_empty() {
             let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
@@ -946,6 +943,9 @@ fn check_kubeconfig(
                 format!("cannot be reused: {}; {remedy}", problems.join("; ")),
             ));
         }
+    }
+    if let Some(m) = mode {
+        return Err(file_err(path, format!("cannot be reused: mode: {m}")));
     }
     if let Some(c) = &cert {
         item.subject = Some(c.subject().to_string());

@@ -295,15 +295,15 @@ impl KubeconfigSpec {
     }
 }
 
-/// The one identity comparison of the tree (used by `sign_csrs` for every CSR and by `init` for
-/// every certificate an external CA signed): how `subject`, `sans` and `ext_key_usage` differ
+/// The one identity comparison of the tree (used by `sign_csrs` for every CSR and certificate;
+/// its subject and SAN parts are the `subject`/`identity` and `sans` rules `init` and `verify`
+/// apply to every existing certificate, `rules.rs`): how `subject`, `sans` and `ext_key_usage` differ
 /// from `want` (the plan's subject, SANs and EKU), one entry per difference, e.g.
 /// `extra O "system:masters"` or `extra SAN DNS:evil.example.com`.
 ///
-/// * Subject: the same CN, the same O values (in any order), and no OU, C, ST or L unless the
-///   plan has them.
-/// * SANs: the same set of DNS names (ASCII case-insensitive) and IP addresses; any URI, email
-///   or other name is extra.
+/// * Subject: [`subject_differences`] (no attribute the plan does not give).
+/// * SANs: [`san_differences`] (exactly the plan's DNS names and IPs; no URI, email or other
+///   name).
 /// * EKU: the same set. `None` means "not stated" (a CSR that requests no EKU) and is no
 ///   difference; a certificate without the extension is `Some(&[])`.
 pub(crate) fn identity_differences(
@@ -313,6 +313,33 @@ pub(crate) fn identity_differences(
     ext_key_usage: Option<&[ExtKeyUsage]>,
 ) -> Vec<String> {
     let (want_subject, want_sans, want_eku) = want;
+    let mut out = subject_differences(want_subject, subject);
+    out.extend(san_differences(want_sans, sans));
+    if let Some(have) = ext_key_usage {
+        let same = set_minus(have, want_eku, |a, b| a == b).is_empty()
+            && set_minus(want_eku, have, |a, b| a == b).is_empty();
+        if !same {
+            let names = |e: &[ExtKeyUsage]| {
+                if e.is_empty() {
+                    "none".to_owned()
+                } else {
+                    e.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                }
+            };
+            out.push(format!(
+                "EKU is {}, must be {}",
+                names(have),
+                names(want_eku)
+            ));
+        }
+    }
+    out
+}
+
+/// How `subject` differs from `want`: the same CN, the same O values (in any order), no OU, C,
+/// ST or L unless `want` has them, and no other attribute at all (serialNumber, UID, the
+/// Kubernetes user-UID attribute 1.3.6.1.4.1.57683.2, ...), one entry per difference.
+pub(crate) fn subject_differences(want_subject: &Subject, subject: &Subject) -> Vec<String> {
     let mut out = Vec::new();
     if subject.common_name != want_subject.common_name {
         let show = |cn: &Option<String>| match cn {
@@ -343,6 +370,16 @@ pub(crate) fn identity_differences(
             out.push(format!("missing {attr} \"{v}\""));
         }
     }
+    for a in set_minus(&subject.others, &want_subject.others, |a, b| a == b) {
+        out.push(format!("extra attribute {} \"{}\"", a.name(), a.value));
+    }
+    out
+}
+
+/// How `sans` differs from `want`: the same set of DNS names (ASCII case-insensitive) and IP
+/// addresses; any URI, email or other name is extra. One entry per difference.
+pub(crate) fn san_differences(want_sans: &SubjectAltNames, sans: &SubjectAltNames) -> Vec<String> {
+    let mut out = Vec::new();
     let dns_eq = |a: &String, b: &String| a.eq_ignore_ascii_case(b);
     for d in set_minus(&sans.dns, &want_sans.dns, dns_eq) {
         out.push(format!("extra SAN DNS:{d}"));
@@ -364,24 +401,6 @@ pub(crate) fn identity_differences(
     }
     for o in &sans.others {
         out.push(format!("extra SAN {o}"));
-    }
-    if let Some(have) = ext_key_usage {
-        let same = set_minus(have, want_eku, |a, b| a == b).is_empty()
-            && set_minus(want_eku, have, |a, b| a == b).is_empty();
-        if !same {
-            let names = |e: &[ExtKeyUsage]| {
-                if e.is_empty() {
-                    "none".to_owned()
-                } else {
-                    e.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
-                }
-            };
-            out.push(format!(
-                "EKU is {}, must be {}",
-                names(have),
-                names(want_eku)
-            ));
-        }
     }
     out
 }

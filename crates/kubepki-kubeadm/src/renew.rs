@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, rfc3339};
-use kubepki_csr::SubjectAltNames;
+use kubepki_csr::{Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, generate_many, public_key_algorithm};
 use std::collections::BTreeMap;
@@ -260,14 +260,15 @@ pub fn renew(
             ips: old_sans.ips,
             ..SubjectAltNames::default()
         };
-        let issue = IssueSpec::new(
-            job.old.subject().clone(),
-            key.public_key_der(),
-            window,
-            CaExpiry::Clamp,
-        )
-        .with_ext_key_usage(job.old.ext_key_usage().unwrap_or(&[]).to_vec())
-        .with_subject_alt_names(sans);
+        // kubepki issues CN, O, OU, C, ST and L only: any other attribute of the old
+        // certificate (one `verify` fails) is left out of the renewed one.
+        let subject = Subject {
+            others: Vec::new(),
+            ..job.old.subject().clone()
+        };
+        let issue = IssueSpec::new(subject, key.public_key_der(), window, CaExpiry::Clamp)
+            .with_ext_key_usage(job.old.ext_key_usage().unwrap_or(&[]).to_vec())
+            .with_subject_alt_names(sans);
         let item = (|| -> Result<_, Error> {
             let cert = ca.issue(&issue)?;
             let key_pem = key.to_pem()?;

@@ -10,31 +10,21 @@ use kubepki_csr::{ExtKeyUsage, SubjectAltNames};
 use kubepki_keys::{PrivateKey, spki_equal};
 use time::OffsetDateTime;
 
-use crate::net::dns_matches;
-use crate::plan::{CertSpec, KubeconfigSpec};
+use crate::plan::{CertId, CertSpec, KubeconfigSpec, san_differences, subject_differences};
 
 /// One rule's outcome: `Ok(what holds)` or `Err(what is wrong)`, under the rule's name (the
 /// `check` column of `verify`).
 pub(crate) type Outcome = (&'static str, Result<String, String>);
 
-/// A leaf certificate against its plan entry: usages, subject, SANs and validity at `now`.
-/// (Chain and key are checked by the callers, which know where the CA and key come from.)
+/// A leaf certificate against its plan entry: usages, subject (no attribute the plan does not
+/// give), SANs (exactly the plan's: none on a client certificate) and validity at `now`. (Chain,
+/// key and file mode are checked by the callers, which know where the CA and key come from.)
 pub(crate) fn leaf(spec: &CertSpec, cert: &Certificate, now: OffsetDateTime) -> Vec<Outcome> {
     let mut out = vec![
         ("usages", leaf_usages(&spec.ext_key_usage, cert)),
         ("subject", subject(cert, spec)),
+        ("sans", sans(spec.id, &spec.subject_alt_names, cert)),
     ];
-    if !spec.subject_alt_names.is_empty() {
-        let missing = missing_sans(&spec.subject_alt_names, cert);
-        out.push((
-            "sans",
-            if missing.is_empty() {
-                Ok(format!("has {}", names(&spec.subject_alt_names)))
-            } else {
-                Err(format!("lacks {}", names(&missing)))
-            },
-        ));
-    }
     out.push(("validity", validity(cert, now)));
     out
 }
@@ -66,18 +56,21 @@ pub(crate) fn kubeconfig(
             Err("the client key does not belong to the client certificate".into())
         },
     ));
+    let diffs = subject_differences(&spec.subject, cert.subject());
     out.push((
         "identity",
-        if cert.subject() == &spec.subject {
+        if diffs.is_empty() {
             Ok(spec.subject.to_string())
         } else {
             Err(format!(
-                "client certificate is \"{}\", must be \"{}\"",
+                "client certificate is \"{}\", must be \"{}\"{}",
                 cert.subject(),
-                spec.subject
+                spec.subject,
+                differences_note(&diffs)
             ))
         },
     ));
+    out.push(("sans", client_sans(cert)));
     out.push((
         "usages",
         if cert.ext_key_usage() == Some(&[ExtKeyUsage::ClientAuth][..])
@@ -118,6 +111,26 @@ pub(crate) fn sa_pair(key: &PrivateKey, key_path: &Path, pub_pem: &[u8]) -> Resu
     }
 }
 
+/// A file holding a secret (a private key, a kubeconfig with its client key) is readable by its
+/// owner only: no permission bit for group or others. The error says how to fix it.
+pub(crate) fn secret_mode(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        Ok(format!("{} is {mode:04o}", path.display()))
+    } else {
+        Err(format!(
+            "{} is {mode:04o}; secrets must not be readable by group or others: chmod 600 {}",
+            path.display(),
+            path.display()
+        ))
+    }
+}
+
 /// Valid at `now`: neither expired nor not yet valid.
 pub(crate) fn validity(cert: &Certificate, now: OffsetDateTime) -> Result<String, String> {
     cert.check_time(now)
@@ -126,17 +139,64 @@ pub(crate) fn validity(cert: &Certificate, now: OffsetDateTime) -> Result<String
 }
 
 /// Names are compared by value (PrintableString and UTF8String spellings of the same name are
-/// equal), as RFC 5280 §7.1 name matching treats them.
+/// equal), as RFC 5280 §7.1 name matching treats them, O values in any order; any attribute the
+/// plan does not give (an OU, serialNumber, UID, the Kubernetes user-UID attribute) fails
+/// ([`subject_differences`]).
 pub(crate) fn subject(cert: &Certificate, spec: &CertSpec) -> Result<String, String> {
-    if cert.subject() == &spec.subject {
+    let diffs = subject_differences(&spec.subject, cert.subject());
+    if diffs.is_empty() {
         Ok(spec.subject.to_string())
     } else {
         Err(format!(
-            "\"{}\", must be \"{}\"",
+            "\"{}\", must be \"{}\"{}",
             cert.subject(),
-            spec.subject
+            spec.subject,
+            differences_note(&diffs)
         ))
     }
+}
+
+/// `: ` and the differences one by one (`extra O "system:masters"`, `extra attribute UID "x"`).
+fn differences_note(diffs: &[String]) -> String {
+    format!(": {}", diffs.join(", "))
+}
+
+/// A client certificate (a client-only leaf or a kubeconfig's) carries no SAN.
+fn client_sans(cert: &Certificate) -> Result<String, String> {
+    let diffs = san_differences(&SubjectAltNames::default(), &cert.subject_alt_names());
+    if diffs.is_empty() {
+        Ok("none (client certificate)".into())
+    } else {
+        Err(format!(
+            "a client certificate carries no SAN: {}",
+            diffs.join(", ")
+        ))
+    }
+}
+
+/// The SANs of a leaf are exactly the plan's ([`san_differences`]): a client-only certificate
+/// has none; a serving certificate has every DNS name and IP of the plan (which includes
+/// `--apiserver-cert-extra-sans` / `certSANs`), no other DNS name or IP (kubeadm never issues
+/// one), and no URI, email or other name.
+fn sans(id: CertId, want: &SubjectAltNames, cert: &Certificate) -> Result<String, String> {
+    if want.is_empty() {
+        return client_sans(cert);
+    }
+    let diffs = san_differences(want, &cert.subject_alt_names());
+    if diffs.is_empty() {
+        return Ok(format!("exactly {}", names(want)));
+    }
+    let extra_name = diffs
+        .iter()
+        .any(|d| d.starts_with("extra SAN DNS:") || d.starts_with("extra SAN IP:"));
+    let hint = if extra_name && id == CertId::Apiserver {
+        " (a name the API server must also answer to belongs in --apiserver-cert-extra-sans or certSANs)"
+    } else if extra_name {
+        " (kubeadm issues only the configuration's names)"
+    } else {
+        ""
+    };
+    Err(format!("{}{hint}", diffs.join(", ")))
 }
 
 fn leaf_usages(want: &[ExtKeyUsage], cert: &Certificate) -> Result<String, String> {
@@ -158,26 +218,6 @@ fn leaf_usages(want: &[ExtKeyUsage], cert: &Certificate) -> Result<String, Strin
             cert.key_usage(),
             if cert.is_ca() { "; it is a CA" } else { "" }
         ))
-    }
-}
-
-/// The SANs of `want` that `cert` does not cover (a wildcard covers one label).
-fn missing_sans(want: &SubjectAltNames, cert: &Certificate) -> SubjectAltNames {
-    let have = cert.subject_alt_names();
-    SubjectAltNames {
-        dns: want
-            .dns
-            .iter()
-            .filter(|d| !have.dns.iter().any(|h| dns_matches(h, d)))
-            .cloned()
-            .collect(),
-        ips: want
-            .ips
-            .iter()
-            .filter(|i| !have.ips.contains(i))
-            .copied()
-            .collect(),
-        ..SubjectAltNames::default()
     }
 }
 

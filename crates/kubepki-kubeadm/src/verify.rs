@@ -2,7 +2,6 @@
 //! is reported; one unreadable file does not stop the others from being checked.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use kubepki_ca::{BACKDATE, CA_KEY_USAGE, Certificate, CertificateAuthority, rfc3339};
@@ -86,29 +85,7 @@ impl Checks {
 }
 
 fn mode_check(c: &mut Checks, item: &str, path: &Path) {
-    match std::fs::metadata(path) {
-        Ok(m) => {
-            let mode = m.permissions().mode() & 0o777;
-            c.result(
-                item,
-                "mode",
-                if mode & 0o077 == 0 {
-                    Ok(format!("{} is {mode:04o}", path.display()))
-                } else {
-                    Err(format!(
-                        "{} is {mode:04o}; secrets must not be readable by group or others (0600)",
-                        path.display()
-                    ))
-                },
-            );
-        }
-        Err(e) => c.push(
-            Status::Fail,
-            item,
-            "mode",
-            format!("{}: {e}", path.display()),
-        ),
-    }
+    c.result(item, "mode", rules::secret_mode(path));
 }
 
 /// Checks the tree `plan` describes at time `now`. A batch an interrupted kubepki left

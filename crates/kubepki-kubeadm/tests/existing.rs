@@ -340,7 +340,7 @@ fn refused_files(e: &Error) -> Vec<PathBuf> {
     }
 }
 
-/// The files `verify` fails, for the rules `init` shares with it (everything but modes, the
+/// The files `verify` fails, for the rules `init` shares with it (everything but the
 /// distinct-keys rule and lifetimes beyond the CA's).
 fn verify_failures(s: &ClusterSpec, now: OffsetDateTime) -> Res<Vec<PathBuf>> {
     let plan = Plan::new(s)?;
@@ -349,7 +349,7 @@ fn verify_failures(s: &ClusterSpec, now: OffsetDateTime) -> Res<Vec<PathBuf>> {
         .checks
         .iter()
         .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
-        .filter(|c| !matches!(c.check, "mode" | "distinct keys"))
+        .filter(|c| c.check != "distinct keys")
         .map(|c| match CertId::from_name(&c.item) {
             Ok(id) => id.cert_path(&s.cert_dir),
             Err(_) => s.kubeconfig_dir.join(&c.item),
@@ -416,7 +416,7 @@ fn a_node_name_change_is_reported_whole_and_kubelet_conf_is_not_reused() -> R {
     assert_eq!(files, want, "{msg}");
     assert_eq!(files, verify_failures(&s, now)?, "{msg}");
     for needle in [
-        "lacks DNS:cp2",
+        "sans: extra SAN DNS:cp1, missing SAN DNS:cp2",
         "client certificate is \"O = system:nodes, CN = system:node:cp1\", must be \"O = system:nodes, CN = system:node:cp2\"",
     ] {
         assert!(msg.contains(needle), "{needle}: {msg}");
@@ -469,5 +469,245 @@ fn an_unusable_ca_and_a_stale_leaf_are_reported_together() -> R {
         "{e}"
     );
     assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
+
+/// The tree's cluster CA, with its key.
+fn tree_ca(plan: &Plan) -> Res<kubepki_ca::CertificateAuthority> {
+    let dir = &plan.cert_dir;
+    Ok(kubepki_ca::CertificateAuthority::load(
+        &fs::read(CertId::Ca.cert_path(dir))?,
+        &fs::read(CertId::Ca.key_path(dir))?,
+        OffsetDateTime::now_utc(),
+    )?)
+}
+
+/// Has the cluster CA issue `id` again for its key, with the plan's subject and usages and
+/// `sans`.
+fn reissue(plan: &Plan, id: CertId, sans: kubepki_csr::SubjectAltNames) -> R {
+    let ca = tree_ca(plan)?;
+    let spec = plan.cert(id).ok_or("no such certificate")?;
+    let key = kubepki_keys::PrivateKey::from_pem(&fs::read(id.key_path(&plan.cert_dir))?)?;
+    let now = OffsetDateTime::now_utc();
+    let cert = ca.issue(
+        &kubepki_ca::IssueSpec::new(
+            spec.subject.clone(),
+            key.public_key_der(),
+            kubepki_ca::Window::kubeadm(now, time::Duration::hours(8760)),
+            kubepki_ca::CaExpiry::Clamp,
+        )
+        .with_ext_key_usage(spec.ext_key_usage.clone())
+        .with_subject_alt_names(sans),
+    )?;
+    fs::write(id.cert_path(&plan.cert_dir), cert.to_pem())?;
+    Ok(())
+}
+
+/// init refuses, and names the same files verify fails (modes included).
+fn refused_as_verify_fails(s: &ClusterSpec) -> Res<(String, Vec<PathBuf>)> {
+    let before = snapshot(&s.kubeconfig_dir)?;
+    let now = OffsetDateTime::now_utc();
+    let e = init(s).err().ok_or("init reused the tree")?;
+    let msg = e.to_string();
+    let mut files = refused_files(&e);
+    files.sort();
+    assert_eq!(files, verify_failures(s, now)?, "{msg}");
+    assert_eq!(
+        snapshot(&s.kubeconfig_dir)?,
+        before,
+        "something was written"
+    );
+    Ok((msg, files))
+}
+
+#[test]
+fn extra_sans_fail_init_and_verify_alike() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let plan = Plan::new(&s)?;
+    let pki = dir.path().join("pki");
+    let good_client = fs::read(pki.join("apiserver-kubelet-client.crt"))?;
+    // A client-only certificate with a DNS name; the serving certificate with a wildcard and a
+    // URI besides the plan's names.
+    reissue(
+        &plan,
+        CertId::ApiserverKubeletClient,
+        kubepki_csr::SubjectAltNames {
+            dns: vec!["evil.example.com".into()],
+            ..Default::default()
+        },
+    )?;
+    let api = plan.cert(CertId::Apiserver).ok_or("apiserver")?;
+    let mut sans = api.subject_alt_names.clone();
+    sans.dns.push("*.evil.example.com".into());
+    sans.uris.push("spiffe://x".into());
+    reissue(&plan, CertId::Apiserver, sans)?;
+    let (msg, files) = refused_as_verify_fails(&s)?;
+    assert_eq!(
+        files,
+        [
+            pki.join("apiserver-kubelet-client.crt"),
+            pki.join("apiserver.crt")
+        ],
+        "{msg}"
+    );
+    for needle in [
+        "apiserver-kubelet-client.crt: cannot be reused: sans: a client certificate carries no SAN: extra SAN DNS:evil.example.com;",
+        "apiserver.crt: cannot be reused: sans: extra SAN DNS:*.evil.example.com, extra SAN URI:spiffe://x (a name the API server must also answer to belongs in --apiserver-cert-extra-sans or certSANs);",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+
+    // A name of the configuration (--apiserver-cert-extra-sans) is the plan's: reused.
+    fs::write(pki.join("apiserver-kubelet-client.crt"), good_client)?;
+    let mut sans = api.subject_alt_names.clone();
+    sans.dns.push("*.evil.example.com".into());
+    reissue(&plan, CertId::Apiserver, sans)?;
+    let (msg, files) = refused_as_verify_fails(&s)?;
+    assert_eq!(files, [pki.join("apiserver.crt")], "{msg}");
+    let mut with_extra = spec(dir.path());
+    with_extra.cert_sans = vec!["*.evil.example.com".into()];
+    assert!(init(&with_extra)?.unchanged());
+    assert!(verify_failures(&with_extra, OffsetDateTime::now_utc())?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn secret_files_readable_by_others_fail_init_and_verify_alike() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let key = dir.path().join("pki/apiserver.key");
+    let conf = dir.path().join("admin.conf");
+    for f in [&key, &conf] {
+        fs::set_permissions(f, fs::Permissions::from_mode(0o644))?;
+    }
+    let now = OffsetDateTime::now_utc();
+    let e = init(&s)
+        .err()
+        .ok_or("init reused files readable by others")?;
+    let msg = e.to_string();
+    let mut files = refused_files(&e);
+    files.sort();
+    assert_eq!(files, [conf.clone(), key.clone()], "{msg}");
+    // verify fails the same two items, on the mode rule.
+    let v = kubepki_kubeadm::verify(&Plan::new(&s)?, now);
+    let fails: Vec<(&str, &str)> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .map(|c| (c.item.as_str(), c.check))
+        .collect();
+    assert_eq!(fails, [("apiserver", "mode"), ("admin.conf", "mode")]);
+    for f in [&key, &conf] {
+        let needle = format!(
+            "{}: cannot be reused: mode: {} is 0644; secrets must not be readable by group or others: chmod 600 {}",
+            f.display(),
+            f.display(),
+            f.display()
+        );
+        assert!(msg.contains(&needle), "{needle}: {msg}");
+    }
+    for f in [&key, &conf] {
+        fs::set_permissions(f, fs::Permissions::from_mode(0o600))?;
+    }
+    assert!(init(&s)?.unchanged());
+    Ok(())
+}
+
+/// Signs `id`'s key again with openssl, the plan's subject plus `extra` (`name = value` lines of
+/// an openssl `[dn]` section; `kubeUID` is 1.3.6.1.4.1.57683.2).
+fn openssl_reissue(plan: &Plan, id: CertId, dn: &str, client: bool) -> R {
+    let dir = &plan.cert_dir;
+    let work = tempfile::tempdir()?;
+    let cnf = work.path().join("req.cnf");
+    fs::write(
+        &cnf,
+        format!(
+            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
+        ),
+    )?;
+    let ext = work.path().join("ext.cnf");
+    fs::write(
+        &ext,
+        format!(
+            "basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = {}\n",
+            if client { "clientAuth" } else { "serverAuth" }
+        ),
+    )?;
+    let csr = work.path().join("r.csr");
+    let key = id.key_path(dir);
+    let issuer = id.issuer().unwrap_or(CertId::Ca);
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-new", "-config"])
+        .arg(&cnf)
+        .arg("-key")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()?
+        .status
+        .success()
+        && std::process::Command::new("openssl")
+            .args(["x509", "-req", "-days", "30", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(issuer.cert_path(dir))
+            .arg("-CAkey")
+            .arg(issuer.key_path(dir))
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(id.cert_path(dir))
+            .output()?
+            .status
+            .success();
+    if ok {
+        Ok(())
+    } else {
+        Err("openssl failed".into())
+    }
+}
+
+#[test]
+fn subject_attributes_the_plan_does_not_give_fail_init_and_verify_alike() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init(&s)?;
+    let plan = Plan::new(&s)?;
+    let pki = dir.path().join("pki");
+    let client = plan.cert(CertId::ApiserverKubeletClient).ok_or("client")?;
+    let org = client.subject.organizations.join("");
+    let cn = client.subject.common_name.clone().unwrap_or_default();
+    openssl_reissue(
+        &plan,
+        CertId::ApiserverKubeletClient,
+        &format!("O = {org}\nCN = {cn}\nkubeUID = 0b1d-uid"),
+        true,
+    )?;
+    openssl_reissue(
+        &plan,
+        CertId::EtcdHealthcheckClient,
+        "O = system:masters\nCN = kube-etcd-healthcheck-client\nUID = jane\nserialNumber = 42",
+        true,
+    )?;
+    let (msg, files) = refused_as_verify_fails(&s)?;
+    assert_eq!(
+        files,
+        [
+            pki.join("apiserver-kubelet-client.crt"),
+            pki.join("etcd/healthcheck-client.crt")
+        ],
+        "{msg}"
+    );
+    for needle in [
+        "apiserver-kubelet-client.crt: cannot be reused: subject: ",
+        ": extra attribute 1.3.6.1.4.1.57683.2 (Kubernetes user UID) \"0b1d-uid\";",
+        "extra attribute UID \"jane\", extra attribute serialNumber \"42\"",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
     Ok(())
 }

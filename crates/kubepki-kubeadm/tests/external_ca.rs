@@ -960,3 +960,117 @@ fn generate_csrs_refuses_a_pending_csr_the_configuration_no_longer_asks_for() ->
     assert_eq!(snapshot(dir.path())?, before);
     Ok(())
 }
+
+/// `openssl req` for `key` with the `[dn]` lines `dn` (`kubeUID` is 1.3.6.1.4.1.57683.2), or
+/// with a new key of `newkey` (e.g. `rsa:1024`) when `key` is `None`.
+fn openssl_csr(key: Option<&Path>, newkey: &str, dn: &str, out: &Path) -> R {
+    let work = tempfile::tempdir()?;
+    let cnf = work.path().join("req.cnf");
+    fs::write(
+        &cnf,
+        format!(
+            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
+        ),
+    )?;
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-config"]).arg(&cnf);
+    match key {
+        Some(k) => cmd.arg("-key").arg(k),
+        None => cmd
+            .args(["-nodes", "-newkey", newkey, "-keyout"])
+            .arg(work.path().join("k.pem")),
+    };
+    let o = cmd.arg("-out").arg(out).output()?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned().into())
+    }
+}
+
+#[test]
+fn sign_csrs_refuses_other_subject_attributes_and_key_types() -> R {
+    let ca_side = CaSide::new()?;
+    let cas = ca_side.all()?;
+    let (_dir, plan) = node(KubernetesVersion::DEFAULT)?;
+    let id = CertId::ApiserverKubeletClient;
+    let csr_file = csr_path(&plan.cert_dir, id);
+    let original = fs::read(&csr_file)?;
+    let subject = &plan.cert(id).ok_or("client")?.subject;
+    let dn = format!(
+        "O = {}\nCN = {}",
+        subject.organizations.join(""),
+        subject.common_name.clone().unwrap_or_default()
+    );
+    let refused = |expect: &str| -> R {
+        let msg = sign_csrs(&plan, &cas, now())
+            .err()
+            .ok_or_else(|| format!("signed ({expect})"))?
+            .to_string();
+        let want = format!("{}: {expect}", csr_file.display());
+        assert!(msg.contains(&want), "{want}: {msg}");
+        assert!(!id.cert_path(&plan.cert_dir).exists());
+        Ok(())
+    };
+    // The plan's subject plus the Kubernetes user-UID, UID or serialNumber attribute.
+    for (extra, expect) in [
+        (
+            "kubeUID = 0b1d",
+            "extra attribute 1.3.6.1.4.1.57683.2 (Kubernetes user UID) \"0b1d\"",
+        ),
+        ("UID = jane", "extra attribute UID \"jane\""),
+        ("serialNumber = 42", "extra attribute serialNumber \"42\""),
+    ] {
+        openssl_csr(
+            Some(&id.key_path(&plan.cert_dir)),
+            "",
+            &format!("{dn}\n{extra}"),
+            &csr_file,
+        )?;
+        refused(&format!(
+            "is not what apiserver-kubelet-client must be (Kubernetes {}, node n1): {expect}",
+            plan.version
+        ))?;
+    }
+    // Keys: the CSR alone (the CA holder's side has no key), of the wrong kind.
+    fs::remove_file(id.key_path(&plan.cert_dir))?;
+    for (alg, expect) in [
+        (
+            KeyAlgorithm::Ed25519,
+            "has an Ed25519 key; Kubernetes components take RSA or ECDSA keys only",
+        ),
+        (
+            KeyAlgorithm::EcdsaP384,
+            "has an ECDSA-P384 key; the configuration's encryptionAlgorithm gives this item ECDSA-P256",
+        ),
+        (
+            KeyAlgorithm::Rsa2048,
+            "has an RSA-2048 key; the configuration's encryptionAlgorithm gives this item ECDSA-P256",
+        ),
+    ] {
+        let key = PrivateKey::generate(alg)?;
+        fs::write(
+            &csr_file,
+            CsrBuilder::new(subject.clone()).sign(&key)?.to_pem(),
+        )?;
+        refused(&format!(
+            "is not what apiserver-kubelet-client must be (Kubernetes {}, node n1): {expect}",
+            plan.version
+        ))?;
+    }
+    // RSA-1024: named for its size, not as a signature that does not verify.
+    openssl_csr(None, "rsa:1024", &dn, &csr_file)?;
+    let msg = sign_csrs(&plan, &cas, now())
+        .err()
+        .ok_or("signed an RSA-1024 CSR")?
+        .to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{}: RSA key has 1024 bits; at least 2048 are required",
+            csr_file.display()
+        )
+    );
+    fs::write(&csr_file, original)?;
+    Ok(())
+}
