@@ -37,6 +37,7 @@ mod identity;
 mod init;
 mod kubeconfig;
 mod kubeconfig_edit;
+mod memtree;
 pub mod net;
 mod plan;
 mod renew;
@@ -59,11 +60,15 @@ pub use identity::{
     RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node, kubelet_kubeconfig,
     kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig, user_request,
 };
-pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
+pub use init::{
+    Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
+    kubeconfig_yaml, run, write_folder,
+};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
     resolve_reference,
 };
+pub use memtree::{PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};
 pub use spec::{
