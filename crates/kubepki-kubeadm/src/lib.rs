@@ -32,6 +32,7 @@
 mod config;
 mod error;
 mod expiration;
+mod export;
 mod external;
 mod identity;
 mod init;
@@ -52,6 +53,7 @@ pub use error::Error;
 pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
 };
+pub use export::CapiSecrets;
 pub use external::{
     Generated, Kept, Signed, SigningCas, check_ca_role, csr_path, generate_csrs,
     kubeconfig_csr_path, sign_csrs,
