@@ -35,8 +35,8 @@ pub struct InitArgs {
     /// 0600 and never overwritten.
     #[arg(long, global = true, value_name = "PATH")]
     export_file: Option<PathBuf>,
-    /// The cluster name (kubeadm's clusterName; the `<cluster>` of the capi-secrets names)
-    /// [default: kubernetes].
+    /// The cluster name (kubeadm's clusterName: the cluster in every kubeconfig, and the
+    /// `<cluster>` of the capi-secrets names) [default: kubernetes].
     #[arg(long, global = true)]
     cluster_name: Option<String>,
     #[command(subcommand)]

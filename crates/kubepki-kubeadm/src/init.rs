@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
 use crate::kubeconfig::Kubeconfig;
-use crate::memtree::{Tree, cert_rel, disk_path, kubeconfig_rel};
+use crate::memtree::{PKI_PREFIX, Tree, cert_rel, disk_path, kubeconfig_rel};
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 use crate::rules;
 
@@ -788,17 +788,36 @@ pub fn write_folder(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
     stage_and_commit(plan, files)
 }
 
-/// The folder sink for a caller that holds the tree's exclusive lock.
+/// The folder sink for a caller that holds the tree's exclusive lock. Returns the files
+/// written, in the tree's order.
+///
+/// The batch writes one journal per folder, one folder after another, before it moves any file
+/// into place; a kill between two journals lets recovery complete the folders whose journal
+/// was written and drop the others' temporary files (docs/architecture.md, "Journals and
+/// recovery"). So the folders are staged, and journaled, in the order their files depend on
+/// each other: `etcd/` (the etcd CA and what it signs), then the certificate folder (whose
+/// `apiserver-etcd-client` the etcd CA signs), then the kubeconfig folder (signed by `ca`).
+/// Every set of folders recovery can complete is then a usable tree that the next `init`
+/// finishes, instead of leaves whose CA was dropped.
 fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
+    let etcd = format!("{PKI_PREFIX}etcd/");
+    let rank = |path: &str| {
+        if path.starts_with(&etcd) {
+            0
+        } else if path.starts_with(PKI_PREFIX) {
+            1
+        } else {
+            2
+        }
+    };
+    let mut order: Vec<_> = files.files().collect();
+    order.sort_by_key(|f| rank(&f.path));
     let mut batch = FileBatch::new();
-    let mut written = Vec::with_capacity(files.len());
-    for f in files.files() {
-        let path = disk_path(plan, &f.path);
-        batch.stage(&path, &f.bytes, f.mode)?;
-        written.push(path);
+    for f in order {
+        batch.stage(&disk_path(plan, &f.path), &f.bytes, f.mode)?;
     }
     batch.commit()?;
-    Ok(written)
+    Ok(files.files().map(|f| disk_path(plan, &f.path)).collect())
 }
 
 /// The current tree as [`decide`] looks at it: files named by their place on disk for the plan.
