@@ -400,3 +400,108 @@ fn in_memory_ca_set_gives_a_new_nodes_files() -> R {
     assert!(again.creates_nothing());
     Ok(())
 }
+
+#[test]
+fn keyless_ca_is_external_and_needs_every_leaf() -> R {
+    let plan = plan()?;
+    let mut tree = full(&plan, now())?;
+    tree.remove("pki/ca.key");
+    let d = decide(&plan, &Selection::all(), &tree, now())?;
+    assert!(d.creates_nothing());
+    assert!(d.item("ca").is_some_and(|i| i.external));
+    // Without a leaf and a kubeconfig it signs: one error naming both, nothing created.
+    tree.remove("pki/apiserver.crt");
+    tree.remove("pki/apiserver.key");
+    tree.remove("admin.conf");
+    let e = decide(&plan, &Selection::all(), &tree, now())
+        .err()
+        .ok_or("accepted an incomplete external-CA tree")?;
+    let msg = e.to_string();
+    assert!(matches!(e, Error::ExternalCaIncomplete { .. }), "{msg}");
+    assert!(
+        msg.contains("apiserver.crt") && msg.contains("admin.conf"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+/// The in-memory result through the folder sink: the files land with the folder writer's
+/// modes, and `run` on that folder then reuses everything.
+#[test]
+fn in_memory_tree_through_the_folder_sink() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let mut s = spec("cp1", [192, 0, 2, 10]);
+    s.cert_dir = dir.path().join("pki");
+    s.kubeconfig_dir = dir.path().to_owned();
+    let plan = Plan::new(&s)?;
+    let applied = build(&plan, &Selection::all(), &Tree::new(), now())?;
+    let written = kubepki_kubeadm::write_folder(&plan, &applied.files)?;
+    assert_eq!(written.len(), 27);
+    for (f, mode) in [
+        ("pki/ca.crt", 0o644),
+        ("pki/etcd/ca.key", 0o600),
+        ("admin.conf", 0o600),
+    ] {
+        let m = std::fs::metadata(dir.path().join(f))?.permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{f}");
+        assert_eq!(
+            std::fs::read(dir.path().join(f))?,
+            bytes(&applied.files, f)?
+        );
+    }
+    let again = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false)?;
+    assert!(again.unchanged());
+    // The folder read back is the tree that was written.
+    let read = Tree::read_folder(&plan)?;
+    assert_eq!(read.len(), 27);
+    assert_eq!(
+        bytes(&read, "pki/sa.pub")?,
+        bytes(&applied.files, "pki/sa.pub")?
+    );
+    // Writing it again clobbers nothing: every file exists.
+    assert!(kubepki_kubeadm::write_folder(&plan, &applied.files).is_err());
+    Ok(())
+}
+
+/// What recovery can leave after a kill between two folders' journals (the folder sink
+/// journals `pki/etcd/`, then `pki/`, then the kubeconfig folder: docs/architecture.md,
+/// "Journals and recovery"): every such prefix is a tree the next `init` finishes. A
+/// certificate folder without the etcd folder would not be.
+#[test]
+fn every_folder_prefix_the_sink_can_leave_is_finished_by_init() -> R {
+    for (prefixes, finishes) in [
+        (&["pki/etcd/"][..], true),
+        (&["pki/etcd/", "pki/"][..], true),
+        (&["pki/"][..], false),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let mut s = spec("cp1", [192, 0, 2, 10]);
+        s.cert_dir = dir.path().join("pki");
+        s.kubeconfig_dir = dir.path().to_owned();
+        let plan = Plan::new(&s)?;
+        let applied = build(&plan, &Selection::all(), &Tree::new(), now())?;
+        let mut part = Tree::new();
+        for f in applied.files.files() {
+            // The folder a file is in: `pki/etcd/`, `pki/`, or the kubeconfig folder.
+            let keep = if f.path.starts_with("pki/etcd/") {
+                prefixes.contains(&"pki/etcd/")
+            } else if f.path.starts_with("pki/") {
+                prefixes.contains(&"pki/")
+            } else {
+                false
+            };
+            if keep {
+                part.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
+            }
+        }
+        kubepki_kubeadm::write_folder(&plan, &part)?;
+        let r = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false);
+        assert_eq!(r.is_ok(), finishes, "{prefixes:?}: {:?}", r.err());
+        if finishes {
+            let again = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false)?;
+            assert!(again.unchanged());
+        }
+    }
+    Ok(())
+}
