@@ -1,9 +1,15 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig`: kubeadm's flags over
 //! `kubepki_kubeadm`.
 
+use std::path::{Path, PathBuf};
+
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_kubeadm::{Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report, Selection};
+use kubepki_keys::files::{FileBatch, MODE_SECRET};
+use kubepki_kubeadm::{
+    Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report, Selection, Tree, build,
+};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::cmd::CliError;
 use crate::flags::{ClusterFlags, flag_err, other_err};
@@ -20,6 +26,19 @@ pub struct InitArgs {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: Output,
+    /// Export the tree instead of writing it (docs/init.md, "Exports"): nothing is written
+    /// under --cert-dir or --kubeconfig-dir, existing files there are reused by the same
+    /// rules, and the report goes to standard error.
+    #[arg(long, global = true, value_enum)]
+    export: Option<ExportFormat>,
+    /// Where the export goes: `-` for standard output (the default), or a new file, made
+    /// 0600 and never overwritten.
+    #[arg(long, global = true, value_name = "PATH")]
+    export_file: Option<PathBuf>,
+    /// The cluster name (kubeadm's clusterName: the cluster in every kubeconfig, and the
+    /// `<cluster>` of the capi-secrets names) [default: kubernetes].
+    #[arg(long, global = true)]
+    cluster_name: Option<String>,
     #[command(subcommand)]
     sub: Option<InitSub>,
 }
@@ -54,6 +73,37 @@ enum Output {
     Json,
 }
 
+/// Export formats (docs/init.md, "Exports").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// A POSIX tar with kubeadm's relative paths (`pki/ca.crt`, `admin.conf`) and modes.
+    Tar,
+    /// Cluster API's Secrets for user-provided certificates (multi-document YAML).
+    CapiSecrets,
+    /// One JSON document: every file with its path, mode and text.
+    Json,
+}
+
+impl ExportFormat {
+    fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Tar => "tar",
+            ExportFormat::CapiSecrets => "capi-secrets",
+            ExportFormat::Json => "json",
+        }
+    }
+}
+
+/// Where a run's files went: the folders, or an export.
+enum Sink<'a> {
+    Folder,
+    Export {
+        format: ExportFormat,
+        dest: &'a str,
+        files: usize,
+    },
+}
+
 /// Library errors as CLI errors (file errors keep the file first).
 pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
     match e {
@@ -79,7 +129,18 @@ pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
 
 /// Runs `kubepki init [phase ...]`.
 pub fn run(a: InitArgs) -> Result<(), CliError> {
-    let (spec, config_warnings) = a.flags.spec()?;
+    let (mut spec, config_warnings) = a.flags.spec()?;
+    if let Some(name) = &a.cluster_name {
+        spec.cluster_name = name.clone();
+    }
+    if a.export.is_none() && a.export_file.is_some() {
+        return Err(flag_err("--export-file: needs --export FORMAT"));
+    }
+    if a.export.is_some() && a.dry_run {
+        return Err(flag_err(
+            "--export and --dry-run: an export makes the files; --dry-run alone shows what it would make",
+        ));
+    }
     let selection = match &a.sub {
         None => Selection::all(),
         Some(InitSub::Phase(Phase::Certs { name })) => certs_selection(name)?,
@@ -103,20 +164,132 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let mut report = kubepki_kubeadm::run(&plan, &selection, OffsetDateTime::now_utc(), a.dry_run)
-        .map_err(lib_err)?;
+    let export_dest = a
+        .export_file
+        .as_deref()
+        .filter(|p| *p != Path::new("-"))
+        .map(Path::to_owned);
+    let (mut report, sink) = match a.export {
+        None => (
+            kubepki_kubeadm::run(&plan, &selection, OffsetDateTime::now_utc(), a.dry_run)
+                .map_err(lib_err)?,
+            Sink::Folder,
+        ),
+        Some(format) => {
+            let (report, files) = export(&plan, &selection, format, export_dest.as_deref())?;
+            let dest = export_dest
+                .as_deref()
+                .and_then(Path::to_str)
+                .unwrap_or("standard output");
+            (
+                report,
+                Sink::Export {
+                    format,
+                    dest,
+                    files,
+                },
+            )
+        }
+    };
     report.warnings.splice(0..0, config_warnings);
+    // With an export, standard output may be the export itself: the report goes to stderr.
+    let to_stderr = matches!(sink, Sink::Export { .. });
     match a.output {
         Output::Json => {
             let text = serde_json::to_string_pretty(&report).map_err(other_err)?;
-            outln!("{text}")?;
+            say(to_stderr, format_args!("{text}"))?;
             for w in &report.warnings {
                 diag!("warning: {w}");
             }
         }
-        Output::Text => print_text(&plan, &report)?,
+        Output::Text => print_text(&plan, &report, &sink)?,
     }
     Ok(())
+}
+
+/// A report line: on standard output, or on standard error when the output is an export.
+fn say(to_stderr: bool, args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    if to_stderr {
+        diag!("{args}");
+        Ok(())
+    } else {
+        crate::out::line(args)
+    }
+}
+
+/// `init --export`: decide against the tree read from the folders (under their shared lock),
+/// apply in memory, and write the whole selected tree in `format` to `dest` (a new 0600 file)
+/// or standard output. Nothing is written under the tree's folders. Returns the report and the
+/// number of files exported.
+fn export(
+    plan: &Plan,
+    selection: &Selection,
+    format: ExportFormat,
+    dest: Option<&Path>,
+) -> Result<(Report, usize), CliError> {
+    if let Some(dest) = dest {
+        // Fail before making keys; the batch below refuses an existing file again, atomically.
+        if dest.symlink_metadata().is_ok() {
+            return Err(CliError::File {
+                path: dest.to_owned(),
+                msg: "already exists; kubepki never overwrites an export".into(),
+            });
+        }
+        let abs = std::path::absolute(dest).map_err(|e| CliError::File {
+            path: dest.to_owned(),
+            msg: e.to_string(),
+        })?;
+        for dir in [&plan.cert_dir, &plan.kubeconfig_dir] {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            if abs.starts_with(&dir) {
+                return Err(flag_err(format!(
+                    "--export-file {}: is inside {}; an export writes nothing under --cert-dir or --kubeconfig-dir",
+                    dest.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    let current = Tree::read_folder(plan).map_err(lib_err)?;
+    let applied = build(plan, selection, &current, now).map_err(lib_err)?;
+    let tree = applied.full_tree(&current);
+    let bytes: Zeroizing<Vec<u8>> = match format {
+        ExportFormat::Tar => tree.to_tar(now).map_err(lib_err)?,
+        ExportFormat::Json => Zeroizing::new(tree.to_json().map_err(lib_err)?.as_bytes().to_vec()),
+        ExportFormat::CapiSecrets => {
+            let secrets = tree
+                .to_capi_secrets(&plan.spec.cluster_name)
+                .map_err(lib_err)?;
+            for (name, lacks) in &secrets.skipped {
+                diag!("warning: capi-secrets: no Secret {name}: the tree has no {lacks}");
+            }
+            Zeroizing::new(secrets.yaml.as_bytes().to_vec())
+        }
+    };
+    if tree.has_secrets() {
+        diag!(
+            "warning: the {} export holds private keys: it is secret material; keep it where only the cluster's administrators can read it",
+            format.name()
+        );
+    }
+    match dest {
+        None => crate::out::bytes(&bytes)?,
+        Some(path) => {
+            let mut batch = FileBatch::new();
+            let written = batch
+                .stage(path, &bytes, MODE_SECRET)
+                .and_then(|()| batch.commit());
+            written.map_err(|e| match e {
+                kubepki_keys::Error::Exists { path } => CliError::File {
+                    path,
+                    msg: "already exists; kubepki never overwrites an export".into(),
+                },
+                other => lib_err(other.into()),
+            })?;
+        }
+    }
+    Ok((applied.into_report(Vec::new(), Vec::new()), tree.len()))
 }
 
 fn certs_selection(name: &str) -> Result<Selection, CliError> {
@@ -143,7 +316,13 @@ fn kubeconfig_selection(name: &str) -> Result<Selection, CliError> {
     Ok(s)
 }
 
-fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
+fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError> {
+    let to_stderr = matches!(sink, Sink::Export { .. });
+    macro_rules! sayln {
+        ($($t:tt)*) => {
+            say(to_stderr, format_args!($($t)*))
+        };
+    }
     for w in &report.warnings {
         diag!("warning: {w}");
     }
@@ -152,7 +331,7 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
     for item in &report.items {
         let tag = if item.kind == ItemKind::Kubeconfig {
             if !said_kubeconfig {
-                outln!(
+                sayln!(
                     "[kubeconfig] Using kubeconfig folder \"{}\"",
                     plan.kubeconfig_dir.display()
                 )?;
@@ -161,7 +340,7 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
             "[kubeconfig]"
         } else {
             if !said_certs {
-                outln!(
+                sayln!(
                     "[certs] Using certificateDir folder \"{}\"",
                     plan.cert_dir.display()
                 )?;
@@ -178,9 +357,9 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
             .unwrap_or(&item.name);
         match (item.kind, item.action) {
             (ItemKind::CertificateAuthority | ItemKind::Certificate, Action::Create) => {
-                outln!("{tag} Generating \"{base}\" certificate and key")?;
+                sayln!("{tag} Generating \"{base}\" certificate and key")?;
                 if !item.dns_names.is_empty() && item.kind == ItemKind::Certificate {
-                    outln!(
+                    sayln!(
                         "{tag} {base} serving cert is signed for DNS names [{}] and IPs [{}]",
                         item.dns_names.join(" "),
                         item.ip_addresses.join(" ")
@@ -188,24 +367,24 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
                 }
             }
             (ItemKind::CertificateAuthority, Action::Reuse) if item.external => {
-                outln!("{tag} Using existing {base} keyless certificate authority")?
+                sayln!("{tag} Using existing {base} keyless certificate authority")?
             }
             (ItemKind::CertificateAuthority, Action::Reuse) => {
-                outln!("{tag} Using existing {base} certificate authority")?
+                sayln!("{tag} Using existing {base} certificate authority")?
             }
             (ItemKind::Certificate, Action::Reuse) => {
-                outln!("{tag} Using existing {base} certificate and key on disk")?
+                sayln!("{tag} Using existing {base} certificate and key on disk")?
             }
             (ItemKind::ServiceAccountKeys, Action::Create) => {
-                outln!("{tag} Generating \"sa\" key and public key")?
+                sayln!("{tag} Generating \"sa\" key and public key")?
             }
             (ItemKind::ServiceAccountKeys, Action::Reuse) => {
-                outln!("{tag} Using the existing \"sa\" key")?
+                sayln!("{tag} Using the existing \"sa\" key")?
             }
             (ItemKind::Kubeconfig, Action::Create) => {
-                outln!("{tag} Writing \"{}\" kubeconfig file", item.name)?
+                sayln!("{tag} Writing \"{}\" kubeconfig file", item.name)?
             }
-            (ItemKind::Kubeconfig, Action::Reuse) => outln!(
+            (ItemKind::Kubeconfig, Action::Reuse) => sayln!(
                 "{tag} Using existing kubeconfig file: \"{}\"",
                 item.files
                     .first()
@@ -221,7 +400,7 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
         .count();
     let reused = report.items.len() - created;
     if report.dry_run {
-        outln!(
+        sayln!(
             "\n[dry-run] {created} to create, {reused} to reuse; nothing was written (kubeadm {} rules, {})",
             plan.version,
             plan.algorithm
@@ -234,22 +413,39 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        outln!(
+        sayln!(
             "\nCompleted the batch an interrupted kubepki had left half done: {}",
             files.join(", ")
         )?;
     }
+    if let Sink::Export {
+        format,
+        dest,
+        files,
+    } = sink
+    {
+        sayln!(
+            "\nExported {files} files as {} to {dest} ({created} items created, {reused} reused) with kubeadm {} rules and {} keys; nothing was written under the certificate or kubeconfig folders.",
+            format.name(),
+            plan.version,
+            plan.algorithm
+        )?;
+        for n in &report.notes {
+            sayln!("\nNote: {n}")?;
+        }
+        return Ok(());
+    }
     if report.written.is_empty() {
         if report.recovered.is_empty() {
-            outln!(
+            sayln!(
                 "\nNothing to do: all {reused} items exist and are valid; no file was changed."
             )?;
         } else {
-            outln!("\nNothing else to do: all {reused} items exist and are valid.")?;
+            sayln!("\nNothing else to do: all {reused} items exist and are valid.")?;
         }
         return Ok(());
     } else {
-        outln!(
+        sayln!(
             "\nWrote {} files ({created} items created, {reused} reused) with kubeadm {} rules and {} keys.",
             report.written.len(),
             plan.version,
@@ -257,7 +453,7 @@ fn print_text(plan: &Plan, report: &Report) -> Result<(), CliError> {
         )?;
     }
     for n in &report.notes {
-        outln!("\nNote: {n}")?;
+        sayln!("\nNote: {n}")?;
     }
     Ok(())
 }

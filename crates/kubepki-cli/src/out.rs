@@ -37,6 +37,14 @@ pub fn line(args: Arguments<'_>) -> Result<(), CliError> {
         .map_err(CliError::Stdout)
 }
 
+/// Writes `bytes` to standard output as they are (an export).
+pub fn bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(bytes)
+        .and_then(|()| o.flush())
+        .map_err(CliError::Stdout)
+}
+
 /// Pushes out whatever standard output still buffers.
 pub fn flush() -> Result<(), CliError> {
     std::io::stdout().lock().flush().map_err(CliError::Stdout)

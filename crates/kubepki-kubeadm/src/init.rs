@@ -1,5 +1,7 @@
-//! `init`: looks at what is on disk, decides per file whether to reuse or create it (spec §4),
-//! generates every new key in parallel, signs, and writes the whole lot as one crash-safe batch.
+//! `init` in three steps (docs/architecture.md, "Decide, apply, sinks"): [`decide`] looks at
+//! the current tree and decides per item whether to reuse or create it (spec §4); [`apply`]
+//! generates every new key in parallel and signs, returning the new files as a [`Tree`]; a sink
+//! writes them: the crash-safe folder batch ([`write_folder`], [`run`]) or an export.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
 use crate::kubeconfig::Kubeconfig;
+use crate::memtree::{PKI_PREFIX, Tree, cert_rel, disk_path, kubeconfig_rel};
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 use crate::rules;
-use crate::tree::{read_cert, read_file, read_key};
 
 /// Which parts of the tree to make: everything (`init`) or single phases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +186,7 @@ enum CaState {
     New,
 }
 
-enum Decision {
+enum LeafChoice {
     Reuse(Box<Item>),
     Create,
     /// External-CA mode: the key and its CSR (`certs generate-csr`) are there, the certificate
@@ -192,8 +194,127 @@ enum Decision {
     AwaitingSignature(PathBuf),
 }
 
-/// Runs `init` (or the phases in `selection`) for `plan` at time `now`. With `dry_run`, decides
-/// everything and returns the report without generating a key or writing a file.
+/// What [`decide`] found: per selected item, reuse or create (a refusal is the error
+/// [`decide`] returns, naming every file and rule at once). It holds the loaded CAs (and their
+/// keys) that [`apply`] signs with; `Debug` shows the items only.
+pub struct Decision {
+    items: Vec<(Item, Option<Todo>)>,
+    cas: BTreeMap<CertId, CaState>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    now: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decision")
+            .field(
+                "items",
+                &self.items.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+            )
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decision {
+    /// The items in kubeadm's order, each with its action (`Create` items carry the planned
+    /// subject, SANs and validity window).
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().map(|(i, _)| i)
+    }
+
+    /// The item named `name` (`ca`, `apiserver`, `sa`, `admin.conf`).
+    pub fn item(&self, name: &str) -> Option<&Item> {
+        self.items().find(|i| i.name == name)
+    }
+
+    /// Warnings so far (the plan's, and kubeconfigs whose server differs).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether every selected item is reused ([`apply`] would make nothing).
+    pub fn creates_nothing(&self) -> bool {
+        self.items.iter().all(|(_, t)| t.is_none())
+    }
+
+    /// The decision as a dry-run [`Report`] (what `--dry-run` prints).
+    pub fn into_report(self) -> Report {
+        Report {
+            dry_run: true,
+            items: self.items.into_iter().map(|(i, _)| i).collect(),
+            written: Vec::new(),
+            recovered: Vec::new(),
+            warnings: self.warnings,
+            notes: self.notes,
+        }
+    }
+}
+
+/// What [`apply`] made: the items (with the validity of what was issued), and the new and
+/// changed files as a [`Tree`], for a sink: the folder writer ([`write_folder`], what [`run`]
+/// uses) or an export ([`Tree::to_tar`], [`Tree::to_json`], [`Tree::to_capi_secrets`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Applied {
+    /// Items in kubeadm's order.
+    pub items: Vec<Item>,
+    /// The files this run made, in the order the folder writer stages them.
+    pub files: Tree,
+    /// Warnings (kubeadm warns about the same things).
+    pub warnings: Vec<String>,
+    /// What the operator still has to do on the cluster (RBAC that kubeadm creates online).
+    pub notes: Vec<String>,
+    /// Per item, the tree paths of its files.
+    paths: Vec<Vec<String>>,
+}
+
+impl Applied {
+    /// The whole selected tree: every item's files, the new ones from this run and the reused
+    /// ones from `current` (the tree [`decide`] was given), in kubeadm's order. This is what an
+    /// export holds, so that it is complete on its own.
+    pub fn full_tree(&self, current: &Tree) -> Tree {
+        let mut out = Tree::new();
+        for path in self.paths.iter().flatten() {
+            if let Some(f) = self.files.get(path).or_else(|| current.get(path))
+                && out.get(path).is_none()
+            {
+                out.push_file(f.clone());
+            }
+        }
+        out
+    }
+
+    /// The report of a run that wrote `written` (after recovery completed `recovered`).
+    pub fn into_report(self, written: Vec<PathBuf>, recovered: Vec<PathBuf>) -> Report {
+        Report {
+            dry_run: false,
+            items: self.items,
+            written,
+            recovered,
+            warnings: self.warnings,
+            notes: self.notes,
+        }
+    }
+}
+
+/// The tree paths of `item`'s files (certificate-folder files under `pki/`).
+fn item_paths(plan: &Plan, item: &Item) -> Vec<String> {
+    item.files
+        .iter()
+        .filter_map(|f| match item.kind {
+            ItemKind::Kubeconfig => kubeconfig_rel(plan, f),
+            _ => cert_rel(plan, f),
+        })
+        .collect()
+}
+
+/// Runs `init` (or the phases in `selection`) for `plan` at time `now` on the folders of the
+/// plan: [`decide`] against the tree read from them, then (unless `dry_run`) [`apply`] and the
+/// crash-safe folder writer, all under the tree's lock (docs/architecture.md, "Decide, apply,
+/// sinks"). With `dry_run`, decides everything and returns the report without generating a key
+/// or writing a file.
 ///
 /// Selected items the plan does not have (the etcd certificates with external etcd,
 /// `super-admin.conf` before 1.29) are skipped; see [`Plan::cert`] and [`Plan::kubeconfig`].
@@ -208,6 +329,34 @@ pub fn run(
         (crate::tree::lock_for_reading(&plan.spec)?, Vec::new())
     } else {
         crate::tree::lock_for_writing(&plan.spec)?
+    };
+    let current = Tree::read_unlocked(plan);
+    let decision = decide(plan, selection, &current, now)?;
+    if dry_run {
+        return Ok(decision.into_report());
+    }
+    let applied = apply(plan, decision)?;
+    let written = stage_and_commit(plan, &applied.files)?;
+    Ok(applied.into_report(written, recovered))
+}
+
+/// Decides, for `plan` and the phases in `selection` at time `now`, what to do with every item
+/// given the `current` tree ([`Tree::read_folder`], a tree kept in memory, or
+/// [`Tree::new`] for nothing): reuse what meets every rule of `rules.rs` (the rules `verify`
+/// checks), create what is missing, and refuse, in one error naming every file and rule, what
+/// exists but cannot be reused (docs/init.md, "Existing files"). It generates no key, signs
+/// nothing and touches no file: `--dry-run` is this step alone.
+///
+/// Files are named in errors and items by where they are (or would be) on disk for `plan`.
+pub fn decide(
+    plan: &Plan,
+    selection: &Selection,
+    current: &Tree,
+    now: OffsetDateTime,
+) -> Result<Decision, Error> {
+    let cur = Current {
+        plan,
+        tree: current,
     };
     let mut warnings = plan.warnings.clone();
     let selection = &Selection {
@@ -243,7 +392,7 @@ pub fn run(
     // A CA that cannot be used is one problem; what it signs is then not looked at.
     let mut unusable_cas: Vec<CertId> = Vec::new();
     for ca in needed {
-        let state = match load_ca(dir, ca) {
+        let state = match load_ca(&cur, ca) {
             Ok(state) => state,
             Err(e) => {
                 problems.push(e);
@@ -265,7 +414,7 @@ pub fn run(
                 }
                 let kp = ca.key_path(dir);
                 if loaded.can_sign()
-                    && let Err(m) = rules::secret_mode(&kp)
+                    && let Err(m) = cur.secret_mode(&kp)
                 {
                     problems.push(file_err(&kp, format!("cannot be used: mode: {m}")));
                 }
@@ -326,7 +475,7 @@ pub fn run(
             continue;
         };
         let ca_state = cas.get(&issuer);
-        let decision = match decide_leaf(spec, dir, ca_state, now) {
+        let decision = match decide_leaf(&cur, spec, ca_state, now) {
             Ok(d) => d,
             Err(e) => {
                 problems.push(e);
@@ -334,9 +483,9 @@ pub fn run(
             }
         };
         match decision {
-            Decision::Reuse(item) => items.push((*item, None)),
-            Decision::AwaitingSignature(csr) => awaiting.push(csr),
-            Decision::Create => match ca_state {
+            LeafChoice::Reuse(item) => items.push((*item, None)),
+            LeafChoice::AwaitingSignature(csr) => awaiting.push(csr),
+            LeafChoice::Create => match ca_state {
                 Some(CaState::Loaded(ca)) if !ca.can_sign() => missing.push(format!(
                     "{} and {} (signed by {})",
                     display(&spec.id.cert_path(dir)),
@@ -360,7 +509,7 @@ pub fn run(
     if selection.sa {
         // sa.key/sa.pub need no CA: they are made even in external-CA mode (kubeadm wants them
         // supplied there; making them is what the external-CA flow in docs/init.md relies on).
-        match decide_sa(plan) {
+        match decide_sa(&cur) {
             Err(e) => problems.push(e),
             Ok(SaState::Complete(item)) => items.push((item, None)),
             Ok(SaState::NeedPub(key)) => {
@@ -387,10 +536,10 @@ pub fn run(
         let path = plan.kubeconfig_path(spec.id);
         let external_ca =
             matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign());
-        if path.exists() {
+        if cur.kc_exists(&path) {
             let csr = crate::external::kubeconfig_csr_path(&plan.kubeconfig_dir, spec.id);
-            match has_client_cert(&path) {
-                Ok(false) if external_ca && csr.exists() => {
+            match has_client_cert(&cur, &path) {
+                Ok(false) if external_ca && cur.kc_exists(&csr) => {
                     awaiting.push(csr);
                     continue;
                 }
@@ -400,7 +549,7 @@ pub fn run(
                 }
                 _ => {}
             }
-            match check_kubeconfig(&path, spec, ca_for_kubeconfigs, now, &mut warnings) {
+            match check_kubeconfig(&cur, &path, spec, ca_for_kubeconfigs, now, &mut warnings) {
                 Ok(item) => items.push((item, None)),
                 Err(e) => problems.push(e),
             }
@@ -451,17 +600,28 @@ pub fn run(
     }
 
     let notes = notes(plan, selection);
-    if dry_run {
-        return Ok(Report {
-            dry_run: true,
-            items: items.into_iter().map(|(i, _)| i).collect(),
-            written: Vec::new(),
-            recovered,
-            warnings,
-            notes,
-        });
-    }
+    Ok(Decision {
+        items,
+        cas,
+        warnings,
+        notes,
+        now,
+    })
+}
 
+/// Makes what `decision` decided to create: every new key at once (in parallel,
+/// [`generate_many`]), then the certificates and kubeconfigs signed by the CAs the decision
+/// loaded or this step makes. Returns the new and changed files as a [`Tree`]; nothing is
+/// written (a sink does that).
+pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
+    let Decision {
+        mut items,
+        mut cas,
+        mut warnings,
+        notes,
+        now,
+    } = decision;
+    let dir = &plan.cert_dir;
     // 3. Every new key at once, on every core.
     let algs: Vec<KeyAlgorithm> = items
         .iter()
@@ -475,10 +635,21 @@ pub fn run(
     let mut next_key = || keys.next().ok_or(kubepki_keys::Error::Generation);
 
     // 4. Sign and stage.
-    let mut batch = FileBatch::new();
-    let mut written = Vec::new();
-    let mut stage = |batch: &mut FileBatch, path: PathBuf, bytes: &[u8], mode: u32| {
-        batch.stage(&path, bytes, mode).map(|()| written.push(path))
+    let mut files = Tree::new();
+    let kubeconfig_paths: Vec<PathBuf> = plan
+        .kubeconfigs
+        .iter()
+        .map(|k| plan.kubeconfig_path(k.id))
+        .collect();
+    let stage = |files: &mut Tree, path: PathBuf, bytes: &[u8], mode: u32| {
+        let rel = if kubeconfig_paths.contains(&path) {
+            kubeconfig_rel(plan, &path)
+        } else {
+            cert_rel(plan, &path)
+        };
+        let rel = rel
+            .ok_or_else(|| file_err(&path, "is outside the certificate and kubeconfig folders"))?;
+        files.insert(rel, bytes, mode)
     };
     for (item, todo) in &mut items {
         let Some(todo) = todo.take() else { continue };
@@ -495,13 +666,13 @@ pub fn run(
                 )?;
                 let key_pem = ca.key().map(|k| k.to_pem()).transpose()?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     spec.id.cert_path(dir),
                     ca.certificate().to_pem().as_bytes(),
                     MODE_PUBLIC,
                 )?;
                 if let Some(k) = key_pem {
-                    stage(&mut batch, spec.id.key_path(dir), k.as_bytes(), MODE_SECRET)?;
+                    stage(&mut files, spec.id.key_path(dir), k.as_bytes(), MODE_SECRET)?;
                 }
                 fill_times(item, ca.certificate());
                 cas.insert(spec.id, CaState::Loaded(Box::new(ca)));
@@ -526,13 +697,13 @@ pub fn run(
                     &mut warnings,
                 )?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     spec.id.cert_path(dir),
                     cert.to_pem().as_bytes(),
                     MODE_PUBLIC,
                 )?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     spec.id.key_path(dir),
                     key.to_pem()?.as_bytes(),
                     MODE_SECRET,
@@ -542,13 +713,13 @@ pub fn run(
             Todo::Sa => {
                 let key = next_key()?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     plan.sa_key_path(),
                     key.to_pem()?.as_bytes(),
                     MODE_SECRET,
                 )?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     plan.sa_pub_path(),
                     key.public_key_pem().as_bytes(),
                     MODE_SECRET,
@@ -556,7 +727,7 @@ pub fn run(
             }
             Todo::SaPub(key) => {
                 stage(
-                    &mut batch,
+                    &mut files,
                     plan.sa_pub_path(),
                     key.public_key_pem().as_bytes(),
                     MODE_SECRET,
@@ -583,7 +754,7 @@ pub fn run(
                 )?;
                 let yaml = kubeconfig_yaml(&spec, ca.certificate(), &cert, &key)?;
                 stage(
-                    &mut batch,
+                    &mut files,
                     plan.kubeconfig_path(spec.id),
                     yaml.as_bytes(),
                     MODE_SECRET,
@@ -592,15 +763,113 @@ pub fn run(
             }
         }
     }
-    batch.commit()?;
-    Ok(Report {
-        dry_run: false,
-        items: items.into_iter().map(|(i, _)| i).collect(),
-        written,
-        recovered,
+    let items: Vec<Item> = items.into_iter().map(|(i, _)| i).collect();
+    let paths = items.iter().map(|i| item_paths(plan, i)).collect();
+    Ok(Applied {
+        items,
+        files,
         warnings,
         notes,
+        paths,
     })
+}
+
+/// [`decide`] then [`apply`]: the new files for `plan` given `current`, for a caller that needs
+/// no look at the decision in between (an installer keeping its CAs in memory: docs/init.md).
+pub fn build(
+    plan: &Plan,
+    selection: &Selection,
+    current: &Tree,
+    now: OffsetDateTime,
+) -> Result<Applied, Error> {
+    apply(plan, decide(plan, selection, current, now)?)
+}
+
+/// The folder sink: writes `files` under `plan`'s certificate and kubeconfig folders as one
+/// crash-safe batch (journal, no-clobber links, modes from the first byte, fsyncs; see
+/// docs/architecture.md), holding the tree's exclusive lock and completing an interrupted
+/// batch first. Returns the files written.
+pub fn write_folder(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
+    let (_lock, _recovered) = crate::tree::lock_for_writing(&plan.spec)?;
+    stage_and_commit(plan, files)
+}
+
+/// The folder sink for a caller that holds the tree's exclusive lock. Returns the files
+/// written, in the tree's order.
+///
+/// The batch writes one journal per folder, one folder after another, before it moves any file
+/// into place; a kill between two journals lets recovery complete the folders whose journal
+/// was written and drop the others' temporary files (docs/architecture.md, "Journals and
+/// recovery"). So the folders are staged, and journaled, in the order their files depend on
+/// each other: `etcd/` (the etcd CA and what it signs), then the certificate folder (whose
+/// `apiserver-etcd-client` the etcd CA signs), then the kubeconfig folder (signed by `ca`).
+/// Every set of folders recovery can complete is then a usable tree that the next `init`
+/// finishes, instead of leaves whose CA was dropped.
+fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
+    let etcd = format!("{PKI_PREFIX}etcd/");
+    let rank = |path: &str| {
+        if path.starts_with(&etcd) {
+            0
+        } else if path.starts_with(PKI_PREFIX) {
+            1
+        } else {
+            2
+        }
+    };
+    let mut order: Vec<_> = files.files().collect();
+    order.sort_by_key(|f| rank(&f.path));
+    let mut batch = FileBatch::new();
+    for f in order {
+        batch.stage(&disk_path(plan, &f.path), &f.bytes, f.mode)?;
+    }
+    batch.commit()?;
+    Ok(files.files().map(|f| disk_path(plan, &f.path)).collect())
+}
+
+/// The current tree as [`decide`] looks at it: files named by their place on disk for the plan.
+struct Current<'a> {
+    plan: &'a Plan,
+    tree: &'a Tree,
+}
+
+impl Current<'_> {
+    fn cert_exists(&self, p: &Path) -> bool {
+        cert_rel(self.plan, p).is_some_and(|r| self.tree.exists(&r))
+    }
+
+    fn kc_exists(&self, p: &Path) -> bool {
+        kubeconfig_rel(self.plan, p).is_some_and(|r| self.tree.exists(&r))
+    }
+
+    fn read_cert_file(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let rel = cert_rel(self.plan, p).unwrap_or_default();
+        self.tree.read(&rel, p)
+    }
+
+    fn read_kc(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let rel = kubeconfig_rel(self.plan, p).unwrap_or_default();
+        self.tree.read(&rel, p)
+    }
+
+    fn read_cert(&self, p: &Path) -> Result<Certificate, Error> {
+        crate::tree::parse_cert(p, &self.read_cert_file(p)?)
+    }
+
+    fn read_key(&self, p: &Path) -> Result<PrivateKey, Error> {
+        crate::tree::parse_key(p, &self.read_cert_file(p)?)
+    }
+
+    /// The mode rule `verify` checks for a secret, on the mode the tree gives the file (nothing
+    /// to check for a file the tree does not hold).
+    fn secret_mode(&self, p: &Path) -> Result<String, String> {
+        let file = cert_rel(self.plan, p)
+            .or_else(|| kubeconfig_rel(self.plan, p))
+            .and_then(|r| self.tree.get(&r));
+        match file {
+            Some(f) => rules::secret_mode_bits(p, f.mode),
+            None => Ok(format!("{} is not in the tree", p.display())),
+        }
+    }
 }
 
 enum Todo {
@@ -665,10 +934,11 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// A CA on disk: `None` when neither file exists.
-fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
+/// A CA in the current tree: `None` when neither file exists.
+fn load_ca(cur: &Current, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
+    let dir = &cur.plan.cert_dir;
     let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
-    match (cp.exists(), kp.exists()) {
+    match (cur.cert_exists(&cp), cur.cert_exists(&kp)) {
         (false, false) => Ok(None),
         (false, true) => Err(file_err(
             &kp,
@@ -678,10 +948,10 @@ fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error
             ),
         )),
         (true, has_key) => {
-            let cert = read_cert(&cp)?;
+            let cert = cur.read_cert(&cp)?;
             let ca = CertificateAuthority::from_certificate(cert).map_err(|e| file_err(&cp, e))?;
             if has_key {
-                let key = read_key(&kp)?;
+                let key = cur.read_key(&kp)?;
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
             } else {
                 Ok(Some(ca))
@@ -693,21 +963,23 @@ fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error
 /// Reuse an existing leaf only when it meets every rule of [`rules::leaf`] (the rules `verify`
 /// checks); otherwise one error for the file naming every rule it fails, and what to do.
 fn decide_leaf(
+    cur: &Current,
     spec: &CertSpec,
-    dir: &Path,
     ca: Option<&CaState>,
     now: OffsetDateTime,
-) -> Result<Decision, Error> {
+) -> Result<LeafChoice, Error> {
+    let dir = &cur.plan.cert_dir;
     let (cp, kp) = (spec.id.cert_path(dir), spec.id.key_path(dir));
     let issuer = spec.id.issuer().unwrap_or(spec.id);
     let external = matches!(ca, Some(CaState::Loaded(ca)) if !ca.can_sign());
     let csr = crate::external::csr_path(dir, spec.id);
-    match (cp.exists(), kp.exists()) {
-        (false, false) => Ok(Decision::Create),
+    let csr_exists = cur.cert_exists(&csr);
+    match (cur.cert_exists(&cp), cur.cert_exists(&kp)) {
+        (false, false) => Ok(LeafChoice::Create),
         // In external-CA mode this node cannot make the certificate; removing the key would
         // orphan the CSR the CA holder has (docs/certs.md, external CA).
-        (false, true) if external && csr.exists() => Ok(Decision::AwaitingSignature(csr)),
-        (false, true) if csr.exists() => Err(file_err(
+        (false, true) if external && csr_exists => Ok(LeafChoice::AwaitingSignature(csr)),
+        (false, true) if csr_exists => Err(file_err(
             &kp,
             format!(
                 "exists without {}, and its CSR {} awaits signing (`kubepki certs generate-csr`): supply {} without its key (external CA) and the signed certificate, or remove the key and the CSR to have both made here",
@@ -733,20 +1005,20 @@ fn decide_leaf(
                     ),
                 ));
             };
-            let cert = read_cert(&cp)?;
+            let cert = cur.read_cert(&cp)?;
             ca.check_issued(&cert).map_err(|e| {
                 file_err(
                     &cp,
                     format!("not signed by {}: {e}", issuer.cert_path(dir).display()),
                 )
             })?;
-            if !kp.exists() {
+            if !cur.cert_exists(&kp) {
                 return Err(file_err(
                     &kp,
                     format!("missing (the certificate {} exists)", cp.display()),
                 ));
             }
-            let key = read_key(&kp)?;
+            let key = cur.read_key(&kp)?;
             if !key.matches_public_key(cert.public_key_der()) {
                 return Err(file_err(
                     &kp,
@@ -758,7 +1030,7 @@ fn decide_leaf(
                 .into_iter()
                 .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
                 .collect();
-            let mode = rules::secret_mode(&kp).err();
+            let mode = cur.secret_mode(&kp).err();
             if problems.is_empty()
                 && let Some(m) = mode
             {
@@ -791,7 +1063,7 @@ fn decide_leaf(
                     format!("cannot be reused: {}; {remedy}", problems.join("; ")),
                 ));
             }
-            Ok(Decision::Reuse(Box::new(cert_item(
+            Ok(LeafChoice::Reuse(Box::new(cert_item(
                 spec,
                 Action::Reuse,
                 dir,
@@ -808,24 +1080,25 @@ enum SaState {
     Missing,
 }
 
-fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
+fn decide_sa(cur: &Current) -> Result<SaState, Error> {
+    let plan = cur.plan;
     let (kp, pp) = (plan.sa_key_path(), plan.sa_pub_path());
-    match (kp.exists(), pp.exists()) {
+    match (cur.cert_exists(&kp), cur.cert_exists(&pp)) {
         (false, false) => Ok(SaState::Missing),
         (false, true) => Err(file_err(
             &pp,
             format!("exists without {}; supply both or neither", kp.display()),
         )),
         (true, has_pub) => {
-            let key = read_key(&kp)?;
-            rules::secret_mode(&kp)
+            let key = cur.read_key(&kp)?;
+            cur.secret_mode(&kp)
                 .map_err(|m| file_err(&kp, format!("cannot be reused: mode: {m}")))?;
             if !has_pub {
                 return Ok(SaState::NeedPub(key));
             }
-            let pem = read_file(&pp)?;
+            let pem = cur.read_cert_file(&pp)?;
             rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
-            rules::secret_mode(&pp)
+            cur.secret_mode(&pp)
                 .map_err(|m| file_err(&pp, format!("cannot be reused: mode: {m}")))?;
             Ok(SaState::Complete(sa_item(
                 plan,
@@ -842,19 +1115,20 @@ fn decide_sa(plan: &Plan) -> Result<SaState, Error> {
 /// rule it fails, and what to do. A different server is a warning, as in kubeadm.
 /// Whether the kubeconfig's current user has a client certificate (`certs generate-csr` writes
 /// kubeconfigs with only the client key).
-fn has_client_cert(path: &Path) -> Result<bool, Error> {
-    let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
+fn has_client_cert(cur: &Current, path: &Path) -> Result<bool, Error> {
+    let kc = Kubeconfig::from_slice(path, &cur.read_kc(path)?)?;
     Ok(kc.current_client_cert_pem(path)?.is_some())
 }
 
 fn check_kubeconfig(
+    cur: &Current,
     path: &Path,
     spec: &KubeconfigSpec,
     authority: Option<&CertificateAuthority>,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
-    let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
+    let kc = Kubeconfig::from_slice(path, &cur.read_kc(path)?)?;
     let ca_pem = kc.current_ca_pem(path)?;
     let Some(ca) = authority.map(|a| a.certificate()) else {
         return Err(file_err(
@@ -913,7 +1187,7 @@ fn check_kubeconfig(
         ));
     }
     // It holds the client key: owner only (the rule verify checks).
-    let mut mode = rules::secret_mode(path).err();
+    let mut mode = cur.secret_mode(path).err();
     if let (Some(c), Some(k)) = (&cert, &key) {
         // The rules verify checks (the plan's identity and no SAN, in every mode).
         let mut problems: Vec<String> = rules::kubeconfig(spec, c, k, authority, now)

@@ -4,8 +4,14 @@
 //! - [`ClusterSpec`]: kubeadm's inputs with kubeadm's defaults; [`apply_config_file`] reads
 //!   kubeadm's own `InitConfiguration`/`ClusterConfiguration` files onto it.
 //! - [`Plan`]: every certificate and kubeconfig with its subject, SANs, usages and paths.
-//! - [`run`]: reuse what is on disk and valid, create the rest (keys generated in parallel),
-//!   write everything as one crash-safe batch; or, with `dry_run`, only report.
+//! - [`decide`] → [`apply`] → a sink, over a [`Tree`] (the files in memory under kubeadm's
+//!   relative paths): decide per item from the current tree (read from the folders, kept in
+//!   memory, or empty) whether to reuse, create or refuse it, without a key or a file; make the
+//!   new keys (in parallel) and certificates in memory; then write them as one crash-safe
+//!   batch ([`write_folder`]) or export them ([`Tree::to_tar`], [`Tree::to_capi_secrets`],
+//!   [`Tree::to_json`]). `docs/architecture.md`, "Decide, apply, sinks".
+//! - [`run`]: all of it on the plan's folders under the tree's lock; or, with `dry_run`, only
+//!   the decision.
 //!
 //! ```
 //! use kubepki_kubeadm::{ClusterSpec, Plan, Selection, run};
@@ -25,6 +31,19 @@
 //! // A second run reuses everything and writes nothing.
 //! let again = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
 //! assert!(again.unchanged());
+//!
+//! // The same in memory: node cp2's files from the CA material of the tree above.
+//! let mut cas = kubepki_kubeadm::Tree::new();
+//! for p in ["pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
+//!           "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub"] {
+//!     cas.insert_file(p, std::fs::read(dir.path().join(p))?)?;
+//! }
+//! let mut spec2 = spec.clone();
+//! spec2.node_name = Some("cp2".into());
+//! let node2 = Plan::new(&spec2)?;
+//! let applied = kubepki_kubeadm::build(&node2, &Selection::all(), &cas, time::OffsetDateTime::now_utc())?;
+//! assert!(applied.files.get("pki/ca.crt").is_none()); // reused, not made
+//! assert!(applied.files.get("pki/apiserver.crt").is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -32,11 +51,13 @@
 mod config;
 mod error;
 mod expiration;
+mod export;
 mod external;
 mod identity;
 mod init;
 mod kubeconfig;
 mod kubeconfig_edit;
+mod memtree;
 pub mod net;
 mod plan;
 mod renew;
@@ -51,6 +72,7 @@ pub use error::Error;
 pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
 };
+pub use export::CapiSecrets;
 pub use external::{
     Generated, Kept, Signed, SigningCas, check_ca_role, csr_path, generate_csrs,
     kubeconfig_csr_path, sign_csrs,
@@ -59,11 +81,15 @@ pub use identity::{
     RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node, kubelet_kubeconfig,
     kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig, user_request,
 };
-pub use init::{Action, Item, ItemKind, Report, Selection, kubeconfig_yaml, run};
+pub use init::{
+    Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
+    kubeconfig_yaml, run, write_folder,
+};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
     resolve_reference,
 };
+pub use memtree::{PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};
 pub use spec::{

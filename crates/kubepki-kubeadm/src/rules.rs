@@ -118,8 +118,13 @@ pub(crate) fn secret_mode(path: &Path) -> Result<String, String> {
     let mode = std::fs::metadata(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .permissions()
-        .mode()
-        & 0o777;
+        .mode();
+    secret_mode_bits(path, mode)
+}
+
+/// [`secret_mode`] on the permission bits `mode` of the file at `path`.
+pub(crate) fn secret_mode_bits(path: &Path, mode: u32) -> Result<String, String> {
+    let mode = mode & 0o777;
     if mode & 0o077 == 0 {
         Ok(format!("{} is {mode:04o}", path.display()))
     } else {

@@ -19,12 +19,23 @@ pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// Reads the first certificate of a PEM file.
 pub(crate) fn read_cert(path: &Path) -> Result<Certificate, Error> {
-    Certificate::from_pem(&read_file(path)?).map_err(|e| file_err(path, e))
+    parse_cert(path, &read_file(path)?)
+}
+
+/// The first certificate of the PEM `bytes` of the file at `path`.
+pub(crate) fn parse_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, Error> {
+    Certificate::from_pem(bytes).map_err(|e| file_err(path, e))
 }
 
 /// Reads a private key that Kubernetes components accept (RSA or ECDSA).
 pub(crate) fn read_key(path: &Path) -> Result<PrivateKey, Error> {
-    let key = PrivateKey::from_pem(&read_file(path)?).map_err(|e| file_err(path, e))?;
+    parse_key(path, &read_file(path)?)
+}
+
+/// A private key that Kubernetes components accept (RSA or ECDSA) from the PEM `bytes` of the
+/// file at `path`.
+pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKey, Error> {
+    let key = PrivateKey::from_pem(bytes).map_err(|e| file_err(path, e))?;
     match key.algorithm() {
         KeyAlgorithm::Ed25519 => Err(file_err(
             path,
