@@ -382,8 +382,10 @@ pub fn control_plane_node(
             Ok(r)
         }
         Err(e) => {
-            // Through the folders' handles, and only the files still the copies made here.
-            copied.undo()?;
+            // Through the folders' handles, and only the files still the copies made here. The
+            // error reported stays the one that stopped the node (an undo that fails leaves
+            // copies of the shared files, which a new run accepts as they are identical).
+            let _ = copied.undo();
             Err(e)
         }
     }

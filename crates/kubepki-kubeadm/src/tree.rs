@@ -84,10 +84,10 @@ pub(crate) fn lock_for_writing(
 /// read-only commands never change the tree, so they report instead of recovering.
 pub(crate) fn lock_for_reading(spec: &crate::ClusterSpec) -> Result<TreeLock, Error> {
     let mut held = Vec::new();
-    for dir in tree_dirs(spec) {
+    let etcd = spec.cert_dir.join("etcd");
+    for dir in tree_dirs(spec).into_iter().chain([etcd.as_path()]) {
         held.extend(kubepki_keys::files::lock_for_reading(dir)?);
     }
-    let etcd = spec.cert_dir.join("etcd");
     for dir in [spec.cert_dir.as_path(), &etcd, &spec.kubeconfig_dir] {
         if let Some(journal) = kubepki_keys::files::pending(dir)?.into_iter().next() {
             return Err(Error::RecoveryPending { journal });

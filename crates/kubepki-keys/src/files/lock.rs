@@ -167,12 +167,13 @@ pub(super) fn lock_fd(fd: OwnedFd, path: &Path, mode: LockMode) -> Result<Folder
     let key = sys::identity(&rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?);
     if let Some(held) = registered(key) {
         if mode == LockMode::Exclusive && !held.exclusive.load(Ordering::SeqCst) {
-            wait_for(
-                held.fd.as_fd(),
-                FlockOperation::NonBlockingLockExclusive,
-                path,
-            )?;
-            held.exclusive.store(true, Ordering::SeqCst);
+            // flock(2) cannot upgrade atomically (a failed try drops the shared lock): a
+            // process that reads a folder first and then writes it takes it for writing from
+            // the start.
+            return Err(Error::Io {
+                path: path.to_owned(),
+                reason: "this process holds the folder for reading; it cannot also write it".into(),
+            });
         }
         return Ok(FolderLock(held));
     }

@@ -118,6 +118,12 @@ struct Staged {
     /// Overwriting batches: a second name for the file being replaced, kept until the whole
     /// batch is in place so that a failure halfway can put the old files back.
     backup: Option<OsString>,
+    /// The rollback could not put the old file back: its second name must stay.
+    keep_backup: bool,
+    /// The owner and group to give the file once it is in place
+    /// ([`FileBatch::keeping_owner_and_mode`]); the temporary file stays the running user's,
+    /// so that recovery can tell it is kubepki's.
+    owner: Option<(u32, u32)>,
 }
 
 /// Several files written as one unit. Dropping it without [`FileBatch::commit`] removes the
@@ -186,6 +192,16 @@ impl FileBatch {
         };
         let dir = parent(target);
         let folder = self.folder(&dir)?;
+        if self
+            .staged
+            .iter()
+            .any(|s| s.folder == folder && s.name == name)
+        {
+            return Err(Error::Io {
+                path: target.to_owned(),
+                reason: "named twice in one batch".into(),
+            });
+        }
         let fd = self.folders[folder].lock.fd();
         check_target(fd, &name, target, self.overwrite)?;
         // See `keeping_owner_and_mode`.
@@ -225,18 +241,11 @@ impl FileBatch {
             id: st.as_ref().map(sys::identity).unwrap_or((0, 0)),
             linked: false,
             backup: None,
+            keep_backup: false,
+            owner: replaced.as_ref().map(|old| (old.st_uid, old.st_gid)),
         });
         st?;
-        if let Some(old) = &replaced {
-            // Root (the usual case) can give the file back to its owner; anyone else keeps it.
-            let (uid, gid) = (
-                rustix::fs::Uid::from_raw(old.st_uid),
-                rustix::fs::Gid::from_raw(old.st_gid),
-            );
-            let _ = rustix::fs::fchown(&file, Some(uid), Some(gid));
-        }
-        // The umask may have narrowed the mode; it never widens it. Set it exactly (after the
-        // change of owner, which may clear set-id bits).
+        // The umask may have narrowed the mode; it never widens it. Set it exactly.
         rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(mode))
             .map_err(|e| io(e.into()))?;
         let mut file = file;
@@ -296,9 +305,16 @@ impl FileBatch {
                         })
                     };
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    below.push(a.file_name().unwrap_or_default().to_owned());
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match a.file_name() {
+                    Some(n) => below.push(n.to_owned()),
+                    // `..` or `.` at the end of a missing path: no folder name to create.
+                    None => {
+                        return Err(Error::Io {
+                            path: dir.to_owned(),
+                            reason: "cannot create a folder named with \"..\" or \".\"".into(),
+                        });
+                    }
+                },
                 Err(e) => {
                     return Err(Error::Io {
                         path: if a.as_os_str().is_empty() {
@@ -397,7 +413,24 @@ impl FileBatch {
     fn commit_keep(mut self) -> Result<Committed, Error> {
         let result = self.commit_inner();
         if result.is_err() {
+            // First the files not moved yet go, so that a crash during this rollback leaves a
+            // journal whose replay moves nothing more (its temporary files are gone).
             for s in &self.staged {
+                if !s.linked {
+                    let fd = self.folders[s.folder].lock.fd();
+                    let _ = sys::unlink_at(fd, &s.temp);
+                }
+            }
+            for f in &self.folders {
+                let _ = sys::sync(f.lock.fd());
+            }
+            // Replaced files: a journal of the way back (each old file's second name renamed
+            // onto its name), armed before the first rename back, so a crash halfway through
+            // the rollback is completed by the next writer.
+            if self.overwrite {
+                self.write_rollback_journals();
+            }
+            for s in &mut self.staged {
                 let fd = self.folders[s.folder].lock.fd();
                 // Only a file that is still the one this batch wrote.
                 let ours = || {
@@ -407,9 +440,15 @@ impl FileBatch {
                         .is_some_and(|st| sys::identity(&st) == s.id)
                 };
                 match (&s.backup, s.linked) {
-                    // Replaced: the old file goes back.
+                    // Replaced: the old file goes back (its second name is then gone; if the
+                    // rename fails, the second name stays, never removed).
                     (Some(b), true) => {
-                        let _ = sys::rename_at(fd, b, &s.name);
+                        if sys::rename_at(fd, b, &s.name).is_ok() {
+                            lock::mark_live(b, false);
+                            s.backup = None;
+                        } else {
+                            s.keep_backup = true;
+                        }
                     }
                     (None, true) if ours() => {
                         let _ = sys::unlink_at(fd, &s.name);
@@ -534,18 +573,43 @@ impl FileBatch {
                         io(e)
                     }
                 })?;
+                self.staged[idx].linked = true;
+                let s = &self.staged[idx];
                 sys::unlink_at(fd, &s.temp).map_err(&io)?;
             }
             self.staged[idx].linked = true;
+        }
+        // A replaced file gets its owner back, now that it is in place (only root can; a
+        // file that is no longer the one written is left alone).
+        for s in &self.staged {
+            let fd = self.folders[s.folder].lock.fd();
+            if let Some((uid, gid)) = s.owner
+                && sys::stat_at(fd, &s.name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|st| sys::identity(&st) == s.id)
+            {
+                let _ = rustix::fs::chownat(
+                    fd,
+                    &s.name,
+                    Some(rustix::fs::Uid::from_raw(uid)),
+                    Some(rustix::fs::Gid::from_raw(gid)),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                );
+            }
         }
         for f in &self.folders {
             sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
         }
         for i in 0..self.folders.len() {
-            if let Some(j) = self.folders[i].journal.take() {
+            if let Some(j) = self.folders[i].journal.clone() {
+                let removed = sys::unlink_at(self.folders[i].lock.fd(), &j);
+                if removed.is_ok() {
+                    self.folders[i].journal = None;
+                    lock::mark_live(&j, false);
+                }
                 let f = &self.folders[i];
-                sys::unlink_at(f.lock.fd(), &j).map_err(io_err(&f.path.join(&j)))?;
-                lock::mark_live(&j, false);
+                removed.map_err(io_err(&f.path.join(&j)))?;
                 sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
             }
         }
@@ -558,6 +622,48 @@ impl FileBatch {
             }
         }
         Ok(())
+    }
+
+    /// Replaces each folder's journal by one that renames the second names of the files
+    /// already replaced back onto their names (armed at once). Best effort: without it the
+    /// rollback is still done, only not crash-safe.
+    fn write_rollback_journals(&mut self) {
+        self.remove_journals();
+        let mut rnd = [0u8; 6];
+        if aws_lc_rs::rand::fill(&mut rnd).is_err() {
+            return;
+        }
+        let batch = OsString::from(format!(
+            "{}{}-{}",
+            recover::JOURNAL_PREFIX,
+            std::process::id(),
+            crate::hex(&rnd)
+        ));
+        let used: Vec<usize> = (0..self.folders.len())
+            .filter(|i| {
+                self.staged
+                    .iter()
+                    .any(|s| s.folder == *i && s.linked && s.backup.is_some())
+            })
+            .collect();
+        for &i in &used {
+            let moves: Vec<recover::Move> = self
+                .staged
+                .iter()
+                .filter(|s| s.folder == i && s.linked)
+                .filter_map(|s| {
+                    s.backup.as_ref().map(|b| recover::Move {
+                        replace: true,
+                        temp: b.clone(),
+                        name: s.name.clone(),
+                    })
+                })
+                .collect();
+            if let Ok(text) = recover::journal_text(used.len(), &moves) {
+                let text = text + recover::ARM;
+                let _ = write_journal(&mut self.folders[i], &batch, text.as_bytes(), true);
+            }
+        }
     }
 
     fn remove_journals(&mut self) {
@@ -645,7 +751,9 @@ impl Drop for FileBatch {
             let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
             lock::mark_live(&s.temp, false);
             if let Some(b) = &s.backup {
-                let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), b);
+                if !s.keep_backup {
+                    let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), b);
+                }
                 lock::mark_live(b, false);
             }
         }

@@ -328,7 +328,8 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
         sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
     }
     // 4. Temporary files of other processes: with the folder locked exclusively, their writers
-    // are gone (a live writer holds the lock).
+    // are gone (a live writer holds the lock). Removing such a name is harmless whoever owns
+    // the file (a replaced file's second name belongs to its owner).
     for (lock, names) in listings {
         let dir = lock.fd();
         for name in &names {
@@ -337,7 +338,7 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
                 && sys::stat_at(dir, name)
                     .ok()
                     .flatten()
-                    .is_some_and(|s| sys::kind(&s) == FileType::RegularFile && sys::owned_by_me(&s))
+                    .is_some_and(|s| sys::kind(&s) == FileType::RegularFile)
             {
                 let _ = sys::unlink_at(dir, name);
             }
