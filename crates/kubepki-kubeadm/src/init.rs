@@ -797,14 +797,12 @@ pub fn write_folder(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
 /// The folder sink for a caller that holds the tree's exclusive lock. Returns the files
 /// written, in the tree's order.
 ///
-/// The batch writes one journal per folder, one folder after another, before it moves any file
-/// into place; a kill between two journals lets recovery complete the folders whose journal
-/// was written and drop the others' temporary files (docs/architecture.md, "Journals and
-/// recovery"). So the folders are staged, and journaled, in the order their files depend on
-/// each other: `etcd/` (the etcd CA and what it signs), then the certificate folder (whose
-/// `apiserver-etcd-client` the etcd CA signs), then the kubeconfig folder (signed by `ca`).
-/// Every set of folders recovery can complete is then a usable tree that the next `init`
-/// finishes, instead of leaves whose CA was dropped.
+/// The batch's journals are armed only once every folder has one, so recovery completes the
+/// batch in all its folders or drops it whole (docs/architecture.md, "Journals and
+/// recovery"). The folders are still staged in the order their files depend on each other —
+/// `etcd/` (the etcd CA and what it signs), then the certificate folder, then the kubeconfig
+/// folder — so that even a batch recovered in one folder alone (by a command writing only
+/// there) leaves a tree whose CAs are all there.
 fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
     let etcd = format!("{PKI_PREFIX}etcd/");
     let rank = |path: &str| {

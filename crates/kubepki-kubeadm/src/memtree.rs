@@ -166,7 +166,12 @@ impl Tree {
             }
             match crate::tree::read_file(&abs) {
                 Ok(bytes) => {
-                    let mode = Tree::default_mode(&rel);
+                    // The file's own permission bits: the mode rule (`rules::secret_mode_bits`)
+                    // judges a tree read from disk as `verify` does.
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&abs)
+                        .map(|m| m.permissions().mode() & 0o777)
+                        .unwrap_or_else(|_| Tree::default_mode(&rel));
                     tree.files.push(TreeFile {
                         path: rel,
                         mode,
