@@ -315,7 +315,11 @@ fn export_reuses_the_folder_and_writes_nothing_there() -> R {
         dir.path(),
         &["--export", "tar", "--export-file", "t/pki/x.tar"],
     )?;
-    assert_eq!(inside.code, 1);
+    assert_eq!(
+        inside.code, 64,
+        "a flag value that cannot be used: {}",
+        inside.stderr
+    );
     assert!(!t.join("pki/x.tar").exists());
     // --export-file alone, or with --dry-run, is a usage error.
     let alone = init(dir.path(), &["--export-file", "y.tar"])?;

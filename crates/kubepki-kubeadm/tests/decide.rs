@@ -151,7 +151,10 @@ fn leaf_lacking_a_san_is_refused() -> R {
     let wider = Plan::new(&s)?;
     let msg = refusal(&wider, &tree, now())?;
     assert!(msg.contains("apiserver.crt: cannot be reused"), "{msg}");
-    assert!(msg.contains("sans: missing SAN DNS:api.example.com"), "{msg}");
+    assert!(
+        msg.contains("sans: missing SAN DNS:api.example.com"),
+        "{msg}"
+    );
     Ok(())
 }
 
