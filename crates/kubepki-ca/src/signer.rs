@@ -250,6 +250,37 @@ pub fn signer_window(
 /// certificate as kube-controller-manager's signer does: subject and DNS/IP/email/URI SANs
 /// copied, KeyUsage/EKU from `spec.usages`, CA:FALSE, AKI = the CA's SKI, a random 128-bit
 /// serial, NotAfter clamped to the CA's. Every refusal names its rule.
+///
+/// ```
+/// use kubepki_ca::{CaSpec, CertificateAuthority, Certificate, SignerName, sign_request};
+/// use kubepki_csr::{CsrBuilder, ExtKeyUsage, KubeCsr, Subject};
+/// use kubepki_keys::{KeyAlgorithm, PrivateKey};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let ca = CertificateAuthority::create_root(
+///     &CaSpec::kubeadm("kubernetes", now, Duration::days(3650)),
+///     PrivateKey::generate(KeyAlgorithm::EcdsaP256)?,
+/// )?;
+/// // The manifest a user applies: jane in `dev`, for kube-apiserver-client.
+/// let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+/// let csr = CsrBuilder::new(Subject::cn("jane").with_organizations(["dev"])).sign(&key)?;
+/// let signer = SignerName::KubeApiserverClient;
+/// let mut req = KubeCsr::new("jane", &csr, signer.name(), &signer.default_usages(), None);
+///
+/// let cert = sign_request(&ca, &req, Duration::hours(24), now)?;
+/// assert_eq!(cert.common_name(), Some("jane"));
+/// assert_eq!(cert.public_key_der(), key.public_key_der());
+/// ca.verify(&cert, Some(&ExtKeyUsage::ClientAuth), now)?;
+///
+/// // Written back into the manifest, it is issued and is not signed twice.
+/// req.set_issued(&cert.to_pem(), "example", &kubepki_ca::rfc3339(now));
+/// let back = KubeCsr::from_slice(req.to_yaml()?.as_bytes())?;
+/// let issued = back.issued_certificate_pem()?.expect("issued");
+/// assert_eq!(Certificate::from_pem(&issued)?.to_der(), cert.to_der());
+/// assert!(sign_request(&ca, &back, Duration::hours(24), now).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn sign_request(
     ca: &CertificateAuthority,
     req: &KubeCsr,

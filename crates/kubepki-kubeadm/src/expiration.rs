@@ -63,6 +63,36 @@ pub enum Urgency {
 
 /// Reads every certificate of the tree `spec` describes and reports when each expires.
 /// Never fails as a whole: unreadable files become [`Expiration::problems`].
+///
+/// It takes the tree's shared lock and only reads: a batch an interrupted writer left behind
+/// is reported as a problem, not completed. It reads folders; for bytes, parse each
+/// certificate (`kubepki_ca::Certificate::from_pem(..)?.not_after()`; the
+/// `expiry_as_data` example does it for a whole in-memory [`crate::Tree`]).
+///
+/// ```
+/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, Urgency, check_expiration, run};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut spec = ClusterSpec::with_advertise_address("192.0.2.10".parse()?);
+/// spec.node_name = Some("cp1".into());
+/// spec.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+/// spec.cert_dir = dir.path().join("pki");
+/// spec.kubeconfig_dir = dir.path().to_owned();
+/// let now = OffsetDateTime::now_utc();
+/// run(&Plan::new(&spec)?, &Selection::all(), now, false)?;
+///
+/// let exp = check_expiration(&spec, now);
+/// assert!(exp.problems.is_empty());
+/// let apiserver = exp.certificates.iter().find(|e| e.name == "apiserver").expect("listed");
+/// assert_eq!(apiserver.ca_name.as_deref(), Some("ca"));
+/// let left = apiserver.expires.expect("read") - now;
+/// assert!(left > Duration::days(364) && left <= Duration::days(365));
+/// assert_eq!(exp.urgency(Duration::days(30)), Urgency::Fine);
+/// // A year on, the leaves have expired (the CAs have not).
+/// assert_eq!(check_expiration(&spec, now + Duration::days(366)).urgency(Duration::days(30)), Urgency::Expired);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
     let dir = &spec.cert_dir;
     let mut problems = Vec::new();

@@ -45,6 +45,34 @@ impl UserSpec {
 
 /// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile; a
 /// window that outlives the CA is cut to the CA's NotAfter.
+///
+/// ```
+/// use kubepki_ca::{CaSpec, CertificateAuthority, Certificate, Window};
+/// use kubepki_csr::ExtKeyUsage;
+/// use kubepki_keys::{KeyAlgorithm, PrivateKey};
+/// use kubepki_kubeadm::{Kubeconfig, UserSpec, client_credentials, user_kubeconfig};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let ca = CertificateAuthority::create_root(
+///     &CaSpec::kubeadm("kubernetes", now, Duration::days(3650)),
+///     PrivateKey::generate(KeyAlgorithm::EcdsaP256)?,
+/// )?;
+/// let jane = UserSpec { name: "jane".into(), groups: vec!["dev".into()] };
+/// let (cert, key) = client_credentials(
+///     &ca, &jane.subject()?, KeyAlgorithm::EcdsaP256, Window::kubeadm(now, Duration::hours(24)),
+/// )?;
+/// ca.verify(&cert, Some(&ExtKeyUsage::ClientAuth), now)?;
+/// assert_eq!(cert.organizations(), ["dev"]);
+///
+/// let yaml = user_kubeconfig("kubernetes", "https://cp.example.test:6443", ca.certificate(), &cert, &key)?;
+/// let path = std::path::Path::new("jane.conf");
+/// let kc = Kubeconfig::from_slice(path, yaml.as_bytes())?;
+/// assert_eq!(kc.current_context, "jane@kubernetes");
+/// let embedded = kc.current_client_cert_pem(path)?.expect("embedded");
+/// assert_eq!(Certificate::from_pem(&embedded)?.to_der(), cert.to_der());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn client_credentials(
     ca: &CertificateAuthority,
     subject: &Subject,
@@ -105,6 +133,21 @@ fn check_server(server: &str) -> Result<(), Error> {
 
 /// A key, its PKCS#10 request and the `CertificateSigningRequest` manifest for a user, for
 /// clusters that sign online (`kubectl apply`, `kubectl certificate approve`).
+///
+/// ```
+/// use kubepki_keys::KeyAlgorithm;
+/// use kubepki_kubeadm::{UserSpec, user_request};
+///
+/// let bob = UserSpec { name: "Bob Smith".into(), groups: vec!["ops".into()] };
+/// let (key, csr, manifest) = user_request(&bob, KeyAlgorithm::EcdsaP256, Some(86400))?;
+/// assert_eq!(manifest.metadata.name, "bob-smith"); // a valid object name
+/// assert_eq!(manifest.spec.signer_name, "kubernetes.io/kube-apiserver-client");
+/// assert_eq!(csr.public_key_der(), key.public_key_der());
+/// // The manifest carries the same request, and parses back as valid.
+/// let back = kubepki_csr::KubeCsr::from_slice(manifest.to_yaml()?.as_bytes())?;
+/// assert_eq!(back.validate()?.public_key_der(), key.public_key_der());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn user_request(
     user: &UserSpec,
     algorithm: KeyAlgorithm,
