@@ -341,6 +341,36 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 /// As `kubeadm join --control-plane`, it refuses a cluster without a `controlPlaneEndpoint`
 /// (every kubeconfig of the node would point at the node alone), and names every shared file
 /// `from_cert_dir` lacks, with what to do (docs/identities.md).
+///
+/// ```
+/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, control_plane_node, run};
+/// use kubepki_ca::{Certificate, CertificateAuthority};
+///
+/// let (first, second) = (tempfile::tempdir()?, tempfile::tempdir()?);
+/// let spec = |dir: &std::path::Path, node: &str, ip: &str| -> Result<ClusterSpec, Box<dyn std::error::Error>> {
+///     let mut s = ClusterSpec::with_advertise_address(ip.parse()?);
+///     s.node_name = Some(node.into());
+///     s.control_plane_endpoint = Some("cp.example.test:6443".into());
+///     s.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+///     s.cert_dir = dir.join("pki");
+///     s.kubeconfig_dir = dir.to_owned();
+///     Ok(s)
+/// };
+/// let now = time::OffsetDateTime::now_utc();
+/// run(&Plan::new(&spec(first.path(), "cp1", "192.0.2.10")?)?, &Selection::all(), now, false)?;
+///
+/// let cp2 = Plan::new(&spec(second.path(), "cp2", "192.0.2.11")?)?;
+/// control_plane_node(&cp2, &first.path().join("pki"), now)?;
+/// // The CA is the first node's (copied), and cp2's serving certificate is signed by it.
+/// let read = |p: std::path::PathBuf| std::fs::read(p);
+/// assert_eq!(read(first.path().join("pki/ca.key"))?, read(second.path().join("pki/ca.key"))?);
+/// let ca = CertificateAuthority::from_certificate(Certificate::from_pem(&read(first.path().join("pki/ca.crt"))?)?)?;
+/// let apiserver = Certificate::from_pem(&read(second.path().join("pki/apiserver.crt"))?)?;
+/// ca.verify(&apiserver, Some(&kubepki_csr::ExtKeyUsage::ServerAuth), now)?;
+/// assert!(apiserver.subject_alt_names().dns.iter().any(|d| d == "cp2"));
+/// assert!(!second.path().join("super-admin.conf").exists()); // the init node's only
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn control_plane_node(
     plan: &Plan,
     from_cert_dir: &Path,
