@@ -3,7 +3,8 @@
 //! that is not key generation can be read off; and the read-only commands on a full tree
 //! (`check_expiration`, `verify`, a dry run). `sinks` puts the in-memory step (decide + apply,
 //! no file system) next to the same ECDSA-P256 tree through the folder sink (apply +
-//! `write_folder` into a fresh folder), so the fsync share of `init` can be read off.
+//! `write_folder` into a fresh folder) and `write_folder` alone, so the fsync share of `init`
+//! can be read off.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -103,6 +104,29 @@ fn sinks(c: &mut Criterion) {
                 let applied = apply(&plan, d).expect("apply");
                 let written = write_folder(&plan, &applied.files).expect("write");
                 assert_eq!(written.len(), 27);
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // The folder sink alone: the tree is made in the setup, only `write_folder` is timed.
+    g.bench_function(format!("write_folder_only/{}", alg.name()), |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let plan = Plan::new(&spec(dir.path(), alg)).expect("plan");
+                let d = decide(
+                    &plan,
+                    &Selection::all(),
+                    &Tree::new(),
+                    OffsetDateTime::now_utc(),
+                )
+                .expect("decide");
+                let files = apply(&plan, d).expect("apply").files;
+                (dir, plan, files)
+            },
+            |(dir, plan, files)| {
+                assert_eq!(write_folder(&plan, &files).expect("write").len(), 27);
                 dir
             },
             BatchSize::PerIteration,

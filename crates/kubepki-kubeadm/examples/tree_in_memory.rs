@@ -58,31 +58,34 @@ mod tests {
     use kubepki_ca::{Certificate, CertificateAuthority};
     use kubepki_csr::ExtKeyUsage;
 
-    /// The regular files of a ustar archive: (path, mode, bytes).
-    fn read_tar(mut tar: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
-        let field = |h: &[u8], r: std::ops::Range<usize>| {
-            let s = std::str::from_utf8(&h[r]).expect("ascii");
-            s.trim_matches(|c: char| c == '\0' || c == ' ').to_owned()
+    /// A regular file of an archive: path, mode, bytes.
+    type Entry = (String, u32, Vec<u8>);
+
+    /// The regular files of a ustar archive.
+    fn read_tar(mut tar: &[u8]) -> Result<Vec<Entry>, Box<dyn std::error::Error>> {
+        let field = |h: &[u8], r: std::ops::Range<usize>| -> Result<String, std::str::Utf8Error> {
+            let s = std::str::from_utf8(&h[r])?;
+            Ok(s.trim_matches(|c: char| c == '\0' || c == ' ').to_owned())
         };
         let mut out = Vec::new();
         while tar.len() >= 512 && tar[..512].iter().any(|b| *b != 0) {
             let h = &tar[..512];
             assert_eq!(&h[257..262], b"ustar", "a POSIX ustar header");
-            let (prefix, name) = (field(h, 345..500), field(h, 0..100));
+            let (prefix, name) = (field(h, 345..500)?, field(h, 0..100)?);
             let path = if prefix.is_empty() {
                 name
             } else {
                 format!("{prefix}/{name}")
             };
-            let mode = u32::from_str_radix(&field(h, 100..108), 8).expect("mode");
-            let size = usize::from_str_radix(&field(h, 124..136), 8).expect("size");
+            let mode = u32::from_str_radix(&field(h, 100..108)?, 8)?;
+            let size = usize::from_str_radix(&field(h, 124..136)?, 8)?;
             let body = &tar[512..];
             if h[156] == b'0' {
                 out.push((path, mode, body[..size].to_vec()));
             }
             tar = &body[size.div_ceil(512) * 512..];
         }
-        out
+        Ok(out)
     }
 
     #[test]
@@ -94,7 +97,7 @@ mod tests {
         assert_eq!(tree.len(), 27); // 10 certificates + keys, sa.key/sa.pub, 5 kubeconfigs
 
         // The archive holds exactly the tree: paths, modes and bytes.
-        let entries = read_tar(&tar);
+        let entries = read_tar(&tar)?;
         assert_eq!(entries.len(), tree.len());
         for (path, mode, bytes) in &entries {
             let f = tree.get(path).ok_or(format!("{path} not in the tree"))?;
