@@ -521,14 +521,7 @@ impl FileBatch {
         }
         // One journal per folder, each listing only the moves inside that folder, all with one
         // batch name; armed only once every folder has its journal (see `recover`).
-        let mut rnd = [0u8; 6];
-        aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
-        let batch = OsString::from(format!(
-            "{}{}-{}",
-            recover::JOURNAL_PREFIX,
-            std::process::id(),
-            crate::hex(&rnd)
-        ));
+        let batch = journal_name()?;
         let used: Vec<usize> = (0..self.folders.len())
             .filter(|i| self.staged.iter().any(|s| s.folder == *i))
             .collect();
@@ -629,16 +622,9 @@ impl FileBatch {
     /// rollback is still done, only not crash-safe.
     fn write_rollback_journals(&mut self) {
         self.remove_journals();
-        let mut rnd = [0u8; 6];
-        if aws_lc_rs::rand::fill(&mut rnd).is_err() {
+        let Ok(batch) = journal_name() else {
             return;
-        }
-        let batch = OsString::from(format!(
-            "{}{}-{}",
-            recover::JOURNAL_PREFIX,
-            std::process::id(),
-            crate::hex(&rnd)
-        ));
+        };
         let used: Vec<usize> = (0..self.folders.len())
             .filter(|i| {
                 self.staged
@@ -675,6 +661,18 @@ impl FileBatch {
             }
         }
     }
+}
+
+/// A fresh name for the journals of one batch: `.kubepki-journal-PID-HEX`.
+fn journal_name() -> Result<OsString, Error> {
+    let mut rnd = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| Error::Generation)?;
+    Ok(OsString::from(format!(
+        "{}{}-{}",
+        recover::JOURNAL_PREFIX,
+        std::process::id(),
+        crate::hex(&rnd)
+    )))
 }
 
 /// The files of a committed batch, which can still be taken back ([`Committed::undo`]); the
