@@ -717,7 +717,7 @@ impl Committed {
 }
 
 /// Writes `bytes` to the journal `name` in `folder` (a new file when `create`, else appended)
-/// and fsyncs it and the folder.
+/// and fsyncs it, and the folder once the journal is armed.
 fn write_journal(
     folder: &mut Folder,
     name: &OsStr,
@@ -739,7 +739,15 @@ fn write_journal(
     let mut f = File::from(file);
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .and_then(|()| sys::sync(fd))
+        // The folder's entry for the journal only has to be durable once it is armed (before
+        // the first move): one folder fsync per journal, not two.
+        .and_then(|()| {
+            if bytes.ends_with(recover::ARM.as_bytes()) {
+                sys::sync(fd)
+            } else {
+                Ok(())
+            }
+        })
         .map_err(io)
 }
 
