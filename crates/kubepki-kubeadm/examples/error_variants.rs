@@ -3,17 +3,15 @@
 //! not PEM. Everything happens in memory.
 //!
 //! How each one comes back:
-//! - a CA that is absent when a leaf it signs is asked for: `Error::File` naming the CA file;
-//!   a CA certificate without its key (external CA mode) and leaves it must sign:
+//! - a CA that is absent when a leaf it signs is asked for: `Error::MissingFile` naming the CA
+//!   file; a CA certificate without its key (external CA mode) and leaves it must sign:
 //!   `Error::ExternalCaIncomplete`; signing directly with a CA that has no key:
 //!   `kubepki_ca::Error::NoCaKey` (inside `Error::Ca` when it comes through this crate);
-//! - a SAN mismatch: `Error::File` for that file, its reason naming the extra and missing SANs;
-//!   several files that cannot be reused come together as `Error::Unusable`;
+//! - a SAN mismatch: `Error::NotReusable` for that file, with a `RuleFailure` for `Rule::Sans`
+//!   naming the extra and missing SANs; several files that cannot be reused come together as
+//!   `Error::Unusable` (`Error::problems` walks them);
 //! - bad PEM: `kubepki_ca::Error::NoCertificate` from `Certificate::from_pem`, and
-//!   `Error::File` for the file when it is part of a tree.
-//!
-//! SAN mismatch and bad PEM in a tree have no variant of their own: they are `Error::File`,
-//! told apart by the reason text.
+//!   `Error::Malformed` for the file (with that error as its source) when it is part of a tree.
 //!
 //! ```sh
 //! cargo run -p kubepki-kubeadm --example error_variants
@@ -25,7 +23,7 @@ use kubepki_ca::{Certificate, CertificateAuthority, Window};
 use kubepki_csr::Subject;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Error, Plan, Selection, Tree, build, client_credentials, decide,
+    CertId, ClusterSpec, Error, Plan, Rule, Selection, Tree, build, client_credentials, decide,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -107,10 +105,12 @@ fn provoke(now: OffsetDateTime) -> Result<Failures, Box<dyn std::error::Error>> 
 /// What an embedder would do with each: a short classification by variant.
 fn classify(e: &Error) -> &'static str {
     match e {
-        Error::File { reason, .. } if reason.starts_with("missing") => "missing file",
-        Error::File { reason, .. } if reason.contains("SAN") => "SAN mismatch",
-        Error::File { reason, .. } if reason.contains("PEM") => "not PEM",
-        Error::File { .. } => "unusable file",
+        Error::MissingFile { .. } => "missing file",
+        Error::NotReusable { failures, .. } if failures.iter().any(|f| f.rule == Rule::Sans) => {
+            "SAN mismatch"
+        }
+        Error::NotReusable { .. } => "not reusable",
+        Error::Malformed { .. } => "not PEM",
         Error::ExternalCaIncomplete { .. } => "CA without key",
         Error::Ca(kubepki_ca::Error::NoCaKey { .. }) => "CA without key",
         Error::Unusable { .. } => "several unusable files",
@@ -144,7 +144,7 @@ mod tests {
         let ca_crt = Path::new(FOLDER).join("pki/ca.crt");
 
         match &f.ca_absent {
-            Error::File { path, reason } => {
+            Error::MissingFile { path, reason } => {
                 assert_eq!(path, &ca_crt);
                 assert!(reason.starts_with("missing"), "{reason}");
             }
@@ -170,20 +170,22 @@ mod tests {
         let Error::Unusable { problems } = &f.san_mismatch else {
             return Err(format!("san_mismatch: {:?}", f.san_mismatch).into());
         };
-        let apiserver = problems
-            .iter()
-            .find_map(|p| match p {
-                Error::File { path, reason } if path.ends_with("pki/apiserver.crt") => Some(reason),
-                _ => None,
-            })
+        let apiserver = f
+            .san_mismatch
+            .problems()
+            .find(|p| p.path().is_some_and(|p| p.ends_with("pki/apiserver.crt")))
             .ok_or("apiserver.crt not refused")?;
-        assert!(apiserver.contains("extra SAN DNS:cp1"), "{apiserver}");
-        assert!(apiserver.contains("missing SAN DNS:cp2"), "{apiserver}");
-        let apiserver_err = problems
+        let Error::NotReusable { failures, .. } = apiserver else {
+            return Err(format!("apiserver.crt: {apiserver:?}").into());
+        };
+        let sans = failures
             .iter()
-            .find(|p| matches!(p, Error::File { path, .. } if path.ends_with("pki/apiserver.crt")))
-            .ok_or("apiserver.crt")?;
-        assert_eq!(classify(apiserver_err), "SAN mismatch");
+            .find(|f| f.rule == Rule::Sans)
+            .ok_or("no SAN failure")?;
+        assert!(sans.reason.contains("extra SAN DNS:cp1"), "{sans}");
+        assert!(sans.reason.contains("missing SAN DNS:cp2"), "{sans}");
+        assert_eq!(classify(apiserver), "SAN mismatch");
+        assert!(problems.len() > 1, "{problems:?}");
 
         assert!(
             matches!(f.bad_pem_bytes, kubepki_ca::Error::NoCertificate { .. }),
@@ -191,9 +193,12 @@ mod tests {
             f.bad_pem_bytes
         );
         match &f.bad_pem_in_tree {
-            Error::File { path, reason } => {
+            Error::Malformed { path, source } => {
                 assert_eq!(path, &ca_crt);
-                assert!(reason.contains("PEM"), "{reason}");
+                assert!(
+                    matches!(**source, Error::Ca(kubepki_ca::Error::NoCertificate { .. })),
+                    "{source:?}"
+                );
             }
             e => return Err(format!("bad_pem_in_tree: {e:?}").into()),
         }

@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::rules::RuleFailure;
+
 /// Errors from the kubeadm layout: inputs, config files, the tree on disk.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -31,7 +33,41 @@ pub enum Error {
         /// What is wrong (names the document and field).
         reason: String,
     },
-    /// A file of the tree that exists but cannot be used.
+    /// A file the work needs that is not in the tree: a CA for the certificates it signs, the
+    /// key next to its certificate, a file asked for by path.
+    #[error("{}: {reason}", path.display())]
+    MissingFile {
+        /// The file that is missing.
+        path: PathBuf,
+        /// What needs it, and what to do.
+        reason: String,
+    },
+    /// A file whose bytes are not what its place in the tree holds: not PEM, another PEM type,
+    /// not a certificate or a private key.
+    #[error("{}: {source}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What the parser found.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An existing file that fails rules a reused file must meet (the rules `verify` checks):
+    /// for example its SANs are not the plan's ([`crate::Rule::Sans`]).
+    #[error(
+        "{}: cannot be reused: {}; {remedy}",
+        path.display(),
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    NotReusable {
+        /// The file.
+        path: PathBuf,
+        /// Every rule it fails.
+        failures: Vec<RuleFailure>,
+        /// What to do about it.
+        remedy: String,
+    },
+    /// A file of the tree that exists but cannot be used, for another reason than those above.
     #[error("{}: {reason}", path.display())]
     File {
         /// The file.
@@ -133,6 +169,48 @@ pub enum Error {
 }
 
 impl Error {
+    /// The errors this one stands for: the problems of [`Error::Unusable`] (every file `init`
+    /// found unusable), or this error alone.
+    ///
+    /// ```
+    /// # use kubepki_kubeadm::{Error, Rule};
+    /// fn san_mismatches(e: &Error) -> usize {
+    ///     e.problems()
+    ///         .filter(|p| matches!(p, Error::NotReusable { failures, .. }
+    ///             if failures.iter().any(|f| f.rule == Rule::Sans)))
+    ///         .count()
+    /// }
+    /// # let _ = san_mismatches;
+    /// ```
+    pub fn problems(&self) -> impl Iterator<Item = &Error> {
+        let many = match self {
+            Error::Unusable { problems } => problems.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        many.iter()
+    }
+
+    /// The file this error is about, for the errors that name one file (a missing, malformed,
+    /// unusable or not reusable file, a config file).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::MissingFile { path, .. }
+            | Error::Malformed { path, .. }
+            | Error::NotReusable { path, .. }
+            | Error::File { path, .. }
+            | Error::Config { path, .. } => Some(path),
+            Error::Key(
+                kubepki_keys::Error::Io { path, .. }
+                | kubepki_keys::Error::Exists { path }
+                | kubepki_keys::Error::Symlink { path }
+                | kubepki_keys::Error::Busy { path, .. }
+                | kubepki_keys::Error::Journal { path, .. },
+            ) => Some(path),
+            Error::RecoveryPending { journal } => Some(journal),
+            _ => None,
+        }
+    }
+
     /// `problems` as one error: the error itself when there is one.
     pub(crate) fn unusable(mut problems: Vec<Error>) -> Error {
         if problems.len() == 1
@@ -155,5 +233,19 @@ pub(crate) fn file_err(path: impl Into<PathBuf>, reason: impl std::fmt::Display)
     Error::File {
         path: path.into(),
         reason: reason.to_string(),
+    }
+}
+
+pub(crate) fn missing(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+    Error::MissingFile {
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn malformed(path: impl Into<PathBuf>, source: impl Into<Error>) -> Error {
+    Error::Malformed {
+        path: path.into(),
+        source: Box::new(source.into()),
     }
 }

@@ -14,11 +14,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err};
+use crate::error::{Error, file_err, missing};
 use crate::kubeconfig::Kubeconfig;
 use crate::memtree::{PKI_PREFIX, Tree, cert_rel, disk_path, kubeconfig_rel};
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
-use crate::rules;
+use crate::rules::{self, Rule, RuleFailure};
 
 /// Which parts of the tree to make: everything (`init`) or single phases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -422,7 +422,7 @@ pub fn decide(
             }
             None if selection.certs.contains(&ca) => CaState::New,
             None => {
-                problems.push(file_err(
+                problems.push(missing(
                     ca.cert_path(dir),
                     format!(
                         "missing; create the CA first (`kubepki init phase certs {}`)",
@@ -1011,7 +1011,7 @@ fn decide_leaf(
                 )
             })?;
             if !cur.cert_exists(&kp) {
-                return Err(file_err(
+                return Err(missing(
                     &kp,
                     format!("missing (the certificate {} exists)", cp.display()),
                 ));
@@ -1024,21 +1024,19 @@ fn decide_leaf(
                 ));
             }
             // The rules verify checks (subject and SANs exactly the plan's, in every mode).
-            let mut problems: Vec<String> = rules::leaf(spec, &cert, now)
-                .into_iter()
-                .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
-                .collect();
-            let mode = cur.secret_mode(&kp).err();
+            let mut problems = rules::failures(rules::leaf(spec, &cert, now));
+            let mode = cur.secret_mode(&kp).err().map(|reason| RuleFailure {
+                rule: Rule::Mode,
+                reason,
+            });
             if problems.is_empty()
                 && let Some(m) = mode
             {
-                return Err(file_err(&kp, format!("cannot be reused: mode: {m}")));
+                return Err(file_err(&kp, format!("cannot be reused: {m}")));
             }
-            if let Some(m) = mode {
-                problems.push(format!("mode: {m}"));
-            }
+            problems.extend(mode);
             if !problems.is_empty() {
-                let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+                let only_expiry = problems.iter().all(|p| p.rule == Rule::Validity);
                 let remedy = match ca {
                     ca if !ca.can_sign() => format!(
                         "its CA has no key here (external CA): have the CA issue it again ({})",
@@ -1056,10 +1054,11 @@ fn decide_leaf(
                         kp.display()
                     ),
                 };
-                return Err(file_err(
-                    &cp,
-                    format!("cannot be reused: {}; {remedy}", problems.join("; ")),
-                ));
+                return Err(Error::NotReusable {
+                    path: cp,
+                    failures: problems,
+                    remedy,
+                });
             }
             Ok(LeafChoice::Reuse(Box::new(cert_item(
                 spec,
@@ -1188,18 +1187,18 @@ fn check_kubeconfig(
     let mut mode = cur.secret_mode(path).err();
     if let (Some(c), Some(k)) = (&cert, &key) {
         // The rules verify checks (the plan's identity and no SAN, in every mode).
-        let mut problems: Vec<String> = rules::kubeconfig(spec, c, k, authority, now)
-            .into_iter()
-            .filter_map(|(check, r)| r.err().map(|e| format!("{check}: {e}")))
-            .collect();
+        let mut problems = rules::failures(rules::kubeconfig(spec, c, k, authority, now));
         if let Some(m) = mode.take() {
             if problems.is_empty() {
                 return Err(file_err(path, format!("cannot be reused: mode: {m}")));
             }
-            problems.push(format!("mode: {m}"));
+            problems.push(RuleFailure {
+                rule: Rule::Mode,
+                reason: m,
+            });
         }
         if !problems.is_empty() {
-            let only_expiry = problems.iter().all(|p| p.starts_with("validity: "));
+            let only_expiry = problems.iter().all(|p| p.rule == Rule::Validity);
             let remedy = match authority {
                 Some(a) if !a.can_sign() => {
                     "the cluster CA has no key here (external CA): have it sign a new client certificate".to_owned()
@@ -1210,10 +1209,11 @@ fn check_kubeconfig(
                 ),
                 _ => "remove it to have it made again".to_owned(),
             };
-            return Err(file_err(
-                path,
-                format!("cannot be reused: {}; {remedy}", problems.join("; ")),
-            ));
+            return Err(Error::NotReusable {
+                path: path.to_owned(),
+                failures: problems,
+                remedy,
+            });
         }
     }
     if let Some(m) = mode {

@@ -48,6 +48,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod caset;
 mod config;
 mod error;
 mod expiration;
@@ -67,6 +68,7 @@ mod tree;
 mod verify;
 mod version;
 
+pub use caset::CaSet;
 pub use config::{apply_config, apply_config_file};
 pub use error::Error;
 pub use expiration::{
@@ -92,6 +94,7 @@ pub use kubeconfig::{
 pub use memtree::{PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};
+pub use rules::{Rule, RuleFailure};
 pub use spec::{
     ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,
     DEFAULT_KUBECONFIG_DIR, DEFAULT_SERVICE_SUBNET,

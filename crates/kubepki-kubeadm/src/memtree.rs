@@ -202,7 +202,7 @@ impl Tree {
         }
         match self.unreadable.iter().find(|(p, _)| p == path) {
             Some((_, reason)) => Err(file_err(shown, reason)),
-            None => Err(file_err(shown, "does not exist")),
+            None => Err(crate::error::missing(shown, "does not exist")),
         }
     }
 }

@@ -448,91 +448,198 @@ fn org_subject(cn: &str, org: Option<&str>) -> Subject {
     Subject::cn(cn).with_organizations(org)
 }
 
-impl Plan {
-    /// Resolves `spec` and computes the plan. Every input is validated here; an invalid value
-    /// is an error naming the config field.
-    pub fn new(spec: &ClusterSpec) -> Result<Plan, Error> {
-        let version = spec.kubernetes_version;
-        let mut warnings = Vec::new();
-        if version.is_newer_than_known() {
-            warnings.push(format!(
-                "kubernetesVersion {version} is newer than the versions kubepki knows; using the rules of the newest one it knows"
-            ));
+/// What a [`ClusterSpec`] gives before the node is known: its inputs checked, the values every
+/// node of the cluster shares.
+struct Shared {
+    version: KubernetesVersion,
+    warnings: Vec<String>,
+    algorithm: KeyAlgorithm,
+    secondary: KeyAlgorithm,
+    service_ip: IpAddr,
+    control_plane: Option<HostPort>,
+}
+
+/// Checks every input of `spec` that does not depend on the node (subnets, domains, SANs,
+/// endpoint, validity, the algorithm for the version), without probing this machine.
+fn shared(spec: &ClusterSpec) -> Result<Shared, Error> {
+    let version = spec.kubernetes_version;
+    let mut warnings = Vec::new();
+    if version.is_newer_than_known() {
+        warnings.push(format!(
+            "kubernetesVersion {version} is newer than the versions kubepki knows; using the rules of the newest one it knows"
+        ));
+    }
+    if spec.bind_port == 0 {
+        return Err(invalid(
+            "localAPIEndpoint.bindPort",
+            "0 is not a port (1 to 65535)",
+        ));
+    }
+    kubepki_csr::check_dns_subdomain(&spec.dns_domain)
+        .map_err(|e| invalid("networking.dnsDomain", e))?;
+    kubepki_csr::check_dns_subdomain(&spec.cluster_name).map_err(|e| invalid("clusterName", e))?;
+    let subnets = parse_service_subnet("networking.serviceSubnet", &spec.service_subnet)?;
+    let service_ip = subnets[0].indexed("networking.serviceSubnet", 1)?;
+    let alg = spec.encryption_algorithm;
+    if !version.supported_algorithms().contains(&alg.name()) {
+        return Err(invalid(
+            "encryptionAlgorithm",
+            format!(
+                "{alg} is not available in kubeadm {version}; it supports {}",
+                version.supported_algorithms().join(", ")
+            ),
+        ));
+    }
+    let secondary = if version.all_keys_follow_algorithm() {
+        alg
+    } else {
+        KeyAlgorithm::Rsa2048
+    };
+    check_validity(
+        "certificateValidityPeriod",
+        spec.certificate_validity,
+        DEFAULT_LEAF_VALIDITY,
+        &mut warnings,
+    )?;
+    check_validity(
+        "caCertificateValidityPeriod",
+        spec.ca_certificate_validity,
+        DEFAULT_CA_VALIDITY,
+        &mut warnings,
+    )?;
+    if !version.validity_configurable()
+        && (spec
+            .certificate_validity
+            .is_some_and(|v| v != DEFAULT_LEAF_VALIDITY)
+            || spec
+                .ca_certificate_validity
+                .is_some_and(|v| v != DEFAULT_CA_VALIDITY))
+    {
+        return Err(invalid(
+            "certificateValidityPeriod",
+            format!("validity periods can be set from kubeadm 1.31 on, not in {version}"),
+        ));
+    }
+    let control_plane = spec
+        .control_plane_endpoint
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| HostPort::parse("controlPlaneEndpoint", s))
+        .transpose()?;
+    if let Some(p) = control_plane.as_ref().and_then(|hp| hp.port)
+        && p != spec.bind_port
+    {
+        warnings.push(format!(
+            "controlPlaneEndpoint port {p} differs from localAPIEndpoint.bindPort {}",
+            spec.bind_port
+        ));
+    }
+    // The extra SANs, checked even where they are not used (external etcd): a typo should not
+    // pass silently.
+    for (field, extra) in [
+        ("apiServer.certSANs", &spec.cert_sans),
+        ("etcd.local.serverCertSANs", &spec.etcd_server_cert_sans),
+        ("etcd.local.peerCertSANs", &spec.etcd_peer_cert_sans),
+    ] {
+        SanList::default().extra(field, extra)?;
+    }
+    Ok(Shared {
+        version,
+        warnings,
+        algorithm: alg,
+        secondary,
+        service_ip,
+        control_plane,
+    })
+}
+
+impl ClusterSpec {
+    /// The certificates of this cluster's tree, in kubeadm's order (no etcd ones with external
+    /// etcd).
+    pub fn cert_ids(&self) -> Vec<CertId> {
+        CertId::ALL
+            .into_iter()
+            .filter(|c| !(self.external_etcd && c.is_etcd()))
+            .collect()
+    }
+
+    /// The kubeconfig files of this cluster, in kubeadm's order (no `super-admin.conf` before
+    /// 1.29).
+    pub fn kubeconfig_ids(&self) -> Vec<KubeconfigId> {
+        KubeconfigId::ALL
+            .into_iter()
+            .filter(|k| *k != KubeconfigId::SuperAdmin || self.kubernetes_version.has_super_admin())
+            .collect()
+    }
+
+    /// Checks every input that does not depend on this machine (subnets, domains, SANs,
+    /// endpoint, validity, algorithm for the version): what commands that never resolve the node
+    /// name or advertise address (`check-expiration`, `renew`, making a [`crate::CaSet`]) still
+    /// owe a config file. Never probes the hostname or the network.
+    pub fn validate(&self) -> Result<(), Error> {
+        shared(self).map(|_| ())
+    }
+}
+
+impl CertSpec {
+    /// The entry of CA `id` (`ca`, `front-proxy-ca`, `etcd-ca`): its subject is kubeadm's, the
+    /// same for every cluster.
+    pub(crate) fn ca(id: CertId) -> CertSpec {
+        CertSpec {
+            id,
+            subject: Subject::cn(match id {
+                CertId::Ca => "kubernetes",
+                CertId::FrontProxyCa => "front-proxy-ca",
+                _ => "etcd-ca",
+            }),
+            subject_alt_names: SubjectAltNames::default(),
+            ext_key_usage: Vec::new(),
         }
+    }
+}
+
+impl Plan {
+    /// The plan of the files every node of `spec`'s cluster shares (the CAs and `sa.key` /
+    /// `sa.pub`): no node inputs are needed, none are resolved.
+    pub(crate) fn shared_files(spec: &ClusterSpec) -> Result<Plan, Error> {
+        let sh = shared(spec)?;
+        Ok(Plan {
+            node_name: String::new(),
+            advertise_address: IpAddr::from([0, 0, 0, 0]),
+            certs: spec
+                .cert_ids()
+                .into_iter()
+                .filter(|id| id.is_ca())
+                .map(CertSpec::ca)
+                .collect(),
+            kubeconfigs: Vec::new(),
+            algorithm: sh.algorithm,
+            secondary_algorithm: sh.secondary,
+            version: sh.version,
+            cert_dir: spec.cert_dir.clone(),
+            kubeconfig_dir: spec.kubeconfig_dir.clone(),
+            warnings: sh.warnings,
+            spec: spec.clone(),
+        })
+    }
+
+    /// Resolves `spec` and computes the plan. Every input is validated here; an invalid value
+    /// is an error naming the config field. A node name or advertise address left `None` is
+    /// taken from this machine (the hostname; the address of the default route).
+    pub fn new(spec: &ClusterSpec) -> Result<Plan, Error> {
+        let Shared {
+            version,
+            warnings,
+            algorithm: alg,
+            secondary,
+            service_ip,
+            control_plane: cp,
+        } = shared(spec)?;
         let node_name = spec.resolved_node_name()?;
         let advertise = spec.resolved_advertise_address()?;
-        if spec.bind_port == 0 {
-            return Err(invalid(
-                "localAPIEndpoint.bindPort",
-                "0 is not a port (1 to 65535)",
-            ));
-        }
-        kubepki_csr::check_dns_subdomain(&spec.dns_domain)
-            .map_err(|e| invalid("networking.dnsDomain", e))?;
-        kubepki_csr::check_dns_subdomain(&spec.cluster_name)
-            .map_err(|e| invalid("clusterName", e))?;
-        let subnets = parse_service_subnet("networking.serviceSubnet", &spec.service_subnet)?;
-        let service_ip = subnets[0].indexed("networking.serviceSubnet", 1)?;
-        let alg = spec.encryption_algorithm;
-        if !version.supported_algorithms().contains(&alg.name()) {
-            return Err(invalid(
-                "encryptionAlgorithm",
-                format!(
-                    "{alg} is not available in kubeadm {version}; it supports {}",
-                    version.supported_algorithms().join(", ")
-                ),
-            ));
-        }
-        let secondary = if version.all_keys_follow_algorithm() {
-            alg
-        } else {
-            KeyAlgorithm::Rsa2048
-        };
-        check_validity(
-            "certificateValidityPeriod",
-            spec.certificate_validity,
-            DEFAULT_LEAF_VALIDITY,
-            &mut warnings,
-        )?;
-        check_validity(
-            "caCertificateValidityPeriod",
-            spec.ca_certificate_validity,
-            DEFAULT_CA_VALIDITY,
-            &mut warnings,
-        )?;
-        if !version.validity_configurable()
-            && (spec
-                .certificate_validity
-                .is_some_and(|v| v != DEFAULT_LEAF_VALIDITY)
-                || spec
-                    .ca_certificate_validity
-                    .is_some_and(|v| v != DEFAULT_CA_VALIDITY))
-        {
-            return Err(invalid(
-                "certificateValidityPeriod",
-                format!("validity periods can be set from kubeadm 1.31 on, not in {version}"),
-            ));
-        }
-
-        let cp = spec
-            .control_plane_endpoint
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| HostPort::parse("controlPlaneEndpoint", s))
-            .transpose()?;
         let local_url = https_url(&Host::Ip(advertise), spec.bind_port);
         let cp_url = match &cp {
-            Some(hp) => {
-                if let Some(p) = hp.port
-                    && p != spec.bind_port
-                {
-                    warnings.push(format!(
-                        "controlPlaneEndpoint port {p} differs from localAPIEndpoint.bindPort {}",
-                        spec.bind_port
-                    ));
-                }
-                https_url(&hp.host, hp.port.unwrap_or(spec.bind_port))
-            }
+            Some(hp) => https_url(&hp.host, hp.port.unwrap_or(spec.bind_port)),
             None => local_url.clone(),
         };
 
@@ -562,16 +669,7 @@ impl Plan {
         };
 
         let mut certs = Vec::new();
-        let ca_spec = |id: CertId| CertSpec {
-            id,
-            subject: Subject::cn(match id {
-                CertId::Ca => "kubernetes",
-                CertId::FrontProxyCa => "front-proxy-ca",
-                _ => "etcd-ca",
-            }),
-            subject_alt_names: SubjectAltNames::default(),
-            ext_key_usage: Vec::new(),
-        };
+        let ca_spec = CertSpec::ca;
         let leaf = |id: CertId, subject: Subject, sans: SubjectAltNames| CertSpec {
             id,
             subject,
@@ -598,11 +696,7 @@ impl Plan {
             Subject::cn("front-proxy-client"),
             SubjectAltNames::default(),
         ));
-        if spec.external_etcd {
-            // Validate the lists anyway: a typo should not pass silently.
-            etcd_sans("etcd.local.serverCertSANs", &spec.etcd_server_cert_sans)?;
-            etcd_sans("etcd.local.peerCertSANs", &spec.etcd_peer_cert_sans)?;
-        } else {
+        if !spec.external_etcd {
             certs.push(ca_spec(CertId::EtcdCa));
             certs.push(leaf(
                 CertId::EtcdServer,

@@ -12,20 +12,89 @@ use time::OffsetDateTime;
 
 use crate::plan::{CertId, CertSpec, KubeconfigSpec, san_differences, subject_differences};
 
-/// One rule's outcome: `Ok(what holds)` or `Err(what is wrong)`, under the rule's name (the
-/// `check` column of `verify`).
-pub(crate) type Outcome = (&'static str, Result<String, String>);
+/// A rule an existing file must meet to be reused (and that `verify` checks): the `check`
+/// column of `verify`, and what [`crate::Error::NotReusable`] lists per file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The certificate's key usages and extended key usages are the plan's.
+    Usages,
+    /// The subject is exactly the plan's (no attribute the plan does not give).
+    Subject,
+    /// A kubeconfig's client certificate carries the plan's identity.
+    Identity,
+    /// The SANs are exactly the plan's (none on a client certificate).
+    Sans,
+    /// Valid now: not expired, not yet to come.
+    Validity,
+    /// The file holding private key material is not readable by group or others.
+    Mode,
+    /// Signed by the CA it must be signed by.
+    Chain,
+    /// The private key belongs to the certificate.
+    Key,
+}
+
+impl Rule {
+    /// The rule's name as `verify` prints it: `usages`, `subject`, `identity`, `sans`,
+    /// `validity`, `mode`, `chain`, `key`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Usages => "usages",
+            Rule::Subject => "subject",
+            Rule::Identity => "identity",
+            Rule::Sans => "sans",
+            Rule::Validity => "validity",
+            Rule::Mode => "mode",
+            Rule::Chain => "chain",
+            Rule::Key => "key",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule an existing file fails, with what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuleFailure {
+    /// The rule.
+    pub rule: Rule,
+    /// What is wrong (`extra SAN DNS:cp1`, `expired at ...`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for RuleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.rule, self.reason)
+    }
+}
+
+/// One rule's outcome: `Ok(what holds)` or `Err(what is wrong)`, under the rule.
+pub(crate) type Outcome = (Rule, Result<String, String>);
+
+/// The failed rules of `outcomes`.
+pub(crate) fn failures(outcomes: Vec<Outcome>) -> Vec<RuleFailure> {
+    outcomes
+        .into_iter()
+        .filter_map(|(rule, r)| r.err().map(|reason| RuleFailure { rule, reason }))
+        .collect()
+}
 
 /// A leaf certificate against its plan entry: usages, subject (no attribute the plan does not
 /// give), SANs (exactly the plan's: none on a client certificate) and validity at `now`. (Chain,
 /// key and file mode are checked by the callers, which know where the CA and key come from.)
 pub(crate) fn leaf(spec: &CertSpec, cert: &Certificate, now: OffsetDateTime) -> Vec<Outcome> {
     let mut out = vec![
-        ("usages", leaf_usages(&spec.ext_key_usage, cert)),
-        ("subject", subject(cert, spec)),
-        ("sans", sans(spec.id, &spec.subject_alt_names, cert)),
+        (Rule::Usages, leaf_usages(&spec.ext_key_usage, cert)),
+        (Rule::Subject, subject(cert, spec)),
+        (Rule::Sans, sans(spec.id, &spec.subject_alt_names, cert)),
     ];
-    out.push(("validity", validity(cert, now)));
+    out.push((Rule::Validity, validity(cert, now)));
     out
 }
 
@@ -42,14 +111,14 @@ pub(crate) fn kubeconfig(
     let mut out = Vec::new();
     if let Some(ca) = ca {
         out.push((
-            "chain",
+            Rule::Chain,
             ca.check_issued(cert)
                 .map(|()| "client certificate signed by ca".into())
                 .map_err(|e| e.to_string()),
         ));
     }
     out.push((
-        "key",
+        Rule::Key,
         if key.matches_public_key(cert.public_key_der()) {
             Ok("the client key matches the client certificate".into())
         } else {
@@ -58,7 +127,7 @@ pub(crate) fn kubeconfig(
     ));
     let diffs = subject_differences(&spec.subject, cert.subject());
     out.push((
-        "identity",
+        Rule::Identity,
         if diffs.is_empty() {
             Ok(spec.subject.to_string())
         } else {
@@ -70,9 +139,9 @@ pub(crate) fn kubeconfig(
             ))
         },
     ));
-    out.push(("sans", client_sans(cert)));
+    out.push((Rule::Sans, client_sans(cert)));
     out.push((
-        "usages",
+        Rule::Usages,
         if cert.ext_key_usage() == Some(&[ExtKeyUsage::ClientAuth][..])
             && cert.key_usage() == Some(LEAF_KEY_USAGE)
         {
@@ -85,7 +154,7 @@ pub(crate) fn kubeconfig(
             ))
         },
     ));
-    out.push(("validity", validity(cert, now)));
+    out.push((Rule::Validity, validity(cert, now)));
     out
 }
 

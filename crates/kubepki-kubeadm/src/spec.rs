@@ -8,7 +8,6 @@ use kubepki_keys::KeyAlgorithm;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, invalid};
-use crate::plan::{CertId, KubeconfigId};
 use crate::version::KubernetesVersion;
 
 /// kubeadm's default `certificatesDir`.
@@ -100,24 +99,6 @@ impl ClusterSpec {
         }
     }
 
-    /// The certificates of this cluster's tree, in kubeadm's order (no etcd ones with external
-    /// etcd).
-    pub fn cert_ids(&self) -> Vec<CertId> {
-        CertId::ALL
-            .into_iter()
-            .filter(|c| !(self.external_etcd && c.is_etcd()))
-            .collect()
-    }
-
-    /// The kubeconfig files of this cluster, in kubeadm's order (no `super-admin.conf` before
-    /// 1.29).
-    pub fn kubeconfig_ids(&self) -> Vec<KubeconfigId> {
-        KubeconfigId::ALL
-            .into_iter()
-            .filter(|k| *k != KubeconfigId::SuperAdmin || self.kubernetes_version.has_super_admin())
-            .collect()
-    }
-
     /// The validity window of a new CA made at `now` (§1.4).
     pub fn ca_window(&self, now: OffsetDateTime) -> Window {
         let v = self.kubernetes_version;
@@ -149,18 +130,6 @@ impl ClusterSpec {
         } else {
             Window::new(ca_not_before, now + DEFAULT_LEAF_VALIDITY)
         }
-    }
-
-    /// Checks every input that does not depend on this machine (subnets, domains, SANs,
-    /// endpoint, validity, algorithm for the version): what commands that never resolve the node
-    /// name or advertise address (`check-expiration`, `renew`) still owe a config file.
-    pub fn validate(&self) -> Result<(), Error> {
-        let mut probe = self.clone();
-        probe.node_name.get_or_insert_with(|| "node".into());
-        probe
-            .advertise_address
-            .get_or_insert(IpAddr::from([192, 0, 2, 1]));
-        crate::plan::Plan::new(&probe).map(|_| ())
     }
 
     /// The node name: the given one, or the lower-cased hostname.

@@ -7,7 +7,7 @@ use kubepki_keys::files::{FolderLock, LockMode, lock_folder, read_limited};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err};
+use crate::error::{Error, file_err, malformed};
 
 /// Reads a file of the tree (bounded size).
 pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -24,7 +24,7 @@ pub(crate) fn read_cert(path: &Path) -> Result<Certificate, Error> {
 
 /// The first certificate of the PEM `bytes` of the file at `path`.
 pub(crate) fn parse_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, Error> {
-    Certificate::from_pem(bytes).map_err(|e| file_err(path, e))
+    Certificate::from_pem(bytes).map_err(|e| malformed(path, e))
 }
 
 /// Reads a private key that Kubernetes components accept (RSA or ECDSA).
@@ -35,7 +35,7 @@ pub(crate) fn read_key(path: &Path) -> Result<PrivateKey, Error> {
 /// A private key that Kubernetes components accept (RSA or ECDSA) from the PEM `bytes` of the
 /// file at `path`.
 pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKey, Error> {
-    let key = PrivateKey::from_pem(bytes).map_err(|e| file_err(path, e))?;
+    let key = PrivateKey::from_pem(bytes).map_err(|e| malformed(path, e))?;
     match key.algorithm() {
         KeyAlgorithm::Ed25519 => Err(file_err(
             path,

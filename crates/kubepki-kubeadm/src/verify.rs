@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::kubeconfig::Kubeconfig;
 use crate::plan::{CertId, KubeconfigSpec, Plan};
-use crate::rules::{self, eku_names};
+use crate::rules::{self, Rule, eku_names};
 use crate::tree::{read_cert, read_file, read_key};
 
 /// A check's outcome.
@@ -85,7 +85,7 @@ impl Checks {
 }
 
 fn mode_check(c: &mut Checks, item: &str, path: &Path) {
-    c.result(item, "mode", rules::secret_mode(path));
+    c.result(item, Rule::Mode.name(), rules::secret_mode(path));
 }
 
 /// Checks the tree `plan` describes at time `now`. A batch an interrupted kubepki left
@@ -168,8 +168,8 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
         };
         let issuer = spec.id.issuer().unwrap_or(CertId::Ca);
         chain_checks(&mut c, item, &cert, issuer, &cas);
-        for (check, r) in rules::leaf(spec, &cert, now) {
-            c.result(item, check, r);
+        for (rule, r) in rules::leaf(spec, &cert, now) {
+            c.result(item, rule.name(), r);
         }
         window_check(&mut c, item, &cert, plan, cas.get(&issuer));
         keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
@@ -460,8 +460,8 @@ fn kubeconfig_checks(
             },
         );
     }
-    for (check, r) in rules::kubeconfig(k, &cert, &key, ca, now) {
-        c.result(item, check, r);
+    for (rule, r) in rules::kubeconfig(k, &cert, &key, ca, now) {
+        c.result(item, rule.name(), r);
     }
     if server != k.server {
         c.push(

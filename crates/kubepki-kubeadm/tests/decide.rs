@@ -9,7 +9,8 @@ use std::process::Command;
 use kubepki_ca::Certificate;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    Action, CertId, ClusterSpec, Error, Kubeconfig, Plan, Selection, Tree, build, decide,
+    Action, CaSet, CertId, ClusterSpec, Error, Kubeconfig, Plan, Rule, Selection, Tree, build,
+    decide,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -155,6 +156,16 @@ fn leaf_lacking_a_san_is_refused() -> R {
         msg.contains("sans: missing SAN DNS:api.example.com"),
         "{msg}"
     );
+    // As a value: the file, the rule it fails and nothing else.
+    let e = decide(&wider, &Selection::all(), &tree, now())
+        .err()
+        .ok_or("accepted")?;
+    let Error::NotReusable { path, failures, .. } = &e else {
+        return Err(format!("{e:?}").into());
+    };
+    assert!(path.ends_with("pki/apiserver.crt"), "{}", path.display());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].rule, Rule::Sans);
     Ok(())
 }
 
@@ -206,7 +217,10 @@ fn leaf_without_its_ca_is_refused() -> R {
     let e = decide(&plan, &only_client, &tree, now())
         .err()
         .ok_or("accepted a leaf whose CA is missing")?;
-    assert!(matches!(e, Error::File { .. }), "{e:?}");
+    assert!(
+        matches!(&e, Error::MissingFile { path, .. } if path.ends_with("pki/front-proxy-ca.crt")),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("create the CA first"), "{e}");
     Ok(())
 }
@@ -220,6 +234,15 @@ fn bad_pem_is_refused_naming_the_file() -> R {
     assert!(
         msg.contains(&format!("{NOWHERE}/pki/apiserver.crt")),
         "{msg}"
+    );
+    let e = decide(&plan, &Selection::all(), &tree, now())
+        .err()
+        .ok_or("accepted")?;
+    assert!(
+        matches!(&e, Error::Malformed { path, source }
+            if path.ends_with("pki/apiserver.crt")
+                && matches!(**source, Error::Ca(kubepki_ca::Error::NoCertificate { .. }))),
+        "{e:?}"
     );
     Ok(())
 }
@@ -506,5 +529,132 @@ fn every_folder_prefix_the_sink_can_leave_is_finished_by_init() -> R {
             assert!(again.unchanged());
         }
     }
+    Ok(())
+}
+
+/// A CA set is made without node inputs: no node name, no advertise address (the library
+/// would otherwise probe the hostname and the default route), nothing read or written.
+#[test]
+fn ca_set_needs_no_node_inputs() -> R {
+    let mut s = ClusterSpec::default();
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    s.cert_dir = Path::new(NOWHERE).join("pki");
+    s.kubeconfig_dir = NOWHERE.into();
+    assert_eq!((s.node_name.as_ref(), s.advertise_address), (None, None));
+    let cas = CaSet::generate(&s, now())?;
+    let paths: Vec<&str> = cas.tree().files().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "pki/ca.crt",
+            "pki/ca.key",
+            "pki/front-proxy-ca.crt",
+            "pki/front-proxy-ca.key",
+            "pki/etcd/ca.crt",
+            "pki/etcd/ca.key",
+            "pki/sa.key",
+            "pki/sa.pub",
+        ]
+    );
+    for (id, cn) in [
+        (CertId::Ca, "CN = kubernetes"),
+        (CertId::FrontProxyCa, "CN = front-proxy-ca"),
+        (CertId::EtcdCa, "CN = etcd-ca"),
+    ] {
+        let ca = cas.authority(id)?;
+        assert!(ca.can_sign());
+        assert_eq!(ca.certificate().subject().to_string(), cn);
+    }
+    assert!(!Path::new(NOWHERE).exists());
+
+    // External etcd: no etcd CA.
+    s.external_etcd = true;
+    let cas = CaSet::generate(&s, now())?;
+    assert!(cas.tree().get("pki/etcd/ca.crt").is_none());
+    assert_eq!(cas.tree().len(), 6);
+
+    // Inputs are still checked (here: an algorithm kubeadm 1.30 does not have).
+    s.kubernetes_version = "v1.30.0".parse()?;
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP384;
+    let e = CaSet::generate(&s, now())
+        .err()
+        .ok_or("accepted P-384 for 1.30")?;
+    assert!(
+        matches!(&e, Error::Invalid { field, .. } if field == "encryptionAlgorithm"),
+        "{e:?}"
+    );
+    Ok(())
+}
+
+/// PEM out, PEM in: a stored CA set is taken back under the rules `init` applies before it
+/// reuses a CA, and a node made from it is signed by those CAs (`openssl verify`).
+#[test]
+fn ca_set_round_trips_and_signs_a_node() -> R {
+    let mut s = spec("cp1", [192, 0, 2, 10]);
+    s.node_name = None;
+    s.advertise_address = None;
+    let cas = CaSet::generate(&s, now())?;
+    let back = CaSet::from_tree(&s, &Tree::from_json(&cas.tree().to_json()?)?, now())?;
+    for f in cas.tree().files() {
+        assert_eq!(back.tree().get(&f.path).map(|b| &b.bytes), Some(&f.bytes));
+    }
+    // Extra files in the tree are left out of the set.
+    let node1 = Plan::new(&spec("cp1", [192, 0, 2, 10]))?;
+    let applied = back.build_node(&node1, &Selection::all(), now())?;
+    let whole = applied.full_tree(back.tree());
+    assert_eq!(whole.len(), 27);
+    assert_eq!(CaSet::from_tree(&s, &whole, now())?.tree().len(), 8);
+
+    let tmp = tempfile::tempdir()?;
+    for (leaf, ca) in [
+        ("pki/apiserver.crt", "pki/ca.crt"),
+        ("pki/front-proxy-client.crt", "pki/front-proxy-ca.crt"),
+        ("pki/etcd/peer.crt", "pki/etcd/ca.crt"),
+    ] {
+        openssl_verify(
+            tmp.path(),
+            &bytes(cas.tree(), ca)?,
+            &bytes(&applied.files, leaf)?,
+        )?;
+    }
+    Ok(())
+}
+
+/// What `CaSet::from_tree` refuses, each naming the file: a missing CA, a CA key of another
+/// CA, an expired CA, a half service-account pair.
+#[test]
+fn ca_set_from_a_bad_tree_is_refused() -> R {
+    let s = spec("cp1", [192, 0, 2, 10]);
+    let good = CaSet::generate(&s, now())?.into_tree();
+
+    let mut t = good.clone();
+    t.remove("pki/front-proxy-ca.crt");
+    t.remove("pki/front-proxy-ca.key");
+    let e = CaSet::from_tree(&s, &t, now()).err().ok_or("accepted")?;
+    assert!(
+        matches!(&e, Error::MissingFile { path, .. } if path.ends_with("pki/front-proxy-ca.crt")),
+        "{e:?}"
+    );
+
+    let mut t = good.clone();
+    t.insert_file("pki/etcd/ca.key", bytes(&good, "pki/ca.key")?)?;
+    let e = CaSet::from_tree(&s, &t, now()).err().ok_or("accepted")?;
+    assert_eq!(
+        e.path().map(|p| p.ends_with("pki/etcd/ca.key")),
+        Some(true),
+        "{e:?}"
+    );
+
+    let old = CaSet::generate(&s, now() - Duration::days(11 * 366))?.into_tree();
+    let e = CaSet::from_tree(&s, &old, now()).err().ok_or("accepted")?;
+    assert!(e.to_string().contains("make a new tree"), "{e}");
+
+    let mut t = good.clone();
+    t.remove("pki/sa.pub");
+    let e = CaSet::from_tree(&s, &t, now()).err().ok_or("accepted")?;
+    assert!(
+        matches!(&e, Error::MissingFile { path, .. } if path.ends_with("pki/sa.pub")),
+        "{e:?}"
+    );
     Ok(())
 }

@@ -153,7 +153,8 @@ fn expect_file_error(s: &ClusterSpec, file: &str, needle: &str) -> R {
     let root = s.kubeconfig_dir.clone();
     let before = snapshot(&root)?;
     match init(s) {
-        Err(Error::File { path, reason }) => {
+        Err(e) if e.path().is_some() && !matches!(e, Error::Unusable { .. }) => {
+            let (path, reason) = (e.path().unwrap_or(Path::new("")), e.to_string());
             assert!(
                 path.ends_with(file),
                 "{} vs {file}: {reason}",
@@ -334,9 +335,8 @@ fn phases_and_dry_run() -> R {
 /// The files named by an `init` refusal (one error per file, or all of them in `Unusable`).
 fn refused_files(e: &Error) -> Vec<PathBuf> {
     match e {
-        Error::File { path, .. } => vec![path.clone()],
         Error::Unusable { problems } => problems.iter().flat_map(refused_files).collect(),
-        _ => Vec::new(),
+        e => e.path().map(Path::to_owned).into_iter().collect(),
     }
 }
 
