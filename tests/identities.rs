@@ -13,8 +13,8 @@ use kubepki_csr::KubeCsr;
 use kubepki_interop::{TlsServer, cn_and_orgs, run, run_ok};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Kubeconfig, Plan, Selection, Status, UserSpec, control_plane_node,
-    kubelet_kubeconfig, kubelet_serving, user_kubeconfig, user_request, verify,
+    CertId, ClusterAccess, ClusterSpec, Kubeconfig, Plan, Selection, Status, UserSpec,
+    control_plane_node, kubelet_kubeconfig, kubelet_serving, user_kubeconfig, user_request, verify,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -77,13 +77,7 @@ fn users_and_nodes_authenticate_at_a_real_tls_server() -> R {
     let now = OffsetDateTime::now_utc();
     let cert = sign_request(&ca, &sent, Duration::hours(8760), now)?;
     assert!(cert.not_after() <= now + Duration::seconds(86400));
-    let conf = user_kubeconfig(
-        "kubernetes",
-        "https://api.example.com:6443",
-        ca.certificate(),
-        &cert,
-        &key,
-    )?;
+    let conf = user_kubeconfig(&cluster(), ca.certificate(), &cert, &key)?;
     let (jane_crt, jane_key) = client_files(d, "jane", &conf)?;
 
     let worker = worker_kubeconfig(&ca)?;
@@ -167,12 +161,18 @@ fn users_and_nodes_authenticate_at_a_real_tls_server() -> R {
     Ok(())
 }
 
+fn cluster() -> ClusterAccess {
+    ClusterAccess {
+        cluster_name: "kubernetes".into(),
+        server: "https://api.example.com:6443".into(),
+    }
+}
+
 fn worker_kubeconfig(ca: &CertificateAuthority) -> Res<String> {
     Ok(kubelet_kubeconfig(
         ca,
         "worker1",
-        "kubernetes",
-        "https://api.example.com:6443",
+        &cluster(),
         KeyAlgorithm::EcdsaP256,
         kubepki_ca::Window::kubeadm(OffsetDateTime::now_utc(), Duration::hours(8760)),
         kubepki_ca::CaExpiry::Refuse,

@@ -13,8 +13,8 @@ use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig, kubelet_serving,
-    rbac_binding_yaml, user_kubeconfig, user_request,
+    ClusterAccess, RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig,
+    kubelet_serving, rbac_binding_yaml, user_kubeconfig, user_request,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -399,9 +399,20 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
         );
         let subject = user.subject().map_err(lib_err)?;
         let (cert, key) =
-            kubepki_kubeadm::client_credentials(&ca, &subject, alg, window).map_err(lib_err)?;
-        let yaml = user_kubeconfig(&a.cluster_name, server, ca.certificate(), &cert, &key)
-            .map_err(lib_err)?;
+            kubepki_kubeadm::client_credentials(&ca, &subject, alg, window, CaExpiry::Clamp)
+                .map_err(lib_err)?;
+        if cert.not_after() < window.not_after {
+            eprintln!(
+                "[user] WARNING: the certificate is cut to expire with its CA at {} (--validity asked for {})",
+                kubepki_ca::rfc3339(cert.not_after()),
+                kubepki_ca::rfc3339(window.not_after)
+            );
+        }
+        let cluster = ClusterAccess {
+            cluster_name: a.cluster_name.clone(),
+            server: server.to_owned(),
+        };
+        let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key).map_err(lib_err)?;
         stage(&mut batch, &out, yaml.as_bytes(), MODE_SECRET)?;
         out.parent().map(Path::to_path_buf).unwrap_or_default()
     };
@@ -466,14 +477,11 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
             msg: format!("does not belong to {}", a.cert.display()),
         });
     }
-    let yaml = user_kubeconfig(
-        &a.cluster_name,
-        &a.cluster_server,
-        ca.certificate(),
-        &cert,
-        &key,
-    )
-    .map_err(lib_err)?;
+    let cluster = ClusterAccess {
+        cluster_name: a.cluster_name.clone(),
+        server: a.cluster_server.clone(),
+    };
+    let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key).map_err(lib_err)?;
     let mut batch = batch(a.force);
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
@@ -614,8 +622,10 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             let yaml = kubelet_kubeconfig(
                 &ca,
                 &c.node_name,
-                &a.cluster_name,
-                &a.cluster_server,
+                &ClusterAccess {
+                    cluster_name: a.cluster_name.clone(),
+                    server: a.cluster_server.clone(),
+                },
                 algorithm("--encryption-algorithm", &c.encryption_algorithm)?,
                 window,
                 c.expiry(),

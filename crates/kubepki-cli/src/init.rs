@@ -123,6 +123,23 @@ pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
             path,
             msg: "is a symbolic link; kubepki never writes through links".into(),
         },
+        // The library names its inputs as fields; here they came from flags.
+        kubepki_kubeadm::Error::Invalid { field, reason } => {
+            let flag = match field.as_str() {
+                "server" => "--cluster-server",
+                "nodeName" => "--node-name",
+                "namespace" => "--namespace",
+                "dnsNames" => "--dns",
+                other => other,
+            };
+            CliError::Other(format!("{flag}: {reason}"))
+        }
+        kubepki_kubeadm::Error::NoAdvertiseAddress { reason } => CliError::Other(format!(
+            "no advertise address: pass --apiserver-advertise-address (or localAPIEndpoint.advertiseAddress); {reason}"
+        )),
+        kubepki_kubeadm::Error::NoNodeName { reason } => {
+            CliError::Other(format!("nodeRegistration.name: {reason}; pass --node-name"))
+        }
         other => CliError::Other(other.to_string()),
     }
 }

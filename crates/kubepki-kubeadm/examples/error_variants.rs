@@ -73,6 +73,7 @@ fn provoke(now: OffsetDateTime) -> Result<Failures, Box<dyn std::error::Error>> 
         &Subject::cn("jane"),
         KeyAlgorithm::EcdsaP256,
         Window::kubeadm(now, Duration::hours(1)),
+        kubepki_ca::CaExpiry::Refuse,
     )
     .err()
     .ok_or(unexpected("ca_keyless_signing"))?;

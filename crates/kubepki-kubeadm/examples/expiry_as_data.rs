@@ -1,11 +1,9 @@
-//! Expiry as data. `check_expiration` reads a tree from its folders (under the tree's shared
-//! lock, reporting rather than completing an interrupted batch) and returns an `Expiration`
-//! value: NotBefore/NotAfter per certificate and CA, problems, and an `Urgency` for a window.
-//! There is no `check_expiration` over bytes or a `Tree` yet; from bytes, the expiry of each
-//! certificate is what `Certificate::from_pem(..).not_after()` returns, and for a kubeconfig
-//! that of its embedded client certificate. This example does it from bytes for a tree made
-//! in memory, then writes the same tree to a temporary folder and checks that
-//! `check_expiration` reports the same dates.
+//! Expiry as data, from bytes. `Expiration::of_tree` reads a tree held in memory (made by
+//! `build`, read back from an export or a secret store) and returns the same `Expiration`
+//! value `check_expiration` returns for the folders: NotBefore/NotAfter per certificate, CA and
+//! kubeconfig client certificate, problems, and an `Urgency` for a window. This example makes
+//! a tree in memory and prints when each certificate expires; its test writes the same tree to
+//! a temporary folder and checks that `check_expiration` reports the same dates.
 //!
 //! ```sh
 //! cargo run -p kubepki-kubeadm --example expiry_as_data
@@ -15,45 +13,9 @@
 
 use std::path::Path;
 
-use kubepki_ca::Certificate;
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{ClusterSpec, Kubeconfig, Plan, Selection, Tree, build};
-use time::OffsetDateTime;
-
-/// When one certificate of a tree expires, read from its bytes.
-#[derive(Debug, PartialEq, Eq)]
-struct Expiry {
-    /// The tree path (`pki/apiserver.crt`, `admin.conf`).
-    path: String,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-}
-
-/// The expiry of every certificate of `tree`: each `.crt`, and each kubeconfig's client
-/// certificate. Nothing is read from disk.
-fn expiry_from_bytes(tree: &Tree) -> Result<Vec<Expiry>, Box<dyn std::error::Error>> {
-    let mut out = Vec::new();
-    for f in tree.files() {
-        let cert = if f.path.ends_with(".crt") {
-            Certificate::from_pem(&f.bytes)?
-        } else if f.path.ends_with(".conf") {
-            let path = Path::new(&f.path);
-            let kc = Kubeconfig::from_slice(path, &f.bytes)?;
-            match kc.current_client_cert_pem(path)? {
-                Some(pem) => Certificate::from_pem(&pem)?,
-                None => continue,
-            }
-        } else {
-            continue;
-        };
-        out.push(Expiry {
-            path: f.path.clone(),
-            not_before: cert.not_before(),
-            not_after: cert.not_after(),
-        });
-    }
-    Ok(out)
-}
+use kubepki_kubeadm::{ClusterSpec, Expiration, Plan, Selection, Tree, Urgency, build};
+use time::{Duration, OffsetDateTime};
 
 /// A node's tree, made in memory; its folders are only named.
 fn node_tree(
@@ -72,68 +34,78 @@ fn node_tree(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = OffsetDateTime::now_utc();
-    let (_, _, tree) = node_tree(Path::new("/nonexistent/kubepki-example"), now)?;
-    for e in expiry_from_bytes(&tree)? {
+    let (spec, _, tree) = node_tree(Path::new("/nonexistent/kubepki-example"), now)?;
+    let exp = Expiration::of_tree(&spec, &tree, now);
+    for e in exp.authorities.iter().chain(&exp.certificates) {
+        let Some(until) = e.expires else { continue };
         println!(
-            "{:<40} expires {} ({} days)",
-            e.path,
-            kubepki_kubeadm::kubeadm_date(e.not_after),
-            (e.not_after - now).whole_days()
+            "{:<26} expires {} ({} days)",
+            e.name,
+            kubepki_kubeadm::kubeadm_date(until),
+            (until - now).whole_days()
         );
     }
+    println!(
+        "renewal due within 30 days: {}",
+        exp.urgency(Duration::days(30)) != Urgency::Fine
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubepki_kubeadm::{Urgency, check_expiration, write_folder};
-    use time::Duration;
+    use kubepki_ca::Certificate;
+    use kubepki_kubeadm::{check_expiration, write_folder};
 
     #[test]
-    fn bytes_and_check_expiration_agree() -> Result<(), Box<dyn std::error::Error>> {
+    fn memory_and_folder_agree() -> Result<(), Box<dyn std::error::Error>> {
         let now = OffsetDateTime::now_utc();
         let dir = tempfile::tempdir()?;
         let (spec, plan, tree) = node_tree(dir.path(), now)?;
-        let from_bytes = expiry_from_bytes(&tree)?;
-        // 10 certificates and 5 kubeconfig client certificates.
-        assert_eq!(from_bytes.len(), 15);
-        for e in &from_bytes {
-            assert!(e.not_before <= now && now < e.not_after, "{e:?}");
-            let want = if e.path.ends_with("ca.crt") {
-                3650
-            } else {
-                365
-            };
-            assert!(
-                ((e.not_after - now).whole_days() - want).abs() <= 1,
-                "{e:?}"
-            );
+        let in_memory = Expiration::of_tree(&spec, &tree, now);
+        assert!(in_memory.problems.is_empty(), "{:?}", in_memory.problems);
+        // 3 CAs; 7 leaves and 4 kubeconfigs (never kubelet.conf, as kubeadm).
+        assert_eq!(in_memory.authorities.len(), 3);
+        assert_eq!(in_memory.certificates.len(), 11);
+        for e in in_memory.authorities.iter().chain(&in_memory.certificates) {
+            let until = e.expires.ok_or(e.name.clone())?;
+            let want = if e.ca_name.is_none() { 3650 } else { 365 };
+            assert!(((until - now).whole_days() - want).abs() <= 1, "{e:?}");
         }
+        // Each date is the certificate's own, read from its bytes.
+        let api = Certificate::from_pem(&tree.get("pki/apiserver.crt").ok_or("apiserver")?.bytes)?;
+        let entry = in_memory
+            .certificates
+            .iter()
+            .find(|e| e.name == "apiserver");
+        assert_eq!(entry.and_then(|e| e.expires), Some(api.not_after()));
 
-        // The folder API on the same tree reports the same dates.
+        // The folder API on the same tree reports the same entries.
         write_folder(&plan, &tree)?;
-        let exp = check_expiration(&spec, now);
-        assert!(exp.problems.is_empty(), "{:?}", exp.problems);
-        let listed: Vec<_> = exp.certificates.iter().chain(&exp.authorities).collect();
-        assert_eq!(listed.len(), 14); // check-expiration never lists kubelet.conf, as kubeadm
-        for entry in listed {
-            let rel = entry
-                .path
-                .strip_prefix(dir.path())?
-                .to_string_lossy()
-                .into_owned();
-            let e = from_bytes
-                .iter()
-                .find(|e| e.path == rel)
-                .ok_or(rel.clone())?;
-            assert_eq!(entry.expires, Some(e.not_after), "{rel}");
-            assert_eq!(entry.not_before, Some(e.not_before), "{rel}");
-        }
+        let on_disk = check_expiration(&spec, now);
+        assert!(on_disk.problems.is_empty(), "{:?}", on_disk.problems);
+        assert_eq!(on_disk.certificates, in_memory.certificates);
+        assert_eq!(on_disk.authorities, in_memory.authorities);
+
         // As data: nothing is due within 30 days now; in 400 days the leaves have expired.
-        assert_eq!(exp.urgency(Duration::days(30)), Urgency::Fine);
-        let later = check_expiration(&spec, now + Duration::days(400));
+        assert_eq!(in_memory.urgency(Duration::days(30)), Urgency::Fine);
+        let later = Expiration::of_tree(&spec, &tree, now + Duration::days(400));
         assert_eq!(later.urgency(Duration::days(30)), Urgency::Expired);
+        // A tree without its CA key: that CA is reported as externally managed.
+        let mut keyless = tree.clone();
+        keyless.remove("pki/front-proxy-ca.key");
+        let ext = Expiration::of_tree(&spec, &keyless, now);
+        let fp = ext.authorities.iter().find(|e| e.name == "front-proxy-ca");
+        assert_eq!(fp.map(|e| e.externally_managed), Some(true));
+        // A file missing from the tree is reported missing, not read from disk.
+        let mut partial = tree.clone();
+        partial.remove("admin.conf");
+        let part = Expiration::of_tree(&spec, &partial, now);
+        assert_eq!(
+            part.missing().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["admin.conf"]
+        );
         Ok(())
     }
 }

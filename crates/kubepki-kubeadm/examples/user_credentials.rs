@@ -12,9 +12,9 @@
 //! printed. The same body runs in the test suite
 //! (`cargo test -p kubepki-kubeadm --example user_credentials`).
 
-use kubepki_ca::{CaSpec, CertificateAuthority, Window, rfc3339, sign_request};
+use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, Window, rfc3339, sign_request};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
-use kubepki_kubeadm::{UserSpec, client_credentials, user_kubeconfig, user_request};
+use kubepki_kubeadm::{ClusterAccess, UserSpec, client_credentials, user_kubeconfig, user_request};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -44,14 +44,13 @@ fn hand_out(now: OffsetDateTime) -> Result<Handed, Box<dyn std::error::Error>> {
         &jane.subject()?,
         KeyAlgorithm::EcdsaP256,
         Window::kubeadm(now, Duration::hours(24)),
+        CaExpiry::Refuse,
     )?;
-    let kubeconfig = user_kubeconfig(
-        "kubernetes",
-        "https://cp.example.test:6443",
-        ca.certificate(),
-        &cert,
-        &key,
-    )?;
+    let cluster = ClusterAccess {
+        cluster_name: "kubernetes".into(),
+        server: "https://cp.example.test:6443".into(),
+    };
+    let kubeconfig = user_kubeconfig(&cluster, ca.certificate(), &cert, &key)?;
 
     // Online: bob's CSR manifest (what `kubectl apply -f` takes), signed as the
     // kube-apiserver-client signer would, for 12 hours, and written back into its status.

@@ -138,11 +138,17 @@ pub enum Error {
         /// One error per file (or per external-CA summary).
         problems: Vec<Error>,
     },
-    /// No advertise address was given and none could be derived.
-    #[error(
-        "no advertise address: pass --apiserver-advertise-address (or localAPIEndpoint.advertiseAddress); {reason}"
-    )]
+    /// No advertise address was given (`localAPIEndpoint.advertiseAddress`) and none could be
+    /// derived from this machine.
+    #[error("no advertise address: set localAPIEndpoint.advertiseAddress; {reason}")]
     NoAdvertiseAddress {
+        /// Why derivation failed.
+        reason: String,
+    },
+    /// No node name was given (`nodeRegistration.name`) and none could be derived from this
+    /// machine's hostname.
+    #[error("no node name: set nodeRegistration.name; {reason}")]
+    NoNodeName {
         /// Why derivation failed.
         reason: String,
     },

@@ -8,9 +8,11 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 use crate::kubeconfig::Kubeconfig;
+use crate::memtree::{PKI_PREFIX, Tree};
 use crate::plan::{CertId, KubeconfigId};
 use crate::spec::ClusterSpec;
-use crate::tree::{read_cert, read_file};
+use crate::tree::{parse_cert, read_file};
+use zeroize::Zeroizing;
 
 /// One row of either table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,9 +67,8 @@ pub enum Urgency {
 /// Never fails as a whole: unreadable files become [`Expiration::problems`].
 ///
 /// It takes the tree's shared lock and only reads: a batch an interrupted writer left behind
-/// is reported as a problem, not completed. It reads folders; for bytes, parse each
-/// certificate (`kubepki_ca::Certificate::from_pem(..)?.not_after()`; the
-/// `expiry_as_data` example does it for a whole in-memory [`crate::Tree`]).
+/// is reported as a problem, not completed (nothing is changed, unlike the commands that
+/// write). For a tree in memory, or bytes, use [`Expiration::of_tree`].
 ///
 /// ```
 /// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, Urgency, check_expiration, run};
@@ -94,7 +95,6 @@ pub enum Urgency {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
-    let dir = &spec.cert_dir;
     let mut problems = Vec::new();
     // Read-only: an unfinished batch is reported, not completed; the shared lock keeps writers
     // out while the tree is read.
@@ -110,6 +110,124 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             None
         }
     };
+    let mut out = expiration(spec, &Source::Folder, now);
+    problems.append(&mut out.problems);
+    out.problems = problems;
+    out.busy = busy;
+    out
+}
+
+impl Expiration {
+    /// [`check_expiration`] over a tree held in memory (for example one made by
+    /// [`crate::build`], or read back from an export): the same entries, with the paths where
+    /// `spec`'s folders would hold the files. A kubeconfig whose client certificate is a file
+    /// it names (rather than embedded data) is read from the tree too.
+    ///
+    /// ```
+    /// use kubepki_kubeadm::{ClusterSpec, Expiration, Plan, Selection, Tree, Urgency, build};
+    /// use time::{Duration, OffsetDateTime};
+    ///
+    /// let mut spec = ClusterSpec::with_advertise_address("192.0.2.10".parse()?);
+    /// spec.node_name = Some("cp1".into());
+    /// spec.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+    /// let now = OffsetDateTime::now_utc();
+    /// let tree = build(&Plan::new(&spec)?, &Selection::all(), &Tree::new(), now)?.files;
+    ///
+    /// let exp = Expiration::of_tree(&spec, &tree, now);
+    /// assert!(exp.problems.is_empty() && exp.missing().count() == 0);
+    /// assert_eq!(exp.urgency(Duration::days(30)), Urgency::Fine);
+    /// let admin = exp.certificates.iter().find(|e| e.name == "admin.conf").expect("listed");
+    /// assert!(admin.expires.expect("read") > now + Duration::days(364));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn of_tree(spec: &ClusterSpec, tree: &Tree, now: OffsetDateTime) -> Expiration {
+        expiration(spec, &Source::Tree { spec, tree }, now)
+    }
+}
+
+/// The client certificate of the kubeconfig file at `path` (the caller holds the tree's lock).
+pub(crate) fn kubeconfig_client_cert(path: &Path) -> Result<Certificate, crate::Error> {
+    Source::Folder.kubeconfig_cert(path)
+}
+
+/// Where the files are read from: the folders (the caller holds the lock), or a tree in
+/// memory.
+enum Source<'a> {
+    Folder,
+    Tree {
+        spec: &'a ClusterSpec,
+        tree: &'a Tree,
+    },
+}
+
+impl Source<'_> {
+    fn exists(&self, p: &Path) -> bool {
+        match self {
+            Source::Folder => p.exists(),
+            Source::Tree { spec, tree } => {
+                tree_path(spec, p).is_some_and(|r| tree.get(&r).is_some())
+            }
+        }
+    }
+
+    fn read(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, crate::Error> {
+        match self {
+            Source::Folder => read_file(p),
+            Source::Tree { spec, tree } => tree_path(spec, p)
+                .and_then(|r| tree.get(&r))
+                .map(|f| f.bytes.clone())
+                .ok_or_else(|| crate::error::missing(p, "is not in the tree")),
+        }
+    }
+
+    fn cert(&self, p: &Path) -> Result<Certificate, crate::Error> {
+        parse_cert(p, &self.read(p)?)
+    }
+
+    /// The client certificate of a kubeconfig's current user: embedded, or in the file it
+    /// names (read by the one kubeconfig reader, [`Kubeconfig::current_client_cert_pem`], or
+    /// from the tree).
+    fn kubeconfig_cert(&self, path: &Path) -> Result<Certificate, crate::Error> {
+        let kc = Kubeconfig::from_slice(path, &self.read(path)?)?;
+        let pem = match self {
+            Source::Folder => kc.current_client_cert_pem(path)?,
+            Source::Tree { .. } => {
+                let (_, user) = kc.current(path)?;
+                match crate::kubeconfig::set(user.user.client_certificate.as_deref()) {
+                    Some(f)
+                        if crate::kubeconfig::set(user.user.client_certificate_data.as_deref())
+                            .is_none() =>
+                    {
+                        let named = crate::kubeconfig::resolve_reference(path, f);
+                        Some(self.read(&named)?.to_vec())
+                    }
+                    _ => kc.current_client_cert_pem(path)?,
+                }
+            }
+        };
+        let pem = pem.ok_or_else(|| kc.no_client_cert(path))?;
+        Certificate::from_pem(&pem)
+            .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
+    }
+}
+
+/// The tree path of `p` for `spec`'s folders (`pki/...` under the certificate folder, the rest
+/// under the kubeconfig folder).
+fn tree_path(spec: &ClusterSpec, p: &Path) -> Option<String> {
+    if let Ok(rest) = p.strip_prefix(&spec.cert_dir) {
+        return Some(format!("{PKI_PREFIX}{}", rest.to_str()?));
+    }
+    Some(
+        p.strip_prefix(&spec.kubeconfig_dir)
+            .ok()?
+            .to_str()?
+            .to_owned(),
+    )
+}
+
+fn expiration(spec: &ClusterSpec, src: &Source, now: OffsetDateTime) -> Expiration {
+    let dir = &spec.cert_dir;
+    let mut problems = Vec::new();
     let ids = spec.cert_ids();
     let mut authorities = Vec::new();
     let mut external = std::collections::BTreeMap::new();
@@ -122,11 +240,11 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             not_before: None,
             ca_name: None,
             externally_managed: false,
-            missing: !path.exists(),
+            missing: !src.exists(&path),
             invalid: false,
         };
         if !entry.missing {
-            match read_cert(&path).and_then(|c| {
+            match src.cert(&path).and_then(|c| {
                 CertificateAuthority::from_certificate(c)
                     .map_err(|e| crate::error::file_err(&path, e))
             }) {
@@ -134,14 +252,14 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
                     entry.expires = Some(loaded.certificate().not_after());
                     entry.not_before = Some(loaded.certificate().not_before());
                     // kubeadm: the key's existence decides; a keyless CA must have its leaves.
-                    entry.externally_managed = !ca.key_path(dir).exists();
+                    entry.externally_managed = !src.exists(&ca.key_path(dir));
                     if entry.externally_managed {
                         let bad: Vec<String> = ids
                             .iter()
                             .filter(|l| l.issuer() == Some(ca))
                             .filter_map(|l| {
                                 let p = l.cert_path(dir);
-                                match read_cert(&p) {
+                                match src.cert(&p) {
                                     Ok(c) => loaded
                                         .check_issued(&c)
                                         .err()
@@ -178,7 +296,8 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             &path,
             issuer,
             external.get(&issuer).copied().unwrap_or(false),
-            read_cert,
+            src,
+            false,
             &mut problems,
         ));
     }
@@ -193,7 +312,8 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             &path,
             CertId::Ca,
             external.get(&CertId::Ca).copied().unwrap_or(false),
-            kubeconfig_client_cert,
+            src,
+            true,
             &mut problems,
         ));
     }
@@ -204,7 +324,7 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
         certificates,
         authorities,
         problems,
-        busy,
+        busy: None,
     }
 }
 
@@ -213,7 +333,8 @@ fn entry_for(
     path: &Path,
     issuer: CertId,
     externally_managed: bool,
-    read: impl Fn(&Path) -> Result<Certificate, crate::Error>,
+    src: &Source,
+    kubeconfig: bool,
     problems: &mut Vec<String>,
 ) -> ExpirationEntry {
     let mut e = ExpirationEntry {
@@ -223,11 +344,16 @@ fn entry_for(
         not_before: None,
         ca_name: Some(issuer.name().into()),
         externally_managed,
-        missing: !path.exists(),
+        missing: !src.exists(path),
         invalid: false,
     };
     if !e.missing {
-        match read(path) {
+        let read = if kubeconfig {
+            src.kubeconfig_cert(path)
+        } else {
+            src.cert(path)
+        };
+        match read {
             Ok(c) => {
                 e.expires = Some(c.not_after());
                 e.not_before = Some(c.not_before());
@@ -239,17 +365,6 @@ fn entry_for(
         }
     }
     e
-}
-
-/// The client certificate of a kubeconfig's current user: embedded, or in the file it names
-/// (read by the one kubeconfig reader, [`Kubeconfig::current_client_cert_pem`]).
-pub(crate) fn kubeconfig_client_cert(path: &Path) -> Result<Certificate, crate::Error> {
-    let kc = Kubeconfig::from_slice(path, &read_file(path)?)?;
-    let pem = kc
-        .current_client_cert_pem(path)?
-        .ok_or_else(|| kc.no_client_cert(path))?;
-    Certificate::from_pem(&pem)
-        .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
 }
 
 impl Expiration {

@@ -43,14 +43,16 @@ impl UserSpec {
     }
 }
 
-/// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile; a
-/// window that outlives the CA is cut to the CA's NotAfter.
+/// A client certificate and key issued by `ca` for `subject`, with kubeadm's leaf profile.
+/// `expiry` says what happens to a window that outlives the CA: [`CaExpiry::Refuse`] it (an
+/// error naming both dates), or [`CaExpiry::Clamp`] it to the CA's NotAfter (what `kubepki
+/// user create` does, saying so).
 ///
 /// ```
-/// use kubepki_ca::{CaSpec, CertificateAuthority, Certificate, Window};
+/// use kubepki_ca::{CaExpiry, CaSpec, CertificateAuthority, Certificate, Window};
 /// use kubepki_csr::ExtKeyUsage;
 /// use kubepki_keys::{KeyAlgorithm, PrivateKey};
-/// use kubepki_kubeadm::{Kubeconfig, UserSpec, client_credentials, user_kubeconfig};
+/// use kubepki_kubeadm::{ClusterAccess, Kubeconfig, UserSpec, client_credentials, user_kubeconfig};
 /// use time::{Duration, OffsetDateTime};
 ///
 /// let now = OffsetDateTime::now_utc();
@@ -60,29 +62,33 @@ impl UserSpec {
 /// )?;
 /// let jane = UserSpec { name: "jane".into(), groups: vec!["dev".into()] };
 /// let (cert, key) = client_credentials(
-///     &ca, &jane.subject()?, KeyAlgorithm::EcdsaP256, Window::kubeadm(now, Duration::hours(24)),
+///     &ca,
+///     &jane.subject()?,
+///     KeyAlgorithm::EcdsaP256,
+///     Window::kubeadm(now, Duration::hours(24)),
+///     CaExpiry::Refuse,
 /// )?;
 /// ca.verify(&cert, Some(&ExtKeyUsage::ClientAuth), now)?;
 /// assert_eq!(cert.organizations(), ["dev"]);
 ///
-/// let yaml = user_kubeconfig("kubernetes", "https://cp.example.test:6443", ca.certificate(), &cert, &key)?;
-/// let path = std::path::Path::new("jane.conf");
-/// let kc = Kubeconfig::from_slice(path, yaml.as_bytes())?;
+/// // Longer than the CA lives: refused, or cut to the CA's end when asked.
+/// let long = Window::kubeadm(now, Duration::days(20 * 365));
+/// assert!(client_credentials(&ca, &jane.subject()?, KeyAlgorithm::EcdsaP256, long, CaExpiry::Refuse).is_err());
+/// let (cut, _) = client_credentials(&ca, &jane.subject()?, KeyAlgorithm::EcdsaP256, long, CaExpiry::Clamp)?;
+/// assert_eq!(cut.not_after(), ca.certificate().not_after());
+///
+/// let cluster = ClusterAccess {
+///     cluster_name: "kubernetes".into(),
+///     server: "https://cp.example.test:6443".into(),
+/// };
+/// let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key)?;
+/// let kc = Kubeconfig::parse(yaml.as_bytes())?;
 /// assert_eq!(kc.current_context, "jane@kubernetes");
-/// let embedded = kc.current_client_cert_pem(path)?.expect("embedded");
+/// let embedded = kc.current_client_cert_pem(std::path::Path::new("jane.conf"))?.expect("embedded");
 /// assert_eq!(Certificate::from_pem(&embedded)?.to_der(), cert.to_der());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn client_credentials(
-    ca: &CertificateAuthority,
-    subject: &Subject,
-    algorithm: KeyAlgorithm,
-    window: Window,
-) -> Result<(Certificate, PrivateKey), Error> {
-    client_credentials_with(ca, subject, algorithm, window, CaExpiry::Clamp)
-}
-
-fn client_credentials_with(
     ca: &CertificateAuthority,
     subject: &Subject,
     algorithm: KeyAlgorithm,
@@ -95,22 +101,44 @@ fn client_credentials_with(
     Ok((ca.issue(&spec)?, key))
 }
 
+/// The cluster a kubeconfig points at: its name (the kubeconfig's cluster entry and the
+/// `<user>@<cluster>` context) and the API server URL. Named fields, so the two strings cannot
+/// be swapped unnoticed; [`user_kubeconfig`] checks both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterAccess {
+    /// The cluster name (kubeadm's `clusterName`, `kubernetes` by default).
+    pub cluster_name: String,
+    /// The API server: an `https://host[:port]` URL.
+    pub server: String,
+}
+
+impl ClusterAccess {
+    /// Checks the name (not empty) and the server (an `https://` URL with a valid host and
+    /// port); errors name the field (`clusterName`, `server`).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.cluster_name.trim().is_empty() {
+            return Err(invalid("clusterName", "must not be empty"));
+        }
+        check_server(&self.server)
+    }
+}
+
 /// A kubeconfig embedding `ca`, `cert` and `key` for user `cert`'s CN, with the context
 /// `<user>@<cluster_name>` selected (what `kubectl config set-cluster/set-credentials
-/// --embed-certs/set-context/use-context` produce).
+/// --embed-certs/set-context/use-context` produce). `cluster` is checked first
+/// ([`ClusterAccess::validate`]).
 pub fn user_kubeconfig(
-    cluster_name: &str,
-    server: &str,
+    cluster: &ClusterAccess,
     ca: &Certificate,
     cert: &Certificate,
     key: &PrivateKey,
 ) -> Result<Zeroizing<String>, Error> {
+    cluster.validate()?;
     let user = cert.common_name().unwrap_or_default();
-    check_server(server)?;
     let key_pem = key.to_pem()?;
     Kubeconfig::new(
-        cluster_name,
-        server,
+        &cluster.cluster_name,
+        &cluster.server,
         Some(&ca.to_pem()),
         user,
         Some(&cert.to_pem()),
@@ -122,12 +150,12 @@ pub fn user_kubeconfig(
 fn check_server(server: &str) -> Result<(), Error> {
     let rest = server.strip_prefix("https://").ok_or_else(|| {
         invalid(
-            "--cluster-server",
+            "server",
             format!("\"{server}\" must be an https:// URL (client certificates need TLS)"),
         )
     })?;
     let hostport = rest.split('/').next().unwrap_or_default();
-    crate::net::HostPort::parse("--cluster-server", hostport)?;
+    crate::net::HostPort::parse("server", hostport)?;
     Ok(())
 }
 
@@ -227,7 +255,7 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
     };
     let value = match grant {
         RbacGrant::Role { role, namespace } => {
-            kubepki_csr::check_dns_subdomain(namespace).map_err(|e| invalid("--namespace", e))?;
+            kubepki_csr::check_dns_subdomain(namespace).map_err(|e| invalid("namespace", e))?;
             json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
@@ -254,23 +282,23 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
 pub fn kubelet_kubeconfig(
     ca: &CertificateAuthority,
     node_name: &str,
-    cluster_name: &str,
-    server: &str,
+    cluster: &ClusterAccess,
     algorithm: KeyAlgorithm,
     window: Window,
     expiry: CaExpiry,
 ) -> Result<Zeroizing<String>, Error> {
-    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
+    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("nodeName", e))?;
     let subject =
         Subject::cn(format!("system:node:{node_name}")).with_organizations(["system:nodes"]);
-    let (cert, key) = client_credentials_with(ca, &subject, algorithm, window, expiry)?;
+    cluster.validate()?;
+    let (cert, key) = client_credentials(ca, &subject, algorithm, window, expiry)?;
     let csr = CsrBuilder::new(subject).sign(&key)?;
     check_policy(
         SignerName::KubeApiserverClientKubelet,
         &csr,
         &SignerName::KubeApiserverClientKubelet.default_usages(),
     )?;
-    user_kubeconfig(cluster_name, server, ca.certificate(), &cert, &key)
+    user_kubeconfig(cluster, ca.certificate(), &cert, &key)
 }
 
 /// A kubelet serving certificate and key under the `kubelet-serving` policy: CN
@@ -286,9 +314,9 @@ pub fn kubelet_serving(
     window: Window,
     expiry: CaExpiry,
 ) -> Result<(Certificate, PrivateKey), Error> {
-    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
+    kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("nodeName", e))?;
     for d in dns {
-        crate::net::parse_san("--dns", d)?;
+        crate::net::parse_san("dnsNames", d)?;
     }
     let mut sans = SubjectAltNames {
         dns: dns.to_vec(),

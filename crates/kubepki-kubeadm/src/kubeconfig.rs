@@ -219,7 +219,21 @@ impl Kubeconfig {
         }
     }
 
-    /// Parses a kubeconfig (YAML or JSON). A YAML merge key (`<<`) anywhere in it is refused:
+    /// Parses kubeconfig bytes held in memory (YAML or JSON), as [`Kubeconfig::from_slice`]
+    /// does for a file; its errors name the input `kubeconfig`.
+    ///
+    /// ```
+    /// let kc = kubepki_kubeadm::Kubeconfig::parse(b"apiVersion: v1\nkind: Config\nclusters: []\n")?;
+    /// assert!(kc.clusters.is_empty());
+    /// assert!(kubepki_kubeadm::Kubeconfig::parse(b"kind: Secret").is_err());
+    /// # Ok::<(), kubepki_kubeadm::Error>(())
+    /// ```
+    pub fn parse(input: &[u8]) -> Result<Kubeconfig, Error> {
+        Kubeconfig::from_slice(Path::new("kubeconfig"), input)
+    }
+
+    /// Parses the kubeconfig file `path` holds `input` of (YAML or JSON); errors name `path`.
+    /// A YAML merge key (`<<`) anywhere in it is refused:
     /// go-yaml v2, which kubectl reads kubeconfigs with, applies a mapping's keys and merges in
     /// the order they are written (a `<<` after `client-key-data` replaces it), while kubepki's
     /// parser lets explicit keys win, so the two could read different credentials.

@@ -80,8 +80,9 @@ pub use external::{
     kubeconfig_csr_path, sign_csrs,
 };
 pub use identity::{
-    RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node, kubelet_kubeconfig,
-    kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig, user_request,
+    ClusterAccess, RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node,
+    kubelet_kubeconfig, kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig,
+    user_request,
 };
 pub use init::{
     Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,

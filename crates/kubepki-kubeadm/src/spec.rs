@@ -163,10 +163,10 @@ fn hostname() -> Result<String, Error> {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"));
     match read {
         Ok(h) if !h.trim().is_empty() => Ok(h.trim().to_owned()),
-        _ => Err(invalid(
-            "nodeRegistration.name",
-            "the hostname could not be read; pass --node-name",
-        )),
+        _ => Err(Error::NoNodeName {
+            reason: "the hostname could not be read (/proc/sys/kernel/hostname, /etc/hostname)"
+                .into(),
+        }),
     }
 }
 

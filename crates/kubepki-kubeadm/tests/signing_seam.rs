@@ -212,6 +212,7 @@ fn every_issuance_path_signs_through_the_seam_and_verifies_with_openssl() -> R {
         &Subject::cn("jane").with_organizations(["dev", "ops"]),
         KeyAlgorithm::EcdsaP256,
         window,
+        CaExpiry::Refuse,
     )?;
     openssl_verify(ca.certificate(), &user, dir.path(), "sslclient")?;
     let (serving, _) = kubelet_serving(
@@ -272,6 +273,7 @@ fn a_failing_signing_key_is_a_typed_error_naming_the_ca() -> R {
         &Subject::cn("jane"),
         KeyAlgorithm::EcdsaP256,
         Window::kubeadm(now(), Duration::hours(1)),
+        CaExpiry::Refuse,
     )
     .err()
     .ok_or("signed with a failing key")?;
