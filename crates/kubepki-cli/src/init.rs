@@ -379,7 +379,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
                     sayln!(
                         "{tag} {base} serving cert is signed for DNS names [{}] and IPs [{}]",
                         item.dns_names.join(" "),
-                        item.ip_addresses.join(" ")
+                        join_ips(&item.ip_addresses)
                     )?;
                 }
             }
@@ -502,11 +502,22 @@ fn print_dry_run(item: &Item) -> Result<(), CliError> {
         outln!(
             "          SANs: DNS [{}] IP [{}]",
             item.dns_names.join(" "),
-            item.ip_addresses.join(" ")
+            join_ips(&item.ip_addresses)
         )?;
     }
-    if let (Some(nb), Some(na)) = (&item.not_before, &item.not_after) {
-        outln!("          valid {nb} to {na}")?;
+    if let (Some(nb), Some(na)) = (item.not_before, item.not_after) {
+        outln!(
+            "          valid {} to {}",
+            kubepki_ca::rfc3339(nb),
+            kubepki_ca::rfc3339(na)
+        )?;
     }
     Ok(())
+}
+
+fn join_ips(ips: &[std::net::IpAddr]) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -4,6 +4,7 @@
 //! writes them: the crash-safe folder batch ([`write_folder`], [`run`]) or an export.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
@@ -107,9 +108,12 @@ pub struct Item {
     pub external: bool,
     /// The files.
     pub files: Vec<PathBuf>,
-    /// Subject (`O = a, CN = b`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
+    /// Subject (shown and serialized as `O = a, CN = b`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_subject"
+    )]
+    pub subject: Option<Subject>,
     /// The signing CA's name (`ca`, `etcd-ca`, ...); absent for CAs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
@@ -118,19 +122,42 @@ pub struct Item {
     pub dns_names: Vec<String>,
     /// IP SANs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ip_addresses: Vec<String>,
-    /// NotBefore (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_before: Option<String>,
-    /// NotAfter (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<String>,
+    pub ip_addresses: Vec<IpAddr>,
+    /// NotBefore (serialized as RFC 3339).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_time"
+    )]
+    pub not_before: Option<OffsetDateTime>,
+    /// NotAfter (serialized as RFC 3339).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_time"
+    )]
+    pub not_after: Option<OffsetDateTime>,
     /// Key algorithm of a new key, or of the existing key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_algorithm: Option<String>,
     /// The server URL (kubeconfigs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+}
+
+fn serialize_subject<S: serde::Serializer>(v: &Option<Subject>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(subject) => s.collect_str(subject),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_time<S: serde::Serializer>(
+    v: &Option<OffsetDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Item {
@@ -464,8 +491,8 @@ pub fn decide(
                 _ => {
                     let window = plan.ca_window(now);
                     let mut item = planned_item(spec, dir, plan.algorithm);
-                    item.not_before = Some(rfc3339(window.not_before));
-                    item.not_after = Some(rfc3339(window.not_after));
+                    item.not_before = Some(window.not_before);
+                    item.not_after = Some(window.not_after);
                     items.push((item, Some(Todo::Ca(spec.clone()))));
                 }
             }
@@ -499,8 +526,8 @@ pub fn decide(
                         _ => plan.ca_window(now).not_before,
                     };
                     let w = plan.leaf_window(now, ca_nb);
-                    item.not_before = Some(rfc3339(w.not_before));
-                    item.not_after = Some(rfc3339(w.not_after));
+                    item.not_before = Some(w.not_before);
+                    item.not_after = Some(w.not_after);
                     items.push((item, Some(Todo::Leaf(spec.clone()))));
                 }
             },
@@ -573,10 +600,10 @@ pub fn decide(
             Action::Create,
             vec![path],
         );
-        item.subject = Some(spec.subject.to_string());
+        item.subject = Some(spec.subject.clone());
         item.issuer = Some(CertId::Ca.name().into());
-        item.not_before = Some(rfc3339(w.not_before));
-        item.not_after = Some(rfc3339(w.not_after));
+        item.not_before = Some(w.not_before);
+        item.not_after = Some(w.not_after);
         item.key_algorithm = Some(plan.secondary_algorithm.name().into());
         item.server = Some(spec.server.clone());
         items.push((item, Some(Todo::Kubeconfig(spec.clone()))));
@@ -1220,7 +1247,7 @@ fn check_kubeconfig(
         return Err(file_err(path, format!("cannot be reused: mode: {m}")));
     }
     if let Some(c) = &cert {
-        item.subject = Some(c.subject().to_string());
+        item.subject = Some(c.subject().clone());
         fill_times(&mut item, c);
     }
     Ok(item)
@@ -1237,19 +1264,14 @@ fn planned_item(spec: &CertSpec, dir: &Path, alg: KeyAlgorithm) -> Item {
         action: Action::Create,
         external: false,
         files: vec![spec.id.cert_path(dir), spec.id.key_path(dir)],
-        subject: Some(spec.subject.to_string()),
+        subject: Some(spec.subject.clone()),
         issuer: spec.id.issuer().map(|i| i.name().into()),
         dns_names: if spec.id.is_ca() {
             spec.subject.common_name.iter().cloned().collect()
         } else {
             spec.subject_alt_names.dns.clone()
         },
-        ip_addresses: spec
-            .subject_alt_names
-            .ips
-            .iter()
-            .map(|i| i.to_string())
-            .collect(),
+        ip_addresses: spec.subject_alt_names.ips.clone(),
         not_before: None,
         not_after: None,
         key_algorithm: Some(alg.name().into()),
@@ -1279,10 +1301,10 @@ fn cert_item(
         action,
         external,
         files,
-        subject: Some(cert.subject().to_string()),
+        subject: Some(cert.subject().clone()),
         issuer: spec.id.issuer().map(|i| i.name().into()),
         dns_names: sans.dns,
-        ip_addresses: sans.ips.iter().map(|i| i.to_string()).collect(),
+        ip_addresses: sans.ips.clone(),
         not_before: None,
         not_after: None,
         key_algorithm: kubepki_keys::describe_public_key(cert.public_key_der()).ok(),
@@ -1304,8 +1326,8 @@ fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> Item {
 }
 
 fn fill_times(item: &mut Item, cert: &Certificate) {
-    item.not_before = Some(rfc3339(cert.not_before()));
-    item.not_after = Some(rfc3339(cert.not_after()));
+    item.not_before = Some(cert.not_before());
+    item.not_after = Some(cert.not_after());
 }
 
 fn notes(plan: &Plan, selection: &Selection) -> Vec<String> {

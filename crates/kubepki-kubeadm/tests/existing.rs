@@ -294,8 +294,21 @@ fn phases_and_dry_run() -> R {
         .iter()
         .find(|i| i.name == "apiserver")
         .ok_or("no apiserver")?;
-    assert_eq!(api.subject.as_deref(), Some("CN = kube-apiserver"));
-    assert!(api.not_before.is_some() && api.not_after.is_some());
+    assert_eq!(
+        api.subject.as_ref().map(ToString::to_string).as_deref(),
+        Some("CN = kube-apiserver")
+    );
+    // Typed values: the window around now, the advertise address as an address.
+    let (nb, na) = (api.not_before.ok_or("nb")?, api.not_after.ok_or("na")?);
+    assert!(
+        nb <= now && now + time::Duration::days(364) < na,
+        "{nb} {na}"
+    );
+    assert!(
+        api.ip_addresses.contains(&IpAddr::from([192, 0, 2, 10])),
+        "{:?}",
+        api.ip_addresses
+    );
     assert!(fs::read_dir(dir.path())?.next().is_none());
 
     // A leaf phase needs its CA on disk.
