@@ -70,3 +70,15 @@ echo "measure init_peak_rss_mb=$(echo "$rss / 1024" | bc -l | xargs printf %.1f)
 echo "measure check_expiration_ms=$(echo "$check * 1000" | bc -l | xargs printf %.1f)"
 echo "measure verify_ms=$(echo "$ver * 1000" | bc -l | xargs printf %.1f)"
 grep -q avx512ifma /proc/cpuinfo && echo "measure cpu_avx512ifma=yes" || echo "measure cpu_avx512ifma=no"
+
+# 4. The ECDSA-P256 tree in memory and through the folder sink (criterion, in-process) against
+#    the same tree made by the OpenSSL CLI script (median of 5, whole processes, no fsync).
+cargo bench -p kubepki-benches --bench tree -- --measurement-time "$secs" sinks >/dev/null 2>&1
+mem=$(criterion_rate sinks/in_memory/ECDSA-P256)
+folder=$(criterion_rate sinks/folder_sink/ECDSA-P256)
+ossl_p256=$(for i in 1 2 3 4 5; do wall bash benches/scripts/openssl-tree.sh "$work/e$i" p256; done | median)
+echo "measure tree_p256_in_memory_ms=$(echo "1000 / $mem" | bc -l | xargs printf %.2f)"
+echo "measure tree_p256_folder_sink_ms=$(echo "1000 / $folder" | bc -l | xargs printf %.2f)"
+echo "measure openssl_cli_tree_p256_ms=$(echo "$ossl_p256 * 1000" | bc -l | xargs printf %.1f)"
+echo "ratio tree_p256_in_memory=$(echo "$ossl_p256 * $mem" | bc -l | xargs printf %.1f)"
+echo "ratio tree_p256_folder_sink=$(echo "$ossl_p256 * $folder" | bc -l | xargs printf %.1f)"

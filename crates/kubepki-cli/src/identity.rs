@@ -402,7 +402,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             kubepki_kubeadm::client_credentials(&ca, &subject, alg, window, CaExpiry::Clamp)
                 .map_err(lib_err)?;
         if cert.not_after() < window.not_after {
-            eprintln!(
+            diag!(
                 "[user] WARNING: the certificate is cut to expire with its CA at {} (--validity asked for {})",
                 kubepki_ca::rfc3339(cert.not_after()),
                 kubepki_ca::rfc3339(window.not_after)

@@ -3,16 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use kubepki_ca::{Certificate, CertificateAuthority};
+use kubepki_ca::CertificateAuthority;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::kubeconfig::Kubeconfig;
-use crate::memtree::{PKI_PREFIX, Tree};
+use crate::memtree::Tree;
 use crate::plan::{CertId, KubeconfigId};
 use crate::spec::ClusterSpec;
-use crate::tree::{parse_cert, read_file};
-use zeroize::Zeroizing;
+use crate::tree::Source;
 
 /// One row of either table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,86 +141,6 @@ impl Expiration {
     pub fn of_tree(spec: &ClusterSpec, tree: &Tree, now: OffsetDateTime) -> Expiration {
         expiration(spec, &Source::Tree { spec, tree }, now)
     }
-}
-
-/// The client certificate of the kubeconfig file at `path` (the caller holds the tree's lock).
-pub(crate) fn kubeconfig_client_cert(path: &Path) -> Result<Certificate, crate::Error> {
-    Source::Folder.kubeconfig_cert(path)
-}
-
-/// Where the files are read from: the folders (the caller holds the lock), or a tree in
-/// memory.
-enum Source<'a> {
-    Folder,
-    Tree {
-        spec: &'a ClusterSpec,
-        tree: &'a Tree,
-    },
-}
-
-impl Source<'_> {
-    fn exists(&self, p: &Path) -> bool {
-        match self {
-            Source::Folder => p.exists(),
-            Source::Tree { spec, tree } => {
-                tree_path(spec, p).is_some_and(|r| tree.get(&r).is_some())
-            }
-        }
-    }
-
-    fn read(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, crate::Error> {
-        match self {
-            Source::Folder => read_file(p),
-            Source::Tree { spec, tree } => tree_path(spec, p)
-                .and_then(|r| tree.get(&r))
-                .map(|f| f.bytes.clone())
-                .ok_or_else(|| crate::error::missing(p, "is not in the tree")),
-        }
-    }
-
-    fn cert(&self, p: &Path) -> Result<Certificate, crate::Error> {
-        parse_cert(p, &self.read(p)?)
-    }
-
-    /// The client certificate of a kubeconfig's current user: embedded, or in the file it
-    /// names (read by the one kubeconfig reader, [`Kubeconfig::current_client_cert_pem`], or
-    /// from the tree).
-    fn kubeconfig_cert(&self, path: &Path) -> Result<Certificate, crate::Error> {
-        let kc = Kubeconfig::from_slice(path, &self.read(path)?)?;
-        let pem = match self {
-            Source::Folder => kc.current_client_cert_pem(path)?,
-            Source::Tree { .. } => {
-                let (_, user) = kc.current(path)?;
-                match crate::kubeconfig::set(user.user.client_certificate.as_deref()) {
-                    Some(f)
-                        if crate::kubeconfig::set(user.user.client_certificate_data.as_deref())
-                            .is_none() =>
-                    {
-                        let named = crate::kubeconfig::resolve_reference(path, f);
-                        Some(self.read(&named)?.to_vec())
-                    }
-                    _ => kc.current_client_cert_pem(path)?,
-                }
-            }
-        };
-        let pem = pem.ok_or_else(|| kc.no_client_cert(path))?;
-        Certificate::from_pem(&pem)
-            .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
-    }
-}
-
-/// The tree path of `p` for `spec`'s folders (`pki/...` under the certificate folder, the rest
-/// under the kubeconfig folder).
-fn tree_path(spec: &ClusterSpec, p: &Path) -> Option<String> {
-    if let Ok(rest) = p.strip_prefix(&spec.cert_dir) {
-        return Some(format!("{PKI_PREFIX}{}", rest.to_str()?));
-    }
-    Some(
-        p.strip_prefix(&spec.kubeconfig_dir)
-            .ok()?
-            .to_str()?
-            .to_owned(),
-    )
 }
 
 fn expiration(spec: &ClusterSpec, src: &Source, now: OffsetDateTime) -> Expiration {

@@ -13,9 +13,10 @@ use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
 use time::OffsetDateTime;
 
 use crate::error::{Error, file_err, invalid};
+use crate::init::{Current, commit_with};
 use crate::kubeconfig::Kubeconfig;
+use crate::memtree::Tree;
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
-use crate::tree::{read_cert, read_file, read_key};
 
 /// `<dir>/<base>.csr`.
 pub fn csr_path(dir: &Path, id: CertId) -> PathBuf {
@@ -93,8 +94,6 @@ fn present(p: &Path) -> bool {
 /// Files are only ever added, never replaced.
 pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
     let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
-    let dir = &plan.cert_dir;
-    let leaves: Vec<&CertSpec> = plan.certs.iter().filter(|c| !c.id.is_ca()).collect();
     for k in &plan.kubeconfigs {
         let key = plan
             .kubeconfig_dir
@@ -106,15 +105,33 @@ pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
             ));
         }
     }
+    let current = Tree::read_unlocked(plan);
+    let (files, mut out) = generate_csrs_in(plan, &current)?;
+    // New folders (the CA holder's side never needs to read them) are owner-only.
+    out.written = commit_with(plan, &files, FileBatch::new().with_dir_mode(0o700))?;
+    Ok(out)
+}
+
+/// [`generate_csrs`] over a tree in memory: what is missing of the node side of the
+/// external-CA flow, decided from `current` by the same rules, made in memory. Returns the new
+/// files (keys, CSRs, kubeconfigs holding only a client key) and what was kept;
+/// [`Generated::written`] is left empty (nothing is written).
+pub fn generate_csrs_in(plan: &Plan, current: &Tree) -> Result<(Tree, Generated), Error> {
+    let cur = Current {
+        plan,
+        tree: current,
+    };
+    let dir = &plan.cert_dir;
+    let leaves: Vec<&CertSpec> = plan.certs.iter().filter(|c| !c.id.is_ca()).collect();
     // Decide everything (and refuse) before spending time on keys.
     let leaf_todos = leaves
         .iter()
-        .map(|c| leaf_todo(dir, c))
+        .map(|c| leaf_todo(&cur, dir, c))
         .collect::<Result<Vec<_>, _>>()?;
     let kc_todos = plan
         .kubeconfigs
         .iter()
-        .map(|k| kubeconfig_todo(plan, k))
+        .map(|k| kubeconfig_todo(&cur, k))
         .collect::<Result<Vec<_>, _>>()?;
     let algs: Vec<_> = leaf_todos
         .iter()
@@ -129,7 +146,7 @@ pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
         .collect();
     let mut keys = generate_many(&algs)?.into_iter();
     let mut next = || keys.next().ok_or(kubepki_keys::Error::Generation);
-    let mut batch = FileBatch::new().with_dir_mode(0o700);
+    let mut files = Tree::new();
     let mut out = Generated::default();
     for (c, todo) in leaves.into_iter().zip(leaf_todos) {
         let (key, new) = match todo {
@@ -144,13 +161,19 @@ pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
             .subject_alt_names(c.subject_alt_names.clone())
             .sign(&key)?;
         if new {
-            let p = c.id.key_path(dir);
-            batch.stage(&p, key.to_pem()?.as_bytes(), MODE_SECRET)?;
-            out.written.push(p);
+            cur.put(
+                &mut files,
+                &c.id.key_path(dir),
+                key.to_pem()?.as_bytes(),
+                MODE_SECRET,
+            )?;
         }
-        let p = csr_path(dir, c.id);
-        batch.stage(&p, csr.to_pem().as_bytes(), MODE_SECRET)?;
-        out.written.push(p);
+        cur.put(
+            &mut files,
+            &csr_path(dir, c.id),
+            csr.to_pem().as_bytes(),
+            MODE_SECRET,
+        )?;
     }
     for (k, todo) in plan.kubeconfigs.iter().zip(kc_todos) {
         let (key, new) = match todo {
@@ -173,28 +196,25 @@ pub fn generate_csrs(plan: &Plan) -> Result<Generated, Error> {
                 Some(&key_pem),
             );
             let conf = plan.kubeconfig_path(k.id);
-            batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
-            out.written.push(conf);
+            cur.put(&mut files, &conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
         }
         let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
-        batch.stage(&csr_file, csr.to_pem().as_bytes(), MODE_SECRET)?;
-        out.written.push(csr_file);
+        cur.put(&mut files, &csr_file, csr.to_pem().as_bytes(), MODE_SECRET)?;
     }
-    batch.commit()?;
-    Ok(out)
+    Ok((files, out))
 }
 
-fn leaf_todo(dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
+fn leaf_todo(cur: &Current, dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
     let (kp, csr_file, crt) = (c.id.key_path(dir), csr_path(dir, c.id), c.id.cert_path(dir));
-    if present(&crt) {
-        if !present(&kp) {
+    if cur.exists(&crt) {
+        if !cur.exists(&kp) {
             return Err(file_err(
                 &crt,
                 format!("exists without its key {}", kp.display()),
             ));
         }
-        let key = read_key(&kp)?;
-        let cert = read_cert(&crt)?;
+        let key = cur.read_key(&kp)?;
+        let cert = cur.read_cert(&crt)?;
         if !key.matches_public_key(cert.public_key_der()) {
             return Err(file_err(
                 &kp,
@@ -222,7 +242,7 @@ fn leaf_todo(dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
             file: crt,
         }));
     }
-    match (present(&kp), present(&csr_file)) {
+    match (cur.exists(&kp), cur.exists(&csr_file)) {
         (false, false) => Ok(Todo::Make),
         (false, true) => Err(file_err(
             &csr_file,
@@ -231,10 +251,10 @@ fn leaf_todo(dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
                 kp.display()
             ),
         )),
-        (true, false) => Ok(Todo::CsrFor(Box::new(read_key(&kp)?))),
+        (true, false) => Ok(Todo::CsrFor(Box::new(cur.read_key(&kp)?))),
         (true, true) => {
-            let key = read_key(&kp)?;
-            let csr = read_csr(&csr_file)?;
+            let key = cur.read_key(&kp)?;
+            let csr = read_csr(cur, &csr_file)?;
             pending_csr_check(&csr_file, &csr, &key, &kp, |s, n, e| {
                 c.identity_differences(s, n, e)
             })?;
@@ -246,11 +266,12 @@ fn leaf_todo(dir: &Path, c: &CertSpec) -> Result<Todo, Error> {
     }
 }
 
-fn kubeconfig_todo(plan: &Plan, k: &KubeconfigSpec) -> Result<Todo, Error> {
+fn kubeconfig_todo(cur: &Current, k: &KubeconfigSpec) -> Result<Todo, Error> {
+    let plan = cur.plan;
     let conf = plan.kubeconfig_path(k.id);
     let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
-    if !present(&conf) {
-        if present(&csr_file) {
+    if !cur.exists(&conf) {
+        if cur.exists(&csr_file) {
             return Err(file_err(
                 &csr_file,
                 format!(
@@ -261,7 +282,7 @@ fn kubeconfig_todo(plan: &Plan, k: &KubeconfigSpec) -> Result<Todo, Error> {
         }
         return Ok(Todo::Make);
     }
-    let kc = Kubeconfig::from_slice(&conf, &read_file(&conf)?)?;
+    let kc = Kubeconfig::from_slice(&conf, &cur.read(&conf)?)?;
     let key = client_key(&kc, &conf)?;
     if let Some(cert) = client_cert(&kc, &conf)? {
         let mut problems = Vec::new();
@@ -288,10 +309,10 @@ fn kubeconfig_todo(plan: &Plan, k: &KubeconfigSpec) -> Result<Todo, Error> {
             file: conf,
         }));
     }
-    if !present(&csr_file) {
+    if !cur.exists(&csr_file) {
         return Ok(Todo::CsrFor(Box::new(key)));
     }
-    let csr = read_csr(&csr_file)?;
+    let csr = read_csr(cur, &csr_file)?;
     pending_csr_check(&csr_file, &csr, &key, &conf, |s, n, e| {
         k.identity_differences(s, n, e)
     })?;
@@ -544,23 +565,43 @@ impl Signed {
 /// one batch: on any error nothing is written.
 pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<Vec<Signed>, Error> {
     let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
+    let current = Tree::read_unlocked(plan);
+    let (files, out) = sign_csrs_in(plan, &current, cas, now)?;
+    // A kubeconfig gets its client certificate in place: the file is replaced.
+    commit_with(plan, &files, FileBatch::overwriting())?;
+    Ok(out)
+}
+
+/// [`sign_csrs`] over a tree in memory (the node's files as the CA holder received them):
+/// the same checks, and the new certificates and completed kubeconfigs returned as a tree
+/// instead of written. [`Signed::Written`] names where each would go on disk for `plan`.
+pub fn sign_csrs_in(
+    plan: &Plan,
+    current: &Tree,
+    cas: &SigningCas,
+    now: OffsetDateTime,
+) -> Result<(Tree, Vec<Signed>), Error> {
+    let cur = Current {
+        plan,
+        tree: current,
+    };
     cas.check(plan)?;
     let dir = &plan.cert_dir;
     let mut out = Vec::new();
     let mut refused: Vec<(PathBuf, String)> = Vec::new();
-    let mut batch = FileBatch::overwriting();
+    let mut files = Tree::new();
     let context = format!("Kubernetes {}, node {}", plan.version, plan.node_name);
     for c in plan.certs.iter().filter(|c| !c.id.is_ca()) {
         let issuer = c.id.issuer().unwrap_or(CertId::Ca);
         let ca = cas.get(issuer);
         let (csr_file, target, kp) = (csr_path(dir, c.id), c.id.cert_path(dir), c.id.key_path(dir));
-        let csr = if present(&csr_file) {
-            Some(read_csr(&csr_file)?)
+        let csr = if cur.exists(&csr_file) {
+            Some(read_csr(&cur, &csr_file)?)
         } else {
             None
         };
-        let key = if present(&kp) {
-            Some(read_key(&kp)?)
+        let key = if cur.exists(&kp) {
+            Some(cur.read_key(&kp)?)
         } else {
             None
         };
@@ -570,8 +611,8 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             refused.push((csr_file, format!("was not made with {}", kp.display())));
             continue;
         }
-        if present(&target) {
-            let cert = read_cert(&target)?;
+        if cur.exists(&target) {
+            let cert = cur.read_cert(&target)?;
             let mut problems = Vec::new();
             let owner = key
                 .as_ref()
@@ -646,15 +687,15 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             &c.ext_key_usage,
             now,
         )?;
-        batch.stage(&target, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
+        cur.put(&mut files, &target, cert.to_pem().as_bytes(), MODE_PUBLIC)?;
         out.push(Signed::Written(target));
     }
     for k in &plan.kubeconfigs {
         let csr_file = kubeconfig_csr_path(&plan.kubeconfig_dir, k.id);
         let conf = plan.kubeconfig_path(k.id);
         let name = k.id.file_name();
-        if !present(&conf) {
-            if present(&csr_file) {
+        if !cur.exists(&conf) {
+            if cur.exists(&csr_file) {
                 return Err(file_err(
                     &csr_file,
                     format!("exists without {}, which holds its key", conf.display()),
@@ -663,7 +704,7 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             out.push(Signed::NoCsr(name.into()));
             continue;
         }
-        let bytes = read_file(&conf)?;
+        let bytes = cur.read(&conf)?;
         let mut kc = Kubeconfig::from_slice(&conf, &bytes)?;
         if let Some(cert) = client_cert(&kc, &conf)? {
             let key = client_key(&kc, &conf)?;
@@ -702,12 +743,12 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             }
             continue;
         }
-        if !present(&csr_file) {
+        if !cur.exists(&csr_file) {
             out.push(Signed::NoCsr(name.into()));
             continue;
         }
         let key = client_key(&kc, &conf)?;
-        let csr = read_csr(&csr_file)?;
+        let csr = read_csr(&cur, &csr_file)?;
         if !key.matches_public_key(csr.public_key_der()) {
             refused.push((
                 csr_file,
@@ -764,18 +805,17 @@ pub fn sign_csrs(plan: &Plan, cas: &SigningCas, now: OffsetDateTime) -> Result<V
             u.user.client_certificate = None;
             u.user.client_certificate_data = Some(B64.encode(cert.to_pem()));
         }
-        batch.stage(&conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
+        cur.put(&mut files, &conf, kc.to_yaml()?.as_bytes(), MODE_SECRET)?;
         out.push(Signed::Written(conf));
     }
     if !refused.is_empty() {
         return Err(Error::Refused { refused });
     }
-    batch.commit()?;
-    Ok(out)
+    Ok((files, out))
 }
 
-fn read_csr(path: &Path) -> Result<Csr, Error> {
-    Csr::from_pem(&read_file(path)?).map_err(|e| file_err(path, e))
+fn read_csr(cur: &Current, path: &Path) -> Result<Csr, Error> {
+    Csr::from_pem(&cur.read(path)?).map_err(|e| crate::error::malformed(path, e))
 }
 
 fn issue(

@@ -10,7 +10,6 @@ use kubepki_ca::{
     CaExpiry, Certificate, CertificateAuthority, IssueSpec, SignerName, Window, check_policy,
 };
 use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, KubeCsr, Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -363,8 +362,9 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 /// The tree of an extra control-plane node, as `kubeadm join --control-plane` leaves it: the
 /// shared CAs and sa keys copied from `from_cert_dir` (identical copies may already be there),
 /// then this node's leaves and admin.conf, controller-manager.conf, scheduler.conf and
-/// kubelet.conf (which join would get through TLS bootstrap) made by [`crate::run`]. No
-/// super-admin.conf (init node only). On failure, the copies made here are removed again.
+/// kubelet.conf (which join would get through TLS bootstrap), decided and made as
+/// [`crate::run`] does over the node's tree plus those copies, and written as one crash-safe
+/// batch: on failure nothing is written. No super-admin.conf (init node only).
 ///
 /// As `kubeadm join --control-plane`, it refuses a cluster without a `controlPlaneEndpoint`
 /// (every kubeconfig of the node would point at the node alone), and names every shared file
@@ -444,17 +444,20 @@ pub fn control_plane_node(
         };
         return Err(file_err(from_cert_dir.join(first), reason));
     }
-    // The node's tree stays locked from here until run() is done (the copies' batch keeps its
-    // folders locked too), so nobody swaps or writes the folders in between, and run() reopens
-    // them through the handles held here.
-    let (_lock, _) = crate::tree::lock_for_writing(&plan.spec)?;
-    let mut batch = FileBatch::new();
+    // One batch under the node's lock: the shared files it lacks, copied, and its own files,
+    // made from them (decide and apply over the tree on disk plus the copies, then the
+    // crash-safe folder writer: docs/architecture.md, "Decide, apply, sinks").
+    let (_lock, recovered) = crate::tree::lock_for_writing(&plan.spec)?;
+    let current = crate::Tree::read_unlocked(plan);
+    let mut with_shared = current.clone();
+    let mut new_files = crate::Tree::new();
     for rel in shared {
         let src = from_cert_dir.join(&rel);
         let dst = plan.cert_dir.join(&rel);
         let bytes = read_file(&src)?;
-        if dst.exists() {
-            if *read_file(&dst)? != *bytes {
+        let tree_path = format!("{}{}", crate::PKI_PREFIX, rel.display());
+        if current.exists(&tree_path) {
+            if *current.read(&tree_path, &dst)? != *bytes {
                 return Err(file_err(
                     &dst,
                     format!(
@@ -465,10 +468,9 @@ pub fn control_plane_node(
             }
             continue;
         }
-        let secret = rel.extension().is_some_and(|e| e == "key" || e == "pub");
-        batch.stage(&dst, &bytes, if secret { MODE_SECRET } else { MODE_PUBLIC })?;
+        new_files.insert_file(tree_path.clone(), bytes.to_vec())?;
+        with_shared.insert_file(tree_path, bytes.to_vec())?;
     }
-    let copied = batch.commit_undoable()?;
     let selection = crate::Selection {
         certs: CertId::ALL.to_vec(),
         sa: true,
@@ -477,17 +479,10 @@ pub fn control_plane_node(
             .filter(|k| *k != KubeconfigId::SuperAdmin)
             .collect(),
     };
-    match crate::run(plan, &selection, now, false) {
-        Ok(mut r) => {
-            r.written.splice(0..0, copied.files());
-            Ok(r)
-        }
-        Err(e) => {
-            // Through the folders' handles, and only the files still the copies made here. The
-            // error reported stays the one that stopped the node (an undo that fails leaves
-            // copies of the shared files, which a new run accepts as they are identical).
-            let _ = copied.undo();
-            Err(e)
-        }
+    let applied = crate::apply(plan, crate::decide(plan, &selection, &with_shared, now)?)?;
+    for f in applied.files.files() {
+        new_files.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
     }
+    let written = crate::init::stage_and_commit(plan, &new_files)?;
+    Ok(applied.into_report(written, recovered))
 }

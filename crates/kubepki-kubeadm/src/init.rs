@@ -538,7 +538,7 @@ pub fn decide(
         // supplied there; making them is what the external-CA flow in docs/init.md relies on).
         match decide_sa(&cur) {
             Err(e) => problems.push(e),
-            Ok(SaState::Complete(item)) => items.push((item, None)),
+            Ok(SaState::Complete(item)) => items.push((*item, None)),
             Ok(SaState::NeedPub(key)) => {
                 let item = sa_item(plan, Action::Create, Some(key.algorithm()));
                 items.push((item, Some(Todo::SaPub(Box::new(key)))));
@@ -563,10 +563,10 @@ pub fn decide(
         let path = plan.kubeconfig_path(spec.id);
         let external_ca =
             matches!(cas.get(&CertId::Ca), Some(CaState::Loaded(ca)) if !ca.can_sign());
-        if cur.kc_exists(&path) {
+        if cur.exists(&path) {
             let csr = crate::external::kubeconfig_csr_path(&plan.kubeconfig_dir, spec.id);
             match has_client_cert(&cur, &path) {
-                Ok(false) if external_ca && cur.kc_exists(&csr) => {
+                Ok(false) if external_ca && cur.exists(&csr) => {
                     awaiting.push(csr);
                     continue;
                 }
@@ -830,7 +830,18 @@ pub fn write_folder(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
 /// `etcd/` (the etcd CA and what it signs), then the certificate folder, then the kubeconfig
 /// folder — so that even a batch recovered in one folder alone (by a command writing only
 /// there) leaves a tree whose CAs are all there.
-fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
+    commit_with(plan, files, FileBatch::new())
+}
+
+/// The folder sink with `batch`'s options (new folders' mode; replacing existing files): the
+/// files of `files` staged into it in the writer's order, then committed. Returns the files
+/// written, in the tree's order.
+pub(crate) fn commit_with(
+    plan: &Plan,
+    files: &Tree,
+    mut batch: FileBatch,
+) -> Result<Vec<PathBuf>, Error> {
     let etcd = format!("{PKI_PREFIX}etcd/");
     let rank = |path: &str| {
         if path.starts_with(&etcd) {
@@ -843,7 +854,6 @@ fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
     };
     let mut order: Vec<_> = files.files().collect();
     order.sort_by_key(|f| rank(&f.path));
-    let mut batch = FileBatch::new();
     for f in order {
         batch.stage(&disk_path(plan, &f.path), &f.bytes, f.mode)?;
     }
@@ -851,37 +861,51 @@ fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
     Ok(files.files().map(|f| disk_path(plan, &f.path)).collect())
 }
 
-/// The current tree as [`decide`] looks at it: files named by their place on disk for the plan.
-struct Current<'a> {
-    plan: &'a Plan,
-    tree: &'a Tree,
+/// The current tree as [`decide`] (and the external-CA steps) look at it: files named by their
+/// place on disk for the plan.
+pub(crate) struct Current<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) tree: &'a Tree,
 }
 
 impl Current<'_> {
-    fn cert_exists(&self, p: &Path) -> bool {
-        cert_rel(self.plan, p).is_some_and(|r| self.tree.exists(&r))
+    /// The tree path of the file at `p` (certificate folder first: it may lie inside the
+    /// kubeconfig folder).
+    fn rel(&self, p: &Path) -> Option<String> {
+        cert_rel(self.plan, p).or_else(|| kubeconfig_rel(self.plan, p))
     }
 
-    fn kc_exists(&self, p: &Path) -> bool {
-        kubeconfig_rel(self.plan, p).is_some_and(|r| self.tree.exists(&r))
+    /// Whether the tree has a file (readable or not) at `p`.
+    pub(crate) fn exists(&self, p: &Path) -> bool {
+        self.rel(p).is_some_and(|r| self.tree.exists(&r))
     }
 
-    fn read_cert_file(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let rel = cert_rel(self.plan, p).unwrap_or_default();
+    /// The bytes of the file at `p`.
+    pub(crate) fn read(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let rel = self.rel(p).unwrap_or_default();
         self.tree.read(&rel, p)
     }
 
-    fn read_kc(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let rel = kubeconfig_rel(self.plan, p).unwrap_or_default();
-        self.tree.read(&rel, p)
+    /// Adds `bytes` for the file at `p` to `out` (a tree of new files for the plan's folders).
+    pub(crate) fn put(
+        &self,
+        out: &mut Tree,
+        p: &Path,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), Error> {
+        let rel = self
+            .rel(p)
+            .ok_or_else(|| file_err(p, "is outside the certificate and kubeconfig folders"))?;
+        out.insert(rel, bytes, mode)
     }
 
-    fn read_cert(&self, p: &Path) -> Result<Certificate, Error> {
-        crate::tree::parse_cert(p, &self.read_cert_file(p)?)
+    pub(crate) fn read_cert(&self, p: &Path) -> Result<Certificate, Error> {
+        crate::tree::parse_cert(p, &self.read(p)?)
     }
 
-    fn read_key(&self, p: &Path) -> Result<PrivateKey, Error> {
-        crate::tree::parse_key(p, &self.read_cert_file(p)?)
+    pub(crate) fn read_key(&self, p: &Path) -> Result<PrivateKey, Error> {
+        crate::tree::parse_key(p, &self.read(p)?)
     }
 
     /// The mode rule `verify` checks for a secret, on the mode the tree gives the file (nothing
@@ -963,7 +987,7 @@ fn display(p: &Path) -> String {
 fn load_ca(cur: &Current, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
     let dir = &cur.plan.cert_dir;
     let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
-    match (cur.cert_exists(&cp), cur.cert_exists(&kp)) {
+    match (cur.exists(&cp), cur.exists(&kp)) {
         (false, false) => Ok(None),
         (false, true) => Err(file_err(
             &kp,
@@ -998,8 +1022,8 @@ fn decide_leaf(
     let issuer = spec.id.issuer().unwrap_or(spec.id);
     let external = matches!(ca, Some(CaState::Loaded(ca)) if !ca.can_sign());
     let csr = crate::external::csr_path(dir, spec.id);
-    let csr_exists = cur.cert_exists(&csr);
-    match (cur.cert_exists(&cp), cur.cert_exists(&kp)) {
+    let csr_exists = cur.exists(&csr);
+    match (cur.exists(&cp), cur.exists(&kp)) {
         (false, false) => Ok(LeafChoice::Create),
         // In external-CA mode this node cannot make the certificate; removing the key would
         // orphan the CSR the CA holder has (docs/certs.md, external CA).
@@ -1037,7 +1061,7 @@ fn decide_leaf(
                     format!("not signed by {}: {e}", issuer.cert_path(dir).display()),
                 )
             })?;
-            if !cur.cert_exists(&kp) {
+            if !cur.exists(&kp) {
                 return Err(missing(
                     &kp,
                     format!("missing (the certificate {} exists)", cp.display()),
@@ -1099,7 +1123,7 @@ fn decide_leaf(
 }
 
 enum SaState {
-    Complete(Item),
+    Complete(Box<Item>),
     NeedPub(PrivateKey),
     Missing,
 }
@@ -1107,7 +1131,7 @@ enum SaState {
 fn decide_sa(cur: &Current) -> Result<SaState, Error> {
     let plan = cur.plan;
     let (kp, pp) = (plan.sa_key_path(), plan.sa_pub_path());
-    match (cur.cert_exists(&kp), cur.cert_exists(&pp)) {
+    match (cur.exists(&kp), cur.exists(&pp)) {
         (false, false) => Ok(SaState::Missing),
         (false, true) => Err(file_err(
             &pp,
@@ -1120,15 +1144,15 @@ fn decide_sa(cur: &Current) -> Result<SaState, Error> {
             if !has_pub {
                 return Ok(SaState::NeedPub(key));
             }
-            let pem = cur.read_cert_file(&pp)?;
+            let pem = cur.read(&pp)?;
             rules::sa_pair(&key, &kp, &pem).map_err(|e| file_err(&pp, e))?;
             cur.secret_mode(&pp)
                 .map_err(|m| file_err(&pp, format!("cannot be reused: mode: {m}")))?;
-            Ok(SaState::Complete(sa_item(
+            Ok(SaState::Complete(Box::new(sa_item(
                 plan,
                 Action::Reuse,
                 Some(key.algorithm()),
-            )))
+            ))))
         }
     }
 }
@@ -1140,7 +1164,7 @@ fn decide_sa(cur: &Current) -> Result<SaState, Error> {
 /// Whether the kubeconfig's current user has a client certificate (`certs generate-csr` writes
 /// kubeconfigs with only the client key).
 fn has_client_cert(cur: &Current, path: &Path) -> Result<bool, Error> {
-    let kc = Kubeconfig::from_slice(path, &cur.read_kc(path)?)?;
+    let kc = Kubeconfig::from_slice(path, &cur.read(path)?)?;
     Ok(kc.current_client_cert_pem(path)?.is_some())
 }
 
@@ -1152,7 +1176,7 @@ fn check_kubeconfig(
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
-    let kc = Kubeconfig::from_slice(path, &cur.read_kc(path)?)?;
+    let kc = Kubeconfig::from_slice(path, &cur.read(path)?)?;
     let ca_pem = kc.current_ca_pem(path)?;
     let Some(ca) = authority.map(|a| a.certificate()) else {
         return Err(file_err(

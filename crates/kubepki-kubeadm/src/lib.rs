@@ -1,15 +1,49 @@
 //! The kubeadm PKI layout for kubepki: the certificates, keys and kubeconfig files kubeadm
 //! writes under `/etc/kubernetes`, made offline, byte-compatible with what kubeadm makes.
 //!
+//! The tree is a value ([`Tree`]: files under kubeadm's relative paths, `pki/ca.crt`,
+//! `pki/etcd/ca.key`, `admin.conf`, with their bytes and modes). The engine works on trees in
+//! memory; the folders are one place to read them from and one sink to write them to.
+//!
+//! ```
+//! use kubepki_kubeadm::{CaSet, ClusterSpec, Plan, Selection, Tree, build};
+//! use time::OffsetDateTime;
+//!
+//! let now = OffsetDateTime::now_utc();
+//! let mut spec = ClusterSpec::default();
+//! spec.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+//!
+//! // The CAs and sa.key/sa.pub, made once: no node name, no address, nothing read or probed.
+//! let cas = CaSet::generate(&spec, now)?;
+//!
+//! // A node's files from them, in memory.
+//! spec.node_name = Some("cp1".into());
+//! spec.advertise_address = Some("192.0.2.10".parse()?);
+//! let plan = Plan::new(&spec)?;
+//! let node = build(&plan, &Selection::all(), cas.tree(), now)?;
+//! assert!(node.files.get("pki/apiserver.crt").is_some());
+//!
+//! // The whole tree (CAs and node files), as a tar an installer ships; or JSON, or the
+//! // Secrets Cluster API expects, or the folders (`write_folder`).
+//! let tar = node.full_tree(cas.tree()).to_tar(now)?;
+//! assert!(tar.len() > 27 * 512);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - [`ClusterSpec`]: kubeadm's inputs with kubeadm's defaults; [`apply_config_file`] reads
 //!   kubeadm's own `InitConfiguration`/`ClusterConfiguration` files onto it.
 //! - [`Plan`]: every certificate and kubeconfig with its subject, SANs, usages and paths.
-//! - [`decide`] → [`apply`] → a sink, over a [`Tree`] (the files in memory under kubeadm's
-//!   relative paths): decide per item from the current tree (read from the folders, kept in
-//!   memory, or empty) whether to reuse, create or refuse it, without a key or a file; make the
-//!   new keys (in parallel) and certificates in memory; then write them as one crash-safe
-//!   batch ([`write_folder`]) or export them ([`Tree::to_tar`], [`Tree::to_capi_secrets`],
-//!   [`Tree::to_json`]). `docs/architecture.md`, "Decide, apply, sinks".
+//! - [`decide`] → [`apply`] → a sink: decide per item from the current tree (read from the
+//!   folders, kept in memory, or empty) whether to reuse, create or refuse it, without a key or
+//!   a file; make the new keys (in parallel) and certificates in memory; then write them as one
+//!   crash-safe batch ([`write_folder`]) or export them ([`Tree::to_tar`],
+//!   [`Tree::to_capi_secrets`], [`Tree::to_json`]). [`build`] is the first two.
+//!   `docs/architecture.md`, "Decide, apply, sinks".
+//! - The rest of the lifecycle, in memory and on folders: [`generate_csrs_in`] /
+//!   [`sign_csrs_in`] (external CA), [`renew_in`], [`Expiration::of_tree`]; users and nodes
+//!   ([`client_credentials`], [`user_kubeconfig`], [`user_request`], [`control_plane_node`]).
+//! - Errors are values to match ([`Error::MissingFile`], [`Error::Malformed`],
+//!   [`Error::NotReusable`] with its [`Rule`]s, [`Error::problems`]).
 //! - [`run`]: all of it on the plan's folders under the tree's lock; or, with `dry_run`, only
 //!   the decision.
 //!
@@ -31,19 +65,6 @@
 //! // A second run reuses everything and writes nothing.
 //! let again = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
 //! assert!(again.unchanged());
-//!
-//! // The same in memory: node cp2's files from the CA material of the tree above.
-//! let mut cas = kubepki_kubeadm::Tree::new();
-//! for p in ["pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
-//!           "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub"] {
-//!     cas.insert_file(p, std::fs::read(dir.path().join(p))?)?;
-//! }
-//! let mut spec2 = spec.clone();
-//! spec2.node_name = Some("cp2".into());
-//! let node2 = Plan::new(&spec2)?;
-//! let applied = kubepki_kubeadm::build(&node2, &Selection::all(), &cas, time::OffsetDateTime::now_utc())?;
-//! assert!(applied.files.get("pki/ca.crt").is_none()); // reused, not made
-//! assert!(applied.files.get("pki/apiserver.crt").is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -76,8 +97,8 @@ pub use expiration::{
 };
 pub use export::CapiSecrets;
 pub use external::{
-    Generated, Kept, Signed, SigningCas, check_ca_role, csr_path, generate_csrs,
-    kubeconfig_csr_path, sign_csrs,
+    Generated, Kept, Signed, SigningCas, check_ca_role, csr_path, generate_csrs, generate_csrs_in,
+    kubeconfig_csr_path, sign_csrs, sign_csrs_in,
 };
 pub use identity::{
     ClusterAccess, RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node,
@@ -94,7 +115,9 @@ pub use kubeconfig::{
 };
 pub use memtree::{PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
-pub use renew::{RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_targets};
+pub use renew::{
+    RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
+};
 pub use rules::{Rule, RuleFailure};
 pub use spec::{
     ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,

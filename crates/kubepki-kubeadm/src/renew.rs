@@ -14,9 +14,10 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err};
 use crate::kubeconfig_edit::{self, NewCredentials, same_file};
+use crate::memtree::Tree;
 use crate::plan::{CertId, KubeconfigId};
 use crate::spec::ClusterSpec;
-use crate::tree::{read_cert, read_file, read_key};
+use crate::tree::{Source, tree_path};
 
 /// Something `certs renew` can renew.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -146,6 +147,77 @@ pub fn renew(
     now: OffsetDateTime,
 ) -> Result<(Vec<Renewed>, Vec<String>), Error> {
     let (_lock, _) = crate::tree::lock_for_writing(spec)?;
+    let planned = plan_renewal(spec, &Source::Folder, targets, algorithm, now)?;
+    // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
+    // writer of any of them completes the batch if this one is interrupted.
+    let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
+    for (p, contents, mode) in &planned.writes {
+        batch.stage(p, contents, *mode)?;
+    }
+    batch.commit()?;
+    Ok((planned.renewed, planned.warnings))
+}
+
+/// [`renew`] over a tree held in memory: the same decisions and the same new certificates,
+/// returned as a tree of the replaced files (each with the mode it had in `current`) instead
+/// of written. A kubeconfig whose current user names its certificate or key as files is
+/// [`RenewStatus::Failed`] here: only embedded credentials (kubeadm's shape) are renewed in
+/// memory.
+///
+/// ```
+/// use kubepki_kubeadm::{ClusterSpec, Plan, RenewStatus, Selection, Tree, build, renew_in, renew_targets};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let mut spec = ClusterSpec::with_advertise_address("192.0.2.10".parse()?);
+/// spec.node_name = Some("cp1".into());
+/// spec.encryption_algorithm = kubepki_keys::KeyAlgorithm::EcdsaP256;
+/// let made = OffsetDateTime::now_utc() - Duration::days(300);
+/// let tree = build(&Plan::new(&spec)?, &Selection::all(), &Tree::new(), made)?.files;
+///
+/// let now = OffsetDateTime::now_utc();
+/// let (renewed, report, _warnings) = renew_in(&spec, &tree, &renew_targets(&spec), None, now)?;
+/// assert!(report.iter().all(|r| matches!(r.status, RenewStatus::Renewed { .. })));
+/// assert!(renewed.get("pki/apiserver.crt").is_some() && renewed.get("admin.conf").is_some());
+/// assert!(renewed.get("pki/ca.crt").is_none()); // CAs are not renewed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn renew_in(
+    spec: &ClusterSpec,
+    current: &Tree,
+    targets: &[RenewTarget],
+    algorithm: Option<KeyAlgorithm>,
+    now: OffsetDateTime,
+) -> Result<(Tree, Vec<Renewed>, Vec<String>), Error> {
+    let src = Source::Tree {
+        spec,
+        tree: current,
+    };
+    let planned = plan_renewal(spec, &src, targets, algorithm, now)?;
+    let mut files = Tree::new();
+    for (p, contents, mode) in planned.writes {
+        let rel = tree_path(spec, &p)
+            .ok_or_else(|| file_err(&p, "is outside the certificate and kubeconfig folders"))?;
+        let mode = current.get(&rel).map_or(mode, |f| f.mode);
+        files.insert(rel, contents.to_vec(), mode)?;
+    }
+    Ok((files, planned.renewed, planned.warnings))
+}
+
+/// What a renewal writes (path, contents, mode), and its report.
+struct Planned {
+    writes: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)>,
+    renewed: Vec<Renewed>,
+    warnings: Vec<String>,
+}
+
+/// Decides and makes a renewal from the files of `src`, in memory.
+fn plan_renewal(
+    spec: &ClusterSpec,
+    src: &Source,
+    targets: &[RenewTarget],
+    algorithm: Option<KeyAlgorithm>,
+    now: OffsetDateTime,
+) -> Result<Planned, Error> {
     let dir = &spec.cert_dir;
     let mut warnings = Vec::new();
     let mut cas: BTreeMap<CertId, Result<Option<CertificateAuthority>, String>> = BTreeMap::new();
@@ -175,13 +247,13 @@ pub fn renew(
                 status,
             })
         };
-        if !path.exists() {
+        if !src.exists(&path) {
             report(RenewStatus::Missing);
             continue;
         }
         let ca = cas
             .entry(ca_id)
-            .or_insert_with(|| load_ca(dir, ca_id).map_err(|e| e.to_string()));
+            .or_insert_with(|| load_ca(src, dir, ca_id).map_err(|e| e.to_string()));
         match ca {
             Err(reason) => {
                 report(RenewStatus::Failed {
@@ -199,16 +271,16 @@ pub fn renew(
         }
         let prepared = (|| -> Result<_, Error> {
             let (old, kubeconfig) = match target {
-                RenewTarget::Cert(_) => (read_cert(&path)?, None),
+                RenewTarget::Cert(_) => (src.cert(&path)?, None),
                 RenewTarget::Kubeconfig(_) => {
-                    let bytes = read_file(&path)?;
+                    let bytes = src.read(&path)?;
+                    if let Source::Tree { .. } = src {
+                        refuse_file_references(&path, &bytes)?;
+                    }
                     // The current context, its user's credentials and how they can be replaced
                     // are checked again with the new values; the old certificate comes from the
                     // reader every command shares (embedded data or the file referenced).
-                    (
-                        crate::expiration::kubeconfig_client_cert(&path)?,
-                        Some((path.clone(), bytes)),
-                    )
+                    (src.kubeconfig_cert(&path)?, Some((path.clone(), bytes)))
                 }
             };
             let alg = match algorithm {
@@ -247,7 +319,7 @@ pub fn renew(
                 .map(|k| spec.kubeconfig_dir.join(k.file_name())),
         )
         .collect();
-    tree_files.retain(|p| p.exists());
+    tree_files.retain(|p| src.exists(p));
     let mut writes: Vec<(RenewTarget, PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for (job, key) in jobs.into_iter().zip(keys) {
         let Some(Ok(Some(ca))) = cas.get(&job.ca) else {
@@ -366,26 +438,47 @@ pub fn renew(
             }),
         }
     }
-    // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
-    // writer of any of them completes the batch if this one is interrupted.
-    let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
-    for (_, p, contents, mode) in &writes {
-        batch.stage(p, contents, *mode)?;
-    }
-    batch.commit()?;
     out.sort_by_key(|r| r.target.name());
-    Ok((out, warnings))
+    Ok(Planned {
+        writes: writes.into_iter().map(|(_, p, c, m)| (p, c, m)).collect(),
+        renewed: out,
+        warnings,
+    })
+}
+
+/// In memory, a kubeconfig is renewed only with embedded credentials: files it names are not
+/// part of the tree.
+fn refuse_file_references(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let kc = crate::kubeconfig::Kubeconfig::from_slice(path, bytes)?;
+    let (_, user) = kc.current(path)?;
+    let named = [
+        user.user.client_certificate.as_deref(),
+        user.user.client_key.as_deref(),
+    ]
+    .into_iter()
+    .filter_map(crate::kubeconfig::set)
+    .collect::<Vec<_>>();
+    if named.is_empty() {
+        return Ok(());
+    }
+    Err(file_err(
+        path,
+        format!(
+            "its current user names files ({}); renewing a tree in memory handles embedded credentials only",
+            named.join(", ")
+        ),
+    ))
 }
 
 /// A CA of the tree: `None` when its key is not here (external CA).
-fn load_ca(dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
+fn load_ca(src: &Source, dir: &Path, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
     let cp = id.cert_path(dir);
     let kp = id.key_path(dir);
     let ca =
-        CertificateAuthority::from_certificate(read_cert(&cp)?).map_err(|e| file_err(&cp, e))?;
-    if kp.exists() {
+        CertificateAuthority::from_certificate(src.cert(&cp)?).map_err(|e| file_err(&cp, e))?;
+    if src.exists(&kp) {
         Ok(Some(
-            ca.with_key(read_key(&kp)?).map_err(|e| file_err(&kp, e))?,
+            ca.with_key(src.key(&kp)?).map_err(|e| file_err(&kp, e))?,
         ))
     } else {
         Ok(None)

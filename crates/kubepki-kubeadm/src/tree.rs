@@ -8,6 +8,9 @@ use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, malformed};
+use crate::kubeconfig::Kubeconfig;
+use crate::memtree::{PKI_PREFIX, Tree};
+use crate::spec::ClusterSpec;
 
 /// Reads a file of the tree (bounded size).
 pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -43,6 +46,85 @@ pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKey, Error> 
         )),
         _ => Ok(key),
     }
+}
+
+/// Where a command reads a tree's files from: the folders (the caller holds the tree's lock),
+/// or a tree in memory, named by where `spec`'s folders would hold them.
+pub(crate) enum Source<'a> {
+    Folder,
+    Tree {
+        spec: &'a ClusterSpec,
+        tree: &'a Tree,
+    },
+}
+
+impl Source<'_> {
+    pub(crate) fn exists(&self, p: &Path) -> bool {
+        match self {
+            Source::Folder => p.exists(),
+            Source::Tree { spec, tree } => {
+                tree_path(spec, p).is_some_and(|r| tree.get(&r).is_some())
+            }
+        }
+    }
+
+    pub(crate) fn read(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, crate::Error> {
+        match self {
+            Source::Folder => read_file(p),
+            Source::Tree { spec, tree } => tree_path(spec, p)
+                .and_then(|r| tree.get(&r))
+                .map(|f| f.bytes.clone())
+                .ok_or_else(|| crate::error::missing(p, "is not in the tree")),
+        }
+    }
+
+    pub(crate) fn cert(&self, p: &Path) -> Result<Certificate, crate::Error> {
+        parse_cert(p, &self.read(p)?)
+    }
+
+    pub(crate) fn key(&self, p: &Path) -> Result<PrivateKey, crate::Error> {
+        parse_key(p, &self.read(p)?)
+    }
+
+    /// The client certificate of a kubeconfig's current user: embedded, or in the file it
+    /// names (read by the one kubeconfig reader, [`Kubeconfig::current_client_cert_pem`], or
+    /// from the tree).
+    pub(crate) fn kubeconfig_cert(&self, path: &Path) -> Result<Certificate, crate::Error> {
+        let kc = Kubeconfig::from_slice(path, &self.read(path)?)?;
+        let pem = match self {
+            Source::Folder => kc.current_client_cert_pem(path)?,
+            Source::Tree { .. } => {
+                let (_, user) = kc.current(path)?;
+                match crate::kubeconfig::set(user.user.client_certificate.as_deref()) {
+                    Some(f)
+                        if crate::kubeconfig::set(user.user.client_certificate_data.as_deref())
+                            .is_none() =>
+                    {
+                        let named = crate::kubeconfig::resolve_reference(path, f);
+                        Some(self.read(&named)?.to_vec())
+                    }
+                    _ => kc.current_client_cert_pem(path)?,
+                }
+            }
+        };
+        let pem = pem.ok_or_else(|| kc.no_client_cert(path))?;
+        Certificate::from_pem(&pem)
+            .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
+    }
+}
+
+/// The tree path of `p` for `spec`'s folders (`pki/...` under the certificate folder, the rest
+/// under the kubeconfig folder).
+pub(crate) fn tree_path(spec: &ClusterSpec, p: &Path) -> Option<String> {
+    if let Ok(rest) = p.strip_prefix(&spec.cert_dir) {
+        return Some(format!("{PKI_PREFIX}{}", rest.to_str()?));
+    }
+    Some(
+        p.strip_prefix(&spec.kubeconfig_dir)
+            .ok()?
+            .to_str()?
+            .to_owned(),
+    )
 }
 
 /// The locks a command holds on the tree's folders (the certificate folder and the kubeconfig

@@ -658,3 +658,131 @@ fn ca_set_from_a_bad_tree_is_refused() -> R {
     );
     Ok(())
 }
+
+/// The external-CA flow with no file system: the node makes its keys and CSRs in memory, the CA
+/// holder signs them from memory, and the node's tree (CA certificates without keys) is then
+/// complete: `decide` reuses every file, and OpenSSL verifies each leaf against its CA.
+#[test]
+fn external_ca_flow_in_memory() -> R {
+    let plan = plan()?;
+    let (csrs, generated) = kubepki_kubeadm::generate_csrs_in(&plan, &Tree::new())?;
+    assert!(generated.written.is_empty() && generated.kept.is_empty());
+    // Seven leaves (key + CSR) and five kubeconfigs (file with the key + CSR).
+    assert_eq!(csrs.len(), 7 * 2 + 5 * 2);
+    assert!(csrs.get("pki/apiserver.csr").is_some() && csrs.get("admin.conf.csr").is_some());
+    // Asked again with those files, nothing new is made: every item awaits signing.
+    let (again, kept) = kubepki_kubeadm::generate_csrs_in(&plan, &csrs)?;
+    assert!(again.is_empty());
+    assert_eq!(kept.kept.len(), 12);
+
+    let cas = CaSet::generate(&plan.spec, now())?;
+    let signing = kubepki_kubeadm::SigningCas {
+        ca: Some(cas.authority(CertId::Ca)?),
+        front_proxy: Some(cas.authority(CertId::FrontProxyCa)?),
+        etcd: Some(cas.authority(CertId::EtcdCa)?),
+    };
+    let (signed, report) = kubepki_kubeadm::sign_csrs_in(&plan, &csrs, &signing, now())?;
+    assert_eq!(report.len(), 12);
+    assert!(
+        report
+            .iter()
+            .all(|s| matches!(s, kubepki_kubeadm::Signed::Written(_))),
+        "{report:?}"
+    );
+    // The node's tree: its keys and the signed results, the CA certificates without keys.
+    let mut node = csrs.clone();
+    for f in signed.files() {
+        node.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
+    }
+    for p in [
+        "pki/ca.crt",
+        "pki/front-proxy-ca.crt",
+        "pki/etcd/ca.crt",
+        "pki/sa.key",
+        "pki/sa.pub",
+    ] {
+        node.insert_file(p, bytes(cas.tree(), p)?)?;
+    }
+    let d = decide(&plan, &Selection::all(), &node, now())?;
+    assert!(d.creates_nothing(), "{d:?}");
+    let tmp = tempfile::tempdir()?;
+    for (leaf, ca) in [
+        ("pki/apiserver.crt", "pki/ca.crt"),
+        ("pki/front-proxy-client.crt", "pki/front-proxy-ca.crt"),
+        ("pki/etcd/server.crt", "pki/etcd/ca.crt"),
+    ] {
+        openssl_verify(tmp.path(), &bytes(cas.tree(), ca)?, &bytes(&node, leaf)?)?;
+    }
+    Ok(())
+}
+
+/// Renewal of a tree in memory: new keys and certificates with the same names, signed by the
+/// same CAs, the kubeconfigs' embedded credentials replaced; the result is a tree `decide`
+/// reuses whole, and the old certificates are not in it.
+#[test]
+fn renewal_in_memory() -> R {
+    let plan = plan()?;
+    let made = now() - Duration::days(300);
+    let mut tree = full(&plan, made)?;
+    // A kubeconfig mode the operator chose is kept.
+    let admin = bytes(&tree, "admin.conf")?;
+    tree.insert("admin.conf", admin, 0o400)?;
+    let targets = kubepki_kubeadm::renew_targets(&plan.spec);
+    let (renewed, report, _) = kubepki_kubeadm::renew_in(&plan.spec, &tree, &targets, None, now())?;
+    assert_eq!(report.len(), targets.len());
+    assert!(
+        report
+            .iter()
+            .all(|r| matches!(r.status, kubepki_kubeadm::RenewStatus::Renewed { .. })),
+        "{report:?}"
+    );
+    // Seven leaves (certificate + key) and four kubeconfigs (not kubelet.conf).
+    assert_eq!(renewed.len(), 7 * 2 + 4);
+    assert_eq!(renewed.get("admin.conf").map(|f| f.mode), Some(0o400));
+    let old = Certificate::from_pem(&bytes(&tree, "pki/apiserver.crt")?)?;
+    let new = Certificate::from_pem(&bytes(&renewed, "pki/apiserver.crt")?)?;
+    assert_eq!(new.subject_alt_names(), old.subject_alt_names());
+    assert_ne!(new.public_key_der(), old.public_key_der());
+    assert!(new.not_after() > old.not_after() + Duration::days(299));
+    let mut whole = tree.clone();
+    for f in renewed.files() {
+        whole.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
+    }
+    // 300 days on, the renewed tree is still reused as it is (kubelet.conf aside: the kubelet
+    // rotates its own client certificate), the old one is not.
+    let later = now() + Duration::days(300);
+    let mut renewable = Selection::all();
+    renewable
+        .kubeconfigs
+        .retain(|k| *k != kubepki_kubeadm::KubeconfigId::Kubelet);
+    assert!(decide(&plan, &renewable, &tree, later).is_err());
+    assert!(decide(&plan, &renewable, &whole, later)?.creates_nothing());
+
+    // A kubeconfig that names its credentials as files is not renewed in memory.
+    let mut referencing = tree.clone();
+    let text = String::from_utf8(bytes(&tree, "scheduler.conf")?)?;
+    let start = text.find("client-certificate-data:").ok_or("no data")?;
+    let end = start + text[start..].find('\n').ok_or("eol")?;
+    let edited = format!(
+        "{}client-certificate: /etc/kubernetes/pki/scheduler.crt{}",
+        &text[..start],
+        &text[end..]
+    );
+    referencing.insert_file("scheduler.conf", edited.into_bytes())?;
+    let (_, report, _) = kubepki_kubeadm::renew_in(
+        &plan.spec,
+        &referencing,
+        &[kubepki_kubeadm::RenewTarget::Kubeconfig(
+            kubepki_kubeadm::KubeconfigId::Scheduler,
+        )],
+        None,
+        now(),
+    )?;
+    match &report[0].status {
+        kubepki_kubeadm::RenewStatus::Failed { reason } => {
+            assert!(reason.contains("embedded credentials only"), "{reason}")
+        }
+        other => return Err(format!("{other:?}").into()),
+    }
+    Ok(())
+}
