@@ -872,7 +872,7 @@ impl Current<'_> {
     /// The tree path of the file at `p` (certificate folder first: it may lie inside the
     /// kubeconfig folder).
     fn rel(&self, p: &Path) -> Option<String> {
-        cert_rel(self.plan, p).or_else(|| kubeconfig_rel(self.plan, p))
+        crate::memtree::rel_path(&self.plan.cert_dir, &self.plan.kubeconfig_dir, p)
     }
 
     /// Whether the tree has a file (readable or not) at `p`.
@@ -911,9 +911,7 @@ impl Current<'_> {
     /// The mode rule `verify` checks for a secret, on the mode the tree gives the file (nothing
     /// to check for a file the tree does not hold).
     fn secret_mode(&self, p: &Path) -> Result<String, String> {
-        let file = cert_rel(self.plan, p)
-            .or_else(|| kubeconfig_rel(self.plan, p))
-            .and_then(|r| self.tree.get(&r));
+        let file = self.rel(p).and_then(|r| self.tree.get(&r));
         match file {
             Some(f) => rules::secret_mode_bits(p, f.mode),
             None => Ok(format!("{} is not in the tree", p.display())),

@@ -11,7 +11,7 @@ use kubepki_keys::files::{MODE_PUBLIC, MODE_SECRET};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, invalid};
-use crate::plan::{CertId, Plan};
+use crate::plan::{CertId, KubeconfigId, Plan};
 
 /// The prefix of the certificate folder's files in a [`Tree`] (kubeadm's `/etc/kubernetes/pki`).
 pub const PKI_PREFIX: &str = "pki/";
@@ -236,6 +236,29 @@ pub(crate) fn cert_rel(plan: &Plan, abs: &Path) -> Option<String> {
 pub(crate) fn kubeconfig_rel(plan: &Plan, abs: &Path) -> Option<String> {
     let rest = abs.strip_prefix(&plan.kubeconfig_dir).ok()?;
     Some(rest.to_str()?.to_owned())
+}
+
+/// The tree path of the file at `abs` for the folders `cert_dir` and `kubeconfig_dir`: a
+/// kubeconfig or its CSR directly in the kubeconfig folder is `admin.conf`, `admin.conf.csr`
+/// even when that folder is, or lies inside, the certificate folder (as [`layout`] and
+/// [`disk_path`] place it); anything else under the certificate folder is `pki/...` (it may
+/// lie inside the kubeconfig folder: kubeadm's layout), the rest under the kubeconfig folder.
+pub(crate) fn rel_path(cert_dir: &Path, kubeconfig_dir: &Path, abs: &Path) -> Option<String> {
+    if abs.parent() == Some(kubeconfig_dir)
+        && let Some(name) = abs.file_name().and_then(|n| n.to_str())
+        && KubeconfigId::ALL.iter().any(|k| {
+            name == k.file_name()
+                || name
+                    .strip_suffix(".csr")
+                    .is_some_and(|n| n == k.file_name())
+        })
+    {
+        return Some(name.to_owned());
+    }
+    if let Ok(rest) = abs.strip_prefix(cert_dir) {
+        return Some(format!("{PKI_PREFIX}{}", rest.to_str()?));
+    }
+    Some(abs.strip_prefix(kubeconfig_dir).ok()?.to_str()?.to_owned())
 }
 
 /// Where a tree path goes on disk for `plan`: `pki/...` under the certificate folder, the rest

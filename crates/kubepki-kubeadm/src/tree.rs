@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, malformed};
 use crate::kubeconfig::Kubeconfig;
-use crate::memtree::{PKI_PREFIX, Tree};
+use crate::memtree::Tree;
 use crate::spec::ClusterSpec;
 
 /// Reads a file of the tree (bounded size).
@@ -116,15 +116,7 @@ impl Source<'_> {
 /// The tree path of `p` for `spec`'s folders (`pki/...` under the certificate folder, the rest
 /// under the kubeconfig folder).
 pub(crate) fn tree_path(spec: &ClusterSpec, p: &Path) -> Option<String> {
-    if let Ok(rest) = p.strip_prefix(&spec.cert_dir) {
-        return Some(format!("{PKI_PREFIX}{}", rest.to_str()?));
-    }
-    Some(
-        p.strip_prefix(&spec.kubeconfig_dir)
-            .ok()?
-            .to_str()?
-            .to_owned(),
-    )
+    crate::memtree::rel_path(&spec.cert_dir, &spec.kubeconfig_dir, p)
 }
 
 /// The locks a command holds on the tree's folders (the certificate folder and the kubeconfig
