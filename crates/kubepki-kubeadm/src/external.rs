@@ -282,7 +282,7 @@ fn kubeconfig_todo(cur: &Current, k: &KubeconfigSpec) -> Result<Todo, Error> {
         }
         return Ok(Todo::Make);
     }
-    let kc = Kubeconfig::from_slice(&conf, &cur.read(&conf)?)?;
+    let kc = cur.kubeconfig(&conf)?;
     let key = client_key(&kc, &conf)?;
     if let Some(cert) = client_cert(&kc, &conf)? {
         let mut problems = Vec::new();
@@ -704,8 +704,7 @@ pub fn sign_csrs_in(
             out.push(Signed::NoCsr(name.into()));
             continue;
         }
-        let bytes = cur.read(&conf)?;
-        let mut kc = Kubeconfig::from_slice(&conf, &bytes)?;
+        let mut kc = cur.kubeconfig(&conf)?;
         if let Some(cert) = client_cert(&kc, &conf)? {
             let key = client_key(&kc, &conf)?;
             let mut problems = Vec::new();

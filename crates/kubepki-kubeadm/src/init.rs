@@ -900,6 +900,40 @@ impl Current<'_> {
         out.insert(rel, bytes, mode)
     }
 
+    /// The kubeconfig at `p`. In a tree given in memory, a current user or cluster that names
+    /// its credentials as files is refused: only what the tree holds is read (a tree read from
+    /// the folders follows the references on this host, as kubectl does).
+    pub(crate) fn kubeconfig(&self, p: &Path) -> Result<Kubeconfig, Error> {
+        let kc = Kubeconfig::from_slice(p, &self.read(p)?)?;
+        if !self.tree.from_folder() {
+            let (cluster, user) = kc.current(p)?;
+            let named: Vec<String> = [
+                (
+                    "certificate-authority",
+                    cluster.cluster.certificate_authority.as_deref(),
+                ),
+                (
+                    "client-certificate",
+                    user.user.client_certificate.as_deref(),
+                ),
+                ("client-key", user.user.client_key.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(field, v)| crate::kubeconfig::set(v).map(|f| format!("{field} {f}")))
+            .collect();
+            if !named.is_empty() {
+                return Err(file_err(
+                    p,
+                    format!(
+                        "names files ({}); a tree in memory is read for embedded credentials only (certificate-authority-data, client-certificate-data, client-key-data)",
+                        named.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(kc)
+    }
+
     pub(crate) fn read_cert(&self, p: &Path) -> Result<Certificate, Error> {
         crate::tree::parse_cert(p, &self.read(p)?)
     }
@@ -1162,7 +1196,7 @@ fn decide_sa(cur: &Current) -> Result<SaState, Error> {
 /// Whether the kubeconfig's current user has a client certificate (`certs generate-csr` writes
 /// kubeconfigs with only the client key).
 fn has_client_cert(cur: &Current, path: &Path) -> Result<bool, Error> {
-    let kc = Kubeconfig::from_slice(path, &cur.read(path)?)?;
+    let kc = cur.kubeconfig(path)?;
     Ok(kc.current_client_cert_pem(path)?.is_some())
 }
 
@@ -1174,7 +1208,7 @@ fn check_kubeconfig(
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Item, Error> {
-    let kc = Kubeconfig::from_slice(path, &cur.read(path)?)?;
+    let kc = cur.kubeconfig(path)?;
     let ca_pem = kc.current_ca_pem(path)?;
     let Some(ca) = authority.map(|a| a.certificate()) else {
         return Err(file_err(

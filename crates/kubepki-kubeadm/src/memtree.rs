@@ -50,13 +50,25 @@ impl TreeFile {
 
 /// A kubeadm tree in memory: files in insertion order (the order the folder writer stages
 /// them), at most one per path.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Tree {
     files: Vec<TreeFile>,
     /// Files that exist in the folder the tree was read from but could not be read (path in
     /// the tree, reason); they are reported when the decision step needs them.
     unreadable: Vec<(String, String)>,
+    /// Read from the plan's folders ([`Tree::read_folder`]): a kubeconfig's file references
+    /// (`client-certificate: /var/lib/kubelet/pki/...`) are followed on that host. A tree
+    /// given in memory holds all it has: nothing it names is read from the file system.
+    from_folder: bool,
 }
+
+impl PartialEq for Tree {
+    fn eq(&self, other: &Tree) -> bool {
+        self.files == other.files && self.unreadable == other.unreadable
+    }
+}
+
+impl Eq for Tree {}
 
 impl Tree {
     /// An empty tree (nothing exists yet).
@@ -159,7 +171,10 @@ impl Tree {
 
     /// [`Tree::read_folder`] for a caller that already holds a lock on the tree.
     pub(crate) fn read_unlocked(plan: &Plan) -> Tree {
-        let mut tree = Tree::new();
+        let mut tree = Tree {
+            from_folder: true,
+            ..Tree::default()
+        };
         for (rel, abs) in layout(plan) {
             if !abs.exists() {
                 continue;
@@ -188,6 +203,11 @@ impl Tree {
     /// Appends `file` (its path and mode were checked when it was first made).
     pub(crate) fn push_file(&mut self, file: TreeFile) {
         self.files.push(file);
+    }
+
+    /// Whether the tree was read from the plan's folders (see the field).
+    pub(crate) fn from_folder(&self) -> bool {
+        self.from_folder
     }
 
     /// Whether a file is at `path` (readable or not).

@@ -123,7 +123,10 @@ fn in_memory_tree_round_trips_when_the_folders_nest() -> R {
             now(),
         )?;
         assert!(
-            matches!(report[0].status, kubepki_kubeadm::RenewStatus::Renewed { .. }),
+            matches!(
+                report[0].status,
+                kubepki_kubeadm::RenewStatus::Renewed { .. }
+            ),
             "{c:?} {k:?}: {report:?}"
         );
     }
@@ -152,7 +155,12 @@ fn decide_in_memory_does_not_read_kubeconfig_references_from_the_host() -> R {
         "client-certificate",
         &crt.display().to_string(),
     )?;
-    let text = set_field(&text, "client-key-data", "client-key", &key.display().to_string())?;
+    let text = set_field(
+        &text,
+        "client-key-data",
+        "client-key",
+        &key.display().to_string(),
+    )?;
     tree.insert_file("admin.conf", text.into_bytes())?;
     let d = decide(&plan, &Selection::all(), &tree, now());
     // Reused today, from the host's files.
@@ -187,7 +195,12 @@ fn sign_csrs_in_does_not_read_client_keys_from_the_host() -> R {
     let host = tempfile::tempdir()?;
     let key = host.path().join("admin.key");
     std::fs::write(&key, b64(&field_value(&text, "client-key-data")?)?)?;
-    let text = set_field(&text, "client-key-data", "client-key", &key.display().to_string())?;
+    let text = set_field(
+        &text,
+        "client-key-data",
+        "client-key",
+        &key.display().to_string(),
+    )?;
     csrs.insert_file("admin.conf", text.into_bytes())?;
 
     let cas = CaSet::generate(&s, now())?;
@@ -198,9 +211,9 @@ fn sign_csrs_in_does_not_read_client_keys_from_the_host() -> R {
     };
     let r = kubepki_kubeadm::sign_csrs_in(&plan, &csrs, &signing, now());
     let signed_admin = r.as_ref().is_ok_and(|(_, report)| {
-        report.iter().any(|x| {
-            matches!(x, kubepki_kubeadm::Signed::Written(p) if p.ends_with("admin.conf"))
-        })
+        report
+            .iter()
+            .any(|x| matches!(x, kubepki_kubeadm::Signed::Written(p) if p.ends_with("admin.conf")))
     });
     assert!(
         !signed_admin,
