@@ -905,7 +905,7 @@ impl Current<'_> {
     /// the folders follows the references on this host, as kubectl does).
     pub(crate) fn kubeconfig(&self, p: &Path) -> Result<Kubeconfig, Error> {
         let kc = Kubeconfig::from_slice(p, &self.read(p)?)?;
-        if !self.tree.from_folder() {
+        if !self.tree.is_from_folder() {
             let (cluster, user) = kc.current(p)?;
             let named: Vec<String> = [
                 (

@@ -206,7 +206,7 @@ impl Tree {
     }
 
     /// Whether the tree was read from the plan's folders (see the field).
-    pub(crate) fn from_folder(&self) -> bool {
+    pub(crate) fn is_from_folder(&self) -> bool {
         self.from_folder
     }
 

@@ -258,29 +258,42 @@ fn ca_set_from_tree_refusals_and_no_key_bytes_in_debug() -> R {
     let full = build(&plan, &Selection::all(), &Tree::new(), now())?.files;
     let good = CaSet::from_tree(&s, &full, now())?;
     let shown = format!("{good:?} {:?}", good.tree());
-    assert!(!shown.contains("PRIVATE") && !shown.contains("BEGIN"), "{shown}");
+    assert!(
+        !shown.contains("PRIVATE") && !shown.contains("BEGIN"),
+        "{shown}"
+    );
 
     let mut t = good.tree().clone();
     t.insert_file("pki/ca.crt", bytes(&full, "pki/apiserver.crt")?)?;
     t.insert_file("pki/ca.key", bytes(&full, "pki/apiserver.key")?)?;
-    let e = CaSet::from_tree(&s, &t, now()).err().ok_or("leaf accepted as CA")?;
+    let e = CaSet::from_tree(&s, &t, now())
+        .err()
+        .ok_or("leaf accepted as CA")?;
     assert!(!format!("{e:?}{e}").contains("PRIVATE"), "{e:?}");
 
     let mut t = good.tree().clone();
     t.insert("pki/ca.key", bytes(&full, "pki/ca.key")?, 0o640)?;
-    assert!(CaSet::from_tree(&s, &t, now()).is_err(), "0640 CA key accepted");
+    assert!(
+        CaSet::from_tree(&s, &t, now()).is_err(),
+        "0640 CA key accepted"
+    );
 
     let mut t = good.tree().clone();
     let other = CaSet::generate(&s, now())?;
     t.insert_file("pki/sa.pub", bytes(other.tree(), "pki/sa.pub")?)?;
-    assert!(CaSet::from_tree(&s, &t, now()).is_err(), "foreign sa.pub accepted");
+    assert!(
+        CaSet::from_tree(&s, &t, now()).is_err(),
+        "foreign sa.pub accepted"
+    );
 
     // A key that is not a key, in an error: its bytes are not echoed.
     let mut t = good.tree().clone();
     let mut key = bytes(&full, "pki/ca.key")?;
     key.truncate(key.len() / 2);
     t.insert_file("pki/ca.key", key)?;
-    let e = CaSet::from_tree(&s, &t, now()).err().ok_or("half key accepted")?;
+    let e = CaSet::from_tree(&s, &t, now())
+        .err()
+        .ok_or("half key accepted")?;
     let text = format!("{e:?}{e}");
     assert!(!text.contains("MII") && !text.contains("BEGIN"), "{text}");
     Ok(())
