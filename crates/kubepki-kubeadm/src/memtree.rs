@@ -177,6 +177,14 @@ impl Tree {
         };
         for (rel, abs) in layout(plan) {
             if !abs.exists() {
+                // A link to nothing is there all the same: no file may be made in its place.
+                if std::fs::symlink_metadata(&abs).is_ok() {
+                    tree.unreadable.push((
+                        rel,
+                        "is a symbolic link to nothing; kubepki does not write through links"
+                            .into(),
+                    ));
+                }
                 continue;
             }
             match crate::tree::read_file(&abs) {

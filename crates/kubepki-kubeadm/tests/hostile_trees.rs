@@ -1,5 +1,6 @@
-//! Review of issue 16's in-memory tree (attack16): path mapping between the folders and the
-//! tree, and the in-memory commands reading nothing from the host file system.
+//! Hostile and unusual trees: path mapping between the folders and the tree when the folders
+//! nest or coincide, the in-memory commands reading nothing from the host file system, what
+//! `CaSet::from_tree` refuses, and links to nothing in the folders.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-const NOWHERE: &str = "/nonexistent/kubepki-attack16";
+const NOWHERE: &str = "/nonexistent/kubepki-hostile-trees";
 
 fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
@@ -296,5 +297,40 @@ fn ca_set_from_tree_refusals_and_no_key_bytes_in_debug() -> R {
         .ok_or("half key accepted")?;
     let text = format!("{e:?}{e}");
     assert!(!text.contains("MII") && !text.contains("BEGIN"), "{text}");
+    Ok(())
+}
+
+/// A link to nothing where a key or CSR goes is named as what it is, by `init` and by
+/// `certs generate-csr`, and nothing is written.
+#[test]
+fn a_dangling_link_in_the_tree_is_named() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    s.node_name = Some("cp1".into());
+    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    s.cert_dir = dir.path().join("pki");
+    s.kubeconfig_dir = dir.path().to_owned();
+    std::fs::create_dir(&s.cert_dir)?;
+    std::os::unix::fs::symlink("/nonexistent/target", s.cert_dir.join("apiserver.key"))?;
+    let plan = Plan::new(&s)?;
+    // init: a key (of any kind) without its certificate is refused before anything is made.
+    let e = run(&plan, &Selection::all(), now(), false)
+        .err()
+        .ok_or("init accepted a dangling link")?;
+    let msg = e.to_string();
+    assert!(msg.contains("apiserver.key: exists without"), "{msg}");
+    // generate-csr would make a CSR for that key: it says what the key file is.
+    let e = kubepki_kubeadm::generate_csrs(&plan)
+        .err()
+        .ok_or("generate-csr accepted a dangling link")?;
+    let msg = e.to_string();
+    assert!(
+        msg.contains("apiserver.key") && msg.contains("symbolic link to nothing"),
+        "{msg}"
+    );
+    let written: Vec<PathBuf> = std::fs::read_dir(&s.cert_dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(written, [s.cert_dir.join("apiserver.key")]);
     Ok(())
 }
