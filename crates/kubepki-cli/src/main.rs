@@ -37,15 +37,16 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BROKEN_PIPE)
         }
         Err(CliError::Usage(msg)) => {
-            diag!("kubepki: error: {msg}");
+            diag!("kubepki: error: {}", out::esc(&msg));
             ExitCode::from(EXIT_USAGE)
         }
         Err(CliError::Busy(msg)) => {
-            diag!("kubepki: error: {msg}");
+            diag!("kubepki: error: {}", out::esc(&msg));
             ExitCode::from(EXIT_BUSY)
         }
         Err(e) => {
-            diag!("kubepki: error: {e}");
+            // One line: whatever the message quotes is escaped, newlines included.
+            diag!("kubepki: error: {}", out::esc(&e.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -55,15 +56,33 @@ fn main() -> ExitCode {
 /// used is reported on standard error with [`EXIT_USAGE`] (clap's own default, 2, is a result
 /// code of `certs check-expiration`).
 fn clap_exit(e: &clap::Error) -> ExitCode {
-    let printed = e.print();
-    if !e.use_stderr() {
-        return match printed {
-            Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
-                ExitCode::from(EXIT_BROKEN_PIPE)
-            }
-            Err(_) => ExitCode::FAILURE,
-            Ok(()) => ExitCode::SUCCESS,
-        };
+    if e.use_stderr() {
+        diag!("{}", clap_message(e).trim_end_matches('\n'));
+        return ExitCode::from(EXIT_USAGE);
     }
-    ExitCode::from(EXIT_USAGE)
+    match e.print() {
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_BROKEN_PIPE),
+        Err(_) => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
+    }
+}
+
+/// clap's error text (plain, without colours) with every argument value it quotes escaped as
+/// a whole, so that a value holding a newline cannot add a line of its own; what is left is
+/// escaped line by line by [`out::diag`].
+fn clap_message(e: &clap::Error) -> String {
+    let mut text = e.render().to_string();
+    for (_, value) in e.context() {
+        let values: Vec<&str> = match value {
+            clap::error::ContextValue::String(v) => vec![v.as_str()],
+            clap::error::ContextValue::Strings(vs) => vs.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for v in values {
+            if kubepki_csr::has_unsafe_chars(v) {
+                text = text.replace(v, &out::esc(v));
+            }
+        }
+    }
+    text
 }

@@ -153,8 +153,10 @@ pub fn user_request(
     algorithm: KeyAlgorithm,
     expiration_seconds: Option<i64>,
 ) -> Result<(PrivateKey, Csr, KubeCsr), Error> {
+    // The name is checked before a key is made.
+    let subject = user.subject()?;
     let key = PrivateKey::generate(algorithm)?;
-    let csr = CsrBuilder::new(user.subject()?).sign(&key)?;
+    let csr = CsrBuilder::new(subject).sign(&key)?;
     let name = user
         .name
         .to_lowercase()
