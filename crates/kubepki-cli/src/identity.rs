@@ -518,6 +518,11 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
                 .parse()
                 .map_err(|e: kubepki_ca::Error| ferr(e.to_string()))?;
             let csr = Csr::from_pem(&bytes).map_err(|e| ferr(e.to_string()))?;
+            // Refused by name, before a manifest name is made from the CN.
+            csr.subject()
+                .check_characters()
+                .and_then(|()| csr.subject_alt_names().check_characters())
+                .map_err(|e| ferr(e.to_string()))?;
             let name: String = csr
                 .common_name()
                 .unwrap_or("request")

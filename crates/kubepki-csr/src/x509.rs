@@ -317,7 +317,7 @@ fn directory_string_value(any: &Any) -> Result<String, Error> {
     let bytes = any.value();
     let bad = || {
         Error::Invalid(format!(
-            "subject attribute \"{}\" is not a valid {:?} (shown escaped)",
+            "subject attribute \"{}\" is not a valid {} (shown escaped)",
             escape_bytes(bytes),
             any.tag()
         ))
