@@ -67,22 +67,31 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
     }
 }
 
-/// clap's error text (plain, without colours) with every argument value it quotes escaped as
-/// a whole, so that a value holding a newline cannot add a line of its own; what is left is
-/// escaped line by line by [`out::diag`].
+/// clap's error text (plain, without colours). When an argument holds a control or
+/// bidirectional formatting character, clap would quote it with its escape sequences stripped
+/// but its newlines kept, so a value could add lines of its own: the message is then made here
+/// from clap's error kind and context, every value escaped, on one line.
 fn clap_message(e: &clap::Error) -> String {
-    let mut text = e.render().to_string();
-    for (_, value) in e.context() {
-        let values: Vec<&str> = match value {
-            clap::error::ContextValue::String(v) => vec![v.as_str()],
-            clap::error::ContextValue::Strings(vs) => vs.iter().map(String::as_str).collect(),
-            _ => Vec::new(),
-        };
-        for v in values {
-            if kubepki_csr::has_unsafe_chars(v) {
-                text = text.replace(v, &out::esc(v));
-            }
-        }
+    let hostile = std::env::args_os()
+        .skip(1)
+        .any(|a| kubepki_csr::has_unsafe_chars(&a.to_string_lossy()));
+    if !hostile {
+        return e.render().to_string();
     }
-    text
+    let context: Vec<String> = e
+        .context()
+        .filter(|(kind, _)| *kind != clap::error::ContextKind::Usage)
+        .map(|(kind, value)| format!("{kind}: {}", out::esc(&value.to_string())))
+        .collect();
+    let what = e
+        .kind()
+        .as_str()
+        .unwrap_or("the command line cannot be used");
+    let why = std::error::Error::source(e)
+        .map(|s| format!(": {}", out::esc(&s.to_string())))
+        .unwrap_or_default();
+    format!(
+        "error: {what} ({}){why}; values shown escaped\n\nFor more information, try '--help'.",
+        context.join("; ")
+    )
 }
