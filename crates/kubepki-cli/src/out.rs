@@ -6,7 +6,7 @@
 //! an input file or a flag is escaped where it is formatted ([`esc`], [`esc_path`]), so that a
 //! name holding a newline cannot start a line of its own; and [`line`], [`text`] and [`diag`]
 //! escape whatever control or bidirectional formatting character is left in what they write,
-//! except the newlines that end lines (docs/security.md, "What a reviewer sees"). Exports
+//! except the newlines that end lines (docs/security.md, "What a reviewer sees is what the file says"). Exports
 //! ([`bytes`]) are data and go out as they are; JSON goes through [`json`].
 
 use std::borrow::Cow;
