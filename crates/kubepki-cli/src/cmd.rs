@@ -371,6 +371,11 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
     refuse_unsafe_names("--dns", "DNS SAN", &a.dns)?;
     refuse_unsafe_names("--uri", "URI SAN", &a.uris)?;
     refuse_unsafe_names("--email", "email SAN", &a.emails)?;
+    refuse_unsafe_names(
+        "--signer-name",
+        "spec.signerName",
+        std::slice::from_ref(&a.signer_name),
+    )?;
     let key = load_key(&a.key)?;
     let mut subject = Subject::cn(a.cn.clone()).with_organizations(a.orgs.clone());
     subject.organizational_units = a.ous.clone();

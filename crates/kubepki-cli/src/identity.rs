@@ -331,6 +331,18 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
     // Before anything is read or made.
     refuse_unsafe_names("NAME", "subject CN", std::slice::from_ref(&a.name))?;
     refuse_unsafe_names("--group", "subject O", &a.groups)?;
+    refuse_unsafe_names(
+        "--cluster-name",
+        "cluster name",
+        std::slice::from_ref(&a.cluster_name),
+    )?;
+    for (flag, value) in [
+        ("--rbac-role", &a.rbac_role),
+        ("--rbac-clusterrole", &a.rbac_clusterrole),
+        ("--rbac-group", &a.rbac_group),
+    ] {
+        refuse_unsafe_names(flag, "RBAC name", value.as_slice())?;
+    }
     let user = UserSpec {
         name: a.name.clone(),
         groups: a.groups.clone(),

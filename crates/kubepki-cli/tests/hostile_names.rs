@@ -494,6 +494,50 @@ fn creation_commands_refuse_each_hostile_name_with_nothing_written() -> R {
                 o("--out-dir"),
                 o("out"),
             ],
+            {
+                let mut v = csr("--cn", o("ok"));
+                v.extend([o("--signer-name"), n.clone()]);
+                v
+            },
+            vec![
+                o("user"),
+                o("create"),
+                o("jane"),
+                o("--cluster-name"),
+                n.clone(),
+                o("--ca-cert"),
+                o("c/pki/ca.crt"),
+                o("--ca-key"),
+                o("c/pki/ca.key"),
+                o("--cluster-server"),
+                o("https://192.0.2.10:6443"),
+                o("--out-kubeconfig"),
+                o("out/jane.conf"),
+            ],
+            vec![
+                o("user"),
+                o("create"),
+                o("jane"),
+                o("--rbac-clusterrole"),
+                n.clone(),
+                o("--csr-only"),
+                o("--out-dir"),
+                o("out"),
+            ],
+            vec![
+                o("node"),
+                o("kubelet-kubeconfig"),
+                o("--cert-dir"),
+                o("c/pki"),
+                o("--out"),
+                o("out/k.conf"),
+                o("--cluster-server"),
+                o("https://192.0.2.10:6443"),
+                o("--node-name"),
+                o("n1"),
+                o("--cluster-name"),
+                n.clone(),
+            ],
             vec![
                 o("ca"),
                 o("create"),
@@ -602,7 +646,7 @@ fn creation_commands_refuse_each_hostile_name_with_nothing_written() -> R {
             refused += 1;
         }
     }
-    assert_eq!(refused, 11 * 15);
+    assert_eq!(refused, 11 * 19);
     // kubeadm configs with a hostile node name, SAN, endpoint or cluster name.
     for cfg in corpus("config--") {
         let what = name(&cfg);

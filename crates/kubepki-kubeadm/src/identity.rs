@@ -106,6 +106,8 @@ pub fn user_kubeconfig(
     key: &PrivateKey,
 ) -> Result<Zeroizing<String>, Error> {
     let user = cert.common_name().unwrap_or_default();
+    check_characters("--cluster-name", cluster_name)?;
+    check_characters("user", user)?;
     check_server(server)?;
     let key_pem = key.to_pem()?;
     Kubeconfig::new(
@@ -117,6 +119,19 @@ pub fn user_kubeconfig(
         Some(&key_pem),
     )
     .to_yaml()
+}
+
+/// Refuses a name kubepki would write (a kubeconfig's cluster or user, an RBAC role or
+/// subject) holding a control or bidirectional formatting character, as
+/// [`kubepki_csr::Subject::check_characters`] does for certificate names.
+fn check_characters(field: &str, value: &str) -> Result<(), Error> {
+    if kubepki_csr::has_unsafe_chars(value) {
+        return Err(Error::Csr(kubepki_csr::Error::UnsafeName {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        }));
+    }
+    Ok(())
 }
 
 fn check_server(server: &str) -> Result<(), Error> {
@@ -215,6 +230,12 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
         RbacSubject::User(n) => ("User", n),
         RbacSubject::Group(n) => ("Group", n),
     };
+    check_characters("RBAC subject", name)?;
+    match grant {
+        RbacGrant::Role { role, .. } | RbacGrant::ClusterRole { role } => {
+            check_characters("RBAC role", role)?
+        }
+    }
     let slug = |s: &str| {
         s.to_lowercase()
             .chars()
@@ -263,6 +284,7 @@ pub fn kubelet_kubeconfig(
     expiry: CaExpiry,
 ) -> Result<Zeroizing<String>, Error> {
     kubepki_csr::check_dns_subdomain(node_name).map_err(|e| invalid("--node-name", e))?;
+    check_characters("--cluster-name", cluster_name)?;
     let subject =
         Subject::cn(format!("system:node:{node_name}")).with_organizations(["system:nodes"]);
     let (cert, key) = client_credentials_with(ca, &subject, algorithm, window, expiry)?;
