@@ -4,7 +4,7 @@
 //!
 //! Text reaches the terminal only through [`kubepki_csr::escape`]: every value that came from
 //! an input file or a flag is escaped where it is formatted ([`esc`], [`esc_path`]), so that a
-//! name holding a newline cannot start a line of its own; and [`line`], [`text`] and [`diag`]
+//! name holding a newline cannot start a line of its own; and [`line()`], [`text()`] and [`diag()`]
 //! escape whatever control or bidirectional formatting character is left in what they write,
 //! except the newlines that end lines (docs/security.md, "What a reviewer sees is what the file says"). Exports
 //! ([`bytes`]) are data and go out as they are; JSON goes through [`json`].
@@ -43,8 +43,8 @@ pub fn esc_path(p: &Path) -> Cow<'_, str> {
     escape_path(p)
 }
 
-/// `s` with every line's content escaped, the newlines between lines kept: what [`line`],
-/// [`text`] and [`diag`] write.
+/// `s` with every line's content escaped, the newlines between lines kept: what [`line()`],
+/// [`text()`] and [`diag()`] write.
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
     if !s.chars().any(|c| c != '\n' && is_unsafe_char(c)) {
         return Cow::Borrowed(s);

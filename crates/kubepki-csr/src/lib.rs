@@ -32,7 +32,7 @@ pub use kube::{
     check_dns_subdomain, validate_signer_name,
 };
 /// The one rendering of untrusted text for people (names, SANs, paths, values quoted in
-/// errors), from `kubepki-keys`: see [`kubepki_keys::escape`].
+/// errors), from `kubepki-keys`: see [`kubepki_keys::escape`](mod@kubepki_keys::escape).
 pub use kubepki_keys::escape::{
     self as escape, escape as escape_text, escape_bytes, escape_path, has_unsafe_chars,
     is_unsafe_char,
