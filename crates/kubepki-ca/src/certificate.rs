@@ -165,9 +165,10 @@ impl Certificate {
         &self.subject.organizations
     }
 
-    /// A one-line description of the subject for messages.
+    /// A one-line description of the subject for messages, control and bidirectional
+    /// formatting characters escaped ([`kubepki_csr::escape`]).
     pub fn display_name(&self) -> String {
-        self.subject.to_string()
+        kubepki_csr::escape_text(&self.subject.to_string()).into_owned()
     }
 
     /// NotBefore.

@@ -17,7 +17,7 @@ pub enum Error {
         found: String,
     },
     /// DER that does not decode as an X.509 certificate.
-    #[error("invalid certificate: {0}")]
+    #[error("invalid certificate: {}", kubepki_csr::escape_text(.0))]
     Der(String),
     /// A certificate used as a CA that is not one.
     #[error("\"{subject}\" is not a CA certificate (BasicConstraints CA:TRUE is missing)")]
@@ -128,7 +128,10 @@ pub enum Error {
         source: crate::SigningError,
     },
     /// A CSR-API request refused by its signer's policy; `rule` names the rule.
-    #[error("refused by the signer policy ({rule}): {detail}")]
+    #[error(
+        "refused by the signer policy ({rule}): {}",
+        kubepki_csr::escape_text(detail)
+    )]
     Policy {
         /// The rule: `signer`, `usages`, `organization`, `common-name`, `subject-alt-names`,
         /// `no-ca`, `signer-expired`.

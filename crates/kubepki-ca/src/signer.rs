@@ -289,6 +289,9 @@ pub fn sign_request(
 ) -> Result<Certificate, Error> {
     req.check_signable()?;
     let csr = req.validate()?;
+    // A name no reviewer's terminal shows as it is is never issued, whatever the signer.
+    csr.subject().check_characters()?;
+    csr.subject_alt_names().check_characters()?;
     let signer: SignerName = req.spec.signer_name.parse()?;
     let usages = req.usages()?;
     check_policy(signer, &csr, &usages)?;

@@ -18,7 +18,7 @@ use crate::cmd::{CliError, load_ca};
 pub const EXIT_SIGNED_IN_PART: u8 = 3;
 use crate::flags::{ClusterFlags, other_err};
 use crate::init::lib_err;
-use crate::out::EXIT_BUSY;
+use crate::out::{EXIT_BUSY, esc, esc_path};
 
 /// `kubepki certs`.
 #[derive(Subcommand, Debug)]
@@ -148,7 +148,7 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
     let window = a.warn_within.as_deref().map(warn_within).transpose()?;
     let (spec, warnings) = a.flags.spec().map_err(usage)?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     a.flags.validate(&spec).map_err(usage)?;
     let report = check_expiration(&spec, OffsetDateTime::now_utc());
@@ -159,7 +159,7 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
             serde::Serialize::serialize(&report.to_output_api(), &mut ser).map_err(other_err)?;
-            outln!("{}", String::from_utf8_lossy(&buf))?;
+            outln!("{}", crate::out::json(&String::from_utf8_lossy(&buf)))?;
         }
         ExpirationOutput::Yaml => {
             let sorted = sort_keys(report.to_output_api());
@@ -170,14 +170,14 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
         }
     }
     for p in &report.problems {
-        diag!("kubepki: error: {p}");
+        diag!("kubepki: error: {}", esc(&p.to_string()));
     }
     let missing: Vec<&str> = report.missing().map(|e| e.name.as_str()).collect();
     if !missing.is_empty() {
         diag!(
             "kubepki: error: missing under {} and {}: {}",
-            spec.cert_dir.display(),
-            spec.kubeconfig_dir.display(),
+            esc_path(&spec.cert_dir),
+            esc_path(&spec.kubeconfig_dir),
             missing.join(", ")
         );
     }
@@ -198,7 +198,10 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
         );
     }
     if let Some(busy) = &report.busy {
-        diag!("kubepki: error: {busy}; the rows above were read without it and may be incomplete");
+        diag!(
+            "kubepki: error: {}; the rows above were read without it and may be incomplete",
+            esc(&busy.to_string())
+        );
         return Err(CliError::Exit(EXIT_BUSY));
     }
     // Expiry is always checked; --warn-within widens it to "expires within".
@@ -270,7 +273,7 @@ fn sort_keys(v: serde_json::Value) -> serde_json::Value {
 fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let alg: Option<KeyAlgorithm> = if a.flags.encryption_algorithm.is_some() {
         Some(spec.encryption_algorithm)
@@ -282,7 +285,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     let (done, warnings) =
         renew(&spec, &targets, alg, OffsetDateTime::now_utc()).map_err(lib_err)?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let mut renewed = 0;
     let mut failed = Vec::new();
@@ -301,7 +304,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
             RenewStatus::Missing => outln!("MISSING! {}", r.target.name())?,
             RenewStatus::ExternalCa { ca } => outln!(
                 "Detected external CA {} (no key here): {} can't be renewed here",
-                ca.display(),
+                esc_path(ca),
                 r.target.name()
             )?,
             RenewStatus::Failed { reason } => {
@@ -319,7 +322,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
         )?;
     }
     for reason in &failed {
-        diag!("kubepki: error: {reason}");
+        diag!("kubepki: error: {}", esc(&reason.to_string()));
     }
     if failed.is_empty() {
         Ok(())
@@ -331,7 +334,7 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
 fn generate(a: GenerateArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let plan = a.flags.plan(&spec)?;
     let done = generate_csrs(&plan).map_err(lib_err)?;
@@ -339,15 +342,15 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         match k {
             Kept::AwaitingSignature { name, csr } => outln!(
                 "[certs] {name}: key and CSR {} exist, awaiting signing; kept",
-                csr.display()
+                esc_path(csr)
             )?,
             Kept::Signed { name, file } => {
-                outln!("[certs] {name}: {} is already signed; kept", file.display())?
+                outln!("[certs] {name}: {} is already signed; kept", esc_path(file))?
             }
         }
     }
     for p in &done.written {
-        outln!("[certs] Wrote {}", p.display())?;
+        outln!("[certs] Wrote {}", esc_path(p))?;
     }
     let awaiting = done
         .kept
@@ -386,7 +389,7 @@ fn signing_ca(
 fn sign(a: SignArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let plan = a.flags.plan(&spec)?;
     let cas = SigningCas {
@@ -405,9 +408,9 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
         match s {
             Signed::Written(p) => {
                 n += 1;
-                outln!("[certs] Signed {}", p.display())?;
+                outln!("[certs] Signed {}", esc_path(p))?;
             }
-            Signed::AlreadySigned(p) => outln!("[certs] {} is already signed; kept", p.display())?,
+            Signed::AlreadySigned(p) => outln!("[certs] {} is already signed; kept", esc_path(p))?,
             Signed::NoCsr(name) => outln!("[certs] No CSR for {name}; skipped")?,
             Signed::NoCa { name, ca } => {
                 outln!("[certs] {name} needs {ca}, which was not given; skipped")?
@@ -430,14 +433,14 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
 pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
     let (spec, warnings) = a.flags.spec()?;
     for w in &warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let plan = a.flags.plan(&spec)?;
     let v = verify(&plan, OffsetDateTime::now_utc());
     match a.output {
         VerifyOutput::Json => {
             let text = serde_json::to_string_pretty(&v).map_err(other_err)?;
-            outln!("{text}")?;
+            outln!("{}", crate::out::json(&text))?;
         }
         VerifyOutput::Text => {
             for c in &v.checks {
@@ -446,7 +449,13 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
                     Status::Warn => "WARN",
                     Status::Fail => "FAIL",
                 };
-                outln!("{tag}  {:<26} {:<14} {}", c.item, c.check, c.detail)?;
+                // Padded after escaping, so the columns stay aligned.
+                outln!(
+                    "{tag}  {:<26} {:<14} {}",
+                    esc(&c.item),
+                    esc(c.check),
+                    esc(&c.detail)
+                )?;
             }
             outln!(
                 "\n{} checks: {} passed, {} warnings, {} failed",

@@ -6,16 +6,18 @@ use kubepki_ca::{
     CaExpiry, CaSpec, Certificate, CertificateAuthority, DEFAULT_CA_VALIDITY,
     DEFAULT_LEAF_VALIDITY, Profile, Window, parse_duration_with_days,
 };
-use kubepki_csr::{Csr, CsrBuilder, KubeCsr, Subject, Usage};
+use kubepki_csr::{Csr, CsrBuilder, KubeCsr, Subject, Usage, has_unsafe_chars};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use time::OffsetDateTime;
+
+use crate::out::{esc, esc_path};
 
 /// Errors the CLI reports: always one line, naming the file when there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A problem with one file.
-    #[error("{}: {msg}", path.display())]
+    #[error("{}: {msg}", crate::out::esc_path(path))]
     File {
         /// The file.
         path: PathBuf,
@@ -339,14 +341,41 @@ fn keygen(a: KeygenArgs) -> Result<(), CliError> {
             .map_err(write_err)?;
     }
     commit(b)?;
-    outln!("wrote {} private key {}", alg, a.out.display())?;
+    outln!("wrote {} private key {}", alg, esc_path(&a.out))?;
     if let Some(p) = &a.pub_out {
-        outln!("wrote public key {}", p.display())?;
+        outln!("wrote public key {}", esc_path(p))?;
     }
     Ok(())
 }
 
+/// Refuses, as a usage error naming the flag, a value for a name (a subject attribute or a
+/// SAN) that holds a control or bidirectional formatting character: kubepki never requests or
+/// issues one ([`kubepki_csr::Error::UnsafeName`]). Called before any key is read or made.
+pub fn refuse_unsafe_names(flag: &str, field: &str, values: &[String]) -> Result<(), CliError> {
+    match values.iter().find(|v| has_unsafe_chars(v)) {
+        Some(v) => Err(CliError::Usage(format!(
+            "{flag}: {}",
+            kubepki_csr::Error::UnsafeName {
+                field: field.to_owned(),
+                value: v.clone(),
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn csr(a: CsrArgs) -> Result<(), CliError> {
+    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
+    refuse_unsafe_names("--org", "subject O", &a.orgs)?;
+    refuse_unsafe_names("--ou", "subject OU", &a.ous)?;
+    refuse_unsafe_names("--dns", "DNS SAN", &a.dns)?;
+    refuse_unsafe_names("--uri", "URI SAN", &a.uris)?;
+    refuse_unsafe_names("--email", "email SAN", &a.emails)?;
+    refuse_unsafe_names(
+        "--signer-name",
+        "spec.signerName",
+        std::slice::from_ref(&a.signer_name),
+    )?;
     let key = load_key(&a.key)?;
     let mut subject = Subject::cn(a.cn.clone()).with_organizations(a.orgs.clone());
     subject.organizational_units = a.ous.clone();
@@ -403,11 +432,11 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
     commit(b)?;
     outln!(
         "wrote certificate request {} for {}",
-        a.out.display(),
-        csr.subject()
+        esc_path(&a.out),
+        esc(&csr.subject().to_string())
     )?;
     if let Some(p) = &a.k8s_manifest {
-        outln!("wrote CertificateSigningRequest manifest {}", p.display())?;
+        outln!("wrote CertificateSigningRequest manifest {}", esc_path(p))?;
     }
     Ok(())
 }
@@ -430,9 +459,14 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
             return Err(write_err(kubepki_keys::Error::Exists { path: p.clone() }));
         }
     }
+    // The name is checked before the (possibly slow) key generation.
+    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
+    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    spec.subject
+        .validate()
+        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let key = PrivateKey::generate(alg).map_err(other)?;
     let key_pem = key.to_pem().map_err(other)?;
-    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
     let ca = CertificateAuthority::create_root(&spec, key).map_err(other)?;
     let mut b = batch(a.force);
     b.stage(&crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
@@ -442,10 +476,10 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     commit(b)?;
     outln!(
         "wrote CA \"{}\" ({alg}, valid until {}) to {} and {}",
-        a.cn,
+        esc(&a.cn),
         kubepki_ca::rfc3339(ca.certificate().not_after()),
-        crt.display(),
-        key_path.display()
+        esc_path(&crt),
+        esc_path(&key_path)
     )?;
     Ok(())
 }
@@ -490,8 +524,8 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
     outln!(
         "wrote {} certificate {} for {} (serial {}, valid until {})",
         profile.name(),
-        a.out.display(),
-        issued.subject(),
+        esc_path(&a.out),
+        esc(&issued.subject().to_string()),
         issued.serial_hex(),
         kubepki_ca::rfc3339(issued.not_after())
     )?;

@@ -18,9 +18,10 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, load_ca, outlives_ca, read};
+use crate::cmd::{CliError, load_ca, outlives_ca, read, refuse_unsafe_names};
 use crate::flags::{ClusterFlags, flag_err, other_err};
 use crate::init::lib_err;
+use crate::out::{esc, esc_path};
 
 /// `kubepki user`.
 #[derive(Subcommand, Debug)]
@@ -327,6 +328,21 @@ pub fn user(cmd: UserCommand) -> Result<(), CliError> {
 }
 
 fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
+    // Before anything is read or made.
+    refuse_unsafe_names("NAME", "subject CN", std::slice::from_ref(&a.name))?;
+    refuse_unsafe_names("--group", "subject O", &a.groups)?;
+    refuse_unsafe_names(
+        "--cluster-name",
+        "cluster name",
+        std::slice::from_ref(&a.cluster_name),
+    )?;
+    for (flag, value) in [
+        ("--rbac-role", &a.rbac_role),
+        ("--rbac-clusterrole", &a.rbac_clusterrole),
+        ("--rbac-group", &a.rbac_group),
+    ] {
+        refuse_unsafe_names(flag, "RBAC name", value.as_slice())?;
+    }
     let user = UserSpec {
         name: a.name.clone(),
         groups: a.groups.clone(),
@@ -440,7 +456,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             "--rbac-group needs --rbac-role or --rbac-clusterrole",
         ));
     }
-    let targets: Vec<String> = batch.targets().map(|p| p.display().to_string()).collect();
+    let targets: Vec<String> = batch.targets().map(|p| esc_path(&p).into_owned()).collect();
     commit(batch)?;
     for t in targets {
         outln!("[user] Wrote {t}")?;
@@ -485,7 +501,7 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
     let mut batch = batch(a.force);
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
-    outln!("[user] Wrote {}", a.out_kubeconfig.display())?;
+    outln!("[user] Wrote {}", esc_path(&a.out_kubeconfig))?;
     Ok(())
 }
 
@@ -522,6 +538,11 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
                 .parse()
                 .map_err(|e: kubepki_ca::Error| ferr(e.to_string()))?;
             let csr = Csr::from_pem(&bytes).map_err(|e| ferr(e.to_string()))?;
+            // Refused by name, before a manifest name is made from the CN.
+            csr.subject()
+                .check_characters()
+                .and_then(|()| csr.subject_alt_names().check_characters())
+                .map_err(|e| ferr(e.to_string()))?;
             let name: String = csr
                 .common_name()
                 .unwrap_or("request")
@@ -555,7 +576,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
             // authenticated, so they are the requester's own claims (docs/identities.md).
             notes.push(format!(
                 "[sign-request] {}: removed spec.username/groups/uid/extra as written by the requester (offline, the requester is whoever the reviewer accepts)",
-                input.display()
+                esc_path(input)
             ));
         }
         manifest.set_issued(&pem, "kubepki sign-request", &rfc3339(now));
@@ -594,9 +615,9 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
         }
         done.push(format!(
             "[sign-request] {}: signed \"{}\" for {} until {}",
-            input.display(),
-            cert.subject(),
-            manifest.spec.signer_name,
+            esc_path(input),
+            esc(&cert.subject().to_string()),
+            esc(&manifest.spec.signer_name),
             rfc3339(cert.not_after())
         ));
     }
@@ -636,8 +657,8 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             commit(batch)?;
             outln!(
                 "[node] Wrote {} for system:node:{}",
-                a.out.display(),
-                c.node_name
+                esc_path(&a.out),
+                esc(&c.node_name)
             )?;
             Ok(())
         }
@@ -671,24 +692,24 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             commit(batch)?;
             outln!(
                 "[node] Wrote {}/kubelet.crt and kubelet.key",
-                a.out_dir.display()
+                esc_path(&a.out_dir)
             )?;
             Ok(())
         }
         NodeCommand::ControlPlane(a) => {
             let (spec, warnings) = a.flags.spec()?;
             for w in &warnings {
-                diag!("warning: {w}");
+                diag!("warning: {}", crate::out::esc(w));
             }
             let plan = a.flags.plan(&spec)?;
             let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
                 .map_err(lib_err)?;
             for p in &r.written {
-                outln!("[node] Wrote {}", p.display())?;
+                outln!("[node] Wrote {}", esc_path(p))?;
             }
             outln!(
                 "\nControl-plane node {} ready: {} files written.",
-                plan.node_name,
+                esc(&plan.node_name),
                 r.written.len()
             )?;
             Ok(())

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::cmd::CliError;
 use crate::flags::{ClusterFlags, flag_err, other_err};
+use crate::out::{esc, esc_path};
 
 /// `kubepki init`. A flag given twice takes its last value, as kubeadm's flags do.
 #[derive(Args, Debug)]
@@ -214,9 +215,9 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     match a.output {
         Output::Json => {
             let text = serde_json::to_string_pretty(&report).map_err(other_err)?;
-            say(to_stderr, format_args!("{text}"))?;
+            say(to_stderr, format_args!("{}", crate::out::json(&text)))?;
             for w in &report.warnings {
-                diag!("warning: {w}");
+                diag!("warning: {}", crate::out::esc(w));
             }
         }
         Output::Text => print_text(&plan, &report, &sink)?,
@@ -341,7 +342,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
         };
     }
     for w in &report.warnings {
-        diag!("warning: {w}");
+        diag!("warning: {}", crate::out::esc(w));
     }
     let mut said_certs = false;
     let mut said_kubeconfig = false;
@@ -350,7 +351,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
             if !said_kubeconfig {
                 sayln!(
                     "[kubeconfig] Using kubeconfig folder \"{}\"",
-                    plan.kubeconfig_dir.display()
+                    esc_path(&plan.kubeconfig_dir)
                 )?;
                 said_kubeconfig = true;
             }
@@ -359,7 +360,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
             if !said_certs {
                 sayln!(
                     "[certs] Using certificateDir folder \"{}\"",
-                    plan.cert_dir.display()
+                    esc_path(&plan.cert_dir)
                 )?;
                 said_certs = true;
             }
@@ -378,7 +379,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
                 if !item.dns_names.is_empty() && item.kind == ItemKind::Certificate {
                     sayln!(
                         "{tag} {base} serving cert is signed for DNS names [{}] and IPs [{}]",
-                        item.dns_names.join(" "),
+                        esc(&item.dns_names.join(" ")),
                         join_ips(&item.ip_addresses)
                     )?;
                 }
@@ -405,7 +406,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
                 "{tag} Using existing kubeconfig file: \"{}\"",
                 item.files
                     .first()
-                    .map(|f| f.display().to_string())
+                    .map(|f| esc_path(f).into_owned())
                     .unwrap_or_default()
             )?,
         }
@@ -428,7 +429,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
         let files: Vec<String> = report
             .recovered
             .iter()
-            .map(|f| f.display().to_string())
+            .map(|f| esc_path(f).into_owned())
             .collect();
         sayln!(
             "\nCompleted the batch an interrupted kubepki had left half done: {}",
@@ -442,13 +443,14 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
     } = sink
     {
         sayln!(
-            "\nExported {files} files as {} to {dest} ({created} items created, {reused} reused) with kubeadm {} rules and {} keys; nothing was written under the certificate or kubeconfig folders.",
+            "\nExported {files} files as {} to {} ({created} items created, {reused} reused) with kubeadm {} rules and {} keys; nothing was written under the certificate or kubeconfig folders.",
             format.name(),
+            esc(dest),
             plan.version,
             plan.algorithm
         )?;
         for n in &report.notes {
-            sayln!("\nNote: {n}")?;
+            sayln!("\nNote: {}", esc(n))?;
         }
         return Ok(());
     }
@@ -470,7 +472,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
         )?;
     }
     for n in &report.notes {
-        sayln!("\nNote: {n}")?;
+        sayln!("\nNote: {}", esc(n))?;
     }
     Ok(())
 }
@@ -480,20 +482,28 @@ fn print_dry_run(item: &Item) -> Result<(), CliError> {
         Action::Create => "would create",
         Action::Reuse => "would reuse",
     };
-    let files: Vec<String> = item.files.iter().map(|f| f.display().to_string()).collect();
-    outln!("[dry-run] {verb} \"{}\": {}", item.name, files.join(", "))?;
+    let files: Vec<String> = item
+        .files
+        .iter()
+        .map(|f| esc_path(f).into_owned())
+        .collect();
+    outln!(
+        "[dry-run] {verb} \"{}\": {}",
+        esc(&item.name),
+        files.join(", ")
+    )?;
     let mut facts = Vec::new();
     if let Some(s) = &item.subject {
-        facts.push(format!("subject: {s}"));
+        facts.push(format!("subject: {}", esc(&s.to_string())));
     }
     if let Some(i) = &item.issuer {
-        facts.push(format!("issuer: {i}"));
+        facts.push(format!("issuer: {}", esc(i)));
     }
     if let Some(k) = &item.key_algorithm {
         facts.push(format!("key: {k}"));
     }
     if let Some(s) = &item.server {
-        facts.push(format!("server: {s}"));
+        facts.push(format!("server: {}", esc(s)));
     }
     if !facts.is_empty() {
         outln!("          {}", facts.join("; "))?;
@@ -501,7 +511,7 @@ fn print_dry_run(item: &Item) -> Result<(), CliError> {
     if !item.dns_names.is_empty() || !item.ip_addresses.is_empty() {
         outln!(
             "          SANs: DNS [{}] IP [{}]",
-            item.dns_names.join(" "),
+            esc(&item.dns_names.join(" ")),
             join_ips(&item.ip_addresses)
         )?;
     }

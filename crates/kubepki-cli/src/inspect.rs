@@ -21,7 +21,7 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
         Format::Json => {
             let text =
                 serde_json::to_string_pretty(&value).map_err(|e| CliError::Other(e.to_string()))?;
-            outln!("{text}")?;
+            outln!("{}", crate::out::json(&text))?;
         }
         Format::Text => out!("{}", to_text(&value, 0))?,
     }
@@ -202,17 +202,21 @@ fn to_text(v: &Value, indent: usize) -> String {
             for (k, val) in m {
                 match val {
                     Value::Object(_) => {
-                        out.push_str(&format!("{pad}{k}:\n{}", to_text(val, indent + 1)));
+                        out.push_str(&format!(
+                            "{pad}{}:\n{}",
+                            crate::out::esc(k),
+                            to_text(val, indent + 1)
+                        ));
                     }
                     Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-                        out.push_str(&format!("{pad}{k}:\n"));
+                        out.push_str(&format!("{pad}{}:\n", crate::out::esc(k)));
                         for i in items {
                             out.push_str(&format!("{pad}  -\n{}", to_text(i, indent + 2)));
                         }
                     }
                     Value::Array(items) if items.is_empty() => {}
                     Value::Null => {}
-                    _ => out.push_str(&format!("{pad}{k}: {}\n", scalar(val))),
+                    _ => out.push_str(&format!("{pad}{}: {}\n", crate::out::esc(k), scalar(val))),
                 }
             }
         }
@@ -223,7 +227,8 @@ fn to_text(v: &Value, indent: usize) -> String {
 
 fn scalar(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        // What the file says, for a person: a name with a newline stays on its line.
+        Value::String(s) => crate::out::esc(s).into_owned(),
         Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }

@@ -37,15 +37,16 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BROKEN_PIPE)
         }
         Err(CliError::Usage(msg)) => {
-            diag!("kubepki: error: {msg}");
+            diag!("kubepki: error: {}", out::esc(&msg));
             ExitCode::from(EXIT_USAGE)
         }
         Err(CliError::Busy(msg)) => {
-            diag!("kubepki: error: {msg}");
+            diag!("kubepki: error: {}", out::esc(&msg));
             ExitCode::from(EXIT_BUSY)
         }
         Err(e) => {
-            diag!("kubepki: error: {e}");
+            // One line: whatever the message quotes is escaped, newlines included.
+            diag!("kubepki: error: {}", out::esc(&e.to_string()));
             ExitCode::FAILURE
         }
     }
@@ -55,15 +56,42 @@ fn main() -> ExitCode {
 /// used is reported on standard error with [`EXIT_USAGE`] (clap's own default, 2, is a result
 /// code of `certs check-expiration`).
 fn clap_exit(e: &clap::Error) -> ExitCode {
-    let printed = e.print();
-    if !e.use_stderr() {
-        return match printed {
-            Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
-                ExitCode::from(EXIT_BROKEN_PIPE)
-            }
-            Err(_) => ExitCode::FAILURE,
-            Ok(()) => ExitCode::SUCCESS,
-        };
+    if e.use_stderr() {
+        diag!("{}", clap_message(e).trim_end_matches('\n'));
+        return ExitCode::from(EXIT_USAGE);
     }
-    ExitCode::from(EXIT_USAGE)
+    match e.print() {
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_BROKEN_PIPE),
+        Err(_) => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
+    }
+}
+
+/// clap's error text (plain, without colours). When an argument holds a control or
+/// bidirectional formatting character, clap would quote it with its escape sequences stripped
+/// but its newlines kept, so a value could add lines of its own: the message is then made here
+/// from clap's error kind and context, every value escaped, on one line.
+fn clap_message(e: &clap::Error) -> String {
+    let hostile = std::env::args_os()
+        .skip(1)
+        .any(|a| kubepki_csr::has_unsafe_chars(&a.to_string_lossy()));
+    if !hostile {
+        return e.render().to_string();
+    }
+    let context: Vec<String> = e
+        .context()
+        .filter(|(kind, _)| *kind != clap::error::ContextKind::Usage)
+        .map(|(kind, value)| format!("{kind}: {}", out::esc(&value.to_string())))
+        .collect();
+    let what = e
+        .kind()
+        .as_str()
+        .unwrap_or("the command line cannot be used");
+    let why = std::error::Error::source(e)
+        .map(|s| format!(": {}", out::esc(&s.to_string())))
+        .unwrap_or_default();
+    format!(
+        "error: {what} ({}){why}; values shown escaped\n\nFor more information, try '--help'.",
+        context.join("; ")
+    )
 }

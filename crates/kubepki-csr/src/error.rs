@@ -1,3 +1,4 @@
+use kubepki_keys::escape::escape;
 use thiserror::Error;
 
 /// Errors from CSR and manifest handling.
@@ -16,7 +17,7 @@ pub enum Error {
         found: String,
     },
     /// DER that does not decode as PKCS#10.
-    #[error("invalid certificate request: {0}")]
+    #[error("invalid certificate request: {}", escape(.0))]
     Der(String),
     /// The CSR's self-signature does not verify.
     #[error("the certificate request's signature does not verify (tampered or corrupt)")]
@@ -50,13 +51,27 @@ pub enum Error {
     #[error("{0}")]
     NotSignable(NotSignable),
     /// A value that cannot be encoded or is not allowed.
-    #[error("{0}")]
+    #[error("{}", escape(.0))]
     Invalid(String),
+    /// A subject attribute or SAN holding a control character (C0, DEL, C1) or a bidirectional
+    /// formatting character ([`kubepki_keys::escape::is_unsafe_char`]): kubepki never requests
+    /// or issues such a name, since every terminal that shows it could be made to show
+    /// something else. The value is shown escaped.
+    #[error(
+        "{field} \"{}\" holds a control or bidirectional formatting character (shown escaped); kubepki never requests or issues a name with one",
+        escape(value)
+    )]
+    UnsafeName {
+        /// Which attribute: `subject CN`, `subject O`, `DNS SAN`, ...
+        field: String,
+        /// The value as given (unescaped).
+        value: String,
+    },
     /// A manifest that is not valid YAML/JSON or does not have the expected shape.
-    #[error("malformed CertificateSigningRequest manifest: {0}")]
+    #[error("malformed CertificateSigningRequest manifest: {}", escape(.0))]
     Manifest(String),
     /// A manifest that parses but fails the API server's validation.
-    #[error("invalid CertificateSigningRequest: {field}: {reason}")]
+    #[error("invalid CertificateSigningRequest: {field}: {}", escape(reason))]
     Validation {
         /// The field path, e.g. `spec.signerName`.
         field: &'static str,
@@ -90,7 +105,7 @@ pub enum NotSignable {
 
 fn reason_note(reason: &Option<String>) -> String {
     match reason {
-        Some(r) if !r.is_empty() => format!(", reason {r}"),
+        Some(r) if !r.is_empty() => format!(", reason {}", escape(r)),
         _ => String::new(),
     }
 }

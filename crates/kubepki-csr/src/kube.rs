@@ -540,7 +540,10 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > 253 {
-        return Err(format!("\"{s}\" is longer than 253 characters"));
+        return Err(format!(
+            "\"{}\" is longer than 253 characters",
+            kubepki_keys::escape::escape(s)
+        ));
     }
     for label in s.split('.') {
         let ok = !label.is_empty()
@@ -552,7 +555,8 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
             && !label.ends_with('-');
         if !ok {
             return Err(format!(
-                "\"{s}\" is not a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-', separated by '.')"
+                "\"{}\" is not a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-', separated by '.')",
+                kubepki_keys::escape::escape(s)
             ));
         }
     }

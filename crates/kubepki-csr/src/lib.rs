@@ -31,6 +31,12 @@ pub use kube::{
     API_VERSION, Condition, KIND, KubeCsr, MIN_EXPIRATION_SECONDS, Metadata, Spec, Status, Usage,
     check_dns_subdomain, validate_signer_name,
 };
+/// The one rendering of untrusted text for people (names, SANs, paths, values quoted in
+/// errors), from `kubepki-keys`: see [`kubepki_keys::escape`](mod@kubepki_keys::escape).
+pub use kubepki_keys::escape::{
+    self as escape, escape as escape_text, escape_bytes, escape_path, has_unsafe_chars,
+    is_unsafe_char,
+};
 pub use signed::{SignedData, sign_and_wrap};
 pub use x509::{
     BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, OtherAttribute, Subject,

@@ -12,6 +12,8 @@ use der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 
+use kubepki_keys::escape::{escape, escape_bytes, has_unsafe_chars};
+
 use crate::Error;
 use crate::der as w;
 
@@ -199,11 +201,12 @@ impl Subject {
     /// Checks that the subject can be encoded: strings non-empty, countries two letters, and no
     /// attribute other than CN, O, OU, C, ST and L.
     pub fn validate(&self) -> Result<(), Error> {
+        self.check_characters()?;
         if let Some(a) = self.others.first() {
             return Err(Error::Invalid(format!(
                 "subject attribute {} = \"{}\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only",
                 a.name(),
-                a.value
+                escape(&a.value)
             )));
         }
         let all = self
@@ -216,18 +219,60 @@ impl Subject {
         for v in all {
             if v.is_empty() || v.len() > 64 * 4 {
                 return Err(Error::Invalid(format!(
-                    "subject attribute \"{v}\" must have 1 to 256 bytes"
+                    "subject attribute \"{}\" must have 1 to 256 bytes",
+                    escape(v)
                 )));
             }
         }
         for c in &self.countries {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
                 return Err(Error::Invalid(format!(
-                    "country \"{c}\" must be a two-letter code"
+                    "country \"{}\" must be a two-letter code",
+                    escape(c)
                 )));
             }
         }
         Ok(())
+    }
+}
+
+impl Subject {
+    /// Refuses ([`Error::UnsafeName`]) an attribute holding a control character or a
+    /// bidirectional formatting character ([`kubepki_keys::escape::is_unsafe_char`]). Parsing
+    /// accepts such names (a CA must be able to look at a request to refuse it); requesting and
+    /// issuing them is refused ([`Subject::validate`] runs this first).
+    pub fn check_characters(&self) -> Result<(), Error> {
+        let cn: Vec<String> = self.common_name.iter().cloned().collect();
+        let parts = [
+            ("subject CN", &cn),
+            ("subject O", &self.organizations),
+            ("subject OU", &self.organizational_units),
+            ("subject C", &self.countries),
+            ("subject ST", &self.provinces),
+            ("subject L", &self.localities),
+        ];
+        for (field, values) in parts {
+            check_characters(field, values)?;
+        }
+        for a in &self.others {
+            check_characters(&format!("subject {}", a.name()), [&a.value])?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses the first of `values` that holds a character
+/// [`kubepki_keys::escape::is_unsafe_char`] refuses, naming `field`.
+fn check_characters<'a>(
+    field: &str,
+    values: impl IntoIterator<Item = &'a String>,
+) -> Result<(), Error> {
+    match values.into_iter().find(|v| has_unsafe_chars(v)) {
+        Some(v) => Err(Error::UnsafeName {
+            field: field.to_owned(),
+            value: v.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -270,7 +315,13 @@ impl fmt::Display for Subject {
 
 fn directory_string_value(any: &Any) -> Result<String, Error> {
     let bytes = any.value();
-    let bad = || Error::Invalid("subject attribute is not a valid string".into());
+    let bad = || {
+        Error::Invalid(format!(
+            "subject attribute \"{}\" is not a valid {} (shown escaped)",
+            escape_bytes(bytes),
+            any.tag()
+        ))
+    };
     match any.tag() {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
             String::from_utf8(bytes.to_vec()).map_err(|_| bad())
@@ -318,22 +369,38 @@ impl SubjectAltNames {
     /// Checks every entry is encodable: DNS names and emails ASCII without spaces, URIs with a
     /// scheme.
     pub fn validate(&self) -> Result<(), Error> {
+        self.check_characters()?;
         for d in &self.dns {
             if d.is_empty() || d.len() > 253 || !d.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!("invalid DNS name \"{d}\"")));
+                return Err(Error::Invalid(format!(
+                    "invalid DNS name \"{}\"",
+                    escape(d)
+                )));
             }
         }
         for e in &self.emails {
             if !e.contains('@') || !e.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!("invalid email address \"{e}\"")));
+                return Err(Error::Invalid(format!(
+                    "invalid email address \"{}\"",
+                    escape(e)
+                )));
             }
         }
         for u in &self.uris {
             if !u.contains(':') || !u.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!("invalid URI \"{u}\"")));
+                return Err(Error::Invalid(format!("invalid URI \"{}\"", escape(u))));
             }
         }
         Ok(())
+    }
+
+    /// Refuses ([`Error::UnsafeName`]) a DNS, email or URI entry holding a control character
+    /// or a bidirectional formatting character, as [`Subject::check_characters`] does for
+    /// names ([`SubjectAltNames::validate`] runs this first).
+    pub fn check_characters(&self) -> Result<(), Error> {
+        check_characters("DNS SAN", &self.dns)?;
+        check_characters("email SAN", &self.emails)?;
+        check_characters("URI SAN", &self.uris)
     }
 
     /// The DER `GeneralNames` value, in Go's order: DNS, email, IP, URI.

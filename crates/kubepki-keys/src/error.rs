@@ -7,7 +7,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum Error {
     /// A key algorithm name that kubepki does not know.
-    #[error("unknown key algorithm \"{given}\" (valid: {})", crate::KeyAlgorithm::NAMES.join(", "))]
+    #[error("unknown key algorithm \"{}\" (valid: {})", crate::escape::escape(given), crate::KeyAlgorithm::NAMES.join(", "))]
     UnknownAlgorithm {
         /// What was given.
         given: String,
@@ -21,7 +21,7 @@ pub enum Error {
         max: usize,
     },
     /// Malformed PEM text.
-    #[error("malformed PEM: {0}")]
+    #[error("malformed PEM: {}", crate::escape::escape(.0))]
     Pem(String),
     /// PEM text without any block.
     #[error("no PEM block found")]
@@ -81,7 +81,7 @@ pub enum Error {
     #[error("unsupported signature algorithm {0}")]
     UnsupportedSignatureAlgorithm(String),
     /// A file-system operation failed.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", crate::escape::escape_path(path))]
     Io {
         /// The file or folder.
         path: std::path::PathBuf,
@@ -89,13 +89,19 @@ pub enum Error {
         reason: String,
     },
     /// A file that would be overwritten.
-    #[error("{}: already exists (kubepki never overwrites a file unless asked)", path.display())]
+    #[error(
+        "{}: already exists (kubepki never overwrites a file unless asked)",
+        crate::escape::escape_path(path)
+    )]
     Exists {
         /// The file.
         path: std::path::PathBuf,
     },
     /// A symbolic link where a file is to be written.
-    #[error("{}: is a symbolic link; kubepki does not write through links", path.display())]
+    #[error(
+        "{}: is a symbolic link; kubepki does not write through links",
+        crate::escape::escape_path(path)
+    )]
     Symlink {
         /// The link.
         path: std::path::PathBuf,
@@ -103,7 +109,7 @@ pub enum Error {
     /// Another process holds the lock on a folder for longer than kubepki waits.
     #[error(
         "{}: another kubepki process is using this folder (waited {} s); try again when it has finished",
-        path.display(),
+        crate::escape::escape_path(path),
         waited.as_secs()
     )]
     Busy {
@@ -115,7 +121,7 @@ pub enum Error {
     /// A recovery journal that is not exactly what kubepki writes: nothing in it was acted on.
     #[error(
         "{}: refused to recover from this journal ({reason}); nothing in it was acted on. Inspect it and remove it by hand",
-        path.display()
+        crate::escape::escape_path(path)
     )]
     Journal {
         /// The journal.

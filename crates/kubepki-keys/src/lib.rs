@@ -22,6 +22,7 @@
 
 mod algorithm;
 mod error;
+pub mod escape;
 pub mod files;
 pub mod oids;
 mod parallel;
@@ -31,6 +32,7 @@ mod signature;
 
 pub use algorithm::KeyAlgorithm;
 pub use error::Error;
+pub use escape::{escape, escape_bytes, escape_path, has_unsafe_chars, is_unsafe_char};
 pub use parallel::generate_many;
 pub use private_key::{
     LABEL_EC, LABEL_PKCS8, LABEL_PKCS8_ENCRYPTED, LABEL_PUBLIC_KEY, LABEL_RSA, PrivateKey,

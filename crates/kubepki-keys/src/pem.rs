@@ -227,7 +227,7 @@ pub fn decode_one(input: &[u8]) -> Result<PemBlock, Error> {
 pub fn describe_labels(blocks: &[PemBlock]) -> String {
     blocks
         .iter()
-        .map(|b| format!("\"{}\"", b.label()))
+        .map(|b| format!("\"{}\"", crate::escape::escape(b.label())))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -18,7 +18,7 @@ pub enum Error {
     #[error(transparent)]
     Ca(#[from] kubepki_ca::Error),
     /// An input value (flag or library field) that is not valid.
-    #[error("{field}: {reason}")]
+    #[error("{field}: {}", kubepki_csr::escape_text(reason))]
     Invalid {
         /// The field, in kubeadm's config spelling (`networking.serviceSubnet`).
         field: String,
@@ -26,7 +26,11 @@ pub enum Error {
         reason: String,
     },
     /// A kubeadm config file that cannot be used.
-    #[error("{}: {reason}", path.display())]
+    #[error(
+        "{}: {}",
+        kubepki_csr::escape_path(path),
+        kubepki_csr::escape_text(reason)
+    )]
     Config {
         /// The config file.
         path: PathBuf,
@@ -35,7 +39,11 @@ pub enum Error {
     },
     /// A file the work needs that is not in the tree: a CA for the certificates it signs, the
     /// key next to its certificate, a file asked for by path.
-    #[error("{}: {reason}", path.display())]
+    #[error(
+        "{}: {}",
+        kubepki_csr::escape_path(path),
+        kubepki_csr::escape_text(reason)
+    )]
     MissingFile {
         /// The file that is missing.
         path: PathBuf,
@@ -44,7 +52,7 @@ pub enum Error {
     },
     /// A file whose bytes are not what its place in the tree holds: not PEM, another PEM type,
     /// not a certificate or a private key.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", kubepki_csr::escape_path(path))]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -55,9 +63,10 @@ pub enum Error {
     /// An existing file that fails rules a reused file must meet (the rules `verify` checks):
     /// for example its SANs are not the plan's ([`crate::Rule::Sans`]).
     #[error(
-        "{}: cannot be reused: {}; {remedy}",
-        path.display(),
-        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        "{}: cannot be reused: {}; {}",
+        kubepki_csr::escape_path(path),
+        kubepki_csr::escape_text(&failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        kubepki_csr::escape_text(remedy)
     )]
     NotReusable {
         /// The file.
@@ -68,7 +77,11 @@ pub enum Error {
         remedy: String,
     },
     /// A file of the tree that exists but cannot be used, for another reason than those above.
-    #[error("{}: {reason}", path.display())]
+    #[error(
+        "{}: {}",
+        kubepki_csr::escape_path(path),
+        kubepki_csr::escape_text(reason)
+    )]
     File {
         /// The file.
         path: PathBuf,
@@ -91,7 +104,7 @@ pub enum Error {
     #[error(
         "external CA mode ({}): these CSRs await signing by the CA holder: {}; keep their keys (removing one orphans its CSR), have the CSRs signed where the CA keys are (`kubepki certs sign-csrs --ca-cert ca.crt --ca-key ca.key [--front-proxy-ca-cert ... --etcd-ca-cert ...]` with this node's flags), bring the results back and run init again{}",
         cas.join(", "),
-        csrs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        csrs.iter().map(|p| kubepki_csr::escape_path(p).into_owned()).collect::<Vec<_>>().join(", "),
         if missing.is_empty() { String::new() } else { format!("; also missing: {}", missing.join("; ")) }
     )]
     AwaitingSignature {
@@ -106,7 +119,7 @@ pub enum Error {
     /// for their file; nothing was written.
     #[error(
         "refusing to sign, nothing was written: {}",
-        refused.iter().map(|(p, why)| format!("{}: {why}", p.display())).collect::<Vec<_>>().join("; ")
+        refused.iter().map(|(p, why)| format!("{}: {}", kubepki_csr::escape_path(p), kubepki_csr::escape_text(why))).collect::<Vec<_>>().join("; ")
     )]
     Refused {
         /// Each refused file, with its differences from the plan.
@@ -156,14 +169,17 @@ pub enum Error {
     /// yet: a read-only command reports it instead of changing the tree.
     #[error(
         "{}: an interrupted kubepki left a batch of files half moved into place; run a command that writes this tree (`kubepki init`, or `kubepki certs renew` for a renewal) to complete it",
-        journal.display()
+        kubepki_csr::escape_path(journal)
     )]
     RecoveryPending {
         /// The journal of the unfinished batch.
         journal: PathBuf,
     },
     /// An unknown phase name.
-    #[error("unknown {kind} \"{given}\"; valid: {valid}")]
+    #[error(
+        "unknown {kind} \"{}\"; valid: {valid}",
+        kubepki_csr::escape_text(given)
+    )]
     UnknownName {
         /// `certificate` or `kubeconfig`.
         kind: &'static str,

@@ -456,7 +456,18 @@ pub fn short_human_duration(d: Duration) -> String {
 
 /// Go's `tabwriter.NewWriter(w, 10, 4, 3, ' ', 0)` for rows whose cells but the last are
 /// tab-terminated: each such column is as wide as its widest cell plus 3 (at least 10).
+/// Cells are escaped ([`kubepki_csr::escape`]) before they
+/// are measured, so a cell that needed escaping still lines up (every name here is kubeadm's
+/// own today; the rule holds whatever a future column shows).
 fn tabwriter(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| kubepki_csr::escape_text(c).into_owned())
+                .collect()
+        })
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols.saturating_sub(1))
         .map(|j| {
@@ -469,7 +480,7 @@ fn tabwriter(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         for (j, cell) in r.iter().enumerate() {
             out.push_str(cell);
             if let Some(w) = widths.get(j)

@@ -118,6 +118,7 @@ impl ClusterAccess {
         if self.cluster_name.trim().is_empty() {
             return Err(invalid("clusterName", "must not be empty"));
         }
+        check_characters("clusterName", &self.cluster_name)?;
         check_server(&self.server)
     }
 }
@@ -134,6 +135,7 @@ pub fn user_kubeconfig(
 ) -> Result<Zeroizing<String>, Error> {
     cluster.validate()?;
     let user = cert.common_name().unwrap_or_default();
+    check_characters("user", user)?;
     let key_pem = key.to_pem()?;
     Kubeconfig::new(
         &cluster.cluster_name,
@@ -144,6 +146,19 @@ pub fn user_kubeconfig(
         Some(&key_pem),
     )
     .to_yaml()
+}
+
+/// Refuses a name kubepki would write (a kubeconfig's cluster or user, an RBAC role or
+/// subject) holding a control or bidirectional formatting character, as
+/// [`kubepki_csr::Subject::check_characters`] does for certificate names.
+fn check_characters(field: &str, value: &str) -> Result<(), Error> {
+    if kubepki_csr::has_unsafe_chars(value) {
+        return Err(Error::Csr(kubepki_csr::Error::UnsafeName {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        }));
+    }
+    Ok(())
 }
 
 fn check_server(server: &str) -> Result<(), Error> {
@@ -180,8 +195,10 @@ pub fn user_request(
     algorithm: KeyAlgorithm,
     expiration_seconds: Option<i64>,
 ) -> Result<(PrivateKey, Csr, KubeCsr), Error> {
+    // The name is checked before a key is made.
+    let subject = user.subject()?;
     let key = PrivateKey::generate(algorithm)?;
-    let csr = CsrBuilder::new(user.subject()?).sign(&key)?;
+    let csr = CsrBuilder::new(subject).sign(&key)?;
     let name = user
         .name
         .to_lowercase()
@@ -240,6 +257,12 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
         RbacSubject::User(n) => ("User", n),
         RbacSubject::Group(n) => ("Group", n),
     };
+    check_characters("RBAC subject", name)?;
+    match grant {
+        RbacGrant::Role { role, .. } | RbacGrant::ClusterRole { role } => {
+            check_characters("RBAC role", role)?
+        }
+    }
     let slug = |s: &str| {
         s.to_lowercase()
             .chars()
