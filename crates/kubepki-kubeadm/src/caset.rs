@@ -95,6 +95,11 @@ impl CaSet {
             ));
         }
         let mut files = Tree::new();
+        for id in plan.certs.iter().map(|c| c.id) {
+            if let Some(k) = tree.ca_key(id) {
+                files.set_ca_key(id, k.clone())?;
+            }
+        }
         for item in decision.items() {
             for path in &item.files {
                 if let Some(f) = cert_rel(&plan, path).and_then(|r| tree.get(&r)) {
@@ -116,7 +121,8 @@ impl CaSet {
     }
 
     /// CA `id` (`CertId::Ca`, `CertId::FrontProxyCa`, `CertId::EtcdCa`) with its key when the
-    /// set holds it, for signing more certificates (users, kubelets) with it.
+    /// set holds it (as a file, or held outside the tree: [`Tree::set_ca_key`]), for signing
+    /// more certificates (users, kubelets) with it.
     pub fn authority(&self, id: CertId) -> Result<CertificateAuthority, Error> {
         let (cp, kp) = crate::memtree::ca_paths(id);
         let shown = |p: &str| std::path::PathBuf::from(p);
@@ -128,9 +134,10 @@ impl CaSet {
             &shown(&cp),
             &cert.bytes,
         )?)?;
-        match self.files.get(&kp) {
-            Some(key) => Ok(ca.with_key(crate::tree::parse_key(&shown(&kp), &key.bytes)?)?),
-            None => Ok(ca),
+        match (self.files.get(&kp), self.files.ca_key(id)) {
+            (Some(key), _) => Ok(ca.with_key(crate::tree::parse_key(&shown(&kp), &key.bytes)?)?),
+            (None, Some(held)) => Ok(ca.with_signing_key(held.clone())?),
+            (None, None) => Ok(ca),
         }
     }
 

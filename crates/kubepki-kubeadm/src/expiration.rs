@@ -170,7 +170,9 @@ fn expiration(spec: &ClusterSpec, src: &Source, now: OffsetDateTime) -> Expirati
                     entry.expires = Some(loaded.certificate().not_after());
                     entry.not_before = Some(loaded.certificate().not_before());
                     // kubeadm: the key's existence decides; a keyless CA must have its leaves.
-                    entry.externally_managed = !src.exists(&ca.key_path(dir));
+                    // A key held outside the tree (a token) signs: not externally managed.
+                    entry.externally_managed =
+                        !src.exists(&ca.key_path(dir)) && src.held_ca_key(ca).is_none();
                     if entry.externally_managed {
                         let bad: Vec<String> = ids
                             .iter()

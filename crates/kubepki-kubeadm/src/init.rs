@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339};
+use std::sync::Arc;
+
+use kubepki_ca::{
+    CaExpiry, CaSigningKey, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339,
+};
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many};
@@ -493,7 +497,14 @@ pub fn decide(
                     let mut item = planned_item(spec, dir, plan.algorithm);
                     item.not_before = Some(window.not_before);
                     item.not_after = Some(window.not_after);
-                    items.push((item, Some(Todo::Ca(spec.clone()))));
+                    // A key held outside the tree: the certificate is made with it, no key file.
+                    let held = current.ca_key(spec.id).cloned();
+                    if let Some(k) = &held {
+                        item.files.retain(|f| *f != spec.id.key_path(dir));
+                        item.key_algorithm =
+                            kubepki_keys::describe_public_key(k.public_key_der()).ok();
+                    }
+                    items.push((item, Some(Todo::Ca(spec.clone(), held))));
                 }
             }
             continue;
@@ -653,7 +664,8 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
     let algs: Vec<KeyAlgorithm> = items
         .iter()
         .filter_map(|(_, t)| match t {
-            Some(Todo::Ca(_) | Todo::Leaf(_)) => Some(plan.algorithm),
+            Some(Todo::Ca(_, None) | Todo::Leaf(_)) => Some(plan.algorithm),
+            Some(Todo::Ca(_, Some(_))) => None,
             Some(Todo::Sa | Todo::Kubeconfig(_)) => Some(plan.secondary_algorithm),
             Some(Todo::SaPub(_)) | None => None,
         })
@@ -681,16 +693,16 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
     for (item, todo) in &mut items {
         let Some(todo) = todo.take() else { continue };
         match todo {
-            Todo::Ca(spec) => {
-                let key = next_key()?;
-                let ca = CertificateAuthority::create_root(
-                    &CaSpec {
-                        subject: spec.subject.clone(),
-                        window: plan.ca_window(now),
-                        path_len: None,
-                    },
-                    key,
-                )?;
+            Todo::Ca(spec, held) => {
+                let ca_spec = CaSpec {
+                    subject: spec.subject.clone(),
+                    window: plan.ca_window(now),
+                    path_len: None,
+                };
+                let ca = match held {
+                    Some(k) => CertificateAuthority::create_root_with_signing_key(&ca_spec, k)?,
+                    None => CertificateAuthority::create_root(&ca_spec, next_key()?)?,
+                };
                 let key_pem = ca.key().map(|k| k.to_pem()).transpose()?;
                 stage(
                     &mut files,
@@ -954,7 +966,8 @@ impl Current<'_> {
 }
 
 enum Todo {
-    Ca(CertSpec),
+    /// A new CA; with a key held outside the tree, made with it.
+    Ca(CertSpec, Option<Arc<dyn CaSigningKey>>),
     Leaf(CertSpec),
     Sa,
     SaPub(Box<PrivateKey>),
@@ -1019,7 +1032,12 @@ fn display(p: &Path) -> String {
 fn load_ca(cur: &Current, id: CertId) -> Result<Option<CertificateAuthority>, Error> {
     let dir = &cur.plan.cert_dir;
     let (cp, kp) = (id.cert_path(dir), id.key_path(dir));
+    let held = cur.tree.ca_key(id);
     match (cur.exists(&cp), cur.exists(&kp)) {
+        (_, true) if held.is_some() => Err(file_err(
+            &kp,
+            "exists, and this CA's key is also given as held outside the tree (a token); remove the key file, or do not give the key",
+        )),
         (false, false) => Ok(None),
         (false, true) => Err(file_err(
             &kp,
@@ -1034,6 +1052,10 @@ fn load_ca(cur: &Current, id: CertId) -> Result<Option<CertificateAuthority>, Er
             if has_key {
                 let key = cur.read_key(&kp)?;
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
+            } else if let Some(k) = held {
+                Ok(Some(ca.with_signing_key(k.clone()).map_err(|e| {
+                    file_err(&cp, format!("with the key held outside the tree: {e}"))
+                })?))
             } else {
                 Ok(Some(ca))
             }

@@ -8,6 +8,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use kubepki_keys::files::{MODE_PUBLIC, MODE_SECRET};
+use std::sync::Arc;
+
+use kubepki_ca::CaSigningKey;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, invalid};
@@ -56,6 +59,8 @@ pub struct Tree {
     /// Files that exist in the folder the tree was read from but could not be read (path in
     /// the tree, reason); they are reported when the decision step needs them.
     unreadable: Vec<(String, String)>,
+    /// CA keys held outside the tree (an HSM, a KMS), by CA.
+    ca_keys: Vec<(CertId, Arc<dyn CaSigningKey>)>,
     /// Read from the plan's folders ([`Tree::read_folder`]): a kubeconfig's file references
     /// (`client-certificate: /var/lib/kubelet/pki/...`) are followed on that host. A tree
     /// given in memory holds all it has: nothing it names is read from the file system.
@@ -211,6 +216,29 @@ impl Tree {
     /// Appends `file` (its path and mode were checked when it was first made).
     pub(crate) fn push_file(&mut self, file: TreeFile) {
         self.files.push(file);
+    }
+
+    /// Gives the key of CA `id` (`CertId::Ca`, `CertId::FrontProxyCa`, `CertId::EtcdCa`) as
+    /// held outside the tree: in a token, a KMS, a remote signer ([`CaSigningKey`]). [`crate::decide`]
+    /// signs with it when the tree holds the CA's certificate and no key file for it (a key
+    /// file as well is refused), and makes the CA's certificate with it when the tree has none;
+    /// the key is never a file of the tree, and no export holds it. [`crate::renew_in`] signs
+    /// with it too.
+    pub fn set_ca_key(&mut self, id: CertId, key: Arc<dyn CaSigningKey>) -> Result<(), Error> {
+        if !id.is_ca() {
+            return Err(invalid(
+                id.name(),
+                "is not a certificate authority; only a CA's key can be held outside the tree",
+            ));
+        }
+        self.ca_keys.retain(|(i, _)| *i != id);
+        self.ca_keys.push((id, key));
+        Ok(())
+    }
+
+    /// The key of CA `id` held outside the tree, if one was given ([`Tree::set_ca_key`]).
+    pub fn ca_key(&self, id: CertId) -> Option<&Arc<dyn CaSigningKey>> {
+        self.ca_keys.iter().find(|(i, _)| *i == id).map(|(_, k)| k)
     }
 
     /// Whether the tree was read from the plan's folders (see the field).

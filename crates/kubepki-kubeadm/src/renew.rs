@@ -480,6 +480,10 @@ fn load_ca(src: &Source, dir: &Path, id: CertId) -> Result<Option<CertificateAut
         Ok(Some(
             ca.with_key(src.key(&kp)?).map_err(|e| file_err(&kp, e))?,
         ))
+    } else if let Some(k) = src.held_ca_key(id) {
+        Ok(Some(ca.with_signing_key(k.clone()).map_err(|e| {
+            file_err(&cp, format!("with the key held outside the tree: {e}"))
+        })?))
     } else {
         Ok(None)
     }

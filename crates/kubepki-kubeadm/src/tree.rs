@@ -78,6 +78,17 @@ impl Source<'_> {
         }
     }
 
+    /// The key of CA `id` held outside the tree ([`Tree::set_ca_key`]); never for folders.
+    pub(crate) fn held_ca_key(
+        &self,
+        id: crate::CertId,
+    ) -> Option<&std::sync::Arc<dyn kubepki_ca::CaSigningKey>> {
+        match self {
+            Source::Folder => None,
+            Source::Tree { tree, .. } => tree.ca_key(id),
+        }
+    }
+
     pub(crate) fn cert(&self, p: &Path) -> Result<Certificate, crate::Error> {
         parse_cert(p, &self.read(p)?)
     }

@@ -349,3 +349,121 @@ fn a_signing_key_claiming_another_algorithm_is_refused() -> R {
     ));
     Ok(())
 }
+
+/// CA keys held outside the tree (`Tree::set_ca_key`: a token, a KMS), in the in-memory
+/// engine: `build` makes the CA certificates with them and signs every leaf and kubeconfig
+/// through them, no CA key file is in the result; the tree so made is reused whole; `renew_in`
+/// signs through them; `Expiration::of_tree` and `CaSet` see the CAs as able to sign. A key
+/// file next to a held key, and a held key that is not the certificate's, are refused.
+#[test]
+fn ca_keys_held_outside_the_tree() -> R {
+    use kubepki_kubeadm::{CaSet, Expiration, Tree, build, decide, renew_in, renew_targets};
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let plan = Plan::new(&s)?;
+    let (ca, fp, etcd) = (
+        CountingKey::new(KeyAlgorithm::EcdsaP256)?,
+        CountingKey::new(KeyAlgorithm::EcdsaP256)?,
+        CountingKey::new(KeyAlgorithm::EcdsaP256)?,
+    );
+    let mut held = Tree::new();
+    held.set_ca_key(CertId::Ca, ca.clone())?;
+    held.set_ca_key(CertId::FrontProxyCa, fp.clone())?;
+    held.set_ca_key(CertId::EtcdCa, etcd.clone())?;
+    assert!(held.set_ca_key(CertId::Apiserver, ca.clone()).is_err());
+
+    let applied = build(&plan, &Selection::all(), &held, now())?;
+    let paths: Vec<&str> = applied.files.files().map(|f| f.path.as_str()).collect();
+    for key in ["pki/ca.key", "pki/front-proxy-ca.key", "pki/etcd/ca.key"] {
+        assert!(!paths.contains(&key), "{key} was made: {paths:?}");
+    }
+    assert!(paths.contains(&"pki/ca.crt") && paths.contains(&"pki/apiserver.key"));
+    // ca: itself, 2 leaves, 5 kubeconfigs; front-proxy: itself, 1; etcd: itself, 4.
+    assert_eq!((ca.calls(), fp.calls(), etcd.calls()), (8, 2, 5));
+    let cert = |t: &Tree, p: &str| -> Res<Certificate> {
+        Ok(Certificate::from_pem(&t.get(p).ok_or(p.to_owned())?.bytes)?)
+    };
+    let ca_crt = cert(&applied.files, "pki/ca.crt")?;
+    assert_eq!(ca_crt.public_key_der(), ca.public_key_der());
+    for (leaf, issuer, purpose) in [
+        ("pki/apiserver.crt", "pki/ca.crt", "sslserver"),
+        (
+            "pki/front-proxy-client.crt",
+            "pki/front-proxy-ca.crt",
+            "sslclient",
+        ),
+        ("pki/etcd/peer.crt", "pki/etcd/ca.crt", "sslserver"),
+    ] {
+        openssl_verify(
+            &cert(&applied.files, issuer)?,
+            &cert(&applied.files, leaf)?,
+            dir.path(),
+            purpose,
+        )?;
+    }
+
+    // The tree made, with the same held keys: reused whole; able to sign (not external).
+    let mut whole = applied.full_tree(&held);
+    for (id, k) in [
+        (CertId::Ca, &ca),
+        (CertId::FrontProxyCa, &fp),
+        (CertId::EtcdCa, &etcd),
+    ] {
+        whole.set_ca_key(id, (*k).clone())?;
+    }
+    let again = decide(&plan, &Selection::all(), &whole, now())?;
+    assert!(again.creates_nothing());
+    assert!(again.items().all(|i| !i.external), "{again:?}");
+    let exp = Expiration::of_tree(&s, &whole, now());
+    assert!(exp.authorities.iter().all(|a| !a.externally_managed));
+    let cas = CaSet::from_tree(&s, &whole, now())?;
+    assert!(cas.authority(CertId::EtcdCa)?.can_sign());
+    // Without the held keys the same tree has external CAs.
+    let keyless = Expiration::of_tree(&s, &applied.full_tree(&Tree::new()), now());
+    assert!(keyless.authorities.iter().all(|a| a.externally_managed));
+
+    // renew_in signs through the held keys.
+    let before = ca.calls();
+    let (renewed, report, _) = renew_in(&s, &whole, &renew_targets(&s), None, now())?;
+    assert!(
+        report
+            .iter()
+            .all(|r| matches!(r.status, kubepki_kubeadm::RenewStatus::Renewed { .. }))
+    );
+    assert_eq!(ca.calls() - before, 2 + 4); // apiserver, kubelet client; 4 kubeconfigs
+    openssl_verify(
+        &ca_crt,
+        &cert(&renewed, "pki/apiserver.crt")?,
+        dir.path(),
+        "sslserver",
+    )?;
+
+    // A key file as well as a held key; a held key that is not the certificate's.
+    let mut both = whole.clone();
+    both.insert_file(
+        "pki/ca.key",
+        PrivateKey::generate(KeyAlgorithm::EcdsaP256)?
+            .to_pem()?
+            .as_bytes()
+            .to_vec(),
+    )?;
+    let e = decide(&plan, &Selection::all(), &both, now())
+        .err()
+        .ok_or("accepted both")?;
+    assert!(
+        e.to_string()
+            .contains("also given as held outside the tree"),
+        "{e}"
+    );
+    let mut wrong = whole.clone();
+    wrong.set_ca_key(CertId::Ca, CountingKey::new(KeyAlgorithm::EcdsaP256)?)?;
+    let e = decide(&plan, &Selection::all(), &wrong, now())
+        .err()
+        .ok_or("accepted another key")?;
+    assert!(
+        e.path().is_some_and(|p| p.ends_with("pki/ca.crt"))
+            && e.to_string().contains("held outside the tree"),
+        "{e}"
+    );
+    Ok(())
+}
