@@ -6,6 +6,8 @@
 #
 #   fuzz/long-run.sh TARGET [SECONDS] [-- libFuzzer ARGS...]
 #   → fuzz/long-runs/TARGET.log (libFuzzer output) and TARGET.cpu (last CPU/wall reading)
+# Starts from the committed seeds/TARGET and regressions/TARGET plus the local corpus/TARGET
+# (not in git), and writes the new inputs it finds to corpus/TARGET.
 set -euo pipefail
 cd "$(dirname "$0")"
 t=${1:?usage: long-run.sh TARGET [SECONDS] [-- ARGS...]}
@@ -18,8 +20,11 @@ log=long-runs/$t.log
 now=long-runs/$t.cpu
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O "$t"
 bin=target/x86_64-unknown-linux-gnu/release/$t
+mkdir -p "corpus/$t"
+dirs=("corpus/$t" "seeds/$t")
+[ -d "regressions/$t" ] && dirs+=("regressions/$t")
 start=$(date +%s)
-"$bin" "corpus/$t" -print_final_stats=1 -max_total_time=$((limit * 20)) "$@" > "$log" 2>&1 &
+"$bin" "${dirs[@]}" -print_final_stats=1 -max_total_time=$((limit * 20)) "$@" > "$log" 2>&1 &
 pid=$!
 tck=$(getconf CLK_TCK)
 while kill -0 "$pid" 2>/dev/null; do

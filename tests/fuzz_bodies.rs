@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets under `fuzz/fuzz_targets/`, one per parser. They live here so
-//! that `cargo test` replays every committed corpus file and regression input through exactly
+//! that `cargo test` replays every committed seed and regression input through exactly
 //! the code the fuzzer runs (`tests/fuzz_corpus.rs`). Each must never panic; where a parse
 //! succeeds, what it produces must parse again to the same thing.
 
