@@ -1,6 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig`: kubeadm's flags over
 //! `kubepki_kubeadm`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -165,6 +166,21 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
     };
     let plan = a.flags.plan(&spec)?;
+    // A JSON report names the files by path, and a JSON string is text: refused before
+    // anything is written, rather than a written tree reported as a failure.
+    if matches!(a.output, Output::Json) {
+        for (flag, dir) in [
+            ("--cert-dir", &plan.cert_dir),
+            ("--kubeconfig-dir", &plan.kubeconfig_dir),
+        ] {
+            if dir.to_str().is_none() {
+                return Err(flag_err(format!(
+                    "{flag} {}: is not UTF-8, and a JSON report (-o json) names its files as text; use -o text",
+                    esc_path(dir)
+                )));
+            }
+        }
+    }
     for id in &selection.certs {
         if plan.cert(*id).is_none() {
             return Err(flag_err(format!(
@@ -274,7 +290,16 @@ fn export(
     let tree = applied.full_tree(&current);
     let bytes: Zeroizing<Vec<u8>> = match format {
         ExportFormat::Tar => tree.to_tar(now).map_err(lib_err)?,
-        ExportFormat::Json => Zeroizing::new(tree.to_json().map_err(lib_err)?.as_bytes().to_vec()),
+        // The text of every file the tree reuses, whatever characters a kubeconfig holds:
+        // escaped as JSON escapes the way every JSON output is, since it goes to standard
+        // output by default (the same JSON value).
+        ExportFormat::Json => {
+            let text = tree.to_json().map_err(lib_err)?;
+            match crate::out::json(&text) {
+                Cow::Borrowed(_) => Zeroizing::new(text.as_bytes().to_vec()),
+                Cow::Owned(escaped) => Zeroizing::new(escaped.into_bytes()),
+            }
+        }
         ExportFormat::CapiSecrets => {
             let secrets = tree
                 .to_capi_secrets(&plan.spec.cluster_name)
