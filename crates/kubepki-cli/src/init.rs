@@ -101,7 +101,8 @@ enum Sink<'a> {
     Folder,
     Export {
         format: ExportFormat,
-        dest: &'a str,
+        /// "standard output", or the file's path already escaped.
+        dest: Cow<'a, str>,
         files: usize,
     },
 }
@@ -211,10 +212,11 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         ),
         Some(format) => {
             let (report, files) = export(&plan, &selection, format, export_dest.as_deref())?;
+            // The file as given, shown escaped (a name that is not UTF-8 included): never
+            // "standard output" for a file.
             let dest = export_dest
                 .as_deref()
-                .and_then(Path::to_str)
-                .unwrap_or("standard output");
+                .map_or(Cow::Borrowed("standard output"), esc_path);
             (
                 report,
                 Sink::Export {
@@ -278,8 +280,8 @@ fn export(
             if abs.starts_with(&dir) {
                 return Err(flag_err(format!(
                     "--export-file {}: is inside {}; an export writes nothing under --cert-dir or --kubeconfig-dir",
-                    dest.display(),
-                    dir.display()
+                    esc_path(dest),
+                    esc_path(&dir)
                 )));
             }
         }
@@ -470,7 +472,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
         sayln!(
             "\nExported {files} files as {} to {} ({created} items created, {reused} reused) with kubeadm {} rules and {} keys; nothing was written under the certificate or kubeconfig folders.",
             format.name(),
-            esc(dest),
+            dest,
             plan.version,
             plan.algorithm
         )?;

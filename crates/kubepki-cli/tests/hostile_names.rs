@@ -1246,3 +1246,32 @@ fn init_json_report_with_a_non_utf8_folder_is_refused_before_writing() -> R {
     }
     Ok(())
 }
+
+/// attack22: `init --export json --export-file DIR/x.json` with a DIR whose name is not
+/// UTF-8 wrote the export (private keys) to the file, and the report said "Exported ... to
+/// standard output". The report names the file, escaped.
+#[test]
+fn an_export_to_a_file_in_a_non_utf8_folder_names_that_file() -> R {
+    let d = tempfile::tempdir()?;
+    let out_dir = OsString::from_vec(b"d\xff\x1b".to_vec());
+    fs::create_dir(d.path().join(&out_dir))?;
+    let mut file = out_dir.clone();
+    file.push("/exp.json");
+    let args: Vec<OsString> = [&["init", "--export", "json"][..], &TREE]
+        .concat()
+        .iter()
+        .map(OsString::from)
+        .chain([OsString::from("--export-file"), file.clone()])
+        .collect();
+    let r = run(d.path(), &args)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(d.path().join(&file).exists());
+    assert_eq!(r.stdout, "");
+    assert!(!r.stderr.contains("standard output"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(r"to d\xff\x1b/exp.json ("),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}
