@@ -1,6 +1,7 @@
 //! `kubepki init` and `kubepki init phase certs|kubeconfig`: kubeadm's flags over
 //! `kubepki_kubeadm`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -100,7 +101,8 @@ enum Sink<'a> {
     Folder,
     Export {
         format: ExportFormat,
-        dest: &'a str,
+        /// "standard output", or the file's path already escaped.
+        dest: Cow<'a, str>,
         files: usize,
     },
 }
@@ -165,6 +167,21 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
     };
     let plan = a.flags.plan(&spec)?;
+    // A JSON report names the files by path, and a JSON string is text: refused before
+    // anything is written, rather than a written tree reported as a failure.
+    if matches!(a.output, Output::Json) {
+        for (flag, dir) in [
+            ("--cert-dir", &plan.cert_dir),
+            ("--kubeconfig-dir", &plan.kubeconfig_dir),
+        ] {
+            if dir.to_str().is_none() {
+                return Err(flag_err(format!(
+                    "{flag} {}: is not UTF-8, and a JSON report (-o json) names its files as text; use -o text",
+                    esc_path(dir)
+                )));
+            }
+        }
+    }
     for id in &selection.certs {
         if plan.cert(*id).is_none() {
             return Err(flag_err(format!(
@@ -195,10 +212,11 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         ),
         Some(format) => {
             let (report, files) = export(&plan, &selection, format, export_dest.as_deref())?;
+            // The file as given, shown escaped (a name that is not UTF-8 included): never
+            // "standard output" for a file.
             let dest = export_dest
                 .as_deref()
-                .and_then(Path::to_str)
-                .unwrap_or("standard output");
+                .map_or(Cow::Borrowed("standard output"), esc_path);
             (
                 report,
                 Sink::Export {
@@ -262,8 +280,8 @@ fn export(
             if abs.starts_with(&dir) {
                 return Err(flag_err(format!(
                     "--export-file {}: is inside {}; an export writes nothing under --cert-dir or --kubeconfig-dir",
-                    dest.display(),
-                    dir.display()
+                    esc_path(dest),
+                    esc_path(&dir)
                 )));
             }
         }
@@ -274,7 +292,16 @@ fn export(
     let tree = applied.full_tree(&current);
     let bytes: Zeroizing<Vec<u8>> = match format {
         ExportFormat::Tar => tree.to_tar(now).map_err(lib_err)?,
-        ExportFormat::Json => Zeroizing::new(tree.to_json().map_err(lib_err)?.as_bytes().to_vec()),
+        // The text of every file the tree reuses, whatever characters a kubeconfig holds:
+        // escaped as JSON escapes the way every JSON output is, since it goes to standard
+        // output by default (the same JSON value).
+        ExportFormat::Json => {
+            let text = tree.to_json().map_err(lib_err)?;
+            match crate::out::json(&text) {
+                Cow::Borrowed(_) => Zeroizing::new(text.as_bytes().to_vec()),
+                Cow::Owned(escaped) => Zeroizing::new(escaped.into_bytes()),
+            }
+        }
         ExportFormat::CapiSecrets => {
             let secrets = tree
                 .to_capi_secrets(&plan.spec.cluster_name)
@@ -445,7 +472,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
         sayln!(
             "\nExported {files} files as {} to {} ({created} items created, {reused} reused) with kubeadm {} rules and {} keys; nothing was written under the certificate or kubeconfig folders.",
             format.name(),
-            esc(dest),
+            dest,
             plan.version,
             plan.algorithm
         )?;

@@ -7,10 +7,11 @@
 //! name holding a newline cannot start a line of its own; and [`line()`], [`text()`] and [`diag()`]
 //! escape whatever control or bidirectional formatting character is left in what they write,
 //! except the newlines that end lines (docs/security.md, "What a reviewer sees is what the file says"). Exports
-//! ([`bytes`]) are data and go out as they are; JSON goes through [`json`].
+//! ([`bytes`]) are data and go out as they are, except the JSON export, which goes through
+//! [`json`] as every JSON output does (the same value, safe on a terminal).
 
 use std::borrow::Cow;
-use std::fmt::Arguments;
+use std::fmt::{Arguments, Write as _};
 use std::io::Write;
 use std::path::Path;
 
@@ -61,10 +62,17 @@ pub fn json(text: &str) -> Cow<'_, str> {
     if !text.chars().any(escaped) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 16);
+    // Sized exactly, so that the text (an export may hold private keys) is never copied into
+    // a buffer that is then given back unzeroed.
+    let extra: usize = text
+        .chars()
+        .filter(|c| escaped(*c))
+        .map(|c| 6 - c.len_utf8())
+        .sum();
+    let mut out = String::with_capacity(text.len() + extra);
     for c in text.chars() {
         if escaped(c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
             out.push(c);
         }

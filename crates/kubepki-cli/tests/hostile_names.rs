@@ -1111,3 +1111,167 @@ fn ordinary_names_non_ascii_included_print_exactly_as_before() -> R {
     );
     Ok(())
 }
+
+/// attack22: `init --export json` writes to standard output by default, and the export holds
+/// the text of every file it reuses. A kubeconfig in the tree may hold characters YAML allows
+/// raw (a bidi override, an isolate, NEL in a comment or a value): serde_json leaves them
+/// raw, so they reached the terminal. They must be written as JSON escapes (the same value).
+#[test]
+fn init_export_json_escapes_what_reused_files_hold() -> R {
+    let d = tempfile::tempdir()?;
+    let r = run(
+        d.path(),
+        &[
+            &["init"][..],
+            &TREE,
+            &["--encryption-algorithm", "ECDSA-P256"],
+        ]
+        .concat(),
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let admin = d.path().join("t/admin.conf");
+    let mut text = fs::read_to_string(&admin)?;
+    text.push_str("# note \u{202e}gnp.exe \u{2066}isolate\u{2069} nel\u{85}\n");
+    fs::write(&admin, &text)?;
+    let r = run(
+        d.path(),
+        &[&["init", "--export", "json"][..], &TREE].concat(),
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The same JSON value: the file's text, the characters included.
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let files = v["files"].as_array().cloned().unwrap_or_default();
+    let exported = files
+        .iter()
+        .find(|f| f["path"] == "admin.conf")
+        .and_then(|f| f["text"].as_str())
+        .unwrap_or_default();
+    assert_eq!(exported, text);
+    Ok(())
+}
+
+/// attack22: a kubeconfig's server URL is a value kubepki writes; its host was checked, the
+/// rest of it was not, so `user create` and `node kubelet-kubeconfig` wrote a path holding ESC
+/// and a bidi override into the kubeconfig. Refused like the cluster name, nothing written.
+#[test]
+fn a_server_url_with_a_hostile_path_is_refused() -> R {
+    let d = tempfile::tempdir()?;
+    ca(d.path())?;
+    let server = "https://x.example:6443/\x1b[8m\u{202e}";
+    let r = run(
+        d.path(),
+        &[
+            "user",
+            "create",
+            "jane",
+            "--ca-cert",
+            "ca.crt",
+            "--ca-key",
+            "ca.key",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--cluster-server",
+            server,
+            "--out-kubeconfig",
+            "jane.conf",
+        ],
+    )?;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    one_error_line("user create --cluster-server", &r.stderr);
+    assert!(r.stderr.contains(r"\x1b[8m\u{202e}"), "{}", r.stderr);
+    assert!(!d.path().join("jane.conf").exists());
+    let pki = d.path().join("pki");
+    fs::create_dir(&pki)?;
+    fs::copy(d.path().join("ca.crt"), pki.join("ca.crt"))?;
+    fs::copy(d.path().join("ca.key"), pki.join("ca.key"))?;
+    let r = run(
+        d.path(),
+        &[
+            "node",
+            "kubelet-kubeconfig",
+            "--cert-dir",
+            "pki",
+            "--node-name",
+            "n1",
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--cluster-server",
+            server,
+            "--out",
+            "n1.conf",
+        ],
+    )?;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    one_error_line("node kubelet-kubeconfig --cluster-server", &r.stderr);
+    assert!(!d.path().join("n1.conf").exists());
+    Ok(())
+}
+
+/// attack22: `init -o json` with a folder whose name is not UTF-8 wrote the whole tree, then
+/// failed to encode its report ("path contains invalid UTF-8 characters", exit 1, nothing on
+/// standard output): a script saw a failure for a tree that was written. A JSON report cannot
+/// hold such a path, so the command is refused before anything is written.
+#[test]
+fn init_json_report_with_a_non_utf8_folder_is_refused_before_writing() -> R {
+    let d = tempfile::tempdir()?;
+    let dir = OsString::from_vec(b"t\xff\x1b".to_vec());
+    let mut pki = dir.clone();
+    pki.push("/pki");
+    let args: Vec<OsString> = [
+        "init",
+        "-o",
+        "json",
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "192.0.2.10",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+        "--kubeconfig-dir",
+    ]
+    .iter()
+    .map(OsString::from)
+    .chain([dir.clone(), OsString::from("--cert-dir"), pki])
+    .collect();
+    let r = run(d.path(), &args)?;
+    if r.code == 0 {
+        serde_json::from_str::<serde_json::Value>(&r.stdout)?;
+    } else {
+        one_error_line("init -o json", &r.stderr);
+        assert_eq!(r.code, 64, "{}", r.stderr);
+        assert!(
+            files_under(&d.path().join(&dir)).is_empty(),
+            "refused, yet files were written"
+        );
+    }
+    Ok(())
+}
+
+/// attack22: `init --export json --export-file DIR/x.json` with a DIR whose name is not
+/// UTF-8 wrote the export (private keys) to the file, and the report said "Exported ... to
+/// standard output". The report names the file, escaped.
+#[test]
+fn an_export_to_a_file_in_a_non_utf8_folder_names_that_file() -> R {
+    let d = tempfile::tempdir()?;
+    let out_dir = OsString::from_vec(b"d\xff\x1b".to_vec());
+    fs::create_dir(d.path().join(&out_dir))?;
+    let mut file = out_dir.clone();
+    file.push("/exp.json");
+    let args: Vec<OsString> = [&["init", "--export", "json"][..], &TREE]
+        .concat()
+        .iter()
+        .map(OsString::from)
+        .chain([OsString::from("--export-file"), file.clone()])
+        .collect();
+    let r = run(d.path(), &args)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(d.path().join(&file).exists());
+    assert_eq!(r.stdout, "");
+    assert!(!r.stderr.contains("standard output"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(r"to d\xff\x1b/exp.json ("),
+        "{}",
+        r.stderr
+    );
+    Ok(())
+}

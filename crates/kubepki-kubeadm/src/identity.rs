@@ -162,6 +162,8 @@ fn check_characters(field: &str, value: &str) -> Result<(), Error> {
 }
 
 fn check_server(server: &str) -> Result<(), Error> {
+    // The host is checked below; the path is written as it is, so checked here.
+    check_characters("server", server)?;
     let rest = server.strip_prefix("https://").ok_or_else(|| {
         invalid(
             "server",
