@@ -99,6 +99,11 @@ impl Pkcs11Session {
             let info = ctx
                 .get_token_info(slot)
                 .map_err(token_err("reading token information"))?;
+            // A slot with a token that is not initialized (SoftHSM2 always offers a free one)
+            // holds no keys.
+            if !info.token_initialized() {
+                continue;
+            }
             present.push(info.label().to_owned());
             let want = |field: Option<&str>, have: &str| field.is_none_or(|w| w == have);
             if want(uri.token(), info.label())

@@ -246,12 +246,18 @@ fn refusals_name_the_uri_never_the_pin() -> R {
             .ok_or("a certificate URI accepted")?;
         assert!(matches!(e, Error::NotAPrivateKey { .. }), "{e}");
 
+        // No token attribute: the one initialized token (not SoftHSM2's free slot).
+        let key = setup.key(&uri("pkcs11:object=a")?)?;
+        assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP256);
+        drop(key);
+
         // Unknown token.
         let e = Pkcs11Provider::new(options())
             .key(&uri("pkcs11:token=Nope;object=a")?)
             .err()
             .ok_or("unknown token accepted")?;
         assert!(matches!(e, Error::UnknownToken { .. }), "{e}");
+        assert!(e.to_string().ends_with("(tokens present: T)"), "{e}");
         assert_names_uri_without_pin(&e, "pkcs11:token=Nope;object=a");
 
         // Missing module, no module at all.
