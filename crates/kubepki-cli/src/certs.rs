@@ -406,8 +406,9 @@ fn signing_ca(
         (Some(key), _) => load_ca(cert, key)?,
         (None, Some(uri)) => hsm.load_ca(cert, key_flag, uri)?,
         (None, None) => {
+            let file_flag = key_flag.trim_end_matches("-uri");
             return Err(CliError::Usage(format!(
-                "{} needs its key: the key file flag or {key_flag}",
+                "{}: the CA certificate needs its key: {file_flag} FILE or {key_flag} URI",
                 cert.display()
             )));
         }

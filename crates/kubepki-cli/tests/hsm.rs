@@ -620,6 +620,23 @@ fn refusals_name_the_uri_never_the_pin_and_write_nothing() -> R {
         r.stderr
     );
 
+    // sign-csrs: a CA certificate without a key file or URI is a usage error.
+    let r = t.run(&[
+        "certs",
+        "sign-csrs",
+        "--ca-cert",
+        "pki/ca.crt",
+        "--cert-dir",
+        "node/pki",
+    ])?;
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("needs its key: --ca-key FILE or --ca-key-uri URI"),
+        "{}",
+        r.stderr
+    );
+
     // A key that exists is not replaced, and no certificate is written.
     let r = t.run(&[
         "ca",
