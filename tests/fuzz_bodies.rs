@@ -99,11 +99,43 @@ pub fn inspect(data: &[u8]) {
     kube_csr(data);
 }
 
+/// RFC 7512 `pkcs11:` URIs (`--key-uri`, `--ca-key-uri`): a URI that parses prints as one that
+/// parses to the same print, and where it has a `pin-value` the print and `Debug` carry
+/// `pin-value=REDACTED` in its place.
+pub fn pkcs11_uri(data: &[u8]) {
+    use kubepki_pkcs11::Pkcs11Uri;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(uri) = Pkcs11Uri::parse(text) {
+        let shown = uri.to_string();
+        let again = Pkcs11Uri::parse(&shown);
+        assert_eq!(
+            again.as_ref().ok().map(ToString::to_string).as_deref(),
+            Some(shown.as_str()),
+            "URI round trip"
+        );
+        if uri.pin_value().is_some() {
+            assert!(shown.ends_with("pin-value=REDACTED"), "PIN shown");
+            assert!(
+                format!("{uri:?}").contains("pin-value=REDACTED"),
+                "PIN in Debug"
+            );
+            let redacted = again
+                .ok()
+                .and_then(|u| u.pin_value().map(|p| p.expose().to_owned()));
+            assert_eq!(redacted.as_deref(), Some("REDACTED"), "PIN shown");
+        } else {
+            assert!(!shown.contains("pin-value"), "a PIN out of nothing");
+        }
+    }
+}
+
 /// A fuzz target body.
 pub type Body = fn(&[u8]);
 
 /// Every target by name, for replaying corpora.
-pub const TARGETS: [(&str, Body); 7] = [
+pub const TARGETS: [(&str, Body); 8] = [
     ("private_key", private_key),
     ("certificate", certificate),
     ("csr", csr),
@@ -111,4 +143,5 @@ pub const TARGETS: [(&str, Body); 7] = [
     ("kubeconfig", kubeconfig),
     ("kubeadm_config", kubeadm_config),
     ("inspect", inspect),
+    ("pkcs11_uri", pkcs11_uri),
 ];

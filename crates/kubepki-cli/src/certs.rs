@@ -32,7 +32,7 @@ pub enum CertsCommand {
     GenerateCsr(GenerateArgs),
     /// Sign the CSRs `generate-csr` wrote, where the CA keys live (any subset of the CAs; exit
     /// 3 when something was left unsigned).
-    SignCsrs(SignArgs),
+    SignCsrs(Box<SignArgs>),
 }
 
 /// Output formats of check-expiration.
@@ -87,23 +87,49 @@ pub struct GenerateArgs {
     .multiple(true))]
 pub struct SignArgs {
     /// The cluster CA certificate (subject CN=kubernetes).
-    #[arg(long, requires = "ca_key")]
+    #[arg(long)]
     ca_cert: Option<PathBuf>,
     /// The cluster CA key.
     #[arg(long, requires = "ca_cert")]
     ca_key: Option<PathBuf>,
+    /// The cluster CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
+    #[arg(
+        long,
+        value_name = "PKCS11_URI",
+        requires = "ca_cert",
+        conflicts_with = "ca_key"
+    )]
+    ca_key_uri: Option<String>,
     /// The front-proxy CA certificate (subject CN=front-proxy-ca).
-    #[arg(long, requires = "front_proxy_ca_key")]
+    #[arg(long)]
     front_proxy_ca_cert: Option<PathBuf>,
     /// The front-proxy CA key.
     #[arg(long, requires = "front_proxy_ca_cert")]
     front_proxy_ca_key: Option<PathBuf>,
+    /// The front-proxy CA key in a PKCS#11 token, instead of --front-proxy-ca-key.
+    #[arg(
+        long,
+        value_name = "PKCS11_URI",
+        requires = "front_proxy_ca_cert",
+        conflicts_with = "front_proxy_ca_key"
+    )]
+    front_proxy_ca_key_uri: Option<String>,
     /// The etcd CA certificate (subject CN=etcd-ca).
-    #[arg(long, requires = "etcd_ca_key")]
+    #[arg(long)]
     etcd_ca_cert: Option<PathBuf>,
     /// The etcd CA key.
     #[arg(long, requires = "etcd_ca_cert")]
     etcd_ca_key: Option<PathBuf>,
+    /// The etcd CA key in a PKCS#11 token, instead of --etcd-ca-key.
+    #[arg(
+        long,
+        value_name = "PKCS11_URI",
+        requires = "etcd_ca_cert",
+        conflicts_with = "etcd_ca_key"
+    )]
+    etcd_ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
     #[command(flatten)]
     flags: ClusterFlags,
 }
@@ -134,7 +160,7 @@ pub fn run(cmd: CertsCommand) -> Result<(), CliError> {
         CertsCommand::CheckExpiration(a) => check(a),
         CertsCommand::Renew(a) => renew_cmd(a),
         CertsCommand::GenerateCsr(a) => generate(a),
-        CertsCommand::SignCsrs(a) => sign(a),
+        CertsCommand::SignCsrs(a) => sign(*a),
     }
 }
 
@@ -372,13 +398,24 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
 fn signing_ca(
     plan: &Plan,
     role: CertId,
+    hsm: &crate::hsm::Hsm,
     cert: &Option<PathBuf>,
-    key: &Option<PathBuf>,
+    (key_flag, key, uri): (&str, &Option<PathBuf>, &Option<String>),
 ) -> Result<Option<kubepki_ca::CertificateAuthority>, CliError> {
-    let (Some(cert), Some(key)) = (cert, key) else {
+    let Some(cert) = cert else {
         return Ok(None);
     };
-    let ca = load_ca(cert, key)?;
+    let ca = match (key, uri) {
+        (Some(key), _) => load_ca(cert, key)?,
+        (None, Some(uri)) => hsm.load_ca(cert, key_flag, uri)?,
+        (None, None) => {
+            let file_flag = key_flag.trim_end_matches("-uri");
+            return Err(CliError::Usage(format!(
+                "{}: the CA certificate needs its key: {file_flag} FILE or {key_flag} URI",
+                cert.display()
+            )));
+        }
+    };
     check_ca_role(plan, role, &ca).map_err(|e| CliError::File {
         path: cert.clone(),
         msg: e.to_string(),
@@ -392,15 +429,43 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
         diag!("warning: {}", crate::out::esc(w));
     }
     let plan = a.flags.plan(&spec)?;
+    for (flag, uri) in [
+        ("--ca-key-uri", &a.ca_key_uri),
+        ("--front-proxy-ca-key-uri", &a.front_proxy_ca_key_uri),
+        ("--etcd-ca-key-uri", &a.etcd_ca_key_uri),
+    ] {
+        if let Some(uri) = uri {
+            crate::hsm::Hsm::check_uri(flag, uri)?;
+        }
+    }
+    // One session per token for all three CAs.
+    let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let cas = SigningCas {
-        ca: signing_ca(&plan, CertId::Ca, &a.ca_cert, &a.ca_key)?,
+        ca: signing_ca(
+            &plan,
+            CertId::Ca,
+            &hsm,
+            &a.ca_cert,
+            ("--ca-key-uri", &a.ca_key, &a.ca_key_uri),
+        )?,
         front_proxy: signing_ca(
             &plan,
             CertId::FrontProxyCa,
+            &hsm,
             &a.front_proxy_ca_cert,
-            &a.front_proxy_ca_key,
+            (
+                "--front-proxy-ca-key-uri",
+                &a.front_proxy_ca_key,
+                &a.front_proxy_ca_key_uri,
+            ),
         )?,
-        etcd: signing_ca(&plan, CertId::EtcdCa, &a.etcd_ca_cert, &a.etcd_ca_key)?,
+        etcd: signing_ca(
+            &plan,
+            CertId::EtcdCa,
+            &hsm,
+            &a.etcd_ca_cert,
+            ("--etcd-ca-key-uri", &a.etcd_ca_key, &a.etcd_ca_key_uri),
+        )?,
     };
     let done = sign_csrs(&plan, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
     let mut n = 0;

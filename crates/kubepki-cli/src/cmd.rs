@@ -233,9 +233,15 @@ struct CaCreateArgs {
     /// Subject CN of the CA.
     #[arg(long)]
     cn: String,
-    /// Folder for DIR/NAME.crt (0644) and DIR/NAME.key (0600).
+    /// Folder for DIR/NAME.crt (0644) and DIR/NAME.key (0600; not with --key-uri).
     #[arg(long)]
     out_dir: PathBuf,
+    /// Generate the CA key inside a PKCS#11 token instead of a file: a `pkcs11:` URI naming
+    /// the token and the new key's object (label) and id. Only the certificate is written.
+    #[arg(long, value_name = "PKCS11_URI")]
+    key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
     /// Base file name.
     #[arg(long, default_value = "ca")]
     name: String,
@@ -256,8 +262,13 @@ struct SignArgs {
     #[arg(long)]
     ca_cert: PathBuf,
     /// CA private key.
-    #[arg(long)]
-    ca_key: PathBuf,
+    #[arg(long, required_unless_present = "ca_key_uri")]
+    ca_key: Option<PathBuf>,
+    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
+    ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
     /// The CSR (PEM or DER) to sign.
     #[arg(long)]
     csr: PathBuf,
@@ -453,6 +464,9 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     }
     let crt = a.out_dir.join(format!("{}.crt", a.name));
     let key_path = a.out_dir.join(format!("{}.key", a.name));
+    if let Some(uri) = &a.key_uri {
+        return ca_create_in_token(&a, uri, alg, validity, &crt);
+    }
     // Check before the (possibly slow) key generation.
     for p in [&crt, &key_path] {
         if !a.force && std::fs::symlink_metadata(p).is_ok() {
@@ -484,19 +498,64 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `ca create --key-uri`: the key pair is generated inside the token; only the certificate
+/// is written.
+fn ca_create_in_token(
+    a: &CaCreateArgs,
+    uri: &str,
+    alg: KeyAlgorithm,
+    validity: time::Duration,
+    crt: &Path,
+) -> Result<(), CliError> {
+    crate::hsm::Hsm::check_uri("--key-uri", uri)?;
+    // Check before the key is made in the token.
+    if !a.force && std::fs::symlink_metadata(crt).is_ok() {
+        return Err(write_err(kubepki_keys::Error::Exists {
+            path: crt.to_path_buf(),
+        }));
+    }
+    let hsm = crate::hsm::Hsm::new(&a.pkcs11);
+    let key = hsm.generate("--key-uri", uri, alg)?;
+    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other)?;
+    let mut b = batch(a.force);
+    b.stage(crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
+        .map_err(write_err)?;
+    commit(b)?;
+    outln!(
+        "wrote CA \"{}\" ({alg}, valid until {}) to {}; its key is in the token",
+        a.cn,
+        kubepki_ca::rfc3339(ca.certificate().not_after()),
+        crt.display()
+    )?;
+    Ok(())
+}
+
 fn sign(a: SignArgs) -> Result<(), CliError> {
     let validity = parse_duration_with_days(&a.validity)
         .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     let now = OffsetDateTime::now_utc();
-    let cert = Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
-    let key = load_key(&a.ca_key)?;
-    let ca = CertificateAuthority::from_parts(cert, Some(key), now).map_err(|e| match e {
-        kubepki_ca::Error::KeyMismatch { .. } => CliError::File {
-            path: a.ca_key.clone(),
-            msg: format!("does not match the CA certificate {}", a.ca_cert.display()),
-        },
-        other => file_err(&a.ca_cert)(&other),
-    })?;
+    let ca = match (&a.ca_key, &a.ca_key_uri) {
+        (Some(ca_key), None) => {
+            let cert =
+                Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
+            let key = load_key(ca_key)?;
+            CertificateAuthority::from_parts(cert, Some(key), now).map_err(|e| match e {
+                kubepki_ca::Error::KeyMismatch { .. } => CliError::File {
+                    path: ca_key.clone(),
+                    msg: format!("does not match the CA certificate {}", a.ca_cert.display()),
+                },
+                other => file_err(&a.ca_cert)(&other),
+            })?
+        }
+        (key, uri) => crate::hsm::load_ca(
+            &crate::hsm::Hsm::new(&a.pkcs11),
+            &a.ca_cert,
+            key.as_deref(),
+            "--ca-key-uri",
+            uri.as_deref(),
+        )?,
+    };
     let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(|e| file_err(&a.csr)(&e))?;
     let profile = match a.profile {
         ProfileArg::Client => Profile::Client,

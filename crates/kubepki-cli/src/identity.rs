@@ -41,6 +41,11 @@ struct CaArgs {
     /// The CA key.
     #[arg(long)]
     ca_key: Option<PathBuf>,
+    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
+    ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
 }
 
 /// `user create`.
@@ -133,8 +138,13 @@ pub struct SignRequestArgs {
     #[arg(long)]
     ca_cert: PathBuf,
     /// The CA key.
-    #[arg(long)]
-    ca_key: PathBuf,
+    #[arg(long, required_unless_present = "ca_key_uri")]
+    ca_key: Option<PathBuf>,
+    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
+    ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
     /// kube-controller-manager's --cluster-signing-duration (Go duration; also whole days).
     #[arg(long, default_value = "8760h")]
     cluster_signing_duration: String,
@@ -174,6 +184,12 @@ struct NodeCommon {
     /// The tree whose ca.crt/ca.key sign.
     #[arg(long, default_value = "/etc/kubernetes/pki")]
     cert_dir: PathBuf,
+    /// The CA key in a PKCS#11 token (a `pkcs11:` URI) instead of CERT_DIR/ca.key, which must
+    /// then not exist.
+    #[arg(long, value_name = "PKCS11_URI")]
+    ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pkcs11: crate::hsm::Pkcs11Flags,
     /// Key algorithm.
     #[arg(long, default_value = "RSA-2048")]
     encryption_algorithm: String,
@@ -189,6 +205,26 @@ struct NodeCommon {
 }
 
 impl NodeCommon {
+    /// The CA of CERT_DIR: ca.crt with ca.key, or with the key --ca-key-uri names (and no
+    /// ca.key).
+    fn ca(&self) -> Result<CertificateAuthority, CliError> {
+        let cert = self.cert_dir.join("ca.crt");
+        let key = self.cert_dir.join("ca.key");
+        match &self.ca_key_uri {
+            None => load_ca(&cert, &key),
+            Some(uri) => {
+                crate::hsm::Hsm::check_uri("--ca-key-uri", uri)?;
+                if std::fs::symlink_metadata(&key).is_ok() {
+                    return Err(CliError::File {
+                        path: key,
+                        msg: "exists, and --ca-key-uri names the CA key in a token: remove the key file or leave out --ca-key-uri".into(),
+                    });
+                }
+                crate::hsm::Hsm::new(&self.pkcs11).load_ca(&cert, "--ca-key-uri", uri)
+            }
+        }
+    }
+
     fn expiry(&self) -> CaExpiry {
         if self.clamp_to_ca {
             CaExpiry::Clamp
@@ -394,9 +430,12 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
         )?;
         dir
     } else {
-        let (Some(cc), Some(ck)) = (&a.ca.ca_cert, &a.ca.ca_key) else {
+        let (Some(cc), true) = (
+            &a.ca.ca_cert,
+            a.ca.ca_key.is_some() || a.ca.ca_key_uri.is_some(),
+        ) else {
             return Err(flag_err(
-                "--ca-cert and --ca-key are needed (or --csr-only --out-dir DIR)",
+                "--ca-cert and --ca-key (or --ca-key-uri) are needed (or --csr-only --out-dir DIR)",
             ));
         };
         let server = a
@@ -408,7 +447,13 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             .clone()
             .ok_or_else(|| flag_err("--out-kubeconfig is needed (or --csr-only)"))?;
         check_outputs([&out], a.force)?;
-        let ca = load_ca(cc, ck)?;
+        let ca = crate::hsm::load_ca(
+            &crate::hsm::Hsm::new(&a.ca.pkcs11),
+            cc,
+            a.ca.ca_key.as_deref(),
+            "--ca-key-uri",
+            a.ca.ca_key_uri.as_deref(),
+        )?;
         let window = Window::kubeadm(
             OffsetDateTime::now_utc(),
             duration("--validity", &a.validity)?,
@@ -514,7 +559,13 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
     }
     let ttl = duration("--cluster-signing-duration", &a.cluster_signing_duration)?;
     check_outputs(a.out.iter().chain(&a.out_manifest), a.force)?;
-    let ca = load_ca(&a.ca_cert, &a.ca_key)?;
+    let ca = crate::hsm::load_ca(
+        &crate::hsm::Hsm::new(&a.pkcs11),
+        &a.ca_cert,
+        a.ca_key.as_deref(),
+        "--ca-key-uri",
+        a.ca_key_uri.as_deref(),
+    )?;
     let now = OffsetDateTime::now_utc();
     let mut batch = batch(a.force);
     let mut notes = Vec::new();
@@ -635,7 +686,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
         NodeCommand::KubeletKubeconfig(a) => {
             let c = &a.common;
             check_outputs([&a.out], c.force)?;
-            let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
+            let ca = c.ca()?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
                 duration("--validity", &c.validity)?,
@@ -666,7 +717,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             let c = &a.common;
             let (crt, key_path) = (a.out_dir.join("kubelet.crt"), a.out_dir.join("kubelet.key"));
             check_outputs([&crt, &key_path], c.force)?;
-            let ca = load_ca(&c.cert_dir.join("ca.crt"), &c.cert_dir.join("ca.key"))?;
+            let ca = c.ca()?;
             let window = Window::kubeadm(
                 OffsetDateTime::now_utc(),
                 duration("--validity", &c.validity)?,

@@ -8,6 +8,7 @@ mod out;
 mod certs;
 mod cmd;
 mod flags;
+mod hsm;
 mod identity;
 mod init;
 mod inspect;

@@ -1,0 +1,169 @@
+//! CA keys in a PKCS#11 token: `--key-uri`, `--ca-key-uri` and friends, `--pkcs11-module` and
+//! `KUBEPKI_PKCS11_PIN` (the `pkcs11` cargo feature, on by default; without it the flags are
+//! refused).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use kubepki_ca::{CaSigningKey, Certificate, CertificateAuthority};
+use kubepki_keys::KeyAlgorithm;
+
+use crate::cmd::{CliError, read};
+
+/// `--pkcs11-module`, for every command that takes a CA key URI.
+#[derive(Args, Debug, Default, Clone)]
+pub struct Pkcs11Flags {
+    /// The PKCS#11 library for key URIs without `module-path=` (the PIN comes from the URI's
+    /// `pin-source=FILE` or the environment variable KUBEPKI_PKCS11_PIN).
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+}
+
+/// The token sessions of one command: one per token, shared by every CA key of the command.
+pub struct Hsm {
+    #[cfg(feature = "pkcs11")]
+    provider: kubepki_pkcs11::Pkcs11Provider,
+}
+
+/// A URI given on the command line with `pin-value=`: refused, as the command line of a process
+/// can be read by every user of the machine.
+#[cfg(feature = "pkcs11")]
+fn parse(flag: &str, text: &str) -> Result<kubepki_pkcs11::Pkcs11Uri, CliError> {
+    let uri = kubepki_pkcs11::Pkcs11Uri::parse(text)
+        .map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+    if uri.pin_value().is_some() {
+        return Err(CliError::Usage(format!(
+            "{flag}: {uri}: pin-value is refused on the command line (other users can read it in the process list); use pin-source=FILE or the environment variable {}",
+            kubepki_pkcs11::PIN_ENV
+        )));
+    }
+    Ok(uri)
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn no_support(flag: &str) -> CliError {
+    CliError::Usage(format!(
+        "{flag}: this kubepki was built without PKCS#11 support (cargo feature \"pkcs11\")"
+    ))
+}
+
+impl Hsm {
+    /// No session yet: each opens on first use.
+    pub fn new(flags: &Pkcs11Flags) -> Self {
+        #[cfg(feature = "pkcs11")]
+        {
+            let mut options = kubepki_pkcs11::Pkcs11Options::from_env();
+            options.module = flags.pkcs11_module.clone();
+            Hsm {
+                provider: kubepki_pkcs11::Pkcs11Provider::new(options),
+            }
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = flags;
+            Hsm {}
+        }
+    }
+
+    /// Generates a CA key pair of `alg` inside the token `uri` (given as `flag`) names.
+    pub fn generate(
+        &self,
+        flag: &str,
+        uri: &str,
+        alg: KeyAlgorithm,
+    ) -> Result<Arc<dyn CaSigningKey>, CliError> {
+        #[cfg(feature = "pkcs11")]
+        {
+            let uri = parse(flag, uri)?;
+            let key = self
+                .provider
+                .generate(&uri, alg)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            Ok(key)
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = (uri, alg);
+            Err(no_support(flag))
+        }
+    }
+
+    /// Checks that `uri` (given as `flag`) can be used, before anything slow happens.
+    pub fn check_uri(flag: &str, uri: &str) -> Result<(), CliError> {
+        #[cfg(feature = "pkcs11")]
+        {
+            parse(flag, uri).map(|_| ())
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = uri;
+            Err(no_support(flag))
+        }
+    }
+
+    /// The CA of the certificate file `cert` with its key in the token `uri` (given as `flag`)
+    /// names: the token's key must be the certificate's, and the CA valid now.
+    pub fn load_ca(
+        &self,
+        cert: &Path,
+        flag: &str,
+        uri: &str,
+    ) -> Result<CertificateAuthority, CliError> {
+        let file_err = |e: &dyn std::fmt::Display| CliError::File {
+            path: cert.to_path_buf(),
+            msg: e.to_string(),
+        };
+        let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(&e))?;
+        #[cfg(feature = "pkcs11")]
+        {
+            let parsed = parse(flag, uri)?;
+            let key = self
+                .provider
+                .key(&parsed)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            let describe = |spki: &[u8]| {
+                kubepki_keys::describe_public_key(spki).unwrap_or_else(|_| "unknown".into())
+            };
+            let (token_has, cert_has) =
+                (describe(key.public_key_der()), describe(c.public_key_der()));
+            let ca = CertificateAuthority::from_certificate(c).map_err(|e| file_err(&e))?;
+            let ca = ca.with_signing_key(key).map_err(|e| match e {
+                kubepki_ca::Error::KeyMismatch { .. } => CliError::Other(format!(
+                    "{parsed}: the token's key ({token_has}) is not the key of the CA certificate {} ({cert_has})",
+                    cert.display()
+                )),
+                other => CliError::Other(format!("{parsed}: {other}")),
+            })?;
+            ca.certificate()
+                .check_time(time::OffsetDateTime::now_utc())
+                .map_err(|e| file_err(&e))?;
+            Ok(ca)
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = (c, uri);
+            Err(no_support(flag))
+        }
+    }
+}
+
+/// A CA from its certificate and either its key file or its key URI (exactly one given).
+pub fn load_ca(
+    hsm: &Hsm,
+    cert: &Path,
+    key: Option<&Path>,
+    key_flag: &str,
+    uri: Option<&str>,
+) -> Result<CertificateAuthority, CliError> {
+    match (key, uri) {
+        (Some(key), None) => crate::cmd::load_ca(cert, key),
+        (None, Some(uri)) => hsm.load_ca(cert, key_flag, uri),
+        (Some(_), Some(_)) => Err(CliError::Usage(format!(
+            "{key_flag} and the CA key file are alternatives: give one"
+        ))),
+        (None, None) => Err(CliError::Usage(format!(
+            "the CA key is needed: a key file or {key_flag}"
+        ))),
+    }
+}

@@ -1,0 +1,359 @@
+//! The PKCS#11 key against a real token: SoftHSM2, a fresh token per test.
+//!
+//! SoftHSM2 reads its configuration (`SOFTHSM2_CONF`) once per process and a PKCS#11 module is
+//! initialized once per process, so each test runs its body in a child process of this test
+//! binary with its own `SOFTHSM2_CONF` and token directory. Without SoftHSM2 the tests are
+//! skipped, except under CI (`CI` set), where that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use kubepki_ca::{CaExpiry, CaSigningKey, CaSpec, CertificateAuthority, IssueSpec, Window};
+use kubepki_csr::{ExtKeyUsage, Subject};
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_pkcs11::{Error, Pin, Pkcs11Options, Pkcs11Provider, Pkcs11Uri};
+use time::{Duration, OffsetDateTime};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "Us3r-PIN-4417";
+const SO_PIN: &str = "S0-PIN-8832";
+const CHILD: &str = "KUBEPKI_PKCS11_TEST_CHILD";
+
+fn softhsm_available() -> bool {
+    Path::new(MODULE).exists()
+        && Command::new("softhsm2-util")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `body` with a fresh SoftHSM2 token labelled `T` (user PIN [`PIN`]) in a child process.
+fn with_token(test: &str, body: impl FnOnce() -> R) -> R {
+    if std::env::var_os(CHILD).is_some() {
+        return body();
+    }
+    if !softhsm_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install softhsm2 ({MODULE}, softhsm2-util)"
+        );
+        eprintln!("skipped: SoftHSM2 is not installed");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let conf = init_softhsm(dir.path())?;
+    let out = Command::new(std::env::current_exe()?)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("SOFTHSM2_CONF", &conf)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {test} failed:\n{stdout}\n{stderr}"
+    );
+    Ok(())
+}
+
+/// A SoftHSM2 configuration in `dir` with one initialized token `T`.
+fn init_softhsm(dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir(&tokens)?;
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )?;
+    let out = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "T",
+            "--pin",
+            PIN,
+            "--so-pin",
+            SO_PIN,
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(conf)
+}
+
+fn options() -> Pkcs11Options {
+    Pkcs11Options::new()
+        .with_module(MODULE)
+        .with_pin(Pin::new(PIN.into()))
+}
+
+fn uri(text: &str) -> Result<Pkcs11Uri, Error> {
+    Pkcs11Uri::parse(text)
+}
+
+/// The error's `Display` names `uri` and neither it nor `Debug` holds a PIN.
+fn assert_names_uri_without_pin(e: &Error, uri: &str) {
+    let shown = e.to_string();
+    let debug = format!("{e:?}");
+    assert!(shown.contains(uri), "{shown} does not name {uri}");
+    assert!(!shown.contains('\n'), "{shown}");
+    for text in [&shown, &debug] {
+        assert!(!text.contains(PIN), "{text}");
+        assert!(!text.contains("wr0ng-PIN"), "{text}");
+    }
+}
+
+fn openssl_verify(dir: &Path, ca_pem: &str, leaf_pem: &str) -> R {
+    let ca = dir.join("ca.crt");
+    let leaf = dir.join("leaf.crt");
+    std::fs::write(&ca, ca_pem)?;
+    std::fs::write(&leaf, leaf_pem)?;
+    let out = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(&ca)
+        .arg(&leaf)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "openssl verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn each_algorithm_is_generated_in_the_token_and_signs_a_verifiable_leaf() -> R {
+    with_token(
+        "each_algorithm_is_generated_in_the_token_and_signs_a_verifiable_leaf",
+        || {
+            let provider = Pkcs11Provider::new(options());
+            let now = OffsetDateTime::now_utc();
+            let scratch = tempfile::tempdir()?;
+            for (i, alg) in KeyAlgorithm::ALL.into_iter().enumerate() {
+                let u = uri(&format!(
+                    "pkcs11:token=T;object=ca-{};id=%0{}",
+                    alg.name(),
+                    i + 1
+                ))?;
+                let key = provider.generate(&u, alg)?;
+                assert_eq!(key.algorithm(), alg);
+                let a = key.attributes()?;
+                assert!(a.sensitive && a.always_sensitive, "{alg}: {a:?}");
+                assert!(!a.extractable && a.never_extractable, "{alg}: {a:?}");
+                assert!(
+                    a.sign && !a.decrypt && !a.unwrap && !a.derive,
+                    "{alg}: {a:?}"
+                );
+                assert!(a.token && a.private, "{alg}: {a:?}");
+                assert_eq!(a.label, format!("ca-{}", alg.name()).into_bytes());
+                assert_eq!(a.id, vec![u8::try_from(i + 1)?]);
+                assert!(key.private_key().is_none());
+
+                let ca = CertificateAuthority::create_root_with_signing_key(
+                    &CaSpec::kubeadm("kubernetes", now, Duration::days(3650)),
+                    key.clone(),
+                )?;
+                assert!(ca.key().is_none());
+                let leaf_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+                let leaf = ca.issue(
+                    &IssueSpec::new(
+                        Subject::cn("kube-apiserver-kubelet-client")
+                            .with_organizations(["kubeadm:cluster-admins"]),
+                        leaf_key.public_key_der(),
+                        Window::kubeadm(now, Duration::days(365)),
+                        CaExpiry::Refuse,
+                    )
+                    .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]),
+                )?;
+                openssl_verify(scratch.path(), &ca.certificate().to_pem(), &leaf.to_pem())?;
+
+                // Found again by the URI (a second provider: a new session on the same token).
+                let again = Pkcs11Provider::new(options()).key(&u)?;
+                assert_eq!(again.public_key_der(), key.public_key_der());
+                let reloaded = CertificateAuthority::from_certificate(ca.certificate().clone())?
+                    .with_signing_key(again)?;
+                reloaded.check_issued(&leaf)?;
+            }
+            Ok(())
+        },
+    )
+}
+
+#[test]
+fn a_key_with_the_same_object_is_not_replaced() -> R {
+    with_token("a_key_with_the_same_object_is_not_replaced", || {
+        let provider = Pkcs11Provider::new(options());
+        let u = uri("pkcs11:token=T;object=ca")?;
+        let first = provider.generate(&u, KeyAlgorithm::EcdsaP256)?;
+        let e = provider
+            .generate(&u, KeyAlgorithm::EcdsaP256)
+            .err()
+            .ok_or("generated twice")?;
+        assert!(matches!(e, Error::KeyExists { .. }), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=T;object=ca");
+        assert_eq!(provider.key(&u)?.public_key_der(), first.public_key_der());
+        let e = provider
+            .generate(&uri("pkcs11:token=T;id=%07")?, KeyAlgorithm::EcdsaP256)
+            .err()
+            .ok_or("generated without object")?;
+        assert!(matches!(e, Error::NoObject { .. }), "{e}");
+        Ok(())
+    })
+}
+
+#[test]
+fn refusals_name_the_uri_never_the_pin() -> R {
+    with_token("refusals_name_the_uri_never_the_pin", || {
+        let scratch = tempfile::tempdir()?;
+        let setup = Pkcs11Provider::new(options());
+        setup.generate(
+            &uri("pkcs11:token=T;object=a;id=%01")?,
+            KeyAlgorithm::EcdsaP256,
+        )?;
+        setup.generate(
+            &uri("pkcs11:token=T;object=b;id=%02")?,
+            KeyAlgorithm::Rsa2048,
+        )?;
+
+        // Several keys, no key.
+        let e = setup
+            .key(&uri("pkcs11:token=T")?)
+            .err()
+            .ok_or("ambiguous URI accepted")?;
+        assert!(matches!(e, Error::SeveralKeys { count: 2, .. }), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=T");
+        let e = setup
+            .key(&uri("pkcs11:token=T;object=zzz")?)
+            .err()
+            .ok_or("missing key accepted")?;
+        assert!(matches!(e, Error::NoKey { .. }), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=T;object=zzz");
+        let e = setup
+            .key(&uri("pkcs11:token=T;object=a;type=cert")?)
+            .err()
+            .ok_or("a certificate URI accepted")?;
+        assert!(matches!(e, Error::NotAPrivateKey { .. }), "{e}");
+
+        // No token attribute: the one initialized token (not SoftHSM2's free slot).
+        let key = setup.key(&uri("pkcs11:object=a")?)?;
+        assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP256);
+        drop(key);
+
+        // Unknown token.
+        let e = Pkcs11Provider::new(options())
+            .key(&uri("pkcs11:token=Nope;object=a")?)
+            .err()
+            .ok_or("unknown token accepted")?;
+        assert!(matches!(e, Error::UnknownToken { .. }), "{e}");
+        assert!(e.to_string().ends_with("(tokens present: T)"), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=Nope;object=a");
+
+        // Missing module, no module at all.
+        let e = Pkcs11Provider::new(options())
+            .key(&uri(
+                "pkcs11:token=T;object=a?module-path=/nonexistent/libpkcs11.so",
+            )?)
+            .err()
+            .ok_or("missing module accepted")?;
+        assert!(matches!(e, Error::Module { .. }), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=T;object=a?module-path=/nonexistent");
+        let e = Pkcs11Provider::new(Pkcs11Options::new().with_pin(Pin::new(PIN.into())))
+            .key(&uri("pkcs11:token=T;object=a")?)
+            .err()
+            .ok_or("no module accepted")?;
+        assert!(matches!(e, Error::NoModule { .. }), "{e}");
+
+        // Wrong PIN: in the URI, in a file, in the options. The login state of a token is per
+        // process while any session is open, so close the logged-in one first.
+        drop(setup);
+        let wrong_file = scratch.path().join("wrong.pin");
+        std::fs::write(&wrong_file, "wr0ng-PIN\n")?;
+        for (text, shown) in [
+            (
+                "pkcs11:token=T;object=a?pin-value=wr0ng-PIN".to_owned(),
+                "pkcs11:token=T;object=a?pin-value=REDACTED".to_owned(),
+            ),
+            (
+                format!(
+                    "pkcs11:token=T;object=a?pin-source={}",
+                    wrong_file.display()
+                ),
+                "pkcs11:token=T;object=a?pin-source=".to_owned(),
+            ),
+        ] {
+            let u = uri(&text)?;
+            assert!(!u.to_string().contains("wr0ng") && !format!("{u:?}").contains("wr0ng"));
+            let e = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE))
+                .key(&u)
+                .err()
+                .ok_or("wrong PIN accepted")?;
+            assert!(matches!(e, Error::Login { .. }), "{e}");
+            assert_names_uri_without_pin(&e, &shown);
+        }
+        let wrong = Pkcs11Options::new()
+            .with_module(MODULE)
+            .with_pin(Pin::new("wr0ng-PIN".into()));
+        assert!(!format!("{wrong:?}").contains("wr0ng"));
+        let e = Pkcs11Provider::new(wrong)
+            .key(&uri("pkcs11:token=T;object=a")?)
+            .err()
+            .ok_or("wrong PIN accepted")?;
+        assert!(matches!(e, Error::Login { .. }), "{e}");
+        assert_names_uri_without_pin(&e, "pkcs11:token=T;object=a");
+
+        // No PIN; an unreadable PIN file.
+        let e = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE))
+            .key(&uri("pkcs11:token=T;object=a")?)
+            .err()
+            .ok_or("no PIN accepted")?;
+        assert!(matches!(e, Error::NoPin { .. }), "{e}");
+        let e = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE))
+            .key(&uri("pkcs11:token=T;object=a?pin-source=/nonexistent/pin")?)
+            .err()
+            .ok_or("missing PIN file accepted")?;
+        assert!(matches!(e, Error::PinSource { .. }), "{e}");
+
+        // The right PIN from a file (with a trailing newline) opens the key.
+        let right = scratch.path().join("right.pin");
+        std::fs::write(&right, format!("{PIN}\n"))?;
+        let key =
+            Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE)).key(&uri(&format!(
+                "pkcs11:token=T;object=a?pin-source=file://{}",
+                right.display()
+            ))?)?;
+        assert!(!format!("{key:?}").contains(PIN));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_certificate_of_another_key_is_refused() -> R {
+    with_token("a_certificate_of_another_key_is_refused", || {
+        let provider = Pkcs11Provider::new(options());
+        let token_key: Arc<dyn CaSigningKey> =
+            provider.generate(&uri("pkcs11:token=T;object=ca")?, KeyAlgorithm::EcdsaP256)?;
+        let now = OffsetDateTime::now_utc();
+        for other in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let software = CertificateAuthority::create_root(
+                &CaSpec::kubeadm("kubernetes", now, Duration::days(10)),
+                PrivateKey::generate(other)?,
+            )?;
+            let r = CertificateAuthority::from_certificate(software.certificate().clone())?
+                .with_signing_key(token_key.clone());
+            assert!(r.is_err(), "{other}: a foreign key was attached");
+        }
+        Ok(())
+    })
+}
