@@ -7,7 +7,7 @@ use kubepki_ca::parse_duration_with_days;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
     CertId, Kept, Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_ca_role,
-    check_expiration, generate_csrs, parse_renew_name, renew, sign_csrs, verify,
+    generate_csrs, parse_renew_name, sign_csrs, verify,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -52,6 +52,8 @@ pub enum ExpirationOutput {
 pub struct CheckArgs {
     #[command(flatten)]
     flags: ClusterFlags,
+    #[command(flatten)]
+    keys: crate::hsm::TreeKeyFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     output: ExpirationOutput,
@@ -68,6 +70,8 @@ pub struct RenewArgs {
     name: String,
     #[command(flatten)]
     flags: ClusterFlags,
+    #[command(flatten)]
+    keys: crate::hsm::TreeKeyFlags,
 }
 
 /// `certs generate-csr`.
@@ -177,7 +181,10 @@ fn check(a: CheckArgs) -> Result<(), CliError> {
         diag!("warning: {}", crate::out::esc(w));
     }
     a.flags.validate(&spec).map_err(usage)?;
-    let report = check_expiration(&spec, OffsetDateTime::now_utc());
+    a.keys.check()?;
+    let ca_keys = a.keys.open()?;
+    let report =
+        kubepki_kubeadm::check_expiration_with_ca_keys(&spec, &ca_keys, OffsetDateTime::now_utc());
     match a.output {
         ExpirationOutput::Text => out!("{}", report.to_table())?,
         ExpirationOutput::Json => {
@@ -308,8 +315,16 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     };
     a.flags.validate(&spec)?;
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
-    let (done, warnings) =
-        renew(&spec, &targets, alg, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    a.keys.check()?;
+    let ca_keys = a.keys.open()?;
+    let (done, warnings) = kubepki_kubeadm::renew_with_ca_keys(
+        &spec,
+        &targets,
+        alg,
+        &ca_keys,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(lib_err)?;
     for w in &warnings {
         diag!("warning: {}", crate::out::esc(w));
     }

@@ -20,6 +20,71 @@ pub struct Pkcs11Flags {
     pub pkcs11_module: Option<PathBuf>,
 }
 
+/// The CA keys of a kubeadm tree held in a token (`init`, `init phase certs`, `certs renew`,
+/// `certs check-expiration`): used instead of `ca.key`, `front-proxy-ca.key`, `etcd/ca.key`,
+/// which must then not exist.
+#[derive(Args, Debug, Default, Clone)]
+pub struct TreeKeyFlags {
+    /// The cluster CA's key in a PKCS#11 token (a `pkcs11:` URI), instead of ca.key.
+    #[arg(long, global = true, value_name = "PKCS11_URI")]
+    pub ca_key_uri: Option<String>,
+    /// The front-proxy CA's key in a PKCS#11 token, instead of front-proxy-ca.key.
+    #[arg(long, global = true, value_name = "PKCS11_URI")]
+    pub front_proxy_ca_key_uri: Option<String>,
+    /// The etcd CA's key in a PKCS#11 token, instead of etcd/ca.key.
+    #[arg(long, global = true, value_name = "PKCS11_URI")]
+    pub etcd_ca_key_uri: Option<String>,
+    /// The PKCS#11 library for key URIs without `module-path=`.
+    #[arg(long = "pkcs11-module", global = true, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+}
+
+impl TreeKeyFlags {
+    /// The URIs given, by CA.
+    fn given(&self) -> Vec<(kubepki_kubeadm::CertId, &'static str, &str)> {
+        use kubepki_kubeadm::CertId;
+        [
+            (CertId::Ca, "--ca-key-uri", self.ca_key_uri.as_deref()),
+            (
+                CertId::FrontProxyCa,
+                "--front-proxy-ca-key-uri",
+                self.front_proxy_ca_key_uri.as_deref(),
+            ),
+            (
+                CertId::EtcdCa,
+                "--etcd-ca-key-uri",
+                self.etcd_ca_key_uri.as_deref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(id, flag, uri)| uri.map(|u| (id, flag, u)))
+        .collect()
+    }
+
+    /// Checks every URI given (before anything slow happens).
+    pub fn check(&self) -> Result<(), CliError> {
+        for (_, flag, uri) in self.given() {
+            Hsm::check_uri(flag, uri)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the keys the URIs name, one token session per token.
+    pub fn open(&self) -> Result<Vec<kubepki_kubeadm::HeldCaKey>, CliError> {
+        let given = self.given();
+        if given.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hsm = Hsm::new(&Pkcs11Flags {
+            pkcs11_module: self.pkcs11_module.clone(),
+        });
+        given
+            .into_iter()
+            .map(|(id, flag, uri)| Ok((id, hsm.key(flag, uri)?)))
+            .collect()
+    }
+}
+
 /// The token sessions of one command: one per token, shared by every CA key of the command.
 pub struct Hsm {
     #[cfg(feature = "pkcs11")]
@@ -85,6 +150,24 @@ impl Hsm {
         #[cfg(not(feature = "pkcs11"))]
         {
             let _ = (uri, alg);
+            Err(no_support(flag))
+        }
+    }
+
+    /// The key the token `uri` (given as `flag`) names.
+    pub fn key(&self, flag: &str, uri: &str) -> Result<Arc<dyn CaSigningKey>, CliError> {
+        #[cfg(feature = "pkcs11")]
+        {
+            let parsed = parse(flag, uri)?;
+            let key = self
+                .provider
+                .key(&parsed)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            Ok(key)
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = uri;
             Err(no_support(flag))
         }
     }

@@ -41,6 +41,8 @@ pub struct InitArgs {
     /// `<cluster>` of the capi-secrets names) [default: kubernetes].
     #[arg(long, global = true)]
     cluster_name: Option<String>,
+    #[command(flatten)]
+    keys: crate::hsm::TreeKeyFlags,
     #[command(subcommand)]
     sub: Option<InitSub>,
 }
@@ -204,14 +206,23 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         .as_deref()
         .filter(|p| *p != Path::new("-"))
         .map(Path::to_owned);
+    a.keys.check()?;
+    let ca_keys = a.keys.open()?;
     let (mut report, sink) = match a.export {
         None => (
-            kubepki_kubeadm::run(&plan, &selection, OffsetDateTime::now_utc(), a.dry_run)
-                .map_err(lib_err)?,
+            kubepki_kubeadm::run_with_ca_keys(
+                &plan,
+                &selection,
+                &ca_keys,
+                OffsetDateTime::now_utc(),
+                a.dry_run,
+            )
+            .map_err(lib_err)?,
             Sink::Folder,
         ),
         Some(format) => {
-            let (report, files) = export(&plan, &selection, format, export_dest.as_deref())?;
+            let (report, files) =
+                export(&plan, &selection, &ca_keys, format, export_dest.as_deref())?;
             // The file as given, shown escaped (a name that is not UTF-8 included): never
             // "standard output" for a file.
             let dest = export_dest
@@ -260,6 +271,7 @@ fn say(to_stderr: bool, args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
 fn export(
     plan: &Plan,
     selection: &Selection,
+    ca_keys: &[kubepki_kubeadm::HeldCaKey],
     format: ExportFormat,
     dest: Option<&Path>,
 ) -> Result<(Report, usize), CliError> {
@@ -287,7 +299,10 @@ fn export(
         }
     }
     let now = OffsetDateTime::now_utc();
-    let current = Tree::read_folder(plan).map_err(lib_err)?;
+    let mut current = Tree::read_folder(plan).map_err(lib_err)?;
+    for (id, key) in ca_keys {
+        current.set_ca_key(*id, key.clone()).map_err(lib_err)?;
+    }
     let applied = build(plan, selection, &current, now).map_err(lib_err)?;
     let tree = applied.full_tree(&current);
     let bytes: Zeroizing<Vec<u8>> = match format {

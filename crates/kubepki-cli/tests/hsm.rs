@@ -672,3 +672,138 @@ fn refusals_name_the_uri_never_the_pin_and_write_nothing() -> R {
     assert!(!t.root().join("x").exists());
     Ok(())
 }
+
+/// The kubeadm tree with all three CA keys in the token: `init --ca-key-uri
+/// --front-proxy-ca-key-uri --etcd-ca-key-uri` makes the CA certificates with the token's keys
+/// and signs every leaf and kubeconfig through them, with no `*ca.key` file anywhere; `openssl
+/// verify -x509_strict` accepts the leaves; `init` again reuses everything; `certs
+/// check-expiration` does not call those CAs externally managed; `certs renew all` renews
+/// through the token; a `ca.key` next to a key URI is refused.
+#[test]
+fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    // The three key pairs, generated inside the token (the certificates `ca create` writes
+    // here are not used: init makes the kubeadm CA certificates with the same keys).
+    for (cn, object) in [("k", "ca"), ("f", "front-proxy-ca"), ("e", "etcd-ca")] {
+        t.ca_in_token(cn, "side", object, object, "ECDSA-P256")?;
+    }
+    let uri = |object: &str| format!("pkcs11:token=T;object={object};type=private");
+    let (ca, fp, etcd) = (uri("ca"), uri("front-proxy-ca"), uri("etcd-ca"));
+    let keys = [
+        "--ca-key-uri",
+        ca.as_str(),
+        "--front-proxy-ca-key-uri",
+        fp.as_str(),
+        "--etcd-ca-key-uri",
+        etcd.as_str(),
+        "--pkcs11-module",
+        MODULE,
+    ];
+    let tree = [
+        "--cert-dir",
+        "t/pki",
+        "--kubeconfig-dir",
+        "t",
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "192.0.2.10",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+    ];
+    let with = |cmd: &[&str], keys: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(tree.iter())
+            .chain(keys.iter())
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+
+    t.ok(&strs(&with(&["init"], &keys)))?;
+    let made = files_under(&t.root().join("t"));
+    assert!(
+        !made.iter().any(|p| p.to_string_lossy().ends_with("ca.key")),
+        "{made:?}"
+    );
+    assert_eq!(made.len(), 27 - 3, "{made:?}");
+    // The CA certificates carry the token's public keys (those of the side certificates).
+    let pubkey = |file: &str| -> Res<Vec<u8>> {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in", file])
+            .current_dir(t.root())
+            .output()?;
+        assert!(out.status.success());
+        Ok(out.stdout)
+    };
+    assert_eq!(pubkey("t/pki/ca.crt")?, pubkey("side/ca.crt")?);
+    assert_eq!(pubkey("t/pki/etcd/ca.crt")?, pubkey("side/etcd-ca.crt")?);
+    for (ca_file, leaf) in [
+        ("t/pki/ca.crt", "t/pki/apiserver.crt"),
+        ("t/pki/front-proxy-ca.crt", "t/pki/front-proxy-client.crt"),
+        ("t/pki/etcd/ca.crt", "t/pki/etcd/server.crt"),
+        ("t/pki/etcd/ca.crt", "t/pki/apiserver-etcd-client.crt"),
+    ] {
+        openssl_verify(t.root(), ca_file, leaf)?;
+    }
+    // verify checks the tree as it is (a CA without its key file is not a failure).
+    let v = t.run(&strs(&with(&["verify"], &[])))?;
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    let admin = kubeconfig_cert(&t.root().join("t"), "admin.conf")?;
+    openssl_verify(t.root(), "t/pki/ca.crt", &format!("t/{admin}"))?;
+
+    // Again: everything is reused, nothing written.
+    let again = t.ok(&strs(&with(&["init"], &keys)))?;
+    assert_eq!(files_under(&t.root().join("t")).len(), made.len() + 1); // + admin.conf.crt
+    assert!(!again.stdout.contains("Generating"), "{}", again.stdout);
+
+    // check-expiration: with the key URIs no CA is externally managed; without, all are.
+    let check = |keys: &[&str]| -> Res<String> {
+        let r = t.ok(&strs(&with(
+            &["certs", "check-expiration", "-o", "json"],
+            keys,
+        )))?;
+        Ok(r.stdout)
+    };
+    let managed = check(&keys)?;
+    assert!(
+        !managed.contains("\"externallyManaged\": true"),
+        "{managed}"
+    );
+    let unmanaged = check(&[])?;
+    assert!(
+        unmanaged.contains("\"externallyManaged\": true"),
+        "{unmanaged}"
+    );
+
+    // renew all through the token.
+    let before = fs::read(t.root().join("t/pki/apiserver.crt"))?;
+    t.ok(&strs(&with(&["certs", "renew", "all"], &keys)))?;
+    assert_ne!(fs::read(t.root().join("t/pki/apiserver.crt"))?, before);
+    openssl_verify(t.root(), "t/pki/ca.crt", "t/pki/apiserver.crt")?;
+    assert!(
+        !files_under(&t.root().join("t"))
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with("ca.key"))
+    );
+
+    // A key file as well as the URI: refused, nothing changed.
+    fs::copy(
+        t.root().join("t/pki/apiserver.key"),
+        t.root().join("t/pki/ca.key"),
+    )?;
+    let r = t.run(&strs(&with(&["init"], &keys)))?;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("ca.key") && r.stderr.contains("held outside"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(PIN));
+    Ok(())
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

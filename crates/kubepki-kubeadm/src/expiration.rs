@@ -93,6 +93,16 @@ pub enum Urgency {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
+    check_expiration_with_ca_keys(spec, &[], now)
+}
+
+/// [`check_expiration`] for a tree whose CAs in `ca_keys` have their keys held outside the
+/// folders (a token): those CAs are not reported as externally managed.
+pub fn check_expiration_with_ca_keys(
+    spec: &ClusterSpec,
+    ca_keys: &[crate::memtree::HeldCaKey],
+    now: OffsetDateTime,
+) -> Expiration {
     let mut problems = Vec::new();
     // Read-only: an unfinished batch is reported, not completed; the shared lock keeps writers
     // out while the tree is read.
@@ -108,7 +118,7 @@ pub fn check_expiration(spec: &ClusterSpec, now: OffsetDateTime) -> Expiration {
             None
         }
     };
-    let mut out = expiration(spec, &Source::Folder, now);
+    let mut out = expiration(spec, &Source::Folder { held: ca_keys }, now);
     problems.append(&mut out.problems);
     out.problems = problems;
     out.busy = busy;

@@ -355,13 +355,29 @@ pub fn run(
     now: OffsetDateTime,
     dry_run: bool,
 ) -> Result<Report, Error> {
+    run_with_ca_keys(plan, selection, &[], now, dry_run)
+}
+
+/// [`run`] with CA keys held outside the folders (a token, a KMS: [`Tree::set_ca_key`]): the
+/// CAs in `ca_keys` sign through them, a missing CA certificate is made with its held key, and
+/// no key file is written for them (a key file for such a CA is refused).
+pub fn run_with_ca_keys(
+    plan: &Plan,
+    selection: &Selection,
+    ca_keys: &[crate::memtree::HeldCaKey],
+    now: OffsetDateTime,
+    dry_run: bool,
+) -> Result<Report, Error> {
     // Readers (a dry run) report an unfinished batch; writers complete it first.
     let (_lock, recovered) = if dry_run {
         (crate::tree::lock_for_reading(&plan.spec)?, Vec::new())
     } else {
         crate::tree::lock_for_writing(&plan.spec)?
     };
-    let current = Tree::read_unlocked(plan);
+    let mut current = Tree::read_unlocked(plan);
+    for (id, key) in ca_keys {
+        current.set_ca_key(*id, key.clone())?;
+    }
     let decision = decide(plan, selection, &current, now)?;
     if dry_run {
         return Ok(decision.into_report());

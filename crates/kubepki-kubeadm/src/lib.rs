@@ -93,7 +93,8 @@ pub use caset::CaSet;
 pub use config::{apply_config, apply_config_file};
 pub use error::Error;
 pub use expiration::{
-    Expiration, ExpirationEntry, Urgency, check_expiration, kubeadm_date, short_human_duration,
+    Expiration, ExpirationEntry, Urgency, check_expiration, check_expiration_with_ca_keys,
+    kubeadm_date, short_human_duration,
 };
 pub use export::CapiSecrets;
 pub use external::{
@@ -107,16 +108,17 @@ pub use identity::{
 };
 pub use init::{
     Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
-    kubeconfig_yaml, run, write_folder,
+    kubeconfig_yaml, run, run_with_ca_keys, write_folder,
 };
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
     resolve_reference,
 };
-pub use memtree::{PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
+pub use memtree::{HeldCaKey, PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{
     RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
+    renew_with_ca_keys,
 };
 pub use rules::{Rule, RuleFailure};
 pub use spec::{

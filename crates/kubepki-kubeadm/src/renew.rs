@@ -146,8 +146,26 @@ pub fn renew(
     algorithm: Option<KeyAlgorithm>,
     now: OffsetDateTime,
 ) -> Result<(Vec<Renewed>, Vec<String>), Error> {
+    renew_with_ca_keys(spec, targets, algorithm, &[], now)
+}
+
+/// [`renew`] with CA keys held outside the folders (a token, a KMS): a CA in `ca_keys` whose
+/// key file is absent signs through its held key instead of being reported as an external CA.
+pub fn renew_with_ca_keys(
+    spec: &ClusterSpec,
+    targets: &[RenewTarget],
+    algorithm: Option<KeyAlgorithm>,
+    ca_keys: &[crate::memtree::HeldCaKey],
+    now: OffsetDateTime,
+) -> Result<(Vec<Renewed>, Vec<String>), Error> {
     let (_lock, _) = crate::tree::lock_for_writing(spec)?;
-    let planned = plan_renewal(spec, &Source::Folder, targets, algorithm, now)?;
+    let planned = plan_renewal(
+        spec,
+        &Source::Folder { held: ca_keys },
+        targets,
+        algorithm,
+        now,
+    )?;
     // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
     // writer of any of them completes the batch if this one is interrupted.
     let mut batch = FileBatch::overwriting().keeping_owner_and_mode();

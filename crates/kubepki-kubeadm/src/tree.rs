@@ -51,7 +51,10 @@ pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKey, Error> 
 /// Where a command reads a tree's files from: the folders (the caller holds the tree's lock),
 /// or a tree in memory, named by where `spec`'s folders would hold them.
 pub(crate) enum Source<'a> {
-    Folder,
+    /// The folders, with the CA keys held outside them (a token).
+    Folder {
+        held: &'a [crate::memtree::HeldCaKey],
+    },
     Tree {
         spec: &'a ClusterSpec,
         tree: &'a Tree,
@@ -61,7 +64,7 @@ pub(crate) enum Source<'a> {
 impl Source<'_> {
     pub(crate) fn exists(&self, p: &Path) -> bool {
         match self {
-            Source::Folder => p.exists(),
+            Source::Folder { .. } => p.exists(),
             Source::Tree { spec, tree } => {
                 tree_path(spec, p).is_some_and(|r| tree.get(&r).is_some())
             }
@@ -70,7 +73,7 @@ impl Source<'_> {
 
     pub(crate) fn read(&self, p: &Path) -> Result<Zeroizing<Vec<u8>>, crate::Error> {
         match self {
-            Source::Folder => read_file(p),
+            Source::Folder { .. } => read_file(p),
             Source::Tree { spec, tree } => tree_path(spec, p)
                 .and_then(|r| tree.get(&r))
                 .map(|f| f.bytes.clone())
@@ -84,7 +87,7 @@ impl Source<'_> {
         id: crate::CertId,
     ) -> Option<&std::sync::Arc<dyn kubepki_ca::CaSigningKey>> {
         match self {
-            Source::Folder => None,
+            Source::Folder { held } => held.iter().find(|(i, _)| *i == id).map(|(_, k)| k),
             Source::Tree { tree, .. } => tree.ca_key(id),
         }
     }
@@ -103,7 +106,7 @@ impl Source<'_> {
     pub(crate) fn kubeconfig_cert(&self, path: &Path) -> Result<Certificate, crate::Error> {
         let kc = Kubeconfig::from_slice(path, &self.read(path)?)?;
         let pem = match self {
-            Source::Folder => kc.current_client_cert_pem(path)?,
+            Source::Folder { .. } => kc.current_client_cert_pem(path)?,
             Source::Tree { .. } => {
                 let (_, user) = kc.current(path)?;
                 match crate::kubeconfig::set(user.user.client_certificate.as_deref()) {
