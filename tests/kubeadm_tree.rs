@@ -8,7 +8,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kubepki_interop::{TlsServer, free_port, run, run_ok, spawn, wait_listening};
+use kubepki_interop::{
+    SOFTHSM_MODULE, SOFTHSM_PIN, TlsServer, free_port, run, run_ok, spawn, wait_listening,
+    with_softhsm_token,
+};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, Selection};
 
@@ -143,8 +146,65 @@ fn openssl_and_gnutls_verify_every_chain() -> R {
 #[test]
 fn real_etcd_cluster_uses_the_etcd_certificates() -> R {
     let dir = tempfile::tempdir()?;
-    let d = dir.path();
-    tree(d, KeyAlgorithm::EcdsaP256)?;
+    tree(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    etcd_cluster_works(dir.path())
+}
+
+/// The same tree with the three CA keys in a PKCS#11 token (SoftHSM2): the CA certificates are
+/// made with the token's keys and every certificate is signed through it (no `*ca.key` file
+/// anywhere); the real etcd cluster and the TLS server with client-certificate auth accept it
+/// as they accept a tree with key files.
+#[test]
+fn real_etcd_and_tls_server_with_the_ca_keys_in_a_token() -> R {
+    with_softhsm_token(
+        "real_etcd_and_tls_server_with_the_ca_keys_in_a_token",
+        || {
+            use kubepki_pkcs11::{Pin, Pkcs11Options, Pkcs11Provider, Pkcs11Uri};
+            let provider = Pkcs11Provider::new(
+                Pkcs11Options::new()
+                    .with_module(SOFTHSM_MODULE)
+                    .with_pin(Pin::new(SOFTHSM_PIN.into())),
+            );
+            let mut held: Vec<kubepki_kubeadm::HeldCaKey> = Vec::new();
+            for (id, object) in [
+                (CertId::Ca, "ca"),
+                (CertId::FrontProxyCa, "front-proxy-ca"),
+                (CertId::EtcdCa, "etcd-ca"),
+            ] {
+                let uri = Pkcs11Uri::parse(&format!("pkcs11:token=T;object={object}"))?;
+                held.push((id, provider.generate(&uri, KeyAlgorithm::EcdsaP256)?));
+            }
+            let dir = tempfile::tempdir()?;
+            let d = dir.path();
+            let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+            s.node_name = Some("cp1".into());
+            s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+            s.cert_dir = d.join("pki");
+            s.kubeconfig_dir = d.to_owned();
+            let plan = Plan::new(&s)?;
+            kubepki_kubeadm::run_with_ca_keys(
+                &plan,
+                &Selection::all(),
+                &held,
+                time::OffsetDateTime::now_utc(),
+                false,
+            )?;
+            for ca in [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa] {
+                assert!(!ca.key_path(&plan.cert_dir).exists(), "{}", ca.name());
+                assert!(ca.cert_path(&plan.cert_dir).exists(), "{}", ca.name());
+            }
+            let ca = kubepki_ca::Certificate::from_pem(&fs::read(d.join("pki/etcd/ca.crt"))?)?;
+            assert_eq!(ca.public_key_der(), held[2].1.public_key_der());
+            etcd_cluster_works(d)?;
+            tls_server_works(d, &plan)
+        },
+    )
+}
+
+/// A two-member etcd cluster with client and peer TLS on the etcd files of the tree in `d`:
+/// healthy, a write through one member read back through the other with the healthcheck
+/// client certificate, and a client certificate of another CA refused.
+fn etcd_cluster_works(d: &Path) -> R {
     let pki = d.join("pki");
     let e = |f: &str| s(&pki.join("etcd").join(f)).to_owned();
     let (c1, p1, c2, p2) = (free_port()?, free_port()?, free_port()?, free_port()?);
@@ -269,8 +329,13 @@ fn real_etcd_cluster_uses_the_etcd_certificates() -> R {
 #[test]
 fn tls_server_with_apiserver_cert_requires_cluster_client_certs() -> R {
     let dir = tempfile::tempdir()?;
-    let d = dir.path();
-    let plan = tree(d, KeyAlgorithm::Rsa2048)?;
+    let plan = tree(dir.path(), KeyAlgorithm::Rsa2048)?;
+    tls_server_works(dir.path(), &plan)
+}
+
+/// `openssl s_server` with the tree's apiserver.crt, requiring client certificates of its CA:
+/// every kubeconfig's client certificate is accepted, one of the front-proxy CA refused.
+fn tls_server_works(d: &Path, plan: &Plan) -> R {
     let pki = d.join("pki");
     let server = TlsServer::start(
         d,

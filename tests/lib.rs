@@ -232,3 +232,77 @@ pub fn cn_and_orgs(subject: &str) -> (String, Vec<String>) {
     }
     (cn, orgs)
 }
+
+/// Debian's SoftHSM2 module.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// The user PIN of the token [`with_softhsm_token`] makes.
+pub const SOFTHSM_PIN: &str = "Us3r-PIN-4417";
+const SOFTHSM_CHILD: &str = "KUBEPKI_SOFTHSM_TEST_CHILD";
+
+/// Runs `body` with a fresh SoftHSM2 token labelled `T` (user PIN [`SOFTHSM_PIN`]) in a child
+/// process of this test binary running only the test `test`: SoftHSM2 reads `SOFTHSM2_CONF`
+/// once per process. Without SoftHSM2 the test is skipped, except under CI (`CI` set), where
+/// that is a failure.
+pub fn with_softhsm_token(
+    test: &str,
+    body: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os(SOFTHSM_CHILD).is_some() {
+        return body();
+    }
+    let available = Path::new(SOFTHSM_MODULE).exists()
+        && Command::new("softhsm2-util")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install softhsm2 ({SOFTHSM_MODULE}, softhsm2-util)"
+        );
+        eprintln!("skipped: SoftHSM2 is not installed");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let tokens = dir.path().join("tokens");
+    fs::create_dir(&tokens)?;
+    let conf = dir.path().join("softhsm2.conf");
+    fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )?;
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "T",
+            "--pin",
+            SOFTHSM_PIN,
+        ])
+        .args(["--so-pin", "S0-PIN-8832"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()?;
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let out = Command::new(std::env::current_exe()?)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SOFTHSM_CHILD, "1")
+        .env("SOFTHSM2_CONF", &conf)
+        .output()?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {test} failed:\n{stdout}\n{stderr}"
+    );
+    Ok(())
+}
