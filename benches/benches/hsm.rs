@@ -1,6 +1,8 @@
 //! Signatures per second through a PKCS#11 token (SoftHSM2) next to the software key: RSA-3072
-//! and ECDSA P-256 signing a ~1 KB TBSCertificate through `CaSigningKey::sign`, and a full leaf
-//! issuance with the CA key in the token.
+//! and ECDSA P-256 signing a ~1 KB TBSCertificate through `CaSigningKey::sign`, a full leaf
+//! issuance with the CA key in the token, and a whole kubeadm tree (`build`, in memory: 3 CA
+//! certificates, 7 leaves, 5 kubeconfigs, 15 signatures) with the three CA keys in the token
+//! next to the same tree with software CA keys.
 //!
 //! SoftHSM2 reads `SOFTHSM2_CONF` once per process, so the bench runs itself again as a child
 //! process with a fresh token directory (`cargo bench -p kubepki-benches --bench hsm`). Without
@@ -83,12 +85,49 @@ fn issue(c: &mut Criterion, provider: &Pkcs11Provider) {
     g.finish();
 }
 
+fn tree(c: &mut Criterion, provider: &Pkcs11Provider) {
+    use kubepki_kubeadm::{CertId, ClusterSpec, HeldCaKey, Plan, Selection, Tree, build};
+    let mut g = c.benchmark_group("hsm_tree");
+    g.sample_size(20);
+    for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa3072] {
+        let mut spec = ClusterSpec::with_advertise_address([192, 0, 2, 10].into());
+        spec.node_name = Some("cp1".into());
+        spec.encryption_algorithm = alg;
+        let plan = Plan::new(&spec).expect("plan");
+        let mut token = Tree::new();
+        let mut software = Tree::new();
+        for id in [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa] {
+            let uri = Pkcs11Uri::parse(&format!(
+                "pkcs11:token=B;object=tree-{}-{}",
+                alg.name(),
+                id.name()
+            ))
+            .expect("uri");
+            let held: HeldCaKey = (id, provider.generate(&uri, alg).expect("token key"));
+            token.set_ca_key(held.0, held.1).expect("held");
+            let soft: Arc<dyn CaSigningKey> = Arc::new(PrivateKey::generate(alg).expect("key"));
+            software.set_ca_key(id, soft).expect("held");
+        }
+        // The leaf and kubeconfig keys are new in every iteration (as in init); only where the
+        // CA keys sign differs.
+        let now = OffsetDateTime::now_utc();
+        g.bench_function(format!("{}/softhsm2", alg.name()), |b| {
+            b.iter(|| build(&plan, &Selection::all(), &token, now).expect("build"))
+        });
+        g.bench_function(format!("{}/software", alg.name()), |b| {
+            b.iter(|| build(&plan, &Selection::all(), &software, now).expect("build"))
+        });
+    }
+    g.finish();
+}
+
 fn main() {
     if std::env::var_os(CHILD).is_some() {
         let provider = provider();
         let mut c = Criterion::default().configure_from_args();
         sign(&mut c, &provider);
         issue(&mut c, &provider);
+        tree(&mut c, &provider);
         c.final_summary();
         return;
     }
