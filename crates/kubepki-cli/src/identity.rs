@@ -13,8 +13,8 @@ use kubepki_csr::{Csr, KubeCsr};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    ClusterAccess, RbacGrant, RbacSubject, UserSpec, control_plane_node, kubelet_kubeconfig,
-    kubelet_serving, rbac_binding_yaml, user_kubeconfig, user_request,
+    ClusterAccess, RbacGrant, RbacSubject, UserSpec, kubelet_kubeconfig, kubelet_serving,
+    rbac_binding_yaml, user_kubeconfig, user_request,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -291,6 +291,8 @@ pub struct NodeControlPlaneArgs {
     from_cert_dir: PathBuf,
     #[command(flatten)]
     flags: ClusterFlags,
+    #[command(flatten)]
+    keys: crate::hsm::TreeKeyFlags,
 }
 
 fn algorithm(flag: &str, s: &str) -> Result<KeyAlgorithm, CliError> {
@@ -753,8 +755,15 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 diag!("warning: {}", crate::out::esc(w));
             }
             let plan = a.flags.plan(&spec)?;
-            let r = control_plane_node(&plan, &a.from_cert_dir, OffsetDateTime::now_utc())
-                .map_err(lib_err)?;
+            a.keys.check()?;
+            let ca_keys = a.keys.open()?;
+            let r = kubepki_kubeadm::control_plane_node_with_ca_keys(
+                &plan,
+                &a.from_cert_dir,
+                &ca_keys,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(lib_err)?;
             for p in &r.written {
                 outln!("[node] Wrote {}", esc_path(p))?;
             }

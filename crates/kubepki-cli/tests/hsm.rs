@@ -678,7 +678,8 @@ fn refusals_name_the_uri_never_the_pin_and_write_nothing() -> R {
 /// and signs every leaf and kubeconfig through them, with no `*ca.key` file anywhere; `openssl
 /// verify -x509_strict` accepts the leaves; `init` again reuses everything; `certs
 /// check-expiration` does not call those CAs externally managed; `certs renew all` renews
-/// through the token; a `ca.key` next to a key URI is refused.
+/// through the token; `node control-plane` makes a second node from the first one's files with
+/// the same URIs; a `ca.key` next to a key URI is refused.
 #[test]
 fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
     let Some(t) = Token::new()? else {
@@ -787,6 +788,42 @@ fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
             .iter()
             .any(|p| p.to_string_lossy().ends_with("ca.key"))
     );
+
+    // A second control-plane node from the first one's files, the CA keys in the token: the
+    // certificates are copied, no key file is needed or made, its leaves chain to the CAs.
+    let mut node = vec![
+        "node",
+        "control-plane",
+        "--from-cert-dir",
+        "t/pki",
+        "--cert-dir",
+        "t2/pki",
+        "--kubeconfig-dir",
+        "t2",
+        "--node-name",
+        "cp2",
+        "--apiserver-advertise-address",
+        "192.0.2.11",
+        "--control-plane-endpoint",
+        "cp.example.test:6443",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+    ];
+    node.extend(keys);
+    t.ok(&node)?;
+    let second = files_under(&t.root().join("t2"));
+    assert!(
+        !second
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with("ca.key")),
+        "{second:?}"
+    );
+    assert_eq!(
+        fs::read(t.root().join("t2/pki/ca.crt"))?,
+        fs::read(t.root().join("t/pki/ca.crt"))?
+    );
+    openssl_verify(t.root(), "t/pki/ca.crt", "t2/pki/apiserver.crt")?;
+    openssl_verify(t.root(), "t/pki/etcd/ca.crt", "t2/pki/etcd/peer.crt")?;
 
     // A key file as well as the URI: refused, nothing changed.
     fs::copy(

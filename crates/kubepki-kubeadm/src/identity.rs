@@ -429,13 +429,30 @@ pub fn control_plane_node(
     from_cert_dir: &Path,
     now: OffsetDateTime,
 ) -> Result<crate::Report, Error> {
+    control_plane_node_with_ca_keys(plan, from_cert_dir, &[], now)
+}
+
+/// [`control_plane_node`] with CA keys held outside the folders (a token: [`crate::HeldCaKey`]):
+/// the key files of those CAs are neither needed in `from_cert_dir` nor copied; this node's
+/// certificates of those CAs are signed through the held keys.
+pub fn control_plane_node_with_ca_keys(
+    plan: &Plan,
+    from_cert_dir: &Path,
+    ca_keys: &[crate::HeldCaKey],
+    now: OffsetDateTime,
+) -> Result<crate::Report, Error> {
     if plan.spec.control_plane_endpoint.is_none() {
         return Err(invalid(
             "controlPlaneEndpoint",
             "not set; kubeadm adds a control-plane node only to a cluster with a stable controlPlaneEndpoint (a load balancer or DNS name shared by all control-plane nodes): pass --control-plane-endpoint HOST[:PORT], the first node's; without it every kubeconfig of this node would point at this node alone",
         ));
     }
-    let shared = shared_files(plan.cert(CertId::EtcdCa).is_none());
+    let held_key_files: Vec<PathBuf> = ca_keys
+        .iter()
+        .map(|(id, _)| id.key_path(Path::new("")))
+        .collect();
+    let mut shared = shared_files(plan.cert(CertId::EtcdCa).is_none());
+    shared.retain(|rel| !held_key_files.contains(rel));
     let missing: Vec<&PathBuf> = shared
         .iter()
         .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_err())
@@ -475,6 +492,9 @@ pub fn control_plane_node(
     let (_lock, recovered) = crate::tree::lock_for_writing(&plan.spec)?;
     let current = crate::Tree::read_unlocked(plan);
     let mut with_shared = current.clone();
+    for (id, key) in ca_keys {
+        with_shared.set_ca_key(*id, key.clone())?;
+    }
     let mut new_files = crate::Tree::new();
     for rel in shared {
         let src = from_cert_dir.join(&rel);

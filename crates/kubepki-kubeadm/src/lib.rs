@@ -103,8 +103,8 @@ pub use external::{
 };
 pub use identity::{
     ClusterAccess, RbacGrant, RbacSubject, UserSpec, client_credentials, control_plane_node,
-    kubelet_kubeconfig, kubelet_serving, rbac_binding_yaml, shared_files, user_kubeconfig,
-    user_request,
+    control_plane_node_with_ca_keys, kubelet_kubeconfig, kubelet_serving, rbac_binding_yaml,
+    shared_files, user_kubeconfig, user_request,
 };
 pub use init::{
     Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
