@@ -357,3 +357,71 @@ fn a_certificate_of_another_key_is_refused() -> R {
         Ok(())
     })
 }
+
+/// Many signatures per algorithm, from several threads sharing one key (one session): every
+/// one verifies (strict DER for ECDSA, so r or s with a high bit or leading zero bytes), and
+/// some of the ECDSA ones did hit those cases.
+#[test]
+fn signatures_verify_every_time_from_many_threads() -> R {
+    with_token("signatures_verify_every_time_from_many_threads", || {
+        let provider = Pkcs11Provider::new(options());
+        for (i, (alg, rounds)) in [
+            (KeyAlgorithm::EcdsaP256, 600),
+            (KeyAlgorithm::EcdsaP384, 600),
+            (KeyAlgorithm::Rsa3072, 8),
+            (KeyAlgorithm::Rsa4096, 8),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let u = uri(&format!("pkcs11:token=T;object=many-{i};id=%1{i}"))?;
+            let key = provider.generate(&u, alg)?;
+            let oid = key.signature_algorithm().oid();
+            let short = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| -> R {
+                let workers: Vec<_> = (0..4)
+                    .map(|t| {
+                        let key = &key;
+                        let short = &short;
+                        scope.spawn(move || -> Result<(), String> {
+                            for n in 0..rounds {
+                                let msg = format!("{alg} thread {t} message {n}").into_bytes();
+                                let sig = key.sign(&msg).map_err(|e| e.to_string())?;
+                                kubepki_keys::verify_signature(
+                                    key.public_key_der(),
+                                    &oid,
+                                    &msg,
+                                    &sig,
+                                )
+                                .map_err(|e| format!("{alg} signature {n}: {e}: {sig:02x?}"))?;
+                                // SEQUENCE { INTEGER r, INTEGER s }: shorter than the longest
+                                // when an integer lost leading zero bytes.
+                                let longest = match alg {
+                                    KeyAlgorithm::EcdsaP256 => 72,
+                                    KeyAlgorithm::EcdsaP384 => 104,
+                                    _ => usize::MAX,
+                                };
+                                if sig.len() < longest - 2 {
+                                    short.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().map_err(|_| "a signing thread panicked")??;
+                }
+                Ok(())
+            })?;
+            if matches!(alg, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384) {
+                assert!(
+                    short.into_inner() > 0,
+                    "{alg}: no signature with a short r or s in {} tries",
+                    4 * rounds
+                );
+            }
+        }
+        Ok(())
+    })
+}
