@@ -514,9 +514,15 @@ fn ca_create_in_token(
             path: crt.to_path_buf(),
         }));
     }
+    // The name is checked before the key is made: a key left in the token would block the
+    // next try with the same URI.
+    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
+    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    spec.subject
+        .validate()
+        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let key = hsm.generate("--key-uri", uri, alg)?;
-    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
     let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other)?;
     let mut b = batch(a.force);
     b.stage(crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
@@ -524,9 +530,9 @@ fn ca_create_in_token(
     commit(b)?;
     outln!(
         "wrote CA \"{}\" ({alg}, valid until {}) to {}; its key is in the token",
-        a.cn,
+        esc(&a.cn),
         kubepki_ca::rfc3339(ca.certificate().not_after()),
-        crt.display()
+        esc_path(crt)
     )?;
     Ok(())
 }

@@ -672,3 +672,34 @@ fn refusals_name_the_uri_never_the_pin_and_write_nothing() -> R {
     assert!(!t.root().join("x").exists());
     Ok(())
 }
+
+/// `ca create --key-uri` checks the CN before it makes a key in the token: a bad CN is a usage
+/// error (exit 64, as without --key-uri) that leaves no key behind, so the same URI works on
+/// the next try.
+#[test]
+fn ca_create_with_a_bad_cn_leaves_no_key_in_the_token() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    for cn in ["", "evil\u{1b}[31m", "a\u{202e}b"] {
+        let r = t.run(&[
+            "ca",
+            "create",
+            "--cn",
+            cn,
+            "--out-dir",
+            "pki",
+            "--algorithm",
+            "ECDSA-P256",
+            "--key-uri",
+            "pkcs11:token=T;object=ca",
+            "--pkcs11-module",
+            MODULE,
+        ])?;
+        assert_eq!(r.code, 64, "{cn:?}: {}", r.stderr);
+        assert!(!t.root().join("pki").exists(), "{cn:?}");
+    }
+    // No key named "ca" was left: creating it now works.
+    t.ca_in_token("kubernetes", "pki", "ca", "ca", "ECDSA-P256")?;
+    Ok(())
+}
