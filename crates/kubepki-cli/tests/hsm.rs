@@ -703,3 +703,37 @@ fn ca_create_with_a_bad_cn_leaves_no_key_in_the_token() -> R {
     t.ca_in_token("kubernetes", "pki", "ca", "ca", "ECDSA-P256")?;
     Ok(())
 }
+
+/// The PIN from a `pin-source` file with a CRLF line ending, from one without a line ending
+/// and through a symlink, with no PIN in the environment: each a fresh process and login.
+#[test]
+fn pin_source_line_endings_and_symlinks_log_in() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    fs::write(t.root().join("crlf.pin"), format!("{PIN}\r\n"))?;
+    fs::write(t.root().join("bare.pin"), PIN)?;
+    std::os::unix::fs::symlink(t.root().join("crlf.pin"), t.root().join("link.pin"))?;
+    for (i, pin_file) in ["crlf.pin", "bare.pin", "link.pin"].into_iter().enumerate() {
+        let uri = format!("pkcs11:token=T;object=k{i}?pin-source={}", t.path(pin_file));
+        let r = t.run_with_pin(
+            &[
+                "ca",
+                "create",
+                "--cn",
+                "kubernetes",
+                "--out-dir",
+                &format!("pki{i}"),
+                "--algorithm",
+                "ECDSA-P256",
+                "--key-uri",
+                &uri,
+                "--pkcs11-module",
+                MODULE,
+            ],
+            None,
+        )?;
+        assert_eq!(r.code, 0, "{pin_file}: {}", r.stderr);
+    }
+    Ok(())
+}

@@ -425,3 +425,84 @@ fn signatures_verify_every_time_from_many_threads() -> R {
         Ok(())
     })
 }
+
+/// A relative module path is refused before anything is loaded (the dynamic loader would look
+/// a bare name up in LD_LIBRARY_PATH, a path with a slash in the working folder).
+#[test]
+fn a_relative_module_path_is_refused() -> R {
+    with_token("a_relative_module_path_is_refused", || {
+        for module in ["libsofthsm2.so", "softhsm/libsofthsm2.so"] {
+            let u = uri("pkcs11:token=T;object=k")?;
+            let provider = Pkcs11Provider::new(options().with_module(module));
+            let e = provider.key(&u).err().ok_or("loaded a relative module")?;
+            assert!(matches!(e, Error::Module { .. }), "{e}");
+            assert!(e.to_string().contains("absolute"), "{e}");
+            let u = uri(&format!("pkcs11:token=T;object=k?module-path={module}"))?;
+            let e = Pkcs11Provider::new(options())
+                .key(&u)
+                .err()
+                .ok_or("loaded a relative module")?;
+            assert!(e.to_string().contains("absolute"), "{e}");
+        }
+        Ok(())
+    })
+}
+
+/// `pin-source`: one line with or without LF/CRLF, through a symlink too; a FIFO, a device, a
+/// folder, a big file or two lines are refused at once (no hang, no unbounded read), naming the
+/// file, never the PIN.
+#[test]
+fn pin_source_files() -> R {
+    with_token("pin_source_files", || {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        for (name, text) in [
+            ("lf", format!("{PIN}\n")),
+            ("crlf", format!("{PIN}\r\n")),
+            ("bare", PIN.to_owned()),
+        ] {
+            std::fs::write(d.join(name), text)?;
+        }
+        std::os::unix::fs::symlink(d.join("lf"), d.join("link"))?;
+        std::fs::write(d.join("two"), format!("{PIN}\n{PIN}\n"))?;
+        std::fs::write(d.join("big"), vec![b'1'; 5000])?;
+        let fifo = d.join("fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status()?.success());
+        let provider = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE));
+        provider.generate(
+            &uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                d.join("lf").display()
+            ))?,
+            KeyAlgorithm::EcdsaP256,
+        )?;
+        for good in ["lf", "crlf", "bare", "link"] {
+            // The process is logged in already (PKCS#11 logins are per process), so this
+            // checks the reading; tests/hsm.rs in kubepki-cli logs in with each in a process.
+            let u = uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                d.join(good).display()
+            ))?;
+            Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE)).key(&u)?;
+        }
+        for bad in [
+            d.join("two"),
+            d.join("big"),
+            fifo,
+            d.to_path_buf(),
+            "/dev/zero".into(),
+        ] {
+            let u = uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                bad.display()
+            ))?;
+            let e = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE))
+                .key(&u)
+                .err()
+                .ok_or_else(|| format!("{} accepted", bad.display()))?;
+            assert!(matches!(e, Error::PinSource { .. }), "{e}");
+            assert_names_uri_without_pin(&e, &u.to_string());
+        }
+        Ok(())
+    })
+}
