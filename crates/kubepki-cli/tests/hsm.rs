@@ -737,3 +737,107 @@ fn pin_source_line_endings_and_symlinks_log_in() -> R {
     }
     Ok(())
 }
+
+/// A token whose public key object (same label and id) belongs to another key pair than the
+/// private key: the CA certificate matches the public object, so only checking the signature
+/// finds out. Refused, exit 1, nothing written (no certificate that does not verify).
+#[test]
+fn a_public_key_object_of_another_key_pair_gives_no_broken_certificate() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    t.ok(&[
+        "ca",
+        "create",
+        "--cn",
+        "mixed",
+        "--out-dir",
+        "soft",
+        "--algorithm",
+        "ECDSA-P256",
+    ])?;
+    let sh = |program: &str, args: &[&str]| -> R {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(t.root())
+            .env("SOFTHSM2_CONF", &t.conf)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    sh(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            "soft/ca.key",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "b.pub.der",
+        ],
+    )?;
+    sh(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-outform",
+            "DER",
+            "-out",
+            "a.der",
+        ],
+    )?;
+    for (file, kind) in [("a.der", "privkey"), ("b.pub.der", "pubkey")] {
+        sh(
+            "pkcs11-tool",
+            &[
+                "--module",
+                MODULE,
+                "--login",
+                "--pin",
+                PIN,
+                "--write-object",
+                file,
+                "--type",
+                kind,
+                "--label",
+                "mix",
+                "--id",
+                "07",
+            ],
+        )?;
+    }
+    t.csr("jane")?;
+    let r = t.run(&[
+        "sign",
+        "--ca-cert",
+        "soft/ca.crt",
+        "--ca-key-uri",
+        "pkcs11:token=T;object=mix",
+        "--pkcs11-module",
+        MODULE,
+        "--csr",
+        "jane.csr",
+        "--profile",
+        "client",
+        "--out",
+        "out.crt",
+    ])?;
+    assert_refused(
+        &r,
+        "pkcs11:token=T;object=mix",
+        "mismatched public key object",
+    );
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+    assert!(!t.root().join("out.crt").exists());
+    Ok(())
+}
