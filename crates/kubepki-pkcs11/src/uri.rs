@@ -296,10 +296,13 @@ impl fmt::Display for Pkcs11Uri {
             )?;
         }
         if let Some(p) = &self.pin_source {
+            let p = p.to_string_lossy();
+            // A path that itself starts with "file:" would be read back as a file: URI.
+            let prefix = if p.starts_with("file:") { "file:" } else { "" };
             query(
                 f,
                 "pin-source",
-                &pct_encode(p.to_string_lossy().as_bytes(), false),
+                &format!("{prefix}{}", pct_encode(p.as_bytes(), false)),
             )?;
         }
         if self.pin_value.is_some() {
@@ -479,6 +482,20 @@ mod attack_tests {
                 .and_then(|u| u.id().map(<[u8]>::to_vec)),
             Some(vec![0x0a, 0xbc])
         );
+    }
+
+    #[test]
+    fn a_pin_source_path_that_starts_with_file_prints_back_to_itself() -> Result<(), Error> {
+        for text in [
+            "pkcs11:?pin-source=file:file://x",
+            "pkcs11:?pin-source=file:file:///x",
+            "pkcs11:?pin-source=file%3Ax",
+        ] {
+            let u = Pkcs11Uri::parse(text)?;
+            let again = Pkcs11Uri::parse(&u.to_string())?;
+            assert_eq!(again.pin_source(), u.pin_source(), "{text}");
+        }
+        Ok(())
     }
 
     #[test]
