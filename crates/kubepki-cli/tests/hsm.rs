@@ -841,3 +841,52 @@ fn a_public_key_object_of_another_key_pair_gives_no_broken_certificate() -> R {
     assert!(!t.root().join("out.crt").exists());
     Ok(())
 }
+
+/// `ca create --key-uri --force` over a software CA: the old NAME.key would sit beside a
+/// certificate it does not match (and kubeadm would take it). Refused before the token is
+/// touched; both old files stay as they were.
+#[test]
+fn ca_create_with_key_uri_refuses_to_leave_a_stale_key_file() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    t.ok(&[
+        "ca",
+        "create",
+        "--cn",
+        "soft",
+        "--out-dir",
+        "pki",
+        "--algorithm",
+        "ECDSA-P256",
+    ])?;
+    let before = (
+        fs::read(t.root().join("pki/ca.crt"))?,
+        fs::read(t.root().join("pki/ca.key"))?,
+    );
+    let r = t.run(&[
+        "ca",
+        "create",
+        "--cn",
+        "kubernetes",
+        "--out-dir",
+        "pki",
+        "--force",
+        "--algorithm",
+        "ECDSA-P256",
+        "--key-uri",
+        "pkcs11:token=T;object=ca",
+        "--pkcs11-module",
+        MODULE,
+    ])?;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("ca.key"), "{}", r.stderr);
+    let after = (
+        fs::read(t.root().join("pki/ca.crt"))?,
+        fs::read(t.root().join("pki/ca.key"))?,
+    );
+    assert!(before == after, "the old CA files changed");
+    // Nothing was made in the token: the object name is still free.
+    t.ca_in_token("kubernetes", "pki2", "ca", "ca", "ECDSA-P256")?;
+    Ok(())
+}
