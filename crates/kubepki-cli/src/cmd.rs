@@ -465,7 +465,7 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     let crt = a.out_dir.join(format!("{}.crt", a.name));
     let key_path = a.out_dir.join(format!("{}.key", a.name));
     if let Some(uri) = &a.key_uri {
-        return ca_create_in_token(&a, uri, alg, validity, &crt);
+        return ca_create_in_token(&a, uri, alg, validity, &crt, &key_path);
     }
     // Check before the (possibly slow) key generation.
     for p in [&crt, &key_path] {
@@ -506,6 +506,7 @@ fn ca_create_in_token(
     alg: KeyAlgorithm,
     validity: time::Duration,
     crt: &Path,
+    key_path: &Path,
 ) -> Result<(), CliError> {
     crate::hsm::Hsm::check_uri("--key-uri", uri)?;
     // Check before the key is made in the token.
@@ -514,9 +515,23 @@ fn ca_create_in_token(
             path: crt.to_path_buf(),
         }));
     }
+    // A key file left beside the new certificate would be taken for its key (kubeadm uses
+    // NAME.key when it is there), even with --force: kubepki does not delete a key.
+    if std::fs::symlink_metadata(key_path).is_ok() {
+        return Err(CliError::File {
+            path: key_path.to_path_buf(),
+            msg: "exists; the new CA's key is in the token and this key file would not match its certificate: move it away first".into(),
+        });
+    }
+    // The name is checked before the key is made: a key left in the token would block the
+    // next try with the same URI.
+    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
+    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    spec.subject
+        .validate()
+        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let key = hsm.generate("--key-uri", uri, alg)?;
-    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
     let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other)?;
     let mut b = batch(a.force);
     b.stage(crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
@@ -524,9 +539,9 @@ fn ca_create_in_token(
     commit(b)?;
     outln!(
         "wrote CA \"{}\" ({alg}, valid until {}) to {}; its key is in the token",
-        a.cn,
+        esc(&a.cn),
         kubepki_ca::rfc3339(ca.certificate().not_after()),
-        crt.display()
+        esc_path(crt)
     )?;
     Ok(())
 }

@@ -844,3 +844,221 @@ fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+/// `ca create --key-uri` checks the CN before it makes a key in the token: a bad CN is a usage
+/// error (exit 64, as without --key-uri) that leaves no key behind, so the same URI works on
+/// the next try.
+#[test]
+fn ca_create_with_a_bad_cn_leaves_no_key_in_the_token() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    for cn in ["", "evil\u{1b}[31m", "a\u{202e}b"] {
+        let r = t.run(&[
+            "ca",
+            "create",
+            "--cn",
+            cn,
+            "--out-dir",
+            "pki",
+            "--algorithm",
+            "ECDSA-P256",
+            "--key-uri",
+            "pkcs11:token=T;object=ca",
+            "--pkcs11-module",
+            MODULE,
+        ])?;
+        assert_eq!(r.code, 64, "{cn:?}: {}", r.stderr);
+        assert!(!t.root().join("pki").exists(), "{cn:?}");
+    }
+    // No key named "ca" was left: creating it now works.
+    t.ca_in_token("kubernetes", "pki", "ca", "ca", "ECDSA-P256")?;
+    Ok(())
+}
+
+/// The PIN from a `pin-source` file with a CRLF line ending, from one without a line ending
+/// and through a symlink, with no PIN in the environment: each a fresh process and login.
+#[test]
+fn pin_source_line_endings_and_symlinks_log_in() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    fs::write(t.root().join("crlf.pin"), format!("{PIN}\r\n"))?;
+    fs::write(t.root().join("bare.pin"), PIN)?;
+    std::os::unix::fs::symlink(t.root().join("crlf.pin"), t.root().join("link.pin"))?;
+    for (i, pin_file) in ["crlf.pin", "bare.pin", "link.pin"].into_iter().enumerate() {
+        let uri = format!("pkcs11:token=T;object=k{i}?pin-source={}", t.path(pin_file));
+        let r = t.run_with_pin(
+            &[
+                "ca",
+                "create",
+                "--cn",
+                "kubernetes",
+                "--out-dir",
+                &format!("pki{i}"),
+                "--algorithm",
+                "ECDSA-P256",
+                "--key-uri",
+                &uri,
+                "--pkcs11-module",
+                MODULE,
+            ],
+            None,
+        )?;
+        assert_eq!(r.code, 0, "{pin_file}: {}", r.stderr);
+    }
+    Ok(())
+}
+
+/// A token whose public key object (same label and id) belongs to another key pair than the
+/// private key: the CA certificate matches the public object, so only checking the signature
+/// finds out. Refused, exit 1, nothing written (no certificate that does not verify).
+#[test]
+fn a_public_key_object_of_another_key_pair_gives_no_broken_certificate() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    t.ok(&[
+        "ca",
+        "create",
+        "--cn",
+        "mixed",
+        "--out-dir",
+        "soft",
+        "--algorithm",
+        "ECDSA-P256",
+    ])?;
+    let sh = |program: &str, args: &[&str]| -> R {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(t.root())
+            .env("SOFTHSM2_CONF", &t.conf)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    sh(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            "soft/ca.key",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "b.pub.der",
+        ],
+    )?;
+    sh(
+        "openssl",
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-outform",
+            "DER",
+            "-out",
+            "a.der",
+        ],
+    )?;
+    for (file, kind) in [("a.der", "privkey"), ("b.pub.der", "pubkey")] {
+        sh(
+            "pkcs11-tool",
+            &[
+                "--module",
+                MODULE,
+                "--login",
+                "--pin",
+                PIN,
+                "--write-object",
+                file,
+                "--type",
+                kind,
+                "--label",
+                "mix",
+                "--id",
+                "07",
+            ],
+        )?;
+    }
+    t.csr("jane")?;
+    let r = t.run(&[
+        "sign",
+        "--ca-cert",
+        "soft/ca.crt",
+        "--ca-key-uri",
+        "pkcs11:token=T;object=mix",
+        "--pkcs11-module",
+        MODULE,
+        "--csr",
+        "jane.csr",
+        "--profile",
+        "client",
+        "--out",
+        "out.crt",
+    ])?;
+    assert_refused(
+        &r,
+        "pkcs11:token=T;object=mix",
+        "mismatched public key object",
+    );
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+    assert!(!t.root().join("out.crt").exists());
+    Ok(())
+}
+
+/// `ca create --key-uri --force` over a software CA: the old NAME.key would sit beside a
+/// certificate it does not match (and kubeadm would take it). Refused before the token is
+/// touched; both old files stay as they were.
+#[test]
+fn ca_create_with_key_uri_refuses_to_leave_a_stale_key_file() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    t.ok(&[
+        "ca",
+        "create",
+        "--cn",
+        "soft",
+        "--out-dir",
+        "pki",
+        "--algorithm",
+        "ECDSA-P256",
+    ])?;
+    let before = (
+        fs::read(t.root().join("pki/ca.crt"))?,
+        fs::read(t.root().join("pki/ca.key"))?,
+    );
+    let r = t.run(&[
+        "ca",
+        "create",
+        "--cn",
+        "kubernetes",
+        "--out-dir",
+        "pki",
+        "--force",
+        "--algorithm",
+        "ECDSA-P256",
+        "--key-uri",
+        "pkcs11:token=T;object=ca",
+        "--pkcs11-module",
+        MODULE,
+    ])?;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("ca.key"), "{}", r.stderr);
+    let after = (
+        fs::read(t.root().join("pki/ca.crt"))?,
+        fs::read(t.root().join("pki/ca.key"))?,
+    );
+    assert!(before == after, "the old CA files changed");
+    // Nothing was made in the token: the object name is still free.
+    t.ca_in_token("kubernetes", "pki2", "ca", "ca", "ECDSA-P256")?;
+    Ok(())
+}

@@ -350,12 +350,27 @@ impl CaSigningKey for Pkcs11Key {
         self.sig
     }
 
+    /// Signs in the token, then verifies the signature with the public key in software: a
+    /// public key object that is not the private key's (same id and label, another key pair)
+    /// or a faulty token must not give certificates that nobody can verify.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        self.sign_in_token(message)
-            .map_err(|e| SigningError::Backend {
-                backend: "pkcs11".into(),
-                source: Box::new(e),
-            })
+        let backend = |e: Error| SigningError::Backend {
+            backend: "pkcs11".into(),
+            source: Box::new(e),
+        };
+        let signature = self.sign_in_token(message).map_err(backend)?;
+        kubepki_keys::verify_signature(&self.spki, &self.sig.oid(), message, &signature).map_err(
+            |e| {
+                backend(Error::Token {
+                    uri: self.uri.clone(),
+                    operation: "checking the token's signature",
+                    reason: format!(
+                        "it does not verify with the key's public key ({e}); is the public key object with this id and label the private key's?"
+                    ),
+                })
+            },
+        )?;
+        Ok(signature)
     }
 }
 

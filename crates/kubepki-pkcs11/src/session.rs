@@ -31,6 +31,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn load_module(path: &Path, uri: &str) -> Result<Pkcs11, Error> {
+    // A relative name would be looked up by the dynamic loader (LD_LIBRARY_PATH, the working
+    // folder): the code that runs with the PIN must be the file the operator named.
+    if !path.is_absolute() {
+        return Err(Error::Module {
+            uri: uri.to_owned(),
+            path: path.to_path_buf(),
+            reason: "the module path must be absolute".into(),
+        });
+    }
     let mut loaded = lock(modules());
     if let Some(ctx) = loaded.get(path) {
         return Ok(ctx.clone());
@@ -192,11 +201,25 @@ fn read_pin_source(path: &Path, uri: &str) -> Result<Pin, Error> {
         path: path.to_path_buf(),
         reason,
     };
+    const MAX: u64 = 4096;
+    let too_big = || err(format!("not a regular file of at most {MAX} bytes"));
+    // Checked by path first (opening a FIFO would block), then on the opened file, and read
+    // with a bound: a file swapped or grown in between is still refused.
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() || meta.len() > 4096 {
-        return Err(err("not a regular file of at most 4096 bytes".into()));
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(too_big());
     }
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| err(e.to_string()))?);
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(too_big());
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX + 1), &mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX {
+        return Err(too_big());
+    }
     let text = std::str::from_utf8(&bytes).map_err(|_| err("not UTF-8".into()))?;
     // One line; the line ending is not part of the PIN.
     let line = text.strip_suffix('\n').unwrap_or(text);

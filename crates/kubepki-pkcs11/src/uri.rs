@@ -90,7 +90,10 @@ impl Pkcs11Uri {
         let mut uri = Pkcs11Uri::default();
         for attr in path.split(';').filter(|a| !a.is_empty()) {
             let (name, value) = attr.split_once('=').ok_or_else(|| {
-                invalid(format!("path attribute \"{}\" has no \"=\"", short(attr)))
+                invalid(format!(
+                    "path attribute \"{}\" has no \"=\"",
+                    short_name(attr)
+                ))
             })?;
             let bytes = pct_decode(value, name)?;
             let dup = || invalid(format!("path attribute \"{name}\" given twice"));
@@ -293,10 +296,13 @@ impl fmt::Display for Pkcs11Uri {
             )?;
         }
         if let Some(p) = &self.pin_source {
+            let p = p.to_string_lossy();
+            // A path that itself starts with "file:" would be read back as a file: URI.
+            let prefix = if p.starts_with("file:") { "file:" } else { "" };
             query(
                 f,
                 "pin-source",
-                &pct_encode(p.to_string_lossy().as_bytes(), false),
+                &format!("{prefix}{}", pct_encode(p.as_bytes(), false)),
             )?;
         }
         if self.pin_value.is_some() {
@@ -325,7 +331,7 @@ fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// The name part of a query attribute without `=` (a `pin-value1234` typo must not be echoed).
+/// The name part of an attribute without `=` (a `pin-value1234` typo must not be echoed).
 fn short_name(s: &str) -> String {
     if s.starts_with("pin") {
         "pin...".into()
@@ -346,8 +352,10 @@ fn pct_decode(value: &str, name: &str) -> Result<Vec<u8>, Error> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
+            // Exactly two hex digits (from_str_radix alone would take "+1").
             let hex = b
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| Error::InvalidUri {
@@ -452,5 +460,48 @@ mod tests {
             assert_eq!(Pkcs11Uri::parse(text)?.pin_source(), Some(Path::new(path)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod attack_tests {
+    use super::*;
+
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        for bad in [
+            "pkcs11:id=%+1",
+            "pkcs11:object=%-1",
+            "pkcs11:object=k?pin-value=%+1",
+        ] {
+            assert!(Pkcs11Uri::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Pkcs11Uri::parse("pkcs11:id=%0a%Bc")
+                .ok()
+                .and_then(|u| u.id().map(<[u8]>::to_vec)),
+            Some(vec![0x0a, 0xbc])
+        );
+    }
+
+    #[test]
+    fn a_pin_source_path_that_starts_with_file_prints_back_to_itself() -> Result<(), Error> {
+        for text in [
+            "pkcs11:?pin-source=file:file://x",
+            "pkcs11:?pin-source=file:file:///x",
+            "pkcs11:?pin-source=file%3Ax",
+        ] {
+            let u = Pkcs11Uri::parse(text)?;
+            let again = Pkcs11Uri::parse(&u.to_string())?;
+            assert_eq!(again.pin_source(), u.pin_source(), "{text}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_path_attribute_without_equals_is_not_echoed_when_it_may_be_a_pin() {
+        let r = Pkcs11Uri::parse("pkcs11:object=k;pin-value1234secret");
+        let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!e.is_empty() && !e.contains("secret"), "{e}");
     }
 }

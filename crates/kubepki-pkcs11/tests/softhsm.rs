@@ -357,3 +357,152 @@ fn a_certificate_of_another_key_is_refused() -> R {
         Ok(())
     })
 }
+
+/// Many signatures per algorithm, from several threads sharing one key (one session): every
+/// one verifies (strict DER for ECDSA, so r or s with a high bit or leading zero bytes), and
+/// some of the ECDSA ones did hit those cases.
+#[test]
+fn signatures_verify_every_time_from_many_threads() -> R {
+    with_token("signatures_verify_every_time_from_many_threads", || {
+        let provider = Pkcs11Provider::new(options());
+        for (i, (alg, rounds)) in [
+            (KeyAlgorithm::EcdsaP256, 600),
+            (KeyAlgorithm::EcdsaP384, 600),
+            (KeyAlgorithm::Rsa3072, 8),
+            (KeyAlgorithm::Rsa4096, 8),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let u = uri(&format!("pkcs11:token=T;object=many-{i};id=%1{i}"))?;
+            let key = provider.generate(&u, alg)?;
+            let oid = key.signature_algorithm().oid();
+            let short = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| -> R {
+                let workers: Vec<_> = (0..4)
+                    .map(|t| {
+                        let key = &key;
+                        let short = &short;
+                        scope.spawn(move || -> Result<(), String> {
+                            for n in 0..rounds {
+                                let msg = format!("{alg} thread {t} message {n}").into_bytes();
+                                let sig = key.sign(&msg).map_err(|e| e.to_string())?;
+                                kubepki_keys::verify_signature(
+                                    key.public_key_der(),
+                                    &oid,
+                                    &msg,
+                                    &sig,
+                                )
+                                .map_err(|e| format!("{alg} signature {n}: {e}: {sig:02x?}"))?;
+                                // SEQUENCE { INTEGER r, INTEGER s }: shorter than the longest
+                                // when an integer lost leading zero bytes.
+                                let longest = match alg {
+                                    KeyAlgorithm::EcdsaP256 => 72,
+                                    KeyAlgorithm::EcdsaP384 => 104,
+                                    _ => usize::MAX,
+                                };
+                                if sig.len() < longest - 2 {
+                                    short.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().map_err(|_| "a signing thread panicked")??;
+                }
+                Ok(())
+            })?;
+            if matches!(alg, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384) {
+                assert!(
+                    short.into_inner() > 0,
+                    "{alg}: no signature with a short r or s in {} tries",
+                    4 * rounds
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A relative module path is refused before anything is loaded (the dynamic loader would look
+/// a bare name up in LD_LIBRARY_PATH, a path with a slash in the working folder).
+#[test]
+fn a_relative_module_path_is_refused() -> R {
+    with_token("a_relative_module_path_is_refused", || {
+        for module in ["libsofthsm2.so", "softhsm/libsofthsm2.so"] {
+            let u = uri("pkcs11:token=T;object=k")?;
+            let provider = Pkcs11Provider::new(options().with_module(module));
+            let e = provider.key(&u).err().ok_or("loaded a relative module")?;
+            assert!(matches!(e, Error::Module { .. }), "{e}");
+            assert!(e.to_string().contains("absolute"), "{e}");
+            let u = uri(&format!("pkcs11:token=T;object=k?module-path={module}"))?;
+            let e = Pkcs11Provider::new(options())
+                .key(&u)
+                .err()
+                .ok_or("loaded a relative module")?;
+            assert!(e.to_string().contains("absolute"), "{e}");
+        }
+        Ok(())
+    })
+}
+
+/// `pin-source`: one line with or without LF/CRLF, through a symlink too; a FIFO, a device, a
+/// folder, a big file or two lines are refused at once (no hang, no unbounded read), naming the
+/// file, never the PIN.
+#[test]
+fn pin_source_files() -> R {
+    with_token("pin_source_files", || {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        for (name, text) in [
+            ("lf", format!("{PIN}\n")),
+            ("crlf", format!("{PIN}\r\n")),
+            ("bare", PIN.to_owned()),
+        ] {
+            std::fs::write(d.join(name), text)?;
+        }
+        std::os::unix::fs::symlink(d.join("lf"), d.join("link"))?;
+        std::fs::write(d.join("two"), format!("{PIN}\n{PIN}\n"))?;
+        std::fs::write(d.join("big"), vec![b'1'; 5000])?;
+        let fifo = d.join("fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status()?.success());
+        let provider = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE));
+        provider.generate(
+            &uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                d.join("lf").display()
+            ))?,
+            KeyAlgorithm::EcdsaP256,
+        )?;
+        for good in ["lf", "crlf", "bare", "link"] {
+            // The process is logged in already (PKCS#11 logins are per process), so this
+            // checks the reading; tests/hsm.rs in kubepki-cli logs in with each in a process.
+            let u = uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                d.join(good).display()
+            ))?;
+            Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE)).key(&u)?;
+        }
+        for bad in [
+            d.join("two"),
+            d.join("big"),
+            fifo,
+            d.to_path_buf(),
+            "/dev/zero".into(),
+        ] {
+            let u = uri(&format!(
+                "pkcs11:token=T;object=k?pin-source={}",
+                bad.display()
+            ))?;
+            let e = Pkcs11Provider::new(Pkcs11Options::new().with_module(MODULE))
+                .key(&u)
+                .err()
+                .ok_or_else(|| format!("{} accepted", bad.display()))?;
+            assert!(matches!(e, Error::PinSource { .. }), "{e}");
+            assert_names_uri_without_pin(&e, &u.to_string());
+        }
+        Ok(())
+    })
+}
