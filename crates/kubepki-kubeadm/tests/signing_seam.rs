@@ -524,13 +524,17 @@ fn renew_refuses_a_key_file_next_to_a_held_key() -> R {
     let mut both = applied.full_tree(&Tree::new());
     let held = CountingKey::new(KeyAlgorithm::EcdsaP256)?;
     both.set_ca_key(CertId::Ca, held.clone())?;
-    let r = renew_in(&s, &both, &renew_targets(&s), None, now());
+    // Each target of that CA fails (renewal reports per target), naming the conflict.
+    let (_, report, _) = renew_in(&s, &both, &renew_targets(&s), None, now())?;
+    let apiserver = report
+        .iter()
+        .find(|r| r.target == kubepki_kubeadm::RenewTarget::Cert(CertId::Apiserver))
+        .ok_or("no apiserver row")?;
     assert!(
-        r.as_ref()
-            .err()
-            .is_some_and(|e| e.to_string().contains("held outside the tree")),
+        matches!(&apiserver.status, kubepki_kubeadm::RenewStatus::Failed { reason } if reason.contains("held outside the tree")),
         "renewed with a key file and a held key for one CA: {:?}",
-        r.map(|(_, rep, _)| rep.len())
+        apiserver.status
     );
+    assert_eq!(held.calls(), 0);
     Ok(())
 }
