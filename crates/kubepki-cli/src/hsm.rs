@@ -69,6 +69,17 @@ impl TreeKeyFlags {
         Ok(())
     }
 
+    /// Refuses `--etcd-ca-key-uri` for a tree without an etcd CA (external etcd): the key
+    /// would be opened and silently not used.
+    pub fn check_plan(&self, plan: &kubepki_kubeadm::Plan) -> Result<(), CliError> {
+        if self.etcd_ca_key_uri.is_some() && plan.cert(kubepki_kubeadm::CertId::EtcdCa).is_none() {
+            return Err(CliError::Usage(
+                "--etcd-ca-key-uri: this tree has no etcd CA (etcd is external)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Opens the keys the URIs name, one token session per token.
     pub fn open(&self) -> Result<Vec<kubepki_kubeadm::HeldCaKey>, CliError> {
         let given = self.given();

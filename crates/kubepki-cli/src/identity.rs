@@ -756,6 +756,7 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             }
             let plan = a.flags.plan(&spec)?;
             a.keys.check()?;
+            a.keys.check_plan(&plan)?;
             let ca_keys = a.keys.open()?;
             let r = kubepki_kubeadm::control_plane_node_with_ca_keys(
                 &plan,

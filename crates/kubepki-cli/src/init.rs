@@ -207,6 +207,7 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         .filter(|p| *p != Path::new("-"))
         .map(Path::to_owned);
     a.keys.check()?;
+    a.keys.check_plan(&plan)?;
     let ca_keys = a.keys.open()?;
     let (mut report, sink) = match a.export {
         None => (

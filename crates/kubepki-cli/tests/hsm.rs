@@ -1062,3 +1062,35 @@ fn ca_create_with_key_uri_refuses_to_leave_a_stale_key_file() -> R {
     t.ca_in_token("kubernetes", "pki2", "ca", "ca", "ECDSA-P256")?;
     Ok(())
 }
+
+/// One token key given for two kubeadm CAs: refused (kubeadm's CAs have distinct keys), exit
+/// 1, nothing written, nothing signed.
+#[test]
+fn init_refuses_one_token_key_for_two_cas() -> R {
+    let Some(t) = Token::new()? else {
+        return Ok(());
+    };
+    t.ca_in_token("k", "side", "ca", "ca", "ECDSA-P256")?;
+    let uri = "pkcs11:token=T;object=ca;type=private";
+    let r = t.run(&[
+        "init",
+        "--cert-dir",
+        "t/pki",
+        "--kubeconfig-dir",
+        "t",
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "192.0.2.10",
+        "--ca-key-uri",
+        uri,
+        "--etcd-ca-key-uri",
+        uri,
+        "--pkcs11-module",
+        MODULE,
+    ])?;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("distinct keys"), "{}", r.stderr);
+    assert!(files_under(&t.root().join("t")).is_empty());
+    Ok(())
+}

@@ -135,7 +135,11 @@ impl CaSet {
             &cert.bytes,
         )?)?;
         match (self.files.get(&kp), self.files.ca_key(id)) {
-            (Some(key), _) => Ok(ca.with_key(crate::tree::parse_key(&shown(&kp), &key.bytes)?)?),
+            (Some(_), Some(_)) => Err(crate::error::file_err(
+                shown(&kp),
+                "is in this CA set, and this CA's key is also given as held outside the tree (a token); give one",
+            )),
+            (Some(key), None) => Ok(ca.with_key(crate::tree::parse_key(&shown(&kp), &key.bytes)?)?),
             (None, Some(held)) => Ok(ca.with_signing_key(held.clone())?),
             (None, None) => Ok(ca),
         }

@@ -482,6 +482,12 @@ pub fn decide(
         };
         cas.insert(ca, state);
     }
+    // kubeadm's CAs have distinct keys (`verify`: "distinct keys"): a held key that is another
+    // CA's, held or in its certificate, is refused before anything is made with it.
+    for (msg, unusable) in shared_held_keys(&cur) {
+        problems.push(msg);
+        unusable_cas.extend(unusable);
+    }
     let external_cas: Vec<String> = cas
         .iter()
         .filter_map(|(id, s)| match s {
@@ -1042,6 +1048,66 @@ fn issue(
 
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// Every held CA key of `cur` that is also the key of another CA of the plan (another held
+/// key, or the key in another CA's certificate): one error per pair, and the CAs concerned.
+fn shared_held_keys(cur: &Current) -> Vec<(Error, Vec<CertId>)> {
+    let dir = &cur.plan.cert_dir;
+    let cas: Vec<CertId> = cur
+        .plan
+        .certs
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| id.is_ca())
+        .collect();
+    let mut out = Vec::new();
+    for (i, &a) in cas.iter().enumerate() {
+        let Some(ka) = cur.tree.ca_key(a) else {
+            continue;
+        };
+        for &b in &cas[i + 1..] {
+            if cur
+                .tree
+                .ca_key(b)
+                .is_some_and(|kb| kb.public_key_der() == ka.public_key_der())
+            {
+                out.push((
+                    file_err(
+                        a.cert_path(dir),
+                        format!(
+                            "the key held outside the tree for {} is also given for {}; kubeadm's CAs have distinct keys",
+                            a.name(),
+                            b.name()
+                        ),
+                    ),
+                    vec![a, b],
+                ));
+            }
+        }
+        for &b in cas.iter().filter(|&&b| b != a) {
+            let cp = b.cert_path(dir);
+            if cur.tree.ca_key(b).is_none()
+                && cur.exists(&cp)
+                && cur
+                    .read_cert(&cp)
+                    .is_ok_and(|c| c.public_key_der() == ka.public_key_der())
+            {
+                out.push((
+                    file_err(
+                        a.cert_path(dir),
+                        format!(
+                            "the key held outside the tree for {} is the key of {}; kubeadm's CAs have distinct keys",
+                            a.name(),
+                            cp.display()
+                        ),
+                    ),
+                    vec![a],
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// A CA in the current tree: `None` when neither file exists.

@@ -494,7 +494,12 @@ fn load_ca(src: &Source, dir: &Path, id: CertId) -> Result<Option<CertificateAut
     let kp = id.key_path(dir);
     let ca =
         CertificateAuthority::from_certificate(src.cert(&cp)?).map_err(|e| file_err(&cp, e))?;
-    if src.exists(&kp) {
+    if src.exists(&kp) && src.held_ca_key(id).is_some() {
+        Err(file_err(
+            &kp,
+            "exists, and this CA's key is also given as held outside the tree (a token); remove the key file, or do not give the key",
+        ))
+    } else if src.exists(&kp) {
         Ok(Some(
             ca.with_key(src.key(&kp)?).map_err(|e| file_err(&kp, e))?,
         ))

@@ -467,3 +467,74 @@ fn ca_keys_held_outside_the_tree() -> R {
     );
     Ok(())
 }
+
+/// kubeadm's CAs have distinct keys (`verify`: "distinct keys"): one held key given for two
+/// CAs, or a held key that is another CA certificate's key, must be refused before any CA is
+/// made with it, not produce a tree that `verify` then fails.
+#[test]
+fn one_held_key_for_two_cas_is_refused() -> R {
+    use kubepki_kubeadm::{Tree, build};
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let plan = Plan::new(&s)?;
+    let shared = CountingKey::new(KeyAlgorithm::EcdsaP256)?;
+    // The same key given for the cluster CA and the etcd CA, nothing on disk yet.
+    let mut tree = Tree::new();
+    tree.set_ca_key(CertId::Ca, shared.clone())?;
+    tree.set_ca_key(CertId::EtcdCa, shared.clone())?;
+    let made = build(&plan, &Selection::all(), &tree, now());
+    assert!(made.is_err(), "two CAs made with one key");
+    assert_eq!(shared.calls(), 0, "signed before refusing");
+
+    // The cluster CA exists (made with `shared`); the etcd CA is to be made with the same key.
+    let mut ca_only = Tree::new();
+    ca_only.set_ca_key(CertId::Ca, shared.clone())?;
+    let mut sel = Selection::none();
+    sel.certs = vec![CertId::Ca];
+    let first = build(&plan, &sel, &ca_only, now())?;
+    let mut next = first.full_tree(&ca_only);
+    next.set_ca_key(CertId::Ca, shared.clone())?;
+    next.set_ca_key(CertId::EtcdCa, shared.clone())?;
+    let calls = shared.calls();
+    let made = build(&plan, &Selection::all(), &next, now());
+    assert!(made.is_err(), "the etcd CA made with the cluster CA's key");
+    assert_eq!(shared.calls(), calls, "signed before refusing");
+    // Only the etcd CA's key given, and it is the cluster CA certificate's key.
+    let mut only_etcd = first.full_tree(&Tree::new());
+    only_etcd.set_ca_key(CertId::EtcdCa, shared.clone())?;
+    let mut sel = Selection::none();
+    sel.certs = vec![CertId::EtcdCa];
+    assert!(
+        build(&plan, &sel, &only_etcd, now()).is_err(),
+        "the etcd CA made with the key of ca.crt"
+    );
+    Ok(())
+}
+
+/// A CA key file next to a held key is refused by init (`decide`); renewal must not silently
+/// pick one of the two either.
+#[test]
+fn renew_refuses_a_key_file_next_to_a_held_key() -> R {
+    use kubepki_kubeadm::{Tree, build, renew_in, renew_targets};
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let plan = Plan::new(&s)?;
+    // A software tree (key files), then the cluster CA's key also "held".
+    let applied = build(&plan, &Selection::all(), &Tree::new(), now())?;
+    let mut both = applied.full_tree(&Tree::new());
+    let held = CountingKey::new(KeyAlgorithm::EcdsaP256)?;
+    both.set_ca_key(CertId::Ca, held.clone())?;
+    // Each target of that CA fails (renewal reports per target), naming the conflict.
+    let (_, report, _) = renew_in(&s, &both, &renew_targets(&s), None, now())?;
+    let apiserver = report
+        .iter()
+        .find(|r| r.target == kubepki_kubeadm::RenewTarget::Cert(CertId::Apiserver))
+        .ok_or("no apiserver row")?;
+    assert!(
+        matches!(&apiserver.status, kubepki_kubeadm::RenewStatus::Failed { reason } if reason.contains("held outside the tree")),
+        "renewed with a key file and a held key for one CA: {:?}",
+        apiserver.status
+    );
+    assert_eq!(held.calls(), 0);
+    Ok(())
+}
