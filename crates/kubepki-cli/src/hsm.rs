@@ -211,11 +211,9 @@ impl Hsm {
         let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(&e))?;
         #[cfg(feature = "pkcs11")]
         {
+            let key = self.key(flag, uri)?;
+            // The URI as errors show it (the PIN redacted).
             let parsed = parse(flag, uri)?;
-            let key = self
-                .provider
-                .key(&parsed)
-                .map_err(|e| CliError::Other(e.to_string()))?;
             let describe = |spki: &[u8]| {
                 kubepki_keys::describe_public_key(spki).unwrap_or_else(|_| "unknown".into())
             };
