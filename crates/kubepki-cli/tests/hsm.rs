@@ -740,10 +740,14 @@ fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
     };
     assert_eq!(pubkey("t/pki/ca.crt")?, pubkey("side/ca.crt")?);
     assert_eq!(pubkey("t/pki/etcd/ca.crt")?, pubkey("side/etcd-ca.crt")?);
+    // Every leaf of the tree under its CA.
     for (ca_file, leaf) in [
         ("t/pki/ca.crt", "t/pki/apiserver.crt"),
+        ("t/pki/ca.crt", "t/pki/apiserver-kubelet-client.crt"),
         ("t/pki/front-proxy-ca.crt", "t/pki/front-proxy-client.crt"),
         ("t/pki/etcd/ca.crt", "t/pki/etcd/server.crt"),
+        ("t/pki/etcd/ca.crt", "t/pki/etcd/peer.crt"),
+        ("t/pki/etcd/ca.crt", "t/pki/etcd/healthcheck-client.crt"),
         ("t/pki/etcd/ca.crt", "t/pki/apiserver-etcd-client.crt"),
     ] {
         openssl_verify(t.root(), ca_file, leaf)?;
