@@ -1,5 +1,5 @@
 //! Every key, CSR and certificate kubepki makes, checked by OpenSSL and GnuTLS, and the exact
-//! X.509 shape of kubeadm's CA and leaf profiles (reference: kubeadm-pki.md 1.2).
+//! X.509 shape of kubeadm's CA and leaf profiles (docs/init.md, "Outputs").
 
 use std::fs;
 use std::path::Path;

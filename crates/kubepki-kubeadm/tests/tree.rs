@@ -1,4 +1,4 @@
-//! The generated tree, field by field, against the spec (kubeadm-pki.md §1–§2), for each
+//! The generated tree, field by field, against docs/init.md ("Outputs": subjects, SANs, usages, validity, with kubeadm's sources cited there), for each
 //! kubernetes-version behaviour and each encryption algorithm.
 
 use std::fs;
