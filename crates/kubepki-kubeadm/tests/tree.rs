@@ -1,5 +1,6 @@
-//! The generated tree, field by field, against docs/init.md ("Outputs": subjects, SANs, usages, validity, with kubeadm's sources cited there), for each
-//! kubernetes-version behaviour and each encryption algorithm.
+//! The generated tree, field by field, against docs/init.md ("Outputs": subjects, SANs, usages,
+//! validity, with kubeadm's sources cited there), for each kubernetes-version behaviour and each
+//! encryption algorithm.
 
 use std::fs;
 use std::net::IpAddr;
