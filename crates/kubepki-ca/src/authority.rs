@@ -134,6 +134,28 @@ impl CaSpec {
             path_len: None,
         }
     }
+
+    /// Checks what a CA certificate made from this spec needs of its subject: a CN (kubeadm's
+    /// CA profile also puts it into the certificate's DNS SAN), printable ASCII in it (a DNS SAN
+    /// is an IA5String; Go's `x509.CreateCertificate`, which kubeadm uses, refuses anything
+    /// else too), and every attribute valid ([`Subject::validate`]).
+    ///
+    /// ```
+    /// # use kubepki_ca::CaSpec;
+    /// let now = time::OffsetDateTime::now_utc();
+    /// assert!(CaSpec::kubeadm("My CA", now, time::Duration::days(1)).validate().is_ok());
+    /// assert!(CaSpec::kubeadm("Jürgen CA", now, time::Duration::days(1)).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        let Some(cn) = self.subject.common_name.as_deref() else {
+            return Err(Error::EmptySubject);
+        };
+        self.subject.validate()?;
+        if !cn.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(Error::CaNameNotAscii { cn: cn.to_owned() });
+        }
+        Ok(())
+    }
 }
 
 /// What a new leaf certificate says.
@@ -530,10 +552,10 @@ fn build_ca(
     key: &dyn CaSigningKey,
     parent: Option<&CertificateAuthority>,
 ) -> Result<Certificate, Error> {
+    spec.validate()?;
     let Some(cn) = spec.subject.common_name.as_deref() else {
         return Err(Error::EmptySubject);
     };
-    spec.subject.validate()?;
     spec.window.check()?;
     let ski = key_identifier(key.public_key_der())?;
     let mut exts = vec![

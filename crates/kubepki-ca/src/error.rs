@@ -59,6 +59,16 @@ pub enum Error {
         /// The CA's subject.
         subject: String,
     },
+    /// A CA common name with a character outside printable ASCII: kubeadm's CA profile puts the
+    /// CN into a DNS SAN, an IA5String.
+    #[error(
+        "CA common name \"{}\" must be printable ASCII: kubeadm's CA profile also puts it into the certificate's DNS SAN, which holds ASCII only (Go's x509, which kubeadm uses, refuses it too)",
+        kubepki_csr::escape_text(cn)
+    )]
+    CaNameNotAscii {
+        /// The common name.
+        cn: String,
+    },
     /// A request with neither CN nor O.
     #[error("refusing to issue a certificate with an empty subject")]
     EmptySubject,

@@ -476,8 +476,7 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     // The name is checked before the (possibly slow) key generation.
     refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
     let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
-    spec.subject
-        .validate()
+    spec.validate()
         .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let key = PrivateKey::generate(alg).map_err(other)?;
     let key_pem = key.to_pem().map_err(other)?;
@@ -527,8 +526,7 @@ fn ca_create_in_token(
     // next try with the same URI.
     refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
     let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
-    spec.subject
-        .validate()
+    spec.validate()
         .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let key = hsm.generate("--key-uri", uri, alg)?;

@@ -409,3 +409,41 @@ fn bad_input_is_one_clear_line_and_writes_nothing() -> R {
     }
     Ok(())
 }
+
+/// A CA common name outside printable ASCII is refused before a key is made, with a usage error
+/// that says why (kubeadm's CA profile puts the CN into a DNS SAN, an IA5String; Go refuses it
+/// too), and nothing is written; a CN with a space is fine.
+#[test]
+fn ca_create_refuses_a_non_ascii_common_name_before_making_a_key() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let r = kubepki(
+        d,
+        &[
+            "ca",
+            "create",
+            "--cn",
+            "Jürgen CA",
+            "--out-dir",
+            "pki",
+            "--algorithm",
+            "RSA-4096",
+        ],
+    )?;
+    assert_eq!(r.code, 64, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--cn") && r.stderr.contains("Jürgen CA") && r.stderr.contains("ASCII"),
+        "{}",
+        r.stderr
+    );
+    assert!(files(d).is_empty(), "{:?}", files(d));
+    ok(
+        d,
+        &["ca", "create", "--cn", "My Cluster CA", "--out-dir", "pki"],
+    )?;
+    let crt = std::fs::read(d.join("pki/ca.crt"))?;
+    let cert = kubepki_ca::Certificate::from_pem(&crt)?;
+    assert_eq!(cert.subject_alt_names().dns, ["My Cluster CA"]);
+    Ok(())
+}
