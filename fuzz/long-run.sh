@@ -6,7 +6,8 @@
 #
 #   fuzz/long-run.sh TARGET [SECONDS] [-- libFuzzer ARGS...]
 #   → fuzz/long-runs/TARGET.log (libFuzzer output) and TARGET.cpu (last CPU/wall reading)
-# Starts from the committed seeds/TARGET and regressions/TARGET plus the local corpus/TARGET
+# Starts from the committed seeds/TARGET and regressions/TARGET, the test vectors (vectors.sh)
+# and the local corpus/TARGET
 # (not in git), and writes the new inputs it finds to corpus/TARGET.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,6 +22,7 @@ now=long-runs/$t.cpu
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O "$t"
 bin=target/x86_64-unknown-linux-gnu/release/$t
 mkdir -p "corpus/$t"
+./vectors.sh "$t" "corpus/$t"   # the test vectors it parses, from their own folders
 dirs=("corpus/$t" "seeds/$t")
 [ -d "regressions/$t" ] && dirs+=("regressions/$t")
 start=$(date +%s)

@@ -4,9 +4,10 @@
 #   [TARGETS="t1 t2"] [MAX_PICKS=150] fuzz/make-seeds.sh [CORPUS-ROOT]
 #
 # For each target, the seeds are
-#   1. the project's test vectors that target parses (copied, named v--<folder>--<file>), then
-#   2. at most $MAX_PICKS inputs of CORPUS-ROOT/<target>/, picked greedily for the edge coverage
-#      they add to the vectors (pick-seeds.py). The coverage comes from a libFuzzer merge pass,
+#   at most $MAX_PICKS inputs of CORPUS-ROOT/<target>/, picked greedily for the edge coverage
+#   they add to the project's test vectors that target parses (vectors.sh, which every run
+#   copies into corpus/<target>; the vectors themselves stay in their own folders).
+#   The coverage comes from a libFuzzer merge pass,
 #        <target> -set_cover_merge=1 -merge_control_file=CTL -use_counters=0 -use_cmp=0 OUT VECTORS CORPUS
 #      whose control file lists every edge (FT lines) each input reaches (a plain -merge=1 lists
 #      only the edges not seen in a smaller input). An exact set cover
@@ -36,28 +37,12 @@ fi
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O
 bin=target/x86_64-unknown-linux-gnu/release
 
-# The test vectors each target reads (globs relative to the repository root).
-vectors() {
-  local any="tests/data/malformed/any--*"
-  case $1 in
-    private_key) echo "tests/data/keys/* tests/data/malformed/key--* $any" ;;
-    certificate) echo "tests/data/keys/*.crt tests/data/malformed/cert--* $any" ;;
-    csr) echo "tests/data/csr/* tests/data/hostile/requests/csr--* tests/data/malformed/csr--* $any" ;;
-    kube_csr) echo "tests/data/hostile/requests/manifest--* tests/data/malformed/manifest--* $any" ;;
-    kubeconfig) echo "crates/kubepki-kubeadm/tests/data/kubeconfigs/*.conf.in tests/data/malformed/kubeconfig--* $any" ;;
-    kubeadm_config) echo "crates/kubepki-kubeadm/tests/data/v1beta*.yaml tests/data/malformed/config--* $any" ;;
-    inspect) for t in "${all[@]}"; do [ "$t" = inspect ] || vectors "$t"; done | tr '\n' ' ' ;;
-  esac
-}
-
 for t in "${targets[@]}"; do
   rm -rf "seeds/$t" "$tmp/v" "$tmp/out"
-  mkdir -p "seeds/$t" "$tmp/v" "$tmp/out"
-  for f in $(cd "$repo" && eval "ls -d $(vectors "$t")" | sort -u); do
-    name=$(basename "$(dirname "$f")")--$(basename "$f")
-    cp "$repo/$f" "$tmp/v/v--$name"
-  done
-  cp "$tmp"/v/* "seeds/$t/"
+  mkdir -p "seeds/$t" "$tmp/out"
+  # The vectors are the baseline the picks must add to; they are not copied into seeds/ (a run
+  # copies them into corpus/: vectors.sh).
+  ./vectors.sh "$t" "$tmp/v"
   if [ -d "$corpus/$t" ]; then
     "$bin/$t" -set_cover_merge=1 -merge_control_file="$tmp/$t.ctl" -use_counters=0 -use_cmp=0 \
       "$tmp/out" "$tmp/v" "$corpus/$t" > "$tmp/$t.log" 2>&1 || { cat "$tmp/$t.log"; exit 1; }
