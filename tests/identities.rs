@@ -77,7 +77,12 @@ fn users_and_nodes_authenticate_at_a_real_tls_server() -> R {
     let now = OffsetDateTime::now_utc();
     let cert = sign_request(&ca, &sent, Duration::hours(8760), now)?;
     assert!(cert.not_after() <= now + Duration::seconds(86400));
-    let conf = user_kubeconfig(&cluster(), ca.certificate(), &cert, &key)?;
+    let conf = user_kubeconfig(
+        &cluster(),
+        std::slice::from_ref(ca.certificate()),
+        &cert,
+        &key,
+    )?;
     let (jane_crt, jane_key) = client_files(d, "jane", &conf)?;
 
     let worker = worker_kubeconfig(&ca)?;
@@ -171,6 +176,7 @@ fn cluster() -> ClusterAccess {
 fn worker_kubeconfig(ca: &CertificateAuthority) -> Res<String> {
     Ok(kubelet_kubeconfig(
         ca,
+        std::slice::from_ref(ca.certificate()),
         "worker1",
         &cluster(),
         KeyAlgorithm::EcdsaP256,

@@ -62,6 +62,12 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
+/// Every certificate of a CA certificate file, for what a kubeconfig trusts
+/// (`certificate-authority-data`): during a CA rotation `ca.crt` holds two (docs/rotation.md).
+pub fn ca_trust(cert: &Path) -> Result<Vec<Certificate>, CliError> {
+    Certificate::chain_from_pem(&read(cert)?).map_err(|e| file_err(cert)(&e))
+}
+
 /// Loads a CA from its certificate and key files; an error names the file at fault.
 pub fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
     let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(cert)(&e))?;
@@ -226,6 +232,8 @@ struct CsrArgs {
 enum CaCommand {
     /// Create a self-signed CA with kubeadm's CA profile.
     Create(CaCreateArgs),
+    /// Rotate the kubeadm tree's CAs and service-account key: start, reissue, finish, status.
+    Rotate(Box<crate::rotate::RotateArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -320,6 +328,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Keygen(a) => keygen(a),
         Command::Csr(a) => csr(*a),
         Command::Ca(CaCommand::Create(a)) => ca_create(a),
+        Command::Ca(CaCommand::Rotate(a)) => crate::rotate::run(*a),
         Command::Sign(a) => sign(a),
         Command::Inspect(a) => crate::inspect::run(&a.file, a.output),
         Command::Init(a) => crate::init::run(*a),

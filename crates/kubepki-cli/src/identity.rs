@@ -475,7 +475,8 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
             cluster_name: a.cluster_name.clone(),
             server: server.to_owned(),
         };
-        let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key).map_err(lib_err)?;
+        let trusted = crate::cmd::ca_trust(cc)?;
+        let yaml = user_kubeconfig(&cluster, &trusted, &cert, &key).map_err(lib_err)?;
         stage(&mut batch, &out, yaml.as_bytes(), MODE_SECRET)?;
         out.parent().map(Path::to_path_buf).unwrap_or_default()
     };
@@ -544,7 +545,8 @@ fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
         cluster_name: a.cluster_name.clone(),
         server: a.cluster_server.clone(),
     };
-    let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key).map_err(lib_err)?;
+    let trusted = crate::cmd::ca_trust(&a.ca_cert)?;
+    let yaml = user_kubeconfig(&cluster, &trusted, &cert, &key).map_err(lib_err)?;
     let mut batch = batch(a.force);
     stage(&mut batch, &a.out_kubeconfig, yaml.as_bytes(), MODE_SECRET)?;
     commit(batch)?;
@@ -693,8 +695,10 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
                 OffsetDateTime::now_utc(),
                 duration("--validity", &c.validity)?,
             );
+            let trusted = crate::cmd::ca_trust(&c.cert_dir.join("ca.crt"))?;
             let yaml = kubelet_kubeconfig(
                 &ca,
+                &trusted,
                 &c.node_name,
                 &ClusterAccess {
                     cluster_name: a.cluster_name.clone(),

@@ -12,6 +12,7 @@ mod hsm;
 mod identity;
 mod init;
 mod inspect;
+mod rotate;
 
 use std::process::ExitCode;
 

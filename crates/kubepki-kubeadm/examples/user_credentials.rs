@@ -50,7 +50,12 @@ fn hand_out(now: OffsetDateTime) -> Result<Handed, Box<dyn std::error::Error>> {
         cluster_name: "kubernetes".into(),
         server: "https://cp.example.test:6443".into(),
     };
-    let kubeconfig = user_kubeconfig(&cluster, ca.certificate(), &cert, &key)?;
+    let kubeconfig = user_kubeconfig(
+        &cluster,
+        std::slice::from_ref(ca.certificate()),
+        &cert,
+        &key,
+    )?;
 
     // Online: bob's CSR manifest (what `kubectl apply -f` takes), signed as the
     // kube-apiserver-client signer would, for 12 hours, and written back into its status.

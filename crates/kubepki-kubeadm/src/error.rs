@@ -175,6 +175,34 @@ pub enum Error {
         /// The journal of the unfinished batch.
         journal: PathBuf,
     },
+    /// A CA rotation phase that cannot run at a target's stage (docs/rotation.md): the phases
+    /// go start, reissue, finish; nothing was written.
+    #[error(
+        "{target}: the rotation is at stage {stage}; phase {phase} cannot run now: {}",
+        match next { Some(n) => format!("the next phase is {n}"), None => "no rotation is in progress".to_owned() }
+    )]
+    RotationOrder {
+        /// What is being rotated.
+        target: crate::rotate::RotationTarget,
+        /// Its stage, read from its files.
+        stage: crate::rotate::RotationStage,
+        /// The phase asked for.
+        phase: crate::rotate::RotationPhase,
+        /// The phase to run next.
+        next: Option<crate::rotate::RotationPhase>,
+    },
+    /// A CA rotation phase refused for several reasons (each target's, each file's); nothing
+    /// was written.
+    #[error(
+        "phase {phase} refused, nothing was written: {}",
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+    )]
+    RotationRefused {
+        /// The phase.
+        phase: crate::rotate::RotationPhase,
+        /// One error per target or file.
+        problems: Vec<Error>,
+    },
     /// An unknown phase name.
     #[error(
         "unknown {kind} \"{}\"; valid: {valid}",
@@ -206,7 +234,9 @@ impl Error {
     /// ```
     pub fn problems(&self) -> impl Iterator<Item = &Error> {
         let many = match self {
-            Error::Unusable { problems } => problems.as_slice(),
+            Error::Unusable { problems } | Error::RotationRefused { problems, .. } => {
+                problems.as_slice()
+            }
             one => std::slice::from_ref(one),
         };
         many.iter()

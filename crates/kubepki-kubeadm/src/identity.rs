@@ -80,7 +80,7 @@ impl UserSpec {
 ///     cluster_name: "kubernetes".into(),
 ///     server: "https://cp.example.test:6443".into(),
 /// };
-/// let yaml = user_kubeconfig(&cluster, ca.certificate(), &cert, &key)?;
+/// let yaml = user_kubeconfig(&cluster, std::slice::from_ref(ca.certificate()), &cert, &key)?;
 /// let kc = Kubeconfig::parse(yaml.as_bytes())?;
 /// assert_eq!(kc.current_context, "jane@kubernetes");
 /// let embedded = kc.current_client_cert_pem(std::path::Path::new("jane.conf"))?.expect("embedded");
@@ -123,24 +123,32 @@ impl ClusterAccess {
     }
 }
 
-/// A kubeconfig embedding `ca`, `cert` and `key` for user `cert`'s CN, with the context
+/// A kubeconfig trusting the CA certificates `trusted` (the cluster CA's certificate; during a
+/// CA rotation every certificate of `ca.crt`, in its order: docs/rotation.md) and embedding
+/// `cert` and `key` for user `cert`'s CN, with the context
 /// `<user>@<cluster_name>` selected (what `kubectl config set-cluster/set-credentials
 /// --embed-certs/set-context/use-context` produce). `cluster` is checked first
 /// ([`ClusterAccess::validate`]).
 pub fn user_kubeconfig(
     cluster: &ClusterAccess,
-    ca: &Certificate,
+    trusted: &[Certificate],
     cert: &Certificate,
     key: &PrivateKey,
 ) -> Result<Zeroizing<String>, Error> {
     cluster.validate()?;
+    if trusted.is_empty() {
+        return Err(invalid(
+            "certificate-authority-data",
+            "no CA certificate to trust was given",
+        ));
+    }
     let user = cert.common_name().unwrap_or_default();
     check_characters("user", user)?;
     let key_pem = key.to_pem()?;
     Kubeconfig::new(
         &cluster.cluster_name,
         &cluster.server,
-        Some(&ca.to_pem()),
+        Some(&crate::tree::bundle_pem(trusted)),
         user,
         Some(&cert.to_pem()),
         Some(&key_pem),
@@ -302,9 +310,11 @@ pub fn rbac_binding_yaml(grant: &RbacGrant, subject: &RbacSubject) -> Result<Str
 /// A worker's `kubelet.conf` (`system:node:<node>` in `system:nodes`), issued directly by the
 /// cluster CA instead of through TLS bootstrap. The request is checked against the
 /// `kube-apiserver-client-kubelet` signer policy first. A `window` that outlives the CA is
-/// refused or cut to the CA's NotAfter, as `expiry` says.
+/// refused or cut to the CA's NotAfter, as `expiry` says. The kubeconfig trusts `trusted`
+/// (see [`user_kubeconfig`]; during a CA rotation, both certificates of `ca.crt`).
 pub fn kubelet_kubeconfig(
     ca: &CertificateAuthority,
+    trusted: &[Certificate],
     node_name: &str,
     cluster: &ClusterAccess,
     algorithm: KeyAlgorithm,
@@ -322,7 +332,7 @@ pub fn kubelet_kubeconfig(
         &csr,
         &SignerName::KubeApiserverClientKubelet.default_usages(),
     )?;
-    user_kubeconfig(cluster, ca.certificate(), &cert, &key)
+    user_kubeconfig(cluster, trusted, &cert, &key)
 }
 
 /// A kubelet serving certificate and key under the `kubelet-serving` policy: CN
@@ -453,6 +463,14 @@ pub fn control_plane_node_with_ca_keys(
         .collect();
     let mut shared = shared_files(plan.cert(CertId::EtcdCa).is_none());
     shared.retain(|rel| !held_key_files.contains(rel));
+    // A CA rotation in progress there (stage started): its waiting new keys are shared too
+    // (docs/rotation.md).
+    shared.extend(
+        crate::RotationTarget::of(&plan.spec)
+            .into_iter()
+            .map(|t| PathBuf::from(t.pending_key_rel()))
+            .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_ok()),
+    );
     let missing: Vec<&PathBuf> = shared
         .iter()
         .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_err())

@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, missing};
 use crate::kubeconfig::Kubeconfig;
-use crate::memtree::{PKI_PREFIX, Tree, cert_rel, disk_path, kubeconfig_rel};
+use crate::memtree::{PKI_PREFIX, Tree, cert_rel, kubeconfig_rel};
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 use crate::rules::{self, Rule, RuleFailure};
 
@@ -231,6 +231,9 @@ enum LeafChoice {
 pub struct Decision {
     items: Vec<(Item, Option<Todo>)>,
     cas: BTreeMap<CertId, CaState>,
+    /// What new kubeconfigs trust: every certificate of `ca.crt` (two during a CA rotation:
+    /// docs/rotation.md); empty when the cluster CA is made by this run.
+    ca_trust: Vec<Certificate>,
     warnings: Vec<String>,
     notes: Vec<String>,
     now: OffsetDateTime,
@@ -660,9 +663,17 @@ pub fn decide(
     }
 
     let notes = notes(plan, selection);
+    let ca_trust = match cas.get(&CertId::Ca) {
+        Some(CaState::Loaded(_)) => {
+            let p = CertId::Ca.cert_path(dir);
+            crate::tree::parse_bundle(&p, &cur.read(&p)?)?
+        }
+        _ => Vec::new(),
+    };
     Ok(Decision {
         items,
         cas,
+        ca_trust,
         warnings,
         notes,
         now,
@@ -677,6 +688,7 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
     let Decision {
         mut items,
         mut cas,
+        ca_trust,
         mut warnings,
         notes,
         now,
@@ -813,7 +825,12 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
                     spec.id.file_name(),
                     &mut warnings,
                 )?;
-                let yaml = kubeconfig_yaml(&spec, ca.certificate(), &cert, &key)?;
+                let trusted = if ca_trust.is_empty() {
+                    std::slice::from_ref(ca.certificate())
+                } else {
+                    ca_trust.as_slice()
+                };
+                let yaml = kubeconfig_yaml(&spec, trusted, &cert, &key)?;
                 stage(
                     &mut files,
                     plan.kubeconfig_path(spec.id),
@@ -874,8 +891,19 @@ pub(crate) fn stage_and_commit(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>
 pub(crate) fn commit_with(
     plan: &Plan,
     files: &Tree,
+    batch: FileBatch,
+) -> Result<Vec<PathBuf>, Error> {
+    commit_files(&plan.cert_dir, &plan.kubeconfig_dir, files, batch)
+}
+
+/// [`commit_with`] for the folders `cert_dir` and `kubeconfig_dir`.
+pub(crate) fn commit_files(
+    cert_dir: &Path,
+    kubeconfig_dir: &Path,
+    files: &Tree,
     mut batch: FileBatch,
 ) -> Result<Vec<PathBuf>, Error> {
+    let disk_path = |p: &str| crate::memtree::disk_path_in(cert_dir, kubeconfig_dir, p);
     let etcd = format!("{PKI_PREFIX}etcd/");
     let rank = |path: &str| {
         if path.starts_with(&etcd) {
@@ -889,10 +917,10 @@ pub(crate) fn commit_with(
     let mut order: Vec<_> = files.files().collect();
     order.sort_by_key(|f| rank(&f.path));
     for f in order {
-        batch.stage(&disk_path(plan, &f.path), &f.bytes, f.mode)?;
+        batch.stage(&disk_path(&f.path), &f.bytes, f.mode)?;
     }
     batch.commit()?;
-    Ok(files.files().map(|f| disk_path(plan, &f.path)).collect())
+    Ok(files.files().map(|f| disk_path(&f.path)).collect())
 }
 
 /// The current tree as [`decide`] (and the external-CA steps) look at it: files named by their
@@ -996,10 +1024,12 @@ enum Todo {
     Kubeconfig(KubeconfigSpec),
 }
 
-/// Builds the kubeconfig text for `spec` with a client certificate and key.
+/// Builds the kubeconfig text for `spec` with a client certificate and key, trusting the CA
+/// certificates `trusted` (the cluster CA's; during a CA rotation both of `ca.crt`, in its
+/// order: docs/rotation.md).
 pub fn kubeconfig_yaml(
     spec: &KubeconfigSpec,
-    ca: &Certificate,
+    trusted: &[Certificate],
     cert: &Certificate,
     key: &PrivateKey,
 ) -> Result<Zeroizing<String>, Error> {
@@ -1007,7 +1037,7 @@ pub fn kubeconfig_yaml(
     Kubeconfig::new(
         &spec.cluster_name,
         &spec.server,
-        Some(&ca.to_pem()),
+        Some(&crate::tree::bundle_pem(trusted)),
         spec.user_name(),
         Some(&cert.to_pem()),
         Some(&key_pem),

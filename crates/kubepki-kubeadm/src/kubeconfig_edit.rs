@@ -268,6 +268,50 @@ pub(crate) fn plan(path: &Path, input: &[u8], new: &NewCredentials<'_>) -> Resul
     })
 }
 
+/// Plans replacing only the current cluster's `certificate-authority-data` of the kubeconfig at
+/// `path` (contents `input`) with `ca_pem` (a CA rotation: docs/rotation.md). `None` when
+/// nothing changes: the data is already `ca_pem`, or the cluster names a file
+/// (`certificate-authority:`) instead of embedding the data. Checked as [`plan`] checks.
+pub(crate) fn plan_ca(
+    path: &Path,
+    input: &[u8],
+    ca_pem: &str,
+) -> Result<Option<Zeroizing<String>>, Error> {
+    let text = std::str::from_utf8(input).map_err(|_| file_err(path, "is not UTF-8 text"))?;
+    let kc = Kubeconfig::from_slice(path, input)?;
+    let (_, ci) = current_indices(path, &kc)?;
+    let located: Doc = kubepki_csr::yaml::from_str(text)
+        .map_err(|e| file_err(path, format!("is not a kubeconfig: {e}")))?;
+    if located.clusters.len() != kc.clusters.len() {
+        return Err(file_err(path, "its clusters could not be located"));
+    }
+    let Some(data) = set(kc.clusters[ci]
+        .cluster
+        .certificate_authority_data
+        .as_deref())
+    else {
+        return Ok(None);
+    };
+    if crate::kubeconfig::decode(path, CA_DATA, data)?.as_slice() == ca_pem.as_bytes() {
+        return Ok(None);
+    }
+    let at = located.clusters[ci]
+        .cluster
+        .as_ref()
+        .and_then(|l| l.certificate_authority_data.as_ref());
+    let mut edits = vec![edit(
+        path,
+        text,
+        at,
+        ("clusters", ci, CA_DATA),
+        &B64.encode(ca_pem),
+        ca_pem.as_bytes(),
+    )?];
+    let out = apply(path, text, &mut edits)?;
+    check(path, text, &out, &edits, None)?;
+    Ok(Some(out))
+}
+
 /// The indices of the current context's user and cluster; a name given to two entries is
 /// refused, as client-go refuses it when it loads the file.
 fn current_indices(path: &Path, kc: &Kubeconfig) -> Result<(usize, usize), Error> {

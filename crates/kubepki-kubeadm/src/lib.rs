@@ -83,6 +83,7 @@ mod memtree;
 pub mod net;
 mod plan;
 mod renew;
+mod rotate;
 mod rules;
 mod spec;
 mod tree;
@@ -119,6 +120,11 @@ pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{
     RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
     renew_with_ca_keys,
+};
+pub use rotate::{
+    FileRole, Generation, RotateOptions, Rotation, RotationFile, RotationPhase, RotationStage,
+    RotationStatus, RotationTarget, TargetChange, TargetStatus, rotate, rotate_in, rotation_status,
+    rotation_status_in,
 };
 pub use rules::{Rule, RuleFailure};
 pub use spec::{

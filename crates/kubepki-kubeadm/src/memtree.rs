@@ -180,11 +180,17 @@ impl Tree {
 
     /// [`Tree::read_folder`] for a caller that already holds a lock on the tree.
     pub(crate) fn read_unlocked(plan: &Plan) -> Tree {
+        Tree::read_paths(layout(plan))
+    }
+
+    /// The files at `paths` (tree path, path on disk) that exist, read by a caller holding a
+    /// lock on their folders.
+    pub(crate) fn read_paths(paths: Vec<(String, PathBuf)>) -> Tree {
         let mut tree = Tree {
             from_folder: true,
             ..Tree::default()
         };
-        for (rel, abs) in layout(plan) {
+        for (rel, abs) in paths {
             if !abs.exists() {
                 // A link to nothing is there all the same: no file may be made in its place.
                 if std::fs::symlink_metadata(&abs).is_ok() {
@@ -324,9 +330,14 @@ pub(crate) fn rel_path(cert_dir: &Path, kubeconfig_dir: &Path, abs: &Path) -> Op
 /// Where a tree path goes on disk for `plan`: `pki/...` under the certificate folder, the rest
 /// under the kubeconfig folder.
 pub fn disk_path(plan: &Plan, path: &str) -> PathBuf {
+    disk_path_in(&plan.cert_dir, &plan.kubeconfig_dir, path)
+}
+
+/// [`disk_path`] for the folders `cert_dir` and `kubeconfig_dir`.
+pub(crate) fn disk_path_in(cert_dir: &Path, kubeconfig_dir: &Path, path: &str) -> PathBuf {
     match path.strip_prefix(PKI_PREFIX) {
-        Some(rest) => plan.cert_dir.join(rest),
-        None => plan.kubeconfig_dir.join(path),
+        Some(rest) => cert_dir.join(rest),
+        None => kubeconfig_dir.join(path),
     }
 }
 
@@ -348,6 +359,10 @@ pub(crate) fn layout(plan: &Plan) -> Vec<(String, PathBuf)> {
     }
     cert_file(plan.sa_key_path());
     cert_file(plan.sa_pub_path());
+    // The incoming keys of a CA rotation (docs/rotation.md).
+    for target in crate::rotate::RotationTarget::ALL {
+        cert_file(plan.cert_dir.join(target.pending_key_rel()));
+    }
     for k in &plan.kubeconfigs {
         for abs in [
             plan.kubeconfig_path(k.id),

@@ -339,6 +339,13 @@ fn plan_renewal(
         .collect();
     tree_files.retain(|p| src.exists(p));
     let mut writes: Vec<(RenewTarget, PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
+    // Kubeconfigs trust every certificate of ca.crt (two during a CA rotation:
+    // docs/rotation.md), in its order.
+    let ca_file = CertId::Ca.cert_path(dir);
+    let ca_bundle = src
+        .read(&ca_file)
+        .and_then(|b| crate::tree::parse_bundle(&ca_file, &b))
+        .map(|certs| crate::tree::bundle_pem(&certs));
     for (job, key) in jobs.into_iter().zip(keys) {
         let Some(Ok(Some(ca))) = cas.get(&job.ca) else {
             continue;
@@ -379,7 +386,10 @@ fn plan_renewal(
                     ));
                 }
                 (RenewTarget::Kubeconfig(_), Some((path, bytes))) => {
-                    let ca_pem = ca.certificate().to_pem();
+                    let ca_pem = match &ca_bundle {
+                        Ok(b) => b.clone(),
+                        Err(_) => ca.certificate().to_pem(),
+                    };
                     let planned = kubeconfig_edit::plan(
                         path,
                         bytes,

@@ -30,6 +30,18 @@ pub(crate) fn parse_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, Error
     Certificate::from_pem(bytes).map_err(|e| malformed(path, e))
 }
 
+/// Every certificate of the PEM `bytes` of the file at `path` (a CA file holds two during a
+/// CA rotation: docs/rotation.md), in file order.
+pub(crate) fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    Certificate::chain_from_pem(bytes).map_err(|e| malformed(path, e))
+}
+
+/// The certificates of a CA file as clients embed them (`certificate-authority-data`): each
+/// certificate's PEM, in file order.
+pub(crate) fn bundle_pem(certs: &[Certificate]) -> String {
+    certs.iter().map(Certificate::to_pem).collect()
+}
+
 /// Reads a private key that Kubernetes components accept (RSA or ECDSA).
 pub(crate) fn read_key(path: &Path) -> Result<PrivateKey, Error> {
     parse_key(path, &read_file(path)?)
@@ -163,7 +175,9 @@ pub(crate) fn lock_for_writing(
         }
     }
     let etcd = spec.cert_dir.join("etcd");
-    let recovered = kubepki_keys::files::recover(&[&spec.cert_dir, &etcd, &spec.kubeconfig_dir])?;
+    let rotation = spec.cert_dir.join(crate::rotate::ROTATION_DIR);
+    let recovered =
+        kubepki_keys::files::recover(&[&spec.cert_dir, &etcd, &rotation, &spec.kubeconfig_dir])?;
     Ok((TreeLock { _held: held }, recovered))
 }
 
@@ -173,10 +187,19 @@ pub(crate) fn lock_for_writing(
 pub(crate) fn lock_for_reading(spec: &crate::ClusterSpec) -> Result<TreeLock, Error> {
     let mut held = Vec::new();
     let etcd = spec.cert_dir.join("etcd");
-    for dir in tree_dirs(spec).into_iter().chain([etcd.as_path()]) {
+    let rotation = spec.cert_dir.join(crate::rotate::ROTATION_DIR);
+    for dir in tree_dirs(spec)
+        .into_iter()
+        .chain([etcd.as_path(), rotation.as_path()])
+    {
         held.extend(kubepki_keys::files::lock_for_reading(dir)?);
     }
-    for dir in [spec.cert_dir.as_path(), &etcd, &spec.kubeconfig_dir] {
+    for dir in [
+        spec.cert_dir.as_path(),
+        &etcd,
+        &rotation,
+        &spec.kubeconfig_dir,
+    ] {
         if let Some(journal) = kubepki_keys::files::pending(dir)?.into_iter().next() {
             return Err(Error::RecoveryPending { journal });
         }

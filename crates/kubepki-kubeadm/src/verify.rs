@@ -104,6 +104,11 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
     };
     let mut cas: BTreeMap<CertId, CertificateAuthority> = BTreeMap::new();
     let mut keys_seen: Vec<(String, Vec<u8>)> = Vec::new();
+    // The tree's files as the rotation reads them (a CA file holds two CAs during a rotation:
+    // docs/rotation.md).
+    let tree = crate::rotate::read_tree(&plan.spec);
+    let rotation =
+        |target: crate::RotationTarget| crate::rotate::stage_check(&plan.spec, &tree, target);
 
     // CAs first: leaves are checked against them.
     for spec in plan.certs.iter().filter(|s| s.id.is_ca()) {
@@ -158,6 +163,12 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
                 ),
             );
         }
+        if let Some(t) = crate::RotationTarget::ALL
+            .into_iter()
+            .find(|t| t.ca_id() == Some(spec.id))
+        {
+            c.result(item, "rotation", rotation(t));
+        }
         cas.insert(spec.id, ca);
     }
 
@@ -206,9 +217,26 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             mode_check(&mut c, "sa", p);
         }
     }
+    if sk.exists() && sp.exists() {
+        c.result(
+            "sa",
+            "rotation",
+            rotation(crate::RotationTarget::ServiceAccount),
+        );
+    }
+    let ca_bundle = read_file(&CertId::Ca.cert_path(dir))
+        .ok()
+        .and_then(|b| Certificate::chain_from_pem(&b).ok());
 
     for k in &plan.kubeconfigs {
-        kubeconfig_checks(&mut c, plan, k, cas.get(&CertId::Ca), now, &mut keys_seen);
+        kubeconfig_checks(
+            &mut c,
+            plan,
+            k,
+            (cas.get(&CertId::Ca), ca_bundle.as_deref()),
+            now,
+            &mut keys_seen,
+        );
     }
 
     // No key pair serves two purposes.
@@ -368,7 +396,7 @@ fn kubeconfig_checks(
     c: &mut Checks,
     plan: &Plan,
     k: &KubeconfigSpec,
-    ca: Option<&CertificateAuthority>,
+    (ca, bundle): (Option<&CertificateAuthority>, Option<&[Certificate]>),
     now: OffsetDateTime,
     keys_seen: &mut Vec<(String, Vec<u8>)>,
 ) {
@@ -447,16 +475,30 @@ fn kubeconfig_checks(
     };
     c.push(Status::Pass, item, "parses", path.display().to_string());
     if let Some(ca) = ca {
-        let same = Certificate::from_pem(&ca_pem)
-            .map(|theirs| theirs.to_der() == ca.certificate().to_der())
-            .unwrap_or(false);
+        // Every certificate of ca.crt, in its order (two during a CA rotation).
+        let want: Vec<&[u8]> = match bundle {
+            Some(b) => b.iter().map(Certificate::to_der).collect(),
+            None => vec![ca.certificate().to_der()],
+        };
+        let theirs = Certificate::chain_from_pem(&ca_pem).unwrap_or_default();
+        let same =
+            theirs.len() == want.len() && theirs.iter().zip(&want).all(|(t, w)| t.to_der() == *w);
         c.result(
             item,
             "ca data",
             if same {
-                Ok("certificate-authority-data is ca.crt".into())
+                Ok(format!(
+                    "certificate-authority-data is ca.crt ({} CA certificate{})",
+                    want.len(),
+                    if want.len() == 1 { "" } else { "s" }
+                ))
             } else {
-                Err("certificate-authority-data is not this tree's ca.crt".into())
+                Err(format!(
+                    "certificate-authority-data ({} certificate{}) is not this tree's ca.crt ({}); during a CA rotation, run the current phase again (docs/rotation.md)",
+                    theirs.len(),
+                    if theirs.len() == 1 { "" } else { "s" },
+                    want.len()
+                ))
             },
         );
     }

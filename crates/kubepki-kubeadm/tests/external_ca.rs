@@ -912,7 +912,12 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
         .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]),
     )?;
     let spec = plan.kubeconfig(KubeconfigId::Admin).ok_or("admin")?;
-    let yaml = kubepki_kubeadm::kubeconfig_yaml(spec, ca.certificate(), &evil, &key)?;
+    let yaml = kubepki_kubeadm::kubeconfig_yaml(
+        spec,
+        std::slice::from_ref(ca.certificate()),
+        &evil,
+        &key,
+    )?;
     fs::write(&admin, yaml.as_bytes())?;
     let msg = run(&plan, &Selection::all(), now(), false)
         .err()

@@ -643,7 +643,7 @@ fn verify_passes_a_good_tree_and_names_each_broken_rule() -> R {
         )
         .with_ext_key_usage(vec![ExtKeyUsage::ClientAuth]),
     )?;
-    let yaml = kubeconfig_yaml(&spec, ca.certificate(), &cert, &key)?;
+    let yaml = kubeconfig_yaml(&spec, std::slice::from_ref(ca.certificate()), &cert, &key)?;
     fs::write(t.dir.path().join("admin.conf"), yaml.as_bytes())?;
     fail(&t, "admin.conf", "identity")?;
     let _ = &t.spec;

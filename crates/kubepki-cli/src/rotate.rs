@@ -1,0 +1,239 @@
+//! `kubepki ca rotate start|reissue|finish|status`: CA rotation of the kubeadm tree
+//! (docs/rotation.md). The library decides and writes; this turns flags into options and the
+//! result into text or JSON.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use kubepki_kubeadm::{
+    FileRole, Generation, RotateOptions, RotationPhase, RotationStage, RotationStatus,
+    RotationTarget, rotate, rotation_status,
+};
+use time::OffsetDateTime;
+
+use crate::cmd::{CliError, Format};
+use crate::flags::{ClusterFlags, flag_err, other_err};
+use crate::init::lib_err;
+use crate::out::{esc, esc_path};
+
+/// The phases, and `status`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum RotateStep {
+    /// New CAs next to the old ones; everything trusts both; the old ones still sign.
+    Start,
+    /// The new CAs sign; every leaf and kubeconfig client certificate is issued again.
+    Reissue,
+    /// The old CAs (and the old service-account key) leave every file.
+    Finish,
+    /// Show each CA's stage and each file's, read from the files; the phase to run next.
+    Status,
+}
+
+/// `kubepki ca rotate`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Run the phases in order on every control-plane node (the first node without --from-cert-dir, the others with it) and restart the components after each phase, as docs/rotation.md says. Exit codes: 0 done (or nothing to do), 1 refused or failed (nothing was written), 64 usage."
+)]
+pub struct RotateArgs {
+    /// The phase to run, or `status`.
+    #[arg(value_enum)]
+    step: RotateStep,
+    /// What to rotate: ca, front-proxy-ca, etcd-ca, sa (the service-account key pair), or all.
+    #[arg(long = "ca", default_value = "all")]
+    ca: String,
+    /// The certificate folder of the control-plane node that ran this phase first: `start`
+    /// takes its new CAs (instead of making new ones); every phase checks that both nodes
+    /// rotate to the same CAs.
+    #[arg(long)]
+    from_cert_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    output: Format,
+    #[command(flatten)]
+    flags: ClusterFlags,
+}
+
+/// Runs `kubepki ca rotate`.
+pub fn run(a: RotateArgs) -> Result<(), CliError> {
+    let (spec, warnings) = a.flags.spec()?;
+    for w in &warnings {
+        diag!("warning: {}", esc(w));
+    }
+    a.flags.validate(&spec)?;
+    let targets =
+        RotationTarget::parse_for(&spec, &a.ca).map_err(|e| flag_err(format!("--ca: {e}")))?;
+    let phase = match a.step {
+        RotateStep::Start => RotationPhase::Start,
+        RotateStep::Reissue => RotationPhase::Reissue,
+        RotateStep::Finish => RotationPhase::Finish,
+        RotateStep::Status => {
+            if a.from_cert_dir.is_some() {
+                return Err(flag_err("--from-cert-dir is for the phases, not status"));
+            }
+            let mut status = rotation_status(&spec).map_err(lib_err)?;
+            status.targets.retain(|t| targets.contains(&t.target));
+            return print_status(&status, a.output);
+        }
+    };
+    let mut opts = RotateOptions::all(&spec);
+    opts.targets = targets;
+    if a.flags.encryption_algorithm.is_some() {
+        opts.algorithm = Some(spec.encryption_algorithm);
+    }
+    opts.from_cert_dir = a.from_cert_dir.clone();
+    let done = rotate(&spec, phase, &opts, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    for w in &done.warnings {
+        diag!("warning: {}", esc(w));
+    }
+    if a.output == Format::Json {
+        let json = serde_json::json!({
+            "phase": phase,
+            "changed": !done.unchanged(),
+            "targets": done.changes,
+            "files": done.written,
+        });
+        let text = serde_json::to_string_pretty(&json).map_err(other_err)?;
+        outln!("{}", crate::out::json(&text))?;
+        return Ok(());
+    }
+    for c in &done.changes {
+        let what = match (c.before, c.after) {
+            (b, a) if b == a => "already there, nothing to change".to_owned(),
+            (RotationStage::Idle, RotationStage::Started) => {
+                "a new CA is trusted next to the old one, which still signs".to_owned()
+            }
+            (_, RotationStage::Reissued) => format!(
+                "the new CA signs{}",
+                if c.reissued.is_empty() {
+                    String::new()
+                } else {
+                    format!("; issued again: {}", c.reissued.join(", "))
+                }
+            ),
+            (_, RotationStage::Idle) => "the old CA is no longer trusted".to_owned(),
+            _ => String::new(),
+        };
+        let what = if c.target == RotationTarget::ServiceAccount {
+            what.replace("CA", "key")
+        } else {
+            what
+        };
+        outln!(
+            "[rotate] {}: {} -> {}: {}",
+            c.target,
+            c.before,
+            c.after,
+            esc(&what)
+        )?;
+    }
+    for f in &done.written {
+        outln!(
+            "[rotate] {} {}",
+            if f.exists() { "Wrote" } else { "Removed" },
+            esc_path(f)
+        )?;
+    }
+    if done.unchanged() {
+        outln!("[rotate] Nothing to do: phase {phase} had already run here.")?;
+    }
+    outln!("\n{}", next_steps(phase))?;
+    Ok(())
+}
+
+/// What to restart and run next after `phase` (docs/rotation.md has the whole runbook).
+fn next_steps(phase: RotationPhase) -> &'static str {
+    match phase {
+        RotationPhase::Start => {
+            "Next: run `kubepki ca rotate start --from-cert-dir <this node's cert dir>` on every other control-plane node, write a new kubelet.conf for every worker (`kubepki node kubelet-kubeconfig`), and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one node at a time. Then run `kubepki ca rotate reissue` (docs/rotation.md)."
+        }
+        RotationPhase::Reissue => {
+            "Next: run `kubepki ca rotate reissue` on every other control-plane node (with --from-cert-dir of this one), give every worker a new kubelet.conf, restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one at a time, and replace the kubeconfigs you handed out (`kubepki user create`). Then run `kubepki ca rotate finish` (docs/rotation.md)."
+        }
+        RotationPhase::Finish => {
+            "Next: run `kubepki ca rotate finish` on every other control-plane node, give every worker a kubelet.conf trusting only the new CA, and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node. The old CA no longer opens anything (docs/rotation.md)."
+        }
+        _ => "",
+    }
+}
+
+fn holds(h: &[Generation]) -> String {
+    if h.is_empty() {
+        return "-".into();
+    }
+    h.iter()
+        .map(|g| match g {
+            Generation::Old => "old",
+            Generation::New => "new",
+            _ => "other",
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+fn role(r: FileRole) -> &'static str {
+    match r {
+        FileRole::Trusts => "trusts",
+        FileRole::SignedBy => "signed by",
+        FileRole::Key => "signing key",
+        FileRole::PendingKey => "waiting key",
+        _ => "other",
+    }
+}
+
+fn print_status(status: &RotationStatus, output: Format) -> Result<(), CliError> {
+    let problems = status
+        .targets
+        .iter()
+        .filter(|t| t.problem.is_some())
+        .count();
+    if output == Format::Json {
+        let text = serde_json::to_string_pretty(status).map_err(other_err)?;
+        outln!("{}", crate::out::json(&text))?;
+    } else {
+        outln!(
+            "{:<16}{:<10}{:<11}{:<66}NEW (SHA-256)",
+            "TARGET",
+            "STAGE",
+            "NEXT",
+            "OLD (SHA-256)"
+        )?;
+        for t in &status.targets {
+            outln!(
+                "{:<16}{:<10}{:<11}{:<66}{}",
+                t.target.name(),
+                t.stage.map_or("?", RotationStage::name),
+                t.next.map_or("-", RotationPhase::name),
+                t.old.as_deref().unwrap_or("-"),
+                t.new.as_deref().unwrap_or("-")
+            )?;
+        }
+        for t in &status.targets {
+            if let Some(p) = &t.problem {
+                outln!("\n{}: its stage cannot be read: {}", t.target, esc(p))?;
+                continue;
+            }
+            outln!(
+                "\n{} ({})",
+                t.target,
+                t.stage.map_or("?", RotationStage::name)
+            )?;
+            for f in &t.files {
+                outln!(
+                    "  {:<12}{:<9}{:<4}{}{}",
+                    role(f.role),
+                    holds(&f.holds),
+                    if f.ok { "ok" } else { "LAG" },
+                    esc_path(&f.path),
+                    f.note
+                        .as_deref()
+                        .map(|n| format!(" ({})", esc(n)))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    if problems > 0 {
+        return Err(CliError::Exit(1));
+    }
+    Ok(())
+}
