@@ -1,0 +1,583 @@
+//! CA rotation (docs/rotation.md) through the library: every stage on folders and in memory,
+//! what init, renew, verify and node control-plane make of a tree mid-rotation, the refusals
+//! (out of order, a foreign CA, a lost key, a leaf of the old CA before finish) with nothing
+//! written, several nodes, and a rotation that moves a tree from RSA to ECDSA.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use kubepki_ca::Certificate;
+use kubepki_keys::{KeyAlgorithm, public_key_algorithm};
+use kubepki_kubeadm::{
+    CertId, ClusterSpec, Error, Generation, Kubeconfig, Plan, RenewTarget, RotateOptions,
+    RotationPhase, RotationStage, RotationTarget, Selection, Status, Tree, build,
+    control_plane_node, decide, renew_in, rotate, rotate_in, rotation_status, rotation_status_in,
+    run, verify,
+};
+use time::OffsetDateTime;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const PHASES: [RotationPhase; 3] = [
+    RotationPhase::Start,
+    RotationPhase::Reissue,
+    RotationPhase::Finish,
+];
+
+fn spec(dir: &Path, node: &str, ip: [u8; 4], alg: KeyAlgorithm) -> ClusterSpec {
+    let mut s = ClusterSpec::with_advertise_address(IpAddr::from(ip));
+    s.node_name = Some(node.into());
+    s.encryption_algorithm = alg;
+    s.control_plane_endpoint = Some("cp.example.test:6443".into());
+    s.cert_dir = dir.join("pki");
+    s.kubeconfig_dir = dir.to_owned();
+    s
+}
+
+fn init(dir: &Path, alg: KeyAlgorithm) -> Res<ClusterSpec> {
+    let s = spec(dir, "cp1", [192, 0, 2, 10], alg);
+    run(
+        &Plan::new(&s)?,
+        &Selection::all(),
+        OffsetDateTime::now_utc(),
+        false,
+    )?;
+    Ok(s)
+}
+
+fn stages(s: &ClusterSpec) -> Res<Vec<Option<RotationStage>>> {
+    Ok(rotation_status(s)?
+        .targets
+        .iter()
+        .map(|t| t.stage)
+        .collect())
+}
+
+fn certs(p: &Path) -> Res<Vec<Certificate>> {
+    Ok(Certificate::chain_from_pem(&fs::read(p)?)?)
+}
+
+fn kubeconfig_trust(p: &Path) -> Res<Vec<Certificate>> {
+    let kc = Kubeconfig::from_slice(p, &fs::read(p)?)?;
+    Ok(Certificate::chain_from_pem(&kc.current_ca_pem(p)?)?)
+}
+
+fn kubeconfig_client(p: &Path) -> Res<Certificate> {
+    let kc = Kubeconfig::from_slice(p, &fs::read(p)?)?;
+    Ok(Certificate::from_pem(
+        &kc.current_client_cert_pem(p)?.ok_or("no client cert")?,
+    )?)
+}
+
+fn snapshot(dir: &Path) -> Res<Vec<(PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), fs::read(&p)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn signed_by(cert: &Certificate, ca: &Certificate) -> bool {
+    cert.verify_signature(ca.public_key_der()).is_ok()
+}
+
+/// The whole rotation on folders: each phase moves every target on, writes what the issue
+/// says, `verify` passes at every stage, `init` (decide) reuses everything at every stage, a
+/// phase run again writes nothing.
+#[test]
+fn every_stage_on_folders() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let s = init(d, KeyAlgorithm::EcdsaP256)?;
+    let pki = d.join("pki");
+    let old_ca = certs(&pki.join("ca.crt"))?.remove(0);
+    let old_sa = fs::read(pki.join("sa.key"))?;
+    let old_apiserver = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
+    let opts = RotateOptions::all(&s);
+    let plan = Plan::new(&s)?;
+    for phase in PHASES {
+        let done = rotate(&s, phase, &opts, OffsetDateTime::now_utc())?;
+        assert!(!done.unchanged(), "{phase}");
+        assert!(
+            stages(&s)?.iter().all(|st| *st == Some(phase.result())),
+            "{phase}: {:?}",
+            stages(&s)?
+        );
+        let v = verify(&plan, OffsetDateTime::now_utc());
+        let failed: Vec<_> = v
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .collect();
+        assert!(failed.is_empty(), "{phase}: verify: {failed:?}");
+        assert!(
+            v.checks.iter().any(|c| c.check == "rotation"),
+            "verify reports the rotation"
+        );
+        let current = Tree::read_folder(&plan)?;
+        let again = decide(
+            &plan,
+            &Selection::all(),
+            &current,
+            OffsetDateTime::now_utc(),
+        )?;
+        assert!(
+            again.creates_nothing(),
+            "{phase}: init would change {again:?}"
+        );
+        let twice = rotate(&s, phase, &opts, OffsetDateTime::now_utc())?;
+        assert!(
+            twice.unchanged(),
+            "{phase} run again changed {:?}",
+            twice.files
+        );
+
+        let ca = certs(&pki.join("ca.crt"))?;
+        let admin_trust = kubeconfig_trust(&d.join("admin.conf"))?;
+        let apiserver = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
+        let sa_pub = kubepki_keys::pem::decode_all(&fs::read(pki.join("sa.pub"))?)?;
+        match phase {
+            RotationPhase::Start => {
+                assert_eq!(ca.len(), 2);
+                assert_eq!(ca[0].to_der(), old_ca.to_der(), "the old CA stays first");
+                assert_eq!(ca[1].subject(), old_ca.subject(), "same name, new key");
+                assert_ne!(ca[1].public_key_der(), old_ca.public_key_der());
+                assert_eq!(admin_trust.len(), 2);
+                assert_eq!(
+                    apiserver.to_der(),
+                    old_apiserver.to_der(),
+                    "leaves untouched"
+                );
+                assert_eq!(
+                    fs::read(pki.join("sa.key"))?,
+                    old_sa,
+                    "the old sa.key signs"
+                );
+                assert_eq!(sa_pub.len(), 2);
+                use std::os::unix::fs::PermissionsExt;
+                let mode = |p: PathBuf| fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+                assert_eq!(mode(pki.join("rotation"))?, 0o700);
+                for t in ["ca", "front-proxy-ca", "etcd-ca", "sa"] {
+                    assert_eq!(mode(pki.join(format!("rotation/{t}.key")))?, 0o600, "{t}");
+                }
+            }
+            RotationPhase::Reissue => {
+                assert_eq!(ca.len(), 2);
+                assert_eq!(ca[1].to_der(), old_ca.to_der(), "the new CA comes first");
+                assert!(signed_by(&apiserver, &ca[0]) && !signed_by(&apiserver, &old_ca));
+                assert_eq!(apiserver.subject(), old_apiserver.subject());
+                assert_eq!(
+                    apiserver.subject_alt_names(),
+                    old_apiserver.subject_alt_names()
+                );
+                assert_ne!(apiserver.public_key_der(), old_apiserver.public_key_der());
+                for k in ["admin.conf", "kubelet.conf", "scheduler.conf"] {
+                    assert!(signed_by(&kubeconfig_client(&d.join(k))?, &ca[0]), "{k}");
+                    assert_eq!(kubeconfig_trust(&d.join(k))?.len(), 2, "{k}");
+                }
+                assert_ne!(fs::read(pki.join("sa.key"))?, old_sa);
+                assert_eq!(sa_pub.len(), 2);
+                assert!(!pki.join("rotation").exists(), "the waiting keys are gone");
+            }
+            _ => {
+                assert_eq!(ca.len(), 1);
+                assert_ne!(ca[0].to_der(), old_ca.to_der());
+                assert_eq!(admin_trust.len(), 1);
+                assert_eq!(admin_trust[0].to_der(), ca[0].to_der());
+                assert_eq!(sa_pub.len(), 1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Phases out of order are refused with the next phase named and nothing written; `status`
+/// names it too.
+#[test]
+fn out_of_order_is_refused_and_writes_nothing() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    let opts = RotateOptions::all(&s);
+    let now = OffsetDateTime::now_utc();
+    let before = snapshot(dir.path())?;
+    let e = rotate(&s, RotationPhase::Reissue, &opts, now).expect_err("reissue before start");
+    assert!(
+        e.problems().all(|p| matches!(
+            p,
+            Error::RotationOrder {
+                stage: RotationStage::Idle,
+                phase: RotationPhase::Reissue,
+                next: Some(RotationPhase::Start),
+                ..
+            }
+        )),
+        "{e}"
+    );
+    assert_eq!(snapshot(dir.path())?, before);
+    // finish on an idle tree has nothing to do (a finished rotation looks the same).
+    assert!(rotate(&s, RotationPhase::Finish, &opts, now)?.unchanged());
+
+    rotate(&s, RotationPhase::Start, &opts, now)?;
+    let before = snapshot(dir.path())?;
+    let e = rotate(&s, RotationPhase::Finish, &opts, now).expect_err("finish before reissue");
+    assert!(e.to_string().contains("the next phase is reissue"), "{e}");
+    assert_eq!(snapshot(dir.path())?, before);
+    let status = rotation_status(&s)?;
+    assert!(
+        status
+            .targets
+            .iter()
+            .all(|t| t.next == Some(RotationPhase::Reissue))
+    );
+
+    rotate(&s, RotationPhase::Reissue, &opts, now)?;
+    let before = snapshot(dir.path())?;
+    let e = rotate(&s, RotationPhase::Start, &opts, now).expect_err("start while reissued");
+    assert!(e.to_string().contains("the next phase is finish"), "{e}");
+    assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
+
+/// A hostile or broken tree: each problem names its file and nothing is written.
+#[test]
+fn foreign_material_is_refused_naming_the_file() -> R {
+    type Break = fn(&Path) -> Res<()>;
+    let cases: [(&str, Break, &str); 6] = [
+        (
+            "a foreign CA appended to ca.crt",
+            |d| {
+                let other = fs::read(d.join("pki/front-proxy-ca.crt"))?;
+                let mut ca = fs::read(d.join("pki/ca.crt"))?;
+                ca.extend(other);
+                Ok(fs::write(d.join("pki/ca.crt"), ca)?)
+            },
+            "ca.crt",
+        ),
+        (
+            "a private key inside ca.crt",
+            |d| {
+                let key = fs::read(d.join("pki/ca.key"))?;
+                let mut ca = fs::read(d.join("pki/ca.crt"))?;
+                ca.extend(key);
+                Ok(fs::write(d.join("pki/ca.crt"), ca)?)
+            },
+            "ca.crt",
+        ),
+        (
+            "three CAs in etcd/ca.crt",
+            |d| {
+                let one = fs::read(d.join("pki/etcd/ca.crt"))?;
+                Ok(fs::write(d.join("pki/etcd/ca.crt"), one.repeat(3))?)
+            },
+            "etcd/ca.crt",
+        ),
+        (
+            "the CA key missing (an external CA)",
+            |d| Ok(fs::remove_file(d.join("pki/front-proxy-ca.key"))?),
+            "front-proxy-ca.key",
+        ),
+        (
+            "a waiting key of nothing",
+            |d| {
+                fs::create_dir_all(d.join("pki/rotation"))?;
+                Ok(
+                    fs::copy(d.join("pki/apiserver.key"), d.join("pki/rotation/ca.key"))
+                        .map(|_| ())?,
+                )
+            },
+            "rotation/ca.key",
+        ),
+        (
+            "a waiting key readable by others",
+            |d| {
+                use std::os::unix::fs::PermissionsExt;
+                let k = kubepki_keys::PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+                fs::create_dir_all(d.join("pki/rotation"))?;
+                fs::write(d.join("pki/rotation/sa.key"), k.to_pem()?.as_bytes())?;
+                Ok(fs::set_permissions(
+                    d.join("pki/rotation/sa.key"),
+                    fs::Permissions::from_mode(0o644),
+                )?)
+            },
+            "rotation/sa.key",
+        ),
+    ];
+    for (what, breaks, file) in cases {
+        let dir = tempfile::tempdir()?;
+        let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+        breaks(dir.path())?;
+        let before = snapshot(dir.path())?;
+        let e = rotate(
+            &s,
+            RotationPhase::Start,
+            &RotateOptions::all(&s),
+            OffsetDateTime::now_utc(),
+        )
+        .expect_err(what);
+        assert!(e.to_string().contains(file), "{what}: {e}");
+        assert_eq!(
+            snapshot(dir.path())?,
+            before,
+            "{what}: something was written"
+        );
+        let status = rotation_status(&s)?;
+        assert!(
+            status
+                .targets
+                .iter()
+                .any(|t| t.problem.as_deref().is_some_and(|p| p.contains(file))),
+            "{what}: status does not name {file}"
+        );
+    }
+    Ok(())
+}
+
+/// A started rotation whose waiting key was lost is not taken for a reissued one; a leaf of the
+/// old CA after reissue fails `verify` and stops `finish` (which would lock it out).
+#[test]
+fn a_lost_key_and_a_leaf_left_behind() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let s = init(d, KeyAlgorithm::EcdsaP256)?;
+    let opts = RotateOptions::all(&s);
+    let old = d.join("old");
+    fs::create_dir(&old)?;
+    for f in ["apiserver.crt", "apiserver.key"] {
+        fs::copy(d.join("pki").join(f), old.join(f))?;
+    }
+    // A different second of NotBefore, so the CAs' order tells old from new.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
+    let kept = fs::read(d.join("pki/rotation/ca.key"))?;
+    fs::remove_file(d.join("pki/rotation/ca.key"))?;
+    let e =
+        rotate(&s, RotationPhase::Reissue, &opts, OffsetDateTime::now_utc()).expect_err("lost key");
+    assert!(
+        matches!(&e, Error::MissingFile { path, .. } if path.ends_with("rotation/ca.key")),
+        "{e}"
+    );
+    fs::write(d.join("pki/rotation/ca.key"), kept)?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(
+        d.join("pki/rotation/ca.key"),
+        fs::Permissions::from_mode(0o600),
+    )?;
+    rotate(&s, RotationPhase::Reissue, &opts, OffsetDateTime::now_utc())?;
+
+    // The old apiserver certificate put back after reissue.
+    for f in ["apiserver.crt", "apiserver.key"] {
+        fs::copy(old.join(f), d.join("pki").join(f))?;
+    }
+    let v = verify(&Plan::new(&s)?, OffsetDateTime::now_utc());
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.item == "apiserver" && c.check == "chain" && c.status == Status::Fail),
+        "verify passes a leaf of the old CA after reissue"
+    );
+    let status = rotation_status(&s)?;
+    let ca = &status.targets[0];
+    assert_eq!(ca.next, Some(RotationPhase::Reissue), "{ca:?}");
+    assert!(
+        ca.files
+            .iter()
+            .any(|f| f.path.ends_with("apiserver.crt") && !f.ok && f.holds == [Generation::Old])
+    );
+    let before = snapshot(d)?;
+    let e = rotate(&s, RotationPhase::Finish, &opts, OffsetDateTime::now_utc())
+        .expect_err("finish with an old leaf");
+    assert!(e.to_string().contains("apiserver.crt"), "{e}");
+    assert_eq!(snapshot(d)?, before);
+    // Reissue again brings it along; then finish.
+    let again = rotate(&s, RotationPhase::Reissue, &opts, OffsetDateTime::now_utc())?;
+    assert_eq!(again.changes[0].reissued, ["apiserver"]);
+    rotate(&s, RotationPhase::Finish, &opts, OffsetDateTime::now_utc())?;
+    assert!(verify(&Plan::new(&s)?, OffsetDateTime::now_utc()).passed());
+    Ok(())
+}
+
+/// Renewal mid-rotation keeps the kubeconfigs trusting both CAs; a kubeconfig that trusts only
+/// the old CA in a started rotation shows as lagging, and `start` again brings it along.
+#[test]
+fn renew_and_lagging_kubeconfigs_mid_rotation() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let s = init(d, KeyAlgorithm::EcdsaP256)?;
+    let opts = RotateOptions::all(&s);
+    let admin = d.join("admin.conf");
+    let admin_before = fs::read(&admin)?;
+    rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
+    let plan = Plan::new(&s)?;
+    let tree = Tree::read_folder(&plan)?;
+    let (renewed, _, _) = renew_in(
+        &s,
+        &tree,
+        &[RenewTarget::Kubeconfig(
+            kubepki_kubeadm::KubeconfigId::Admin,
+        )],
+        None,
+        OffsetDateTime::now_utc(),
+    )?;
+    let text = &renewed.get("admin.conf").ok_or("not renewed")?.bytes;
+    let kc = Kubeconfig::from_slice(&admin, text)?;
+    assert_eq!(
+        Certificate::chain_from_pem(&kc.current_ca_pem(&admin)?)?.len(),
+        2,
+        "renewal mid-rotation dropped the new CA from admin.conf"
+    );
+
+    fs::write(&admin, admin_before)?; // trusts the old CA only
+    let status = rotation_status(&s)?;
+    assert_eq!(status.targets[0].next, Some(RotationPhase::Start));
+    assert!(
+        status.targets[0]
+            .files
+            .iter()
+            .any(|f| f.path == admin && !f.ok && f.holds == [Generation::Old])
+    );
+    let fixed = rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
+    assert_eq!(
+        fixed
+            .files
+            .files()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        ["admin.conf"]
+    );
+    assert_eq!(kubeconfig_trust(&admin)?.len(), 2);
+    Ok(())
+}
+
+/// A second control-plane node: made from the first mid-rotation (it gets the waiting keys),
+/// or rotated with `from_cert_dir` (it takes the first node's new CAs); a node that started
+/// its own rotation is refused.
+#[test]
+fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
+    let (one, two, three) = (
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    );
+    let s1 = init(one.path(), KeyAlgorithm::EcdsaP256)?;
+    let s2 = spec(two.path(), "cp2", [192, 0, 2, 11], KeyAlgorithm::EcdsaP256);
+    let s3 = spec(
+        three.path(),
+        "cp3",
+        [192, 0, 2, 12],
+        KeyAlgorithm::EcdsaP256,
+    );
+    let now = OffsetDateTime::now_utc();
+    control_plane_node(&Plan::new(&s2)?, &s1.cert_dir, now)?;
+    control_plane_node(&Plan::new(&s3)?, &s1.cert_dir, now)?;
+    rotate(&s1, RotationPhase::Start, &RotateOptions::all(&s1), now)?;
+
+    // cp3 starts on its own: a different new CA, which reissue with cp1's folder refuses.
+    rotate(&s3, RotationPhase::Start, &RotateOptions::all(&s3), now)?;
+    let mut from1 = RotateOptions::all(&s3);
+    from1.from_cert_dir = Some(s1.cert_dir.clone());
+    let e = rotate(&s3, RotationPhase::Reissue, &from1, now).expect_err("another rotation");
+    assert!(e.to_string().contains("same CA"), "{e}");
+
+    let mut o2 = RotateOptions::all(&s2);
+    o2.from_cert_dir = Some(s1.cert_dir.clone());
+    for phase in PHASES {
+        if phase != RotationPhase::Start {
+            rotate(&s1, phase, &RotateOptions::all(&s1), now)?;
+        }
+        rotate(&s2, phase, &o2, now)?;
+        for f in [
+            "ca.crt",
+            "ca.key",
+            "front-proxy-ca.crt",
+            "etcd/ca.crt",
+            "sa.pub",
+            "sa.key",
+        ] {
+            assert_eq!(
+                fs::read(s1.cert_dir.join(f))?,
+                fs::read(s2.cert_dir.join(f))?,
+                "{phase}: {f} differs between the nodes"
+            );
+        }
+        assert!(verify(&Plan::new(&s2)?, now).passed(), "{phase}");
+    }
+    // A fourth node made from cp1 while it is started gets the waiting keys.
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let sa = init(a.path(), KeyAlgorithm::EcdsaP256)?;
+    rotate(&sa, RotationPhase::Start, &RotateOptions::all(&sa), now)?;
+    let sb = spec(b.path(), "cp4", [192, 0, 2, 14], KeyAlgorithm::EcdsaP256);
+    control_plane_node(&Plan::new(&sb)?, &sa.cert_dir, now)?;
+    assert!(
+        stages(&sb)?
+            .iter()
+            .all(|st| *st == Some(RotationStage::Started))
+    );
+    rotate(&sb, RotationPhase::Reissue, &RotateOptions::all(&sb), now)?;
+    assert!(verify(&Plan::new(&sb)?, now).passed());
+    Ok(())
+}
+
+/// `--encryption-algorithm` at start moves an RSA tree to ECDSA: the new CAs are ECDSA, and
+/// reissue gives the leaves the new CA's algorithm. One CA alone (`etcd-ca`) rotates without
+/// touching the others.
+#[test]
+fn rsa_to_ecdsa_and_one_ca_alone() -> R {
+    let mut spec = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
+    spec.node_name = Some("cp1".into());
+    spec.encryption_algorithm = KeyAlgorithm::Rsa2048;
+    let now = OffsetDateTime::now_utc();
+    let mut tree = build(&Plan::new(&spec)?, &Selection::all(), &Tree::new(), now)?.files;
+    let mut to_ecdsa = spec.clone();
+    to_ecdsa.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    let mut opts = RotateOptions::all(&spec);
+    opts.targets = vec![RotationTarget::EtcdCa];
+    opts.algorithm = Some(KeyAlgorithm::EcdsaP256);
+    for phase in PHASES {
+        let r = rotate_in(&to_ecdsa, &tree, None, phase, &opts, now)?;
+        assert!(
+            r.files
+                .files()
+                .all(|f| f.path.contains("etcd") || f.path == "pki/rotation/etcd-ca.key"),
+            "{phase}: {:?}",
+            r.files
+        );
+        for f in r.files.files() {
+            tree.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
+        }
+        for p in &r.removed {
+            tree.remove(p);
+        }
+    }
+    let alg = |p: &str| -> Res<KeyAlgorithm> {
+        let c = Certificate::from_pem(&tree.get(p).ok_or(p.to_owned())?.bytes)?;
+        Ok(public_key_algorithm(c.public_key_der())?)
+    };
+    assert_eq!(alg("pki/etcd/ca.crt")?, KeyAlgorithm::EcdsaP256);
+    assert_eq!(alg("pki/etcd/server.crt")?, KeyAlgorithm::EcdsaP256);
+    assert_eq!(
+        alg("pki/apiserver-etcd-client.crt")?,
+        KeyAlgorithm::EcdsaP256
+    );
+    assert_eq!(alg("pki/ca.crt")?, KeyAlgorithm::Rsa2048);
+    assert_eq!(alg("pki/apiserver.crt")?, KeyAlgorithm::Rsa2048);
+    let status = rotation_status_in(&spec, &tree);
+    assert!(
+        status
+            .targets
+            .iter()
+            .all(|t| t.stage == Some(RotationStage::Idle))
+    );
+    let _ = CertId::EtcdCa;
+    Ok(())
+}
