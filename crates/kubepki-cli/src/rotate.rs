@@ -144,7 +144,7 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
 fn next_steps(phase: RotationPhase) -> &'static str {
     match phase {
         RotationPhase::Start => {
-            "Next: run `kubepki ca rotate start --from-cert-dir <this node's cert dir>` on every other control-plane node, write a new kubelet.conf for every worker (`kubepki node kubelet-kubeconfig`), and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one node at a time. Then run `kubepki ca rotate reissue` (docs/rotation.md)."
+            "Next: make sure kube-controller-manager's --cluster-signing-cert-file names ca-signer.crt (it refuses the two CAs now in ca.crt), run `kubepki ca rotate start --from-cert-dir <this node's cert dir>` on every other control-plane node, write a new kubelet.conf for every worker (`kubepki node kubelet-kubeconfig`), and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one node at a time. Then run `kubepki ca rotate reissue` (docs/rotation.md)."
         }
         RotationPhase::Reissue => {
             "Next: run `kubepki ca rotate reissue` on every other control-plane node (with --from-cert-dir of this one), give every worker a new kubelet.conf, restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one at a time, and replace the kubeconfigs you handed out (`kubepki user create`). Then run `kubepki ca rotate finish` (docs/rotation.md)."
@@ -176,6 +176,7 @@ fn role(r: FileRole) -> &'static str {
         FileRole::SignedBy => "signed by",
         FileRole::Key => "signing key",
         FileRole::PendingKey => "waiting key",
+        FileRole::SigningCert => "signer",
         _ => "other",
     }
 }

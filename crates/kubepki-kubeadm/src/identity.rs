@@ -469,6 +469,7 @@ pub fn control_plane_node_with_ca_keys(
         crate::RotationTarget::of(&plan.spec)
             .into_iter()
             .map(|t| PathBuf::from(t.pending_key_rel()))
+            .chain([PathBuf::from(crate::SIGNER_CERT)])
             .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_ok()),
     );
     let missing: Vec<&PathBuf> = shared

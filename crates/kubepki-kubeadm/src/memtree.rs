@@ -359,7 +359,9 @@ pub(crate) fn layout(plan: &Plan) -> Vec<(String, PathBuf)> {
     }
     cert_file(plan.sa_key_path());
     cert_file(plan.sa_pub_path());
-    // The incoming keys of a CA rotation (docs/rotation.md).
+    // The incoming keys of a CA rotation and the cluster CA's signing certificate alone
+    // (docs/rotation.md).
+    cert_file(plan.cert_dir.join(crate::rotate::SIGNER_CERT));
     for target in crate::rotate::RotationTarget::ALL {
         cert_file(plan.cert_dir.join(target.pending_key_rel()));
     }

@@ -37,6 +37,16 @@ use crate::spec::ClusterSpec;
 /// `reissue` (mode 0700, keys 0600).
 pub(crate) const ROTATION_DIR: &str = "rotation";
 
+/// The cluster CA's signing certificate alone, relative to the certificate folder, for
+/// kube-controller-manager's `--cluster-signing-cert-file`: its CSR signer refuses a file with
+/// more than one certificate, so during a rotation it cannot read `ca.crt` (docs/rotation.md,
+/// "kube-controller-manager").
+pub const SIGNER_CERT: &str = "ca-signer.crt";
+
+fn signer_rel() -> String {
+    format!("{PKI_PREFIX}{SIGNER_CERT}")
+}
+
 /// What a rotation rotates: one of the three CAs, or the service-account key pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[non_exhaustive]
@@ -286,6 +296,8 @@ pub enum FileRole {
     Key,
     /// The new key waiting for `reissue` (`pki/rotation/*.key`).
     PendingKey,
+    /// The signing certificate alone (`pki/ca-signer.crt`, for kube-controller-manager).
+    SigningCert,
 }
 
 /// One file of a target in [`RotationStatus`].
@@ -664,13 +676,45 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
         }
         _ => unreachable_members(&trust_path)?,
     };
-    Ok(State {
+    let state = State {
         target,
         stage,
         members,
         key,
         pending,
-    })
+    };
+    if target == RotationTarget::Ca {
+        signer_file(spec, tree, &state)?;
+    }
+    Ok(state)
+}
+
+/// The generation `pki/ca-signer.crt` holds, if it exists: exactly one certificate, one of the
+/// rotation's CAs.
+fn signer_file(
+    spec: &ClusterSpec,
+    tree: &Tree,
+    state: &State,
+) -> Result<Option<Generation>, Error> {
+    let rel = signer_rel();
+    if !tree.exists(&rel) {
+        return Ok(None);
+    }
+    let path = shown(spec, &rel);
+    let ms = members(RotationTarget::Ca, &path, &tree.read(&rel, &path)?)?;
+    match ms.as_slice() {
+        [m] => match state.generation(m) {
+            Generation::Other => Err(file_err(
+                &path,
+                "is not a CA of this tree's ca.crt; it holds the cluster CA's signing certificate alone",
+            )),
+            g => Ok(Some(g)),
+        },
+        _ => Err(file_err(
+            &path,
+            "holds two certificates; kube-controller-manager's --cluster-signing-cert-file takes exactly one",
+        )),
+    }
 }
 
 fn unreachable_members(path: &Path) -> Result<RotationStage, Error> {
@@ -804,6 +848,15 @@ fn target_files(spec: &ClusterSpec, tree: &Tree, state: &State) -> Vec<RotationF
         ok: true,
         note: None,
     });
+    if let Ok(Some(g)) = signer_file(spec, tree, state) {
+        files.push(RotationFile {
+            path: shown(spec, &signer_rel()),
+            role: FileRole::SigningCert,
+            holds: vec![g],
+            ok: g == want_signer,
+            note: None,
+        });
+    }
     if state.pending.is_some() {
         let leftover = state.leftover();
         files.push(RotationFile {
@@ -977,7 +1030,19 @@ pub(crate) fn stage_check(
     current: &Tree,
     target: RotationTarget,
 ) -> Result<String, String> {
-    let state = read_state(spec, current, target).map_err(|e| e.to_string())?;
+    let key = shown(spec, &target.key_file());
+    let state = match read_state(spec, current, target) {
+        Ok(s) => s,
+        // A CA without its key here (an external CA, a key in a token): its rotation is not
+        // kubepki's to read.
+        Err(Error::MissingFile { path, .. }) if path == key => {
+            return Ok(format!(
+                "{} absent: the CA's rotation stage is not read without its key",
+                key.display()
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     if state.leftover() {
         return Err(format!(
             "{} is the signing key again (left by an interrupted reissue): run `kubepki ca rotate reissue` again to remove it",
@@ -1171,6 +1236,18 @@ pub fn rotate_in(
         synth.insert(key_rel.clone(), key_bytes.to_vec(), MODE_SECRET)?;
         if t == RotationTarget::Ca {
             kubeconfig_trust = Some(trust_pem.clone());
+            // kube-controller-manager signs with the signing certificate alone.
+            let signer_pem = trust[0].pem(t);
+            let rel = signer_rel();
+            if current.exists(&rel) || new.is_some() {
+                if !current.exists(&rel) {
+                    warnings.push(format!(
+                        "{} written: point kube-controller-manager's --cluster-signing-cert-file at it before it reads the two CAs in ca.crt (its CSR signer refuses a file of two certificates): docs/rotation.md, \"kube-controller-manager\"",
+                        shown(spec, &rel).display()
+                    ));
+                }
+                put_if_changed(current, &mut out, &rel, signer_pem.as_bytes())?;
+            }
         }
 
         // Leaves: after reissue, every one must be the new CA's; finish refuses while one
@@ -1481,6 +1558,7 @@ pub(crate) fn read_tree(spec: &ClusterSpec) -> Tree {
     }
     paths.push(format!("{PKI_PREFIX}sa.key"));
     paths.push(format!("{PKI_PREFIX}sa.pub"));
+    paths.push(signer_rel());
     for t in RotationTarget::ALL {
         paths.push(t.pending_key());
     }
