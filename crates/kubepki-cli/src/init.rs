@@ -135,6 +135,7 @@ pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
                 "nodeName" => "--node-name",
                 "namespace" => "--namespace",
                 "dnsNames" => "--dns",
+                "fromCertDir" => "--from-cert-dir",
                 other => other,
             };
             CliError::Other(format!("{flag}: {reason}"))

@@ -1587,6 +1587,18 @@ pub fn rotate(
     opts: &RotateOptions,
     now: OffsetDateTime,
 ) -> Result<Rotation, Error> {
+    if let Some(d) = &opts.from_cert_dir
+        && let (Ok(a), Ok(b)) = (d.canonicalize(), spec.cert_dir.canonicalize())
+        && a == b
+    {
+        return Err(crate::error::invalid(
+            "fromCertDir",
+            format!(
+                "{} is this node's own certificate folder; give the folder of the node that ran the phase first",
+                d.display()
+            ),
+        ));
+    }
     let (_lock, _recovered) = crate::tree::lock_for_writing(spec)?;
     let current = read_tree(spec);
     let from = match &opts.from_cert_dir {
@@ -1609,6 +1621,15 @@ pub fn rotate(
             batch,
         )?;
     }
+    let dir = spec.cert_dir.join(ROTATION_DIR);
+    if !rotation.removed.is_empty()
+        && std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.file_type().is_dir())
+    {
+        return Err(file_err(
+            &dir,
+            "is not a folder (a symbolic link?); kubepki removes nothing through links",
+        ));
+    }
     for rel in &rotation.removed {
         let path = shown(spec, rel);
         match std::fs::remove_file(&path) {
@@ -1618,7 +1639,6 @@ pub fn rotate(
         }
     }
     if !rotation.removed.is_empty() {
-        let dir = spec.cert_dir.join(ROTATION_DIR);
         let sync = |d: &Path| {
             std::fs::File::open(d)
                 .and_then(|f| f.sync_all())
