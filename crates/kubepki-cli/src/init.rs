@@ -185,7 +185,13 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
             }
         }
     }
-    for id in &selection.certs {
+    // One item named that this tree does not have is an error; `init` and `all` take what the
+    // tree has (no super-admin.conf before 1.29, no etcd certificates with external etcd).
+    let named_one = matches!(
+        &a.sub,
+        Some(InitSub::Phase(Phase::Certs { name } | Phase::Kubeconfig { name })) if name != "all"
+    );
+    for id in selection.certs.iter().filter(|_| named_one) {
         if plan.cert(*id).is_none() {
             return Err(flag_err(format!(
                 "{}: not part of this tree (etcd is external)",
@@ -193,7 +199,7 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
             )));
         }
     }
-    for id in &selection.kubeconfigs {
+    for id in selection.kubeconfigs.iter().filter(|_| named_one) {
         if plan.kubeconfig(*id).is_none() {
             return Err(flag_err(format!(
                 "{}: kubeadm {} does not write it",

@@ -345,3 +345,33 @@ fn expired_leaves_are_not_reused_and_all_are_named_in_one_run() -> R {
     assert_eq!(expired.len(), 12, "{}", r.stdout);
     Ok(())
 }
+
+/// `init` with a version before 1.29 (no super-admin.conf) makes that version's tree, and
+/// `verify` passes it; naming the file such a version does not write is still refused.
+#[test]
+fn init_before_super_admin_conf() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let v = [
+        "--kubernetes-version",
+        "v1.28.9",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+    ];
+    let r = init(d, &v)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!d.join("out/super-admin.conf").exists());
+    assert!(d.join("out/admin.conf").exists());
+    let mut verify = vec!["verify"];
+    verify.extend_from_slice(&v);
+    verify.extend_from_slice(&BASE);
+    let r = kubepki(d, &verify)?;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let mut phase = vec!["init", "phase", "kubeconfig", "super-admin"];
+    phase.extend_from_slice(&v);
+    phase.extend_from_slice(&BASE);
+    let r = kubepki(d, &phase)?;
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("does not write it"), "{}", r.stderr);
+    Ok(())
+}
