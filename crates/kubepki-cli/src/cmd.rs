@@ -62,10 +62,10 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
-/// Every certificate of a CA certificate file, for what a kubeconfig trusts
-/// (`certificate-authority-data`): during a CA rotation `ca.crt` holds two (docs/rotation.md).
+/// The CA certificates a kubeconfig made with the CA file `cert` trusts
+/// (`certificate-authority-data`): its CA, and during a rotation of it both (docs/rotation.md).
 pub fn ca_trust(cert: &Path) -> Result<Vec<Certificate>, CliError> {
-    Certificate::chain_from_pem(&read(cert)?).map_err(|e| file_err(cert)(&e))
+    kubepki_kubeadm::ca_trust_bundle(cert).map_err(crate::init::lib_err)
 }
 
 /// Loads a CA from its certificate and key files; an error names the file at fault.

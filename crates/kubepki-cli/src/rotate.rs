@@ -76,7 +76,10 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
         }
     };
     let mut opts = RotateOptions::all(&spec);
-    opts.targets = targets;
+    // `all`: every target for start; for reissue and finish, those being rotated.
+    if a.ca != "all" {
+        opts.targets = targets;
+    }
     if a.flags.encryption_algorithm.is_some() {
         opts.algorithm = Some(spec.encryption_algorithm);
     }
@@ -90,7 +93,8 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
             "phase": phase,
             "changed": !done.unchanged(),
             "targets": done.changes,
-            "files": done.written,
+            "written": done.written,
+            "removed": done.deleted,
         });
         let text = serde_json::to_string_pretty(&json).map_err(other_err)?;
         outln!("{}", crate::out::json(&text))?;
@@ -98,7 +102,10 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
     }
     for c in &done.changes {
         let what = match (c.before, c.after) {
-            (b, a) if b == a => "already there, nothing to change".to_owned(),
+            (b, a) if b == a && done.unchanged() => "already there, nothing to change".to_owned(),
+            (b, a) if b == a => {
+                "already at this stage; files that lagged behind were brought along".to_owned()
+            }
             (RotationStage::Idle, RotationStage::Started) => {
                 "a new CA is trusted next to the old one, which still signs".to_owned()
             }
@@ -127,11 +134,10 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
         )?;
     }
     for f in &done.written {
-        outln!(
-            "[rotate] {} {}",
-            if f.exists() { "Wrote" } else { "Removed" },
-            esc_path(f)
-        )?;
+        outln!("[rotate] Wrote {}", esc_path(f))?;
+    }
+    for f in &done.deleted {
+        outln!("[rotate] Removed {}", esc_path(f))?;
     }
     if done.unchanged() {
         outln!("[rotate] Nothing to do: phase {phase} had already run here.")?;
@@ -177,6 +183,7 @@ fn role(r: FileRole) -> &'static str {
         FileRole::Key => "signing key",
         FileRole::PendingKey => "waiting key",
         FileRole::SigningCert => "signer",
+        FileRole::Record => "record",
         _ => "other",
     }
 }
@@ -220,7 +227,7 @@ fn print_status(status: &RotationStatus, output: Format) -> Result<(), CliError>
             )?;
             for f in &t.files {
                 outln!(
-                    "  {:<12}{:<9}{:<4}{}{}",
+                    "  {:<12}{:<16}{:<4}{}{}",
                     role(f.role),
                     holds(&f.holds),
                     if f.ok { "ok" } else { "LAG" },

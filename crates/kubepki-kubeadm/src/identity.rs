@@ -468,7 +468,8 @@ pub fn control_plane_node_with_ca_keys(
     shared.extend(
         crate::RotationTarget::of(&plan.spec)
             .into_iter()
-            .map(|t| PathBuf::from(t.pending_key_rel()))
+            .flat_map(|t| [t.pending_key_rel(), t.record_rel()])
+            .map(PathBuf::from)
             .chain([PathBuf::from(crate::SIGNER_CERT)])
             .filter(|rel| std::fs::symlink_metadata(from_cert_dir.join(rel)).is_ok()),
     );
@@ -548,5 +549,19 @@ pub fn control_plane_node_with_ca_keys(
         new_files.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
     }
     let written = crate::init::stage_and_commit(plan, &new_files)?;
+    // The rotation folder (waiting keys) is the owner's alone, as `ca rotate start` makes it.
+    let rotation = plan.cert_dir.join(crate::rotate::ROTATION_DIR);
+    if new_files.files().any(|f| {
+        f.path.starts_with(&format!(
+            "{}{}/",
+            crate::PKI_PREFIX,
+            crate::rotate::ROTATION_DIR
+        ))
+    }) && std::fs::symlink_metadata(&rotation).is_ok_and(|m| m.is_dir())
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&rotation, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| file_err(&rotation, format!("cannot make it 0700: {e}")))?;
+    }
     Ok(applied.into_report(written, recovered))
 }

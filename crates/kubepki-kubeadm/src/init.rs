@@ -666,7 +666,7 @@ pub fn decide(
     let ca_trust = match cas.get(&CertId::Ca) {
         Some(CaState::Loaded(_)) => {
             let p = CertId::Ca.cert_path(dir);
-            crate::tree::parse_bundle(&p, &cur.read(&p)?)?
+            crate::rotate::tree_trust(current, &p)?
         }
         _ => Vec::new(),
     };

@@ -123,8 +123,8 @@ pub use renew::{
 };
 pub use rotate::{
     FileRole, Generation, RotateOptions, Rotation, RotationFile, RotationPhase, RotationStage,
-    RotationStatus, RotationTarget, SIGNER_CERT, TargetChange, TargetStatus, rotate, rotate_in,
-    rotation_status, rotation_status_in,
+    RotationStatus, RotationTarget, SIGNER_CERT, TargetChange, TargetStatus, ca_trust_bundle,
+    rotate, rotate_in, rotation_status, rotation_status_in,
 };
 pub use rules::{Rule, RuleFailure};
 pub use spec::{

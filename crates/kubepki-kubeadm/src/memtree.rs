@@ -223,6 +223,14 @@ impl Tree {
         tree
     }
 
+    /// Marks the file at `path` as present but not to be read (`reason`): [`Tree::read`]
+    /// reports it, naming the file.
+    pub(crate) fn mark_unreadable(&mut self, path: &str, reason: &str) {
+        self.files.retain(|f| f.path != path);
+        self.unreadable.retain(|(p, _)| p != path);
+        self.unreadable.push((path.to_owned(), reason.to_owned()));
+    }
+
     /// Appends `file` (its path and mode were checked when it was first made).
     pub(crate) fn push_file(&mut self, file: TreeFile) {
         self.files.push(file);
@@ -363,6 +371,7 @@ pub(crate) fn layout(plan: &Plan) -> Vec<(String, PathBuf)> {
     // (docs/rotation.md).
     cert_file(plan.cert_dir.join(crate::rotate::SIGNER_CERT));
     for target in crate::rotate::RotationTarget::ALL {
+        cert_file(plan.cert_dir.join(target.record_rel()));
         cert_file(plan.cert_dir.join(target.pending_key_rel()));
     }
     for k in &plan.kubeconfigs {

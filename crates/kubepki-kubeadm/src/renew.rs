@@ -342,10 +342,11 @@ fn plan_renewal(
     // Kubeconfigs trust every certificate of ca.crt (two during a CA rotation:
     // docs/rotation.md), in its order.
     let ca_file = CertId::Ca.cert_path(dir);
-    let ca_bundle = src
-        .read(&ca_file)
-        .and_then(|b| crate::tree::parse_bundle(&ca_file, &b))
-        .map(|certs| crate::tree::bundle_pem(&certs));
+    let ca_bundle = match src {
+        Source::Folder { .. } => crate::rotate::ca_trust_bundle(&ca_file),
+        Source::Tree { tree, .. } => crate::rotate::tree_trust(tree, &ca_file),
+    }
+    .map(|certs| crate::tree::bundle_pem(&certs));
     for (job, key) in jobs.into_iter().zip(keys) {
         let Some(Ok(Some(ca))) = cas.get(&job.ca) else {
             continue;
@@ -388,7 +389,14 @@ fn plan_renewal(
                 (RenewTarget::Kubeconfig(_), Some((path, bytes))) => {
                     let ca_pem = match &ca_bundle {
                         Ok(b) => b.clone(),
-                        Err(_) => ca.certificate().to_pem(),
+                        Err(e) => {
+                            return Err(file_err(
+                                path,
+                                format!(
+                                    "its CA data would come from ca.crt, which is refused: {e}"
+                                ),
+                            ));
+                        }
                     };
                     let planned = kubeconfig_edit::plan(
                         path,

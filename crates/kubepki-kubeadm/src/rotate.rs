@@ -127,6 +127,19 @@ impl RotationTarget {
         format!("{PKI_PREFIX}{}", self.pending_key_rel())
     }
 
+    /// The record of a rotation in progress, relative to the certificate folder: the old and
+    /// the new CA (or public key) as `start` made them (`rotation/ca.crt`, `rotation/sa.pub`).
+    pub(crate) fn record_rel(self) -> String {
+        match self.ca_id() {
+            Some(_) => format!("{ROTATION_DIR}/{}.crt", self.name()),
+            None => format!("{ROTATION_DIR}/{}.pub", self.name()),
+        }
+    }
+
+    fn record(self) -> String {
+        format!("{PKI_PREFIX}{}", self.record_rel())
+    }
+
     /// The file that holds what is trusted (`pki/ca.crt`, `pki/sa.pub`).
     fn trust_file(self) -> String {
         match self.ca_id() {
@@ -298,6 +311,9 @@ pub enum FileRole {
     PendingKey,
     /// The signing certificate alone (`pki/ca-signer.crt`, for kube-controller-manager).
     SigningCert,
+    /// The record of the rotation in progress (`pki/rotation/*.crt`, `pki/rotation/sa.pub`):
+    /// the old and the new CA as `start` made them.
+    Record,
 }
 
 /// One file of a target in [`RotationStatus`].
@@ -402,8 +418,11 @@ pub struct Rotation {
     pub changes: Vec<TargetChange>,
     /// Warnings (a leaf cut to its CA's end, ...).
     pub warnings: Vec<String>,
-    /// Files written and removed by [`rotate`] (on disk); empty from [`rotate_in`].
+    /// Files written by [`rotate`] (on disk); empty from [`rotate_in`].
     pub written: Vec<PathBuf>,
+    /// Files removed by [`rotate`] (the waiting keys after `reissue`, the record after
+    /// `finish`); empty from [`rotate_in`].
+    pub deleted: Vec<PathBuf>,
 }
 
 impl Rotation {
@@ -457,16 +476,22 @@ struct State {
     key: KeyFile,
     /// The pending key, if its file exists.
     pending: Option<KeyFile>,
+    /// The rotation's (old, new) as `start` recorded them, if the record exists.
+    record: Option<(Member, Member)>,
 }
 
 impl State {
     /// (old, new) of a rotation in progress.
     fn old_new(&self) -> Option<(&Member, &Member)> {
-        match (self.stage, self.members.as_slice()) {
-            (RotationStage::Started, [a, b]) => Some((a, b)),
-            (RotationStage::Reissued, [a, b]) => Some((b, a)),
+        match (self.stage, &self.record) {
+            (RotationStage::Started | RotationStage::Reissued, Some((o, n))) => Some((o, n)),
             _ => None,
         }
+    }
+
+    /// A record left by a `finish` interrupted after its batch.
+    fn leftover_record(&self) -> bool {
+        self.stage == RotationStage::Idle && self.record.is_some()
     }
 
     /// The signing member (first).
@@ -474,7 +499,8 @@ impl State {
         self.members.first()
     }
 
-    /// A pending key that is the signing key: left by a `reissue` interrupted after its batch.
+    /// A pending key that is the signing key: left by a `reissue` (or `finish`) interrupted
+    /// after its batch.
     fn leftover(&self) -> bool {
         self.pending.as_ref().is_some_and(|p| {
             self.members
@@ -513,7 +539,7 @@ fn read_key_file(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KeyFile, 
 }
 
 /// The members of a trust file's bytes.
-fn members(target: RotationTarget, path: &Path, bytes: &[u8]) -> Result<Vec<Member>, Error> {
+fn read_members(target: RotationTarget, path: &Path, bytes: &[u8]) -> Result<Vec<Member>, Error> {
     let blocks = kubepki_keys::pem::decode_all(bytes).map_err(|e| malformed(path, e))?;
     if let Some(b) = blocks.iter().find(|b| b.label() != target.label()) {
         return Err(file_err(
@@ -595,11 +621,57 @@ fn members(target: RotationTarget, path: &Path, bytes: &[u8]) -> Result<Vec<Memb
     }
 }
 
+/// The CA certificates a kubeconfig made from the cluster CA file `ca_file` trusts: its first
+/// certificate (what kubeadm embeds), and the second as well while a rotation of that CA is in
+/// progress, confirmed by the rotation's record next to it (`rotation/ca.crt`: docs/rotation.md).
+/// Any other certificate in the file is never trusted by what kubepki writes.
+pub fn ca_trust_bundle(ca_file: &Path) -> Result<Vec<Certificate>, Error> {
+    let ca = crate::tree::read_file(ca_file)?;
+    let record_path = ca_file
+        .parent()
+        .unwrap_or_else(|| Path::new(""))
+        .join(RotationTarget::Ca.record_rel());
+    let record = match std::fs::symlink_metadata(&record_path) {
+        Ok(m) if m.file_type().is_file() => Some(crate::tree::read_file(&record_path)?),
+        _ => None,
+    };
+    confirmed_trust(ca_file, &ca, record.as_deref().map(|r| r.as_slice()))
+}
+
+/// [`ca_trust_bundle`] for a tree (`pki/ca.crt`, `pki/rotation/ca.crt`); `path` names ca.crt.
+pub(crate) fn tree_trust(tree: &Tree, path: &Path) -> Result<Vec<Certificate>, Error> {
+    let (rel, _) = crate::memtree::ca_paths(CertId::Ca);
+    let ca = tree.read(&rel, path)?;
+    let record = tree
+        .get(&RotationTarget::Ca.record())
+        .map(|f| f.bytes.clone());
+    confirmed_trust(path, &ca, record.as_deref().map(|r| r.as_slice()))
+}
+
+fn confirmed_trust(
+    path: &Path,
+    ca: &[u8],
+    record: Option<&[u8]>,
+) -> Result<Vec<Certificate>, Error> {
+    let first = crate::tree::parse_cert(path, ca)?;
+    if let Some(record) = record
+        && let (Ok(ms), Ok(rs)) = (
+            read_members(RotationTarget::Ca, path, ca),
+            read_members(RotationTarget::Ca, path, record),
+        )
+        && let ([a, b], [o, n]) = (ms.as_slice(), rs.as_slice())
+        && ((a.same(o) && b.same(n)) || (a.same(n) && b.same(o)))
+    {
+        return Ok(ms.into_iter().filter_map(|m| m.cert).collect());
+    }
+    Ok(vec![first])
+}
+
 /// Reads target `target` of `tree` and derives its stage.
 fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result<State, Error> {
     let trust_rel = target.trust_file();
     let trust_path = shown(spec, &trust_rel);
-    let members = members(target, &trust_path, &tree.read(&trust_rel, &trust_path)?)?;
+    let members = read_members(target, &trust_path, &tree.read(&trust_rel, &trust_path)?)?;
     let key_rel = target.key_file();
     let key_path = shown(spec, &key_rel);
     if !tree.exists(&key_rel) {
@@ -634,45 +706,103 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
     } else {
         None
     };
-    let stage = match (members.as_slice(), &pending) {
-        ([_], None) => RotationStage::Idle,
-        ([s], Some(p)) if p.key.matches_public_key(&s.spki) => RotationStage::Idle,
+    let record_rel = target.record();
+    let record_path = shown(spec, &record_rel);
+    let record = if tree.exists(&record_rel) {
+        match read_members(target, &record_path, &tree.read(&record_rel, &record_path)?)?.as_slice()
+        {
+            [o, n] => Some((o.clone(), n.clone())),
+            _ => {
+                return Err(file_err(
+                    &record_path,
+                    format!(
+                        "must hold the rotation's two {}s, old then new, as start wrote them",
+                        target.label()
+                    ),
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let pending_is = |m: &Member| {
+        pending
+            .as_ref()
+            .is_some_and(|p| p.key.matches_public_key(&m.spki))
+    };
+    let stray_pending = || {
+        file_err(
+            &pending_path,
+            format!(
+                "is a waiting key that is not the new key of the rotation in {}; remove it",
+                trust_path.display()
+            ),
+        )
+    };
+    let stage = match (members.as_slice(), &record) {
+        ([s], None) => {
+            if pending.is_some() && !pending_is(s) {
+                return Err(stray_pending());
+            }
+            RotationStage::Idle
+        }
+        // Finished; the record (and maybe the waiting key) left by an interrupted finish.
+        ([s], Some((_, n))) if n.same(s) => {
+            if pending.is_some() && !pending_is(s) {
+                return Err(stray_pending());
+            }
+            RotationStage::Idle
+        }
         ([_], Some(_)) => {
             return Err(file_err(
-                &pending_path,
+                &record_path,
                 format!(
-                    "is a waiting new key, but {} holds one {}: no rotation is started; remove it, or start again",
-                    trust_path.display(),
-                    target.label()
-                ),
-            ));
-        }
-        ([_, n], Some(p)) if p.key.matches_public_key(&n.spki) => RotationStage::Started,
-        ([s, _], Some(p)) if p.key.matches_public_key(&s.spki) => RotationStage::Reissued,
-        ([_, _], Some(_)) => {
-            return Err(file_err(
-                &pending_path,
-                format!(
-                    "is the key of neither CA in {}: not this rotation's",
+                    "records a rotation whose new {} is not the one in {}: not this tree's; remove it",
+                    target.label(),
                     trust_path.display()
                 ),
             ));
         }
-        ([s, o], None) => {
-            // A started rotation whose waiting key was lost looks like a reissued one; the new
-            // CA is the younger one, and it comes first only after reissue.
-            if let (Some(sc), Some(oc)) = (&s.cert, &o.cert)
-                && sc.not_before() < oc.not_before()
-            {
+        ([_, _], None) => {
+            return Err(file_err(
+                &trust_path,
+                format!(
+                    "holds two {}s, but no rotation is in progress here ({} is missing): the second is not this tree's; remove it",
+                    target.label(),
+                    record_path.display()
+                ),
+            ));
+        }
+        ([a, b], Some((o, n))) if a.same(o) && b.same(n) => {
+            if pending.is_none() {
                 return Err(missing(
                     &pending_path,
                     format!(
-                        "missing: {} holds the older CA first (a started rotation), but the new CA's key is not here",
+                        "missing: the rotation is started ({} holds old, new), and this is the new key",
                         trust_path.display()
                     ),
                 ));
             }
+            if !pending_is(n) {
+                return Err(stray_pending());
+            }
+            RotationStage::Started
+        }
+        ([a, b], Some((o, n))) if a.same(n) && b.same(o) => {
+            if pending.is_some() && !pending_is(a) {
+                return Err(stray_pending());
+            }
             RotationStage::Reissued
+        }
+        (_, Some(_)) => {
+            return Err(file_err(
+                &trust_path,
+                format!(
+                    "does not hold the rotation recorded in {} (old, new or new, old): one of its {}s is not this rotation's",
+                    record_path.display(),
+                    target.label()
+                ),
+            ));
         }
         _ => unreachable_members(&trust_path)?,
     };
@@ -682,6 +812,7 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
         members,
         key,
         pending,
+        record,
     };
     if target == RotationTarget::Ca {
         signer_file(spec, tree, &state)?;
@@ -701,7 +832,7 @@ fn signer_file(
         return Ok(None);
     }
     let path = shown(spec, &rel);
-    let ms = members(RotationTarget::Ca, &path, &tree.read(&rel, &path)?)?;
+    let ms = read_members(RotationTarget::Ca, &path, &tree.read(&rel, &path)?)?;
     match ms.as_slice() {
         [m] => match state.generation(m) {
             Generation::Other => Err(file_err(
@@ -780,7 +911,7 @@ fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView,
         Some(d) => {
             let pem = crate::kubeconfig::decode(&path, "certificate-authority-data", d)?;
             Some(
-                members(RotationTarget::Ca, &path, &pem)
+                read_members(RotationTarget::Ca, &path, &pem)
                     .map_err(|e| file_err(&path, format!("certificate-authority-data: {e}")))?,
             )
         }
@@ -855,6 +986,18 @@ fn target_files(spec: &ClusterSpec, tree: &Tree, state: &State) -> Vec<RotationF
             holds: vec![g],
             ok: g == want_signer,
             note: None,
+        });
+    }
+    if let Some((_, _)) = &state.record {
+        let leftover = state.leftover_record();
+        files.push(RotationFile {
+            path: shown(spec, &t.record()),
+            role: FileRole::Record,
+            holds: vec![Generation::Old, Generation::New],
+            ok: !leftover,
+            note: leftover.then(|| {
+                "left by an interrupted finish: running finish again removes it".to_owned()
+            }),
         });
     }
     if state.pending.is_some() {
@@ -976,8 +1119,21 @@ pub fn rotation_status_in(spec: &ClusterSpec, current: &Tree) -> RotationStatus 
     for t in RotationTarget::of(spec) {
         match read_state(spec, current, t) {
             Ok(state) => {
-                let files = target_files(spec, current, &state);
-                let lagging = files.iter().any(|f| !f.ok);
+                let mut files = target_files(spec, current, &state);
+                // Once idle, a certificate of a CA the tree no longer has is not a phase's to
+                // fix: it is renewed (or made again) like any certificate of a foreign CA.
+                for f in files.iter_mut().filter(|f| {
+                    !f.ok && state.stage == RotationStage::Idle && f.role == FileRole::SignedBy
+                }) {
+                    f.note.get_or_insert_with(|| {
+                        "signed by a CA this tree no longer has: renew it (`certs renew`) or make it again".into()
+                    });
+                }
+                let lagging = files.iter().any(|f| {
+                    let renew_instead =
+                        state.stage == RotationStage::Idle && f.role == FileRole::SignedBy;
+                    !f.ok && !renew_instead
+                });
                 let next = if lagging {
                     // The phase that made this stage, run again, brings the laggards along.
                     match state.stage {
@@ -1043,6 +1199,12 @@ pub(crate) fn stage_check(
         }
         Err(e) => return Err(e.to_string()),
     };
+    if state.leftover_record() {
+        return Err(format!(
+            "{} is left by an interrupted finish: run `kubepki ca rotate finish` again to remove it",
+            shown(spec, &target.record()).display()
+        ));
+    }
     if state.leftover() {
         return Err(format!(
             "{} is the signing key again (left by an interrupted reissue): run `kubepki ca rotate reissue` again to remove it",
@@ -1050,7 +1212,14 @@ pub(crate) fn stage_check(
         ));
     }
     Ok(match (state.stage, state.old_new()) {
-        (RotationStage::Idle, _) | (_, None) => "one CA, no rotation in progress".to_owned(),
+        (RotationStage::Idle, _) | (_, None) => format!(
+            "one {}, no rotation in progress",
+            if target.ca_id().is_some() {
+                "CA"
+            } else {
+                "public key"
+            }
+        ),
         (stage, Some((old, new))) => format!(
             "a rotation is in progress, stage {stage} (old {}, new {}); next phase: {}",
             old.fingerprint(),
@@ -1102,18 +1271,45 @@ pub fn rotate_in(
     now: OffsetDateTime,
 ) -> Result<Rotation, Error> {
     let plan = Plan::shared_files(spec)?;
-    let targets = if opts.targets.is_empty() {
-        RotationTarget::of(spec)
-    } else {
+    // No targets named: every target for start; for reissue and finish, those with a
+    // rotation in progress (or its leftovers), so that rotating one CA alone needs no --ca later.
+    let explicit = !opts.targets.is_empty();
+    let targets = if explicit {
         opts.targets.clone()
+    } else {
+        RotationTarget::of(spec)
     };
     // 1. Every target's stage, and whether the phase may run.
     let mut problems = Vec::new();
-    let mut states = Vec::new();
+    let mut states: Vec<State> = Vec::new();
     for &t in &targets {
         match read_state(spec, current, t) {
             Ok(s) => states.push(s),
             Err(e) => problems.push(e),
+        }
+    }
+    if !explicit && phase != RotationPhase::Start {
+        let busy =
+            |s: &State| s.stage != RotationStage::Idle || s.record.is_some() || s.pending.is_some();
+        if states.iter().any(busy) {
+            states.retain(busy);
+        }
+    }
+    // `start` from another node with no target named: what that node rotates.
+    if !explicit
+        && phase == RotationPhase::Start
+        && let Some(from) = from
+    {
+        let from_spec = from_spec(spec, opts);
+        let rotating: Vec<RotationTarget> = states
+            .iter()
+            .map(|s| s.target)
+            .filter(|t| {
+                read_state(&from_spec, from, *t).is_ok_and(|src| src.stage != RotationStage::Idle)
+            })
+            .collect();
+        if !rotating.is_empty() {
+            states.retain(|s| rotating.contains(&s.target));
         }
     }
     for s in &states {
@@ -1200,6 +1396,14 @@ pub fn rotate_in(
             };
         if let Some(src) = src {
             check_same_rotation(spec, opts, s, src, &old, new.as_ref(), phase)?;
+            if phase == RotationPhase::Finish && src.stage == RotationStage::Started {
+                return Err(file_err(
+                    shown(&from_spec(spec, opts), &t.trust_file()),
+                    format!(
+                        "{t}: the node of --from-cert-dir is still at stage started (its leaves are the old CA's): finishing here would lock it out; run reissue there first"
+                    ),
+                ));
+            }
         }
         let trust_path = t.trust_file();
         let key_rel = t.key_file();
@@ -1228,6 +1432,16 @@ pub fn rotate_in(
         } else if current.exists(&pending_rel) {
             removed.push(pending_rel.clone());
         }
+        // The record of the rotation (old, new) lives from start to finish.
+        let record_rel = t.record();
+        match (after, &new) {
+            (RotationStage::Started | RotationStage::Reissued, Some(n)) => {
+                let record = format!("{}{}", old.pem(t), n.pem(t));
+                put_if_changed(current, &mut out, &record_rel, record.as_bytes())?;
+            }
+            _ if current.exists(&record_rel) => removed.push(record_rel.clone()),
+            _ => {}
+        }
         synth.insert(
             trust_path.clone(),
             trust_pem.as_bytes().to_vec(),
@@ -1240,7 +1454,7 @@ pub fn rotate_in(
             let signer_pem = trust[0].pem(t);
             let rel = signer_rel();
             if current.exists(&rel) || new.is_some() {
-                if !current.exists(&rel) {
+                if !current.exists(&rel) && trust.len() > 1 {
                     warnings.push(format!(
                         "{} written: point kube-controller-manager's --cluster-signing-cert-file at it before it reads the two CAs in ca.crt (its CSR signer refuses a file of two certificates): docs/rotation.md, \"kube-controller-manager\"",
                         shown(spec, &rel).display()
@@ -1385,6 +1599,7 @@ pub fn rotate_in(
         changes,
         warnings,
         written: Vec::new(),
+        deleted: Vec::new(),
     })
 }
 
@@ -1561,11 +1776,12 @@ pub(crate) fn read_tree(spec: &ClusterSpec) -> Tree {
     paths.push(signer_rel());
     for t in RotationTarget::ALL {
         paths.push(t.pending_key());
+        paths.push(t.record());
     }
     for k in spec.kubeconfig_ids() {
         paths.push(k.file_name().to_owned());
     }
-    Tree::read_paths(
+    let mut tree = Tree::read_paths(
         paths
             .into_iter()
             .map(|rel| {
@@ -1573,7 +1789,23 @@ pub(crate) fn read_tree(spec: &ClusterSpec) -> Tree {
                 (rel, abs)
             })
             .collect(),
-    )
+    );
+    // The rotation's own files are never read through a link (a `ca-signer.crt` linked to
+    // `ca.crt` would turn into the bundle kube-controller-manager refuses).
+    let own = RotationTarget::ALL
+        .into_iter()
+        .flat_map(|t| [t.pending_key(), t.record()])
+        .chain([signer_rel()]);
+    for rel in own {
+        let abs = shown(spec, &rel);
+        if std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink()) {
+            tree.mark_unreadable(
+                &rel,
+                "is a symbolic link; kubepki reads and writes the rotation's files only as regular files",
+            );
+        }
+    }
+    tree
 }
 
 /// Runs `phase` of a CA rotation on `spec`'s folders at `now`: under the tree's exclusive lock
@@ -1633,7 +1865,7 @@ pub fn rotate(
     for rel in &rotation.removed {
         let path = shown(spec, rel);
         match std::fs::remove_file(&path) {
-            Ok(()) => rotation.written.push(path),
+            Ok(()) => rotation.deleted.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(file_err(&path, format!("cannot remove it: {e}"))),
         }

@@ -30,12 +30,6 @@ pub(crate) fn parse_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, Error
     Certificate::from_pem(bytes).map_err(|e| malformed(path, e))
 }
 
-/// Every certificate of the PEM `bytes` of the file at `path` (a CA file holds two during a
-/// CA rotation: docs/rotation.md), in file order.
-pub(crate) fn parse_bundle(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
-    Certificate::chain_from_pem(bytes).map_err(|e| malformed(path, e))
-}
-
 /// The certificates of a CA file as clients embed them (`certificate-authority-data`): each
 /// certificate's PEM, in file order.
 pub(crate) fn bundle_pem(certs: &[Certificate]) -> String {

@@ -224,9 +224,8 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             rotation(crate::RotationTarget::ServiceAccount),
         );
     }
-    let ca_bundle = read_file(&CertId::Ca.cert_path(dir))
-        .ok()
-        .and_then(|b| Certificate::chain_from_pem(&b).ok());
+    // What kubeconfigs must trust: ca.crt's CA, and both during a rotation (its record).
+    let ca_bundle = crate::rotate::tree_trust(&tree, &CertId::Ca.cert_path(dir)).ok();
 
     for k in &plan.kubeconfigs {
         kubeconfig_checks(
@@ -494,7 +493,7 @@ fn kubeconfig_checks(
                 ))
             } else {
                 Err(format!(
-                    "certificate-authority-data ({} certificate{}) is not this tree's ca.crt ({}); during a CA rotation, run the current phase again (docs/rotation.md)",
+                    "certificate-authority-data ({} certificate{}) is not what this tree's ca.crt makes clients trust ({}); during a CA rotation, run the current phase again (docs/rotation.md)",
                     theirs.len(),
                     if theirs.len() == 1 { "" } else { "s" },
                     want.len()

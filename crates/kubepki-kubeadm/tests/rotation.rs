@@ -192,7 +192,14 @@ fn every_stage_on_folders() -> R {
                 }
                 assert_ne!(fs::read(pki.join("sa.key"))?, old_sa);
                 assert_eq!(sa_pub.len(), 2);
-                assert!(!pki.join("rotation").exists(), "the waiting keys are gone");
+                for t in ["ca", "front-proxy-ca", "etcd-ca", "sa"] {
+                    assert!(
+                        !pki.join(format!("rotation/{t}.key")).exists(),
+                        "{t}: waiting key"
+                    );
+                }
+                // The record of the rotation stays until finish.
+                assert_eq!(certs(&pki.join("rotation/ca.crt"))?.len(), 2);
             }
             _ => {
                 assert_eq!(ca.len(), 1);
@@ -200,6 +207,10 @@ fn every_stage_on_folders() -> R {
                 assert_eq!(admin_trust.len(), 1);
                 assert_eq!(admin_trust[0].to_der(), ca[0].to_der());
                 assert_eq!(sa_pub.len(), 1);
+                assert!(
+                    !pki.join("rotation").exists(),
+                    "the rotation folder is gone"
+                );
             }
         }
     }
@@ -360,8 +371,6 @@ fn a_lost_key_and_a_leaf_left_behind() -> R {
     for f in ["apiserver.crt", "apiserver.key"] {
         fs::copy(d.join("pki").join(f), old.join(f))?;
     }
-    // A different second of NotBefore, so the CAs' order tells old from new.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
     let kept = fs::read(d.join("pki/rotation/ca.key"))?;
     fs::remove_file(d.join("pki/rotation/ca.key"))?;
@@ -591,5 +600,139 @@ fn rsa_to_ecdsa_and_one_ca_alone() -> R {
             .all(|t| t.stage == Some(RotationStage::Idle))
     );
     let _ = CertId::EtcdCa;
+    Ok(())
+}
+
+/// A CA of the same name appended to `ca.crt` (the attack of a review: same subject DER, older)
+/// is refused by every phase and by `status` and `verify`, and never embedded by `init` or
+/// `renew`; the same for a lost waiting key of the service-account rotation.
+#[test]
+fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let s = init(d, KeyAlgorithm::EcdsaP256)?;
+    let pki = d.join("pki");
+    let old = certs(&pki.join("ca.crt"))?.remove(0);
+    let evil = kubepki_ca::CertificateAuthority::create_root(
+        &kubepki_ca::CaSpec {
+            subject: old.subject().clone(),
+            window: kubepki_ca::Window::kubeadm(
+                OffsetDateTime::now_utc() - time::Duration::days(30),
+                time::Duration::days(3650),
+            ),
+            path_len: None,
+        },
+        kubepki_keys::PrivateKey::generate(KeyAlgorithm::EcdsaP256)?,
+    )?;
+    let mut ca = fs::read(pki.join("ca.crt"))?;
+    ca.extend(evil.certificate().to_pem().as_bytes());
+    fs::write(pki.join("ca.crt"), &ca)?;
+    let before = snapshot(d)?;
+    for phase in PHASES {
+        let e = rotate(
+            &s,
+            phase,
+            &RotateOptions::all(&s),
+            OffsetDateTime::now_utc(),
+        )
+        .expect_err("foreign CA");
+        assert!(e.to_string().contains("ca.crt"), "{phase}: {e}");
+    }
+    assert_eq!(snapshot(d)?, before);
+    let status = rotation_status(&s)?;
+    assert!(
+        status.targets[0].problem.is_some(),
+        "{:?}",
+        status.targets[0]
+    );
+    let v = verify(&Plan::new(&s)?, OffsetDateTime::now_utc());
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.item == "ca" && c.check == "rotation" && c.status == Status::Fail)
+    );
+    // init (a missing kubeconfig made again) and renew embed the CA alone, as kubeadm does.
+    fs::remove_file(d.join("scheduler.conf"))?;
+    run(
+        &Plan::new(&s)?,
+        &Selection::all(),
+        OffsetDateTime::now_utc(),
+        false,
+    )?;
+    assert_eq!(kubeconfig_trust(&d.join("scheduler.conf"))?.len(), 1);
+    kubepki_kubeadm::renew(
+        &s,
+        &[RenewTarget::Kubeconfig(
+            kubepki_kubeadm::KubeconfigId::Admin,
+        )],
+        None,
+        OffsetDateTime::now_utc(),
+    )?;
+    let admin = kubeconfig_trust(&d.join("admin.conf"))?;
+    assert_eq!(admin.len(), 1);
+    assert_eq!(admin[0].to_der(), old.to_der());
+
+    // The service-account key pair: a started rotation whose waiting key is lost is named,
+    // never taken for a reissued one (which finish would undo to the old key).
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    let mut only_sa = RotateOptions::all(&s);
+    only_sa.targets = vec![RotationTarget::ServiceAccount];
+    rotate(
+        &s,
+        RotationPhase::Start,
+        &only_sa,
+        OffsetDateTime::now_utc(),
+    )?;
+    fs::remove_file(dir.path().join("pki/rotation/sa.key"))?;
+    for phase in [RotationPhase::Reissue, RotationPhase::Finish] {
+        let e = rotate(&s, phase, &only_sa, OffsetDateTime::now_utc()).expect_err("lost sa key");
+        assert!(
+            matches!(&e, Error::MissingFile { path, .. } if path.ends_with("rotation/sa.key")),
+            "{phase}: {e}"
+        );
+    }
+    Ok(())
+}
+
+/// After rotating one CA alone, the default target set of reissue and finish is the rotation
+/// in progress (not every CA, which would ask to start the others); `finish` with the folder of
+/// a node that has not reissued yet is refused; the rotation's own files are never links.
+#[test]
+fn one_ca_alone_other_nodes_and_links() -> R {
+    let (one, two) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let s1 = init(one.path(), KeyAlgorithm::EcdsaP256)?;
+    let s2 = spec(two.path(), "cp2", [192, 0, 2, 11], KeyAlgorithm::EcdsaP256);
+    let now = OffsetDateTime::now_utc();
+    control_plane_node(&Plan::new(&s2)?, &s1.cert_dir, now)?;
+    let mut only_ca = RotateOptions::all(&s1);
+    only_ca.targets = vec![RotationTarget::Ca];
+    rotate(&s1, RotationPhase::Start, &only_ca, now)?;
+    let mut from1 = RotateOptions::all(&s2);
+    from1.from_cert_dir = Some(s1.cert_dir.clone());
+    rotate(&s2, RotationPhase::Start, &from1, now)?; // all: start takes the new CA of node 1
+    let r = rotate(&s2, RotationPhase::Reissue, &from1, now)?;
+    assert_eq!(
+        r.changes.iter().map(|c| c.target).collect::<Vec<_>>(),
+        [RotationTarget::Ca],
+        "reissue with no target named rotates what is in progress"
+    );
+    // Node 1 is still started: finishing node 2 would lock node 1's old leaves out.
+    let e = rotate(&s2, RotationPhase::Finish, &from1, now).expect_err("node 1 started");
+    assert!(e.to_string().contains("still at stage started"), "{e}");
+    rotate(&s1, RotationPhase::Reissue, &RotateOptions::all(&s1), now)?;
+    rotate(&s2, RotationPhase::Finish, &from1, now)?;
+    rotate(&s1, RotationPhase::Finish, &RotateOptions::all(&s1), now)?;
+    assert!(verify(&Plan::new(&s1)?, now).passed());
+    assert!(verify(&Plan::new(&s2)?, now).passed());
+
+    // ca-signer.crt as a link to ca.crt is refused, naming it, before anything is written.
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    std::os::unix::fs::symlink("ca.crt", dir.path().join("pki/ca-signer.crt"))?;
+    let before = snapshot(dir.path())?;
+    let e = rotate(&s, RotationPhase::Start, &RotateOptions::all(&s), now).expect_err("link");
+    assert!(e.to_string().contains("ca-signer.crt"), "{e}");
+    assert_eq!(snapshot(dir.path())?, before);
     Ok(())
 }
