@@ -226,7 +226,9 @@ fn out_of_order_is_refused_and_writes_nothing() -> R {
     let opts = RotateOptions::all(&s);
     let now = OffsetDateTime::now_utc();
     let before = snapshot(dir.path())?;
-    let e = rotate(&s, RotationPhase::Reissue, &opts, now).expect_err("reissue before start");
+    let e = rotate(&s, RotationPhase::Reissue, &opts, now)
+        .err()
+        .ok_or("reissue before start")?;
     assert!(
         e.problems().all(|p| matches!(
             p,
@@ -245,7 +247,9 @@ fn out_of_order_is_refused_and_writes_nothing() -> R {
 
     rotate(&s, RotationPhase::Start, &opts, now)?;
     let before = snapshot(dir.path())?;
-    let e = rotate(&s, RotationPhase::Finish, &opts, now).expect_err("finish before reissue");
+    let e = rotate(&s, RotationPhase::Finish, &opts, now)
+        .err()
+        .ok_or("finish before reissue")?;
     assert!(e.to_string().contains("the next phase is reissue"), "{e}");
     assert_eq!(snapshot(dir.path())?, before);
     let status = rotation_status(&s)?;
@@ -258,7 +262,9 @@ fn out_of_order_is_refused_and_writes_nothing() -> R {
 
     rotate(&s, RotationPhase::Reissue, &opts, now)?;
     let before = snapshot(dir.path())?;
-    let e = rotate(&s, RotationPhase::Start, &opts, now).expect_err("start while reissued");
+    let e = rotate(&s, RotationPhase::Start, &opts, now)
+        .err()
+        .ok_or("start while reissued")?;
     assert!(e.to_string().contains("the next phase is finish"), "{e}");
     assert_eq!(snapshot(dir.path())?, before);
     Ok(())
@@ -339,7 +345,8 @@ fn foreign_material_is_refused_naming_the_file() -> R {
             &RotateOptions::all(&s),
             OffsetDateTime::now_utc(),
         )
-        .expect_err(what);
+        .err()
+        .ok_or(what)?;
         assert!(e.to_string().contains(file), "{what}: {e}");
         assert_eq!(
             snapshot(dir.path())?,
@@ -374,8 +381,9 @@ fn a_lost_key_and_a_leaf_left_behind() -> R {
     rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
     let kept = fs::read(d.join("pki/rotation/ca.key"))?;
     fs::remove_file(d.join("pki/rotation/ca.key"))?;
-    let e =
-        rotate(&s, RotationPhase::Reissue, &opts, OffsetDateTime::now_utc()).expect_err("lost key");
+    let e = rotate(&s, RotationPhase::Reissue, &opts, OffsetDateTime::now_utc())
+        .err()
+        .ok_or("lost key")?;
     assert!(
         matches!(&e, Error::MissingFile { path, .. } if path.ends_with("rotation/ca.key")),
         "{e}"
@@ -409,7 +417,8 @@ fn a_lost_key_and_a_leaf_left_behind() -> R {
     );
     let before = snapshot(d)?;
     let e = rotate(&s, RotationPhase::Finish, &opts, OffsetDateTime::now_utc())
-        .expect_err("finish with an old leaf");
+        .err()
+        .ok_or("finish with an old leaf")?;
     assert!(e.to_string().contains("apiserver.crt"), "{e}");
     assert_eq!(snapshot(d)?, before);
     // Reissue again brings it along; then finish.
@@ -499,7 +508,9 @@ fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
     rotate(&s3, RotationPhase::Start, &RotateOptions::all(&s3), now)?;
     let mut from1 = RotateOptions::all(&s3);
     from1.from_cert_dir = Some(s1.cert_dir.clone());
-    let e = rotate(&s3, RotationPhase::Reissue, &from1, now).expect_err("another rotation");
+    let e = rotate(&s3, RotationPhase::Reissue, &from1, now)
+        .err()
+        .ok_or("another rotation")?;
     assert!(e.to_string().contains("same CA"), "{e}");
 
     let mut o2 = RotateOptions::all(&s2);
@@ -635,7 +646,8 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
             &RotateOptions::all(&s),
             OffsetDateTime::now_utc(),
         )
-        .expect_err("foreign CA");
+        .err()
+        .ok_or("foreign CA")?;
         assert!(e.to_string().contains("ca.crt"), "{phase}: {e}");
     }
     assert_eq!(snapshot(d)?, before);
@@ -686,7 +698,9 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
     )?;
     fs::remove_file(dir.path().join("pki/rotation/sa.key"))?;
     for phase in [RotationPhase::Reissue, RotationPhase::Finish] {
-        let e = rotate(&s, phase, &only_sa, OffsetDateTime::now_utc()).expect_err("lost sa key");
+        let e = rotate(&s, phase, &only_sa, OffsetDateTime::now_utc())
+            .err()
+            .ok_or("lost sa key")?;
         assert!(
             matches!(&e, Error::MissingFile { path, .. } if path.ends_with("rotation/sa.key")),
             "{phase}: {e}"
@@ -718,7 +732,9 @@ fn one_ca_alone_other_nodes_and_links() -> R {
         "reissue with no target named rotates what is in progress"
     );
     // Node 1 is still started: finishing node 2 would lock node 1's old leaves out.
-    let e = rotate(&s2, RotationPhase::Finish, &from1, now).expect_err("node 1 started");
+    let e = rotate(&s2, RotationPhase::Finish, &from1, now)
+        .err()
+        .ok_or("node 1 started")?;
     assert!(e.to_string().contains("still at stage started"), "{e}");
     rotate(&s1, RotationPhase::Reissue, &RotateOptions::all(&s1), now)?;
     rotate(&s2, RotationPhase::Finish, &from1, now)?;
@@ -731,7 +747,9 @@ fn one_ca_alone_other_nodes_and_links() -> R {
     let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
     std::os::unix::fs::symlink("ca.crt", dir.path().join("pki/ca-signer.crt"))?;
     let before = snapshot(dir.path())?;
-    let e = rotate(&s, RotationPhase::Start, &RotateOptions::all(&s), now).expect_err("link");
+    let e = rotate(&s, RotationPhase::Start, &RotateOptions::all(&s), now)
+        .err()
+        .ok_or("link")?;
     assert!(e.to_string().contains("ca-signer.crt"), "{e}");
     assert_eq!(snapshot(dir.path())?, before);
     Ok(())
