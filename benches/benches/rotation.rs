@@ -24,7 +24,7 @@ fn tree_before(alg: KeyAlgorithm, phase: RotationPhase) -> (tempfile::TempDir, C
     let s = spec(dir.path(), alg);
     let now = OffsetDateTime::now_utc();
     run(&Plan::new(&s).expect("plan"), &Selection::all(), now, false).expect("init");
-    let opts = RotateOptions::all(&s);
+    let opts = RotateOptions::default();
     for p in [RotationPhase::Start, RotationPhase::Reissue] {
         if p >= phase {
             break;
@@ -61,7 +61,7 @@ fn rotation(c: &mut Criterion) {
                         let r = rotate(
                             &s,
                             phase,
-                            &RotateOptions::all(&s),
+                            &RotateOptions::default(),
                             OffsetDateTime::now_utc(),
                         )
                         .expect("phase");

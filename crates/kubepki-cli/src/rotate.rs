@@ -75,7 +75,7 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
             return print_status(&status, a.output);
         }
     };
-    let mut opts = RotateOptions::all(&spec);
+    let mut opts = RotateOptions::default();
     // `all`: every target for start; for reissue and finish, those being rotated.
     if a.ca != "all" {
         opts.targets = targets;

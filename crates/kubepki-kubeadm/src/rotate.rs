@@ -368,7 +368,9 @@ pub struct RotationStatus {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct RotateOptions {
-    /// The targets (default: every one the tree has).
+    /// The targets. None named (empty, the default): `start` takes every target the tree has
+    /// (with [`RotateOptions::from_cert_dir`], those the other node rotates), `reissue` and
+    /// `finish` those being rotated; a named target at the wrong stage is refused.
     pub targets: Vec<RotationTarget>,
     /// The new keys' algorithm (`start`) and the reissued leaves' (`reissue`). Without it the
     /// new CA keeps the old one's algorithm, and reissued leaves take the new CA's algorithm
@@ -378,16 +380,6 @@ pub struct RotateOptions {
     /// CAs instead of making new ones, and every phase checks that both nodes rotate to the
     /// same CAs.
     pub from_cert_dir: Option<PathBuf>,
-}
-
-impl RotateOptions {
-    /// Every target of `spec`'s tree, no algorithm, no other node.
-    pub fn all(spec: &ClusterSpec) -> RotateOptions {
-        RotateOptions {
-            targets: RotationTarget::of(spec),
-            ..RotateOptions::default()
-        }
-    }
 }
 
 /// What one target went through in a phase.
@@ -1250,7 +1242,7 @@ pub(crate) fn stage_check(
 /// let mut tree = build(&Plan::new(&spec)?, &Selection::all(), &Tree::new(), now)?.files;
 ///
 /// for phase in [RotationPhase::Start, RotationPhase::Reissue, RotationPhase::Finish] {
-///     let r = rotate_in(&spec, &tree, None, phase, &RotateOptions::all(&spec), now)?;
+///     let r = rotate_in(&spec, &tree, None, phase, &RotateOptions::default(), now)?;
 ///     for f in r.files.files() {
 ///         tree.insert(f.path.clone(), f.bytes.to_vec(), f.mode)?;
 ///     }

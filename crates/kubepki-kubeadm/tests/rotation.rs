@@ -104,7 +104,7 @@ fn every_stage_on_folders() -> R {
     let old_ca = certs(&pki.join("ca.crt"))?.remove(0);
     let old_sa = fs::read(pki.join("sa.key"))?;
     let old_apiserver = Certificate::from_pem(&fs::read(pki.join("apiserver.crt"))?)?;
-    let opts = RotateOptions::all(&s);
+    let opts = RotateOptions::default();
     let plan = Plan::new(&s)?;
     for phase in PHASES {
         let done = rotate(&s, phase, &opts, OffsetDateTime::now_utc())?;
@@ -223,7 +223,7 @@ fn every_stage_on_folders() -> R {
 fn out_of_order_is_refused_and_writes_nothing() -> R {
     let dir = tempfile::tempdir()?;
     let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
-    let opts = RotateOptions::all(&s);
+    let opts = RotateOptions::default();
     let now = OffsetDateTime::now_utc();
     let before = snapshot(dir.path())?;
     let e = rotate(&s, RotationPhase::Reissue, &opts, now)
@@ -342,7 +342,7 @@ fn foreign_material_is_refused_naming_the_file() -> R {
         let e = rotate(
             &s,
             RotationPhase::Start,
-            &RotateOptions::all(&s),
+            &RotateOptions::default(),
             OffsetDateTime::now_utc(),
         )
         .err()
@@ -372,7 +372,7 @@ fn a_lost_key_and_a_leaf_left_behind() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let s = init(d, KeyAlgorithm::EcdsaP256)?;
-    let opts = RotateOptions::all(&s);
+    let opts = RotateOptions::default();
     let old = d.join("old");
     fs::create_dir(&old)?;
     for f in ["apiserver.crt", "apiserver.key"] {
@@ -436,7 +436,7 @@ fn renew_and_lagging_kubeconfigs_mid_rotation() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let s = init(d, KeyAlgorithm::EcdsaP256)?;
-    let opts = RotateOptions::all(&s);
+    let opts = RotateOptions::default();
     let admin = d.join("admin.conf");
     let admin_before = fs::read(&admin)?;
     rotate(&s, RotationPhase::Start, &opts, OffsetDateTime::now_utc())?;
@@ -502,22 +502,22 @@ fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
     let now = OffsetDateTime::now_utc();
     control_plane_node(&Plan::new(&s2)?, &s1.cert_dir, now)?;
     control_plane_node(&Plan::new(&s3)?, &s1.cert_dir, now)?;
-    rotate(&s1, RotationPhase::Start, &RotateOptions::all(&s1), now)?;
+    rotate(&s1, RotationPhase::Start, &RotateOptions::default(), now)?;
 
     // cp3 starts on its own: a different new CA, which reissue with cp1's folder refuses.
-    rotate(&s3, RotationPhase::Start, &RotateOptions::all(&s3), now)?;
-    let mut from1 = RotateOptions::all(&s3);
+    rotate(&s3, RotationPhase::Start, &RotateOptions::default(), now)?;
+    let mut from1 = RotateOptions::default();
     from1.from_cert_dir = Some(s1.cert_dir.clone());
     let e = rotate(&s3, RotationPhase::Reissue, &from1, now)
         .err()
         .ok_or("another rotation")?;
     assert!(e.to_string().contains("same CA"), "{e}");
 
-    let mut o2 = RotateOptions::all(&s2);
+    let mut o2 = RotateOptions::default();
     o2.from_cert_dir = Some(s1.cert_dir.clone());
     for phase in PHASES {
         if phase != RotationPhase::Start {
-            rotate(&s1, phase, &RotateOptions::all(&s1), now)?;
+            rotate(&s1, phase, &RotateOptions::default(), now)?;
         }
         rotate(&s2, phase, &o2, now)?;
         for f in [
@@ -541,7 +541,7 @@ fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
     let sa = init(a.path(), KeyAlgorithm::EcdsaP256)?;
     // The new CAs are younger than the old (the stage is read from their order).
     let now = OffsetDateTime::now_utc();
-    rotate(&sa, RotationPhase::Start, &RotateOptions::all(&sa), now)?;
+    rotate(&sa, RotationPhase::Start, &RotateOptions::default(), now)?;
     let sb = spec(b.path(), "cp4", [192, 0, 2, 14], KeyAlgorithm::EcdsaP256);
     control_plane_node(&Plan::new(&sb)?, &sa.cert_dir, now)?;
     assert!(
@@ -549,7 +549,7 @@ fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
             .iter()
             .all(|st| *st == Some(RotationStage::Started))
     );
-    rotate(&sb, RotationPhase::Reissue, &RotateOptions::all(&sb), now)?;
+    rotate(&sb, RotationPhase::Reissue, &RotateOptions::default(), now)?;
     let v = verify(&Plan::new(&sb)?, now);
     let failed: Vec<_> = v
         .checks
@@ -572,7 +572,7 @@ fn rsa_to_ecdsa_and_one_ca_alone() -> R {
     let mut tree = build(&Plan::new(&spec)?, &Selection::all(), &Tree::new(), now)?.files;
     let mut to_ecdsa = spec.clone();
     to_ecdsa.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    let mut opts = RotateOptions::all(&spec);
+    let mut opts = RotateOptions::default();
     opts.targets = vec![RotationTarget::EtcdCa];
     opts.algorithm = Some(KeyAlgorithm::EcdsaP256);
     for phase in PHASES {
@@ -643,7 +643,7 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
         let e = rotate(
             &s,
             phase,
-            &RotateOptions::all(&s),
+            &RotateOptions::default(),
             OffsetDateTime::now_utc(),
         )
         .err()
@@ -688,7 +688,7 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
     // never taken for a reissued one (which finish would undo to the old key).
     let dir = tempfile::tempdir()?;
     let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
-    let mut only_sa = RotateOptions::all(&s);
+    let mut only_sa = RotateOptions::default();
     only_sa.targets = vec![RotationTarget::ServiceAccount];
     rotate(
         &s,
@@ -719,10 +719,10 @@ fn one_ca_alone_other_nodes_and_links() -> R {
     let s2 = spec(two.path(), "cp2", [192, 0, 2, 11], KeyAlgorithm::EcdsaP256);
     let now = OffsetDateTime::now_utc();
     control_plane_node(&Plan::new(&s2)?, &s1.cert_dir, now)?;
-    let mut only_ca = RotateOptions::all(&s1);
+    let mut only_ca = RotateOptions::default();
     only_ca.targets = vec![RotationTarget::Ca];
     rotate(&s1, RotationPhase::Start, &only_ca, now)?;
-    let mut from1 = RotateOptions::all(&s2);
+    let mut from1 = RotateOptions::default();
     from1.from_cert_dir = Some(s1.cert_dir.clone());
     rotate(&s2, RotationPhase::Start, &from1, now)?; // all: start takes the new CA of node 1
     let r = rotate(&s2, RotationPhase::Reissue, &from1, now)?;
@@ -736,9 +736,9 @@ fn one_ca_alone_other_nodes_and_links() -> R {
         .err()
         .ok_or("node 1 started")?;
     assert!(e.to_string().contains("still at stage started"), "{e}");
-    rotate(&s1, RotationPhase::Reissue, &RotateOptions::all(&s1), now)?;
+    rotate(&s1, RotationPhase::Reissue, &RotateOptions::default(), now)?;
     rotate(&s2, RotationPhase::Finish, &from1, now)?;
-    rotate(&s1, RotationPhase::Finish, &RotateOptions::all(&s1), now)?;
+    rotate(&s1, RotationPhase::Finish, &RotateOptions::default(), now)?;
     assert!(verify(&Plan::new(&s1)?, now).passed());
     assert!(verify(&Plan::new(&s2)?, now).passed());
 
@@ -747,7 +747,7 @@ fn one_ca_alone_other_nodes_and_links() -> R {
     let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
     std::os::unix::fs::symlink("ca.crt", dir.path().join("pki/ca-signer.crt"))?;
     let before = snapshot(dir.path())?;
-    let e = rotate(&s, RotationPhase::Start, &RotateOptions::all(&s), now)
+    let e = rotate(&s, RotationPhase::Start, &RotateOptions::default(), now)
         .err()
         .ok_or("link")?;
     assert!(e.to_string().contains("ca-signer.crt"), "{e}");
