@@ -70,6 +70,13 @@ impl Checks {
         });
     }
 
+    /// Whether a check of `item` named `check` failed.
+    fn failed(&self, item: &str, check: &str) -> bool {
+        self.0
+            .iter()
+            .any(|c| c.item == item && c.check == check && c.status == Status::Fail)
+    }
+
     fn result(&mut self, item: &str, check: &'static str, r: Result<String, String>) -> bool {
         match r {
             Ok(d) => {
@@ -163,9 +170,12 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
                 ),
             );
         }
+        // The rotation's reading of the same files, unless the key check already failed (one
+        // problem, one failure).
         if let Some(t) = crate::RotationTarget::ALL
             .into_iter()
             .find(|t| t.ca_id() == Some(spec.id))
+            && !c.failed(item, "key")
         {
             c.result(item, "rotation", rotation(t));
         }
@@ -217,7 +227,7 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             mode_check(&mut c, "sa", p);
         }
     }
-    if sk.exists() && sp.exists() {
+    if sk.exists() && sp.exists() && !c.failed("sa", "key") && !c.failed("sa", "parses") {
         c.result(
             "sa",
             "rotation",
