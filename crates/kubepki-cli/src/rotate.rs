@@ -141,25 +141,50 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
     }
     if done.unchanged() {
         outln!("[rotate] Nothing to do: phase {phase} had already run here.")?;
+        return Ok(());
     }
-    outln!("\n{}", next_steps(phase))?;
+    let targets: Vec<RotationTarget> = done.changes.iter().map(|c| c.target).collect();
+    outln!("\n{}", next_steps(phase, &targets))?;
     Ok(())
 }
 
-/// What to restart and run next after `phase` (docs/rotation.md has the whole runbook).
-fn next_steps(phase: RotationPhase) -> &'static str {
+/// What to restart and run next after `phase` for `targets` (docs/rotation.md has the whole
+/// runbook).
+fn next_steps(phase: RotationPhase, targets: &[RotationTarget]) -> String {
+    let ca = targets.contains(&RotationTarget::Ca);
+    let sa = targets.contains(&RotationTarget::ServiceAccount);
+    let mut lines: Vec<&str> = Vec::new();
     match phase {
         RotationPhase::Start => {
-            "Next: make sure kube-controller-manager's --cluster-signing-cert-file names ca-signer.crt (it refuses the two CAs now in ca.crt), run `kubepki ca rotate start --from-cert-dir <this node's cert dir>` on every other control-plane node, write a new kubelet.conf for every worker (`kubepki node kubelet-kubeconfig`), and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one node at a time. Then run `kubepki ca rotate reissue` (docs/rotation.md)."
+            lines.push("Next: run `kubepki ca rotate start --from-cert-dir <this node's cert dir>` on every other control-plane node.");
+            if ca {
+                lines.push("kube-controller-manager's --cluster-signing-cert-file must name ca-signer.crt (it refuses the two CAs now in ca.crt). Every worker: the new ca.crt and a kubelet.conf trusting both (`kubepki node kubelet-kubeconfig --cert-dir <a control-plane node's cert dir>`); re-issue the kubeconfigs you handed out.");
+            }
+            lines.push("Restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one node at a time. Then run `kubepki ca rotate reissue`.");
         }
         RotationPhase::Reissue => {
-            "Next: run `kubepki ca rotate reissue` on every other control-plane node (with --from-cert-dir of this one), give every worker a new kubelet.conf, restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one at a time, and replace the kubeconfigs you handed out (`kubepki user create`). Then run `kubepki ca rotate finish` (docs/rotation.md)."
+            lines.push("Next: run `kubepki ca rotate reissue` on every other control-plane node (with --from-cert-dir of this one), and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node, one at a time.");
+            if ca {
+                lines.push("Every worker: the new ca.crt and a new kubelet.conf; replace the kubeconfigs you handed out.");
+            }
+            if sa {
+                lines.push("Service-account tokens are now signed with the new key; the old key's tokens still verify until finish (projected tokens are refreshed by the kubelet within their lifetime).");
+            }
+            lines.push("Then run `kubepki ca rotate finish`.");
         }
         RotationPhase::Finish => {
-            "Next: run `kubepki ca rotate finish` on every other control-plane node, give every worker a kubelet.conf trusting only the new CA, and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node. The old CA no longer opens anything (docs/rotation.md)."
+            lines.push("Next: run `kubepki ca rotate finish` on every other control-plane node and restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet on each node.");
+            if ca {
+                lines.push("Every worker: a ca.crt and kubelet.conf with the new CA only.");
+            }
+            if sa {
+                lines.push("Tokens signed with the old service-account key no longer verify.");
+            }
+            lines.push("What the old CAs signed no longer opens anything (docs/rotation.md).");
         }
-        _ => "",
+        _ => {}
     }
+    lines.join("\n")
 }
 
 fn holds(h: &[Generation]) -> String {
@@ -192,7 +217,8 @@ fn print_status(status: &RotationStatus, output: Format) -> Result<(), CliError>
     let problems = status
         .targets
         .iter()
-        .filter(|t| t.problem.is_some())
+        // A CA kubepki does not rotate here (external, in a token) is shown, not a failure.
+        .filter(|t| t.problem.is_some() && t.rotatable)
         .count();
     if output == Format::Json {
         let text = serde_json::to_string_pretty(status).map_err(other_err)?;
@@ -217,7 +243,11 @@ fn print_status(status: &RotationStatus, output: Format) -> Result<(), CliError>
         }
         for t in &status.targets {
             if let Some(p) = &t.problem {
-                outln!("\n{}: its stage cannot be read: {}", t.target, esc(p))?;
+                if t.rotatable {
+                    outln!("\n{}: its stage cannot be read: {}", t.target, esc(p))?;
+                } else {
+                    outln!("\n{}: not rotated here: {}", t.target, esc(p))?;
+                }
                 continue;
             }
             outln!(

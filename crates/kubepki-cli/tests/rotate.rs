@@ -146,6 +146,29 @@ fn status_phases_and_refusals() -> R {
     )?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(trusted_certs(&d.join("jane.conf"))?, 2);
+    // A copy of ca.crt alone (two CAs, no record): refused rather than trust the old CA only.
+    fs::create_dir(d.join("copy"))?;
+    for f in ["ca.crt", "ca.key"] {
+        fs::copy(d.join("t/pki").join(f), d.join("copy").join(f))?;
+    }
+    let r = kubepki(
+        d,
+        &[
+            "node",
+            "kubelet-kubeconfig",
+            "--node-name",
+            "worker2",
+            "--cert-dir",
+            "copy",
+            "--cluster-server",
+            "https://192.0.2.10:6443",
+            "--out",
+            "w2/kubelet.conf",
+        ],
+    )?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("rotation/ca.crt"), "{}", r.stderr);
+    assert!(!d.join("w2/kubelet.conf").exists());
 
     // The rest of the rotation; -o json of a phase.
     let r = kubepki(d, &with(&["ca", "rotate", "reissue", "-o", "json"]))?;
@@ -167,5 +190,41 @@ fn status_phases_and_refusals() -> R {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(trusted_certs(&d.join("t/admin.conf"))?, 1);
     assert!(kubepki(d, &with(&["verify"]))?.code == 0);
+    Ok(())
+}
+
+/// A tree with an external front-proxy CA (its key elsewhere): `status` shows it as not rotated
+/// here and exits 0; the default phases rotate the rest.
+#[test]
+fn external_ca_is_left_out() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    assert_eq!(kubepki(d, &with(&["init"]))?.code, 0);
+    fs::rename(
+        d.join("t/pki/front-proxy-ca.key"),
+        d.join("front-proxy-ca.key"),
+    )?;
+    let r = kubepki(d, &with(&["ca", "rotate", "status"]))?;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("front-proxy-ca: not rotated here"),
+        "{}",
+        r.stdout
+    );
+    for phase in ["start", "reissue", "finish"] {
+        let r = kubepki(d, &with(&["ca", "rotate", phase]))?;
+        assert_eq!(r.code, 0, "{phase}: {}", r.stderr);
+        assert!(
+            !r.stdout.contains("front-proxy-ca:"),
+            "{phase}: {}",
+            r.stdout
+        );
+    }
+    let r = kubepki(
+        d,
+        &with(&["ca", "rotate", "start", "--ca", "front-proxy-ca"]),
+    )?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("front-proxy-ca.key"), "{}", r.stderr);
     Ok(())
 }

@@ -354,6 +354,9 @@ pub struct TargetStatus {
     /// Why the stage could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Whether kubepki rotates this target here: `false` for a CA whose key is not in the tree
+    /// (external CA, token) or that is not a self-signed root (`problem` says which).
+    pub rotatable: bool,
 }
 
 /// The rotation stage of every target of a tree, from its files.
@@ -627,7 +630,22 @@ pub fn ca_trust_bundle(ca_file: &Path) -> Result<Vec<Certificate>, Error> {
         Ok(m) if m.file_type().is_file() => Some(crate::tree::read_file(&record_path)?),
         _ => None,
     };
-    confirmed_trust(ca_file, &ca, record.as_deref().map(|r| r.as_slice()))
+    let trust = confirmed_trust(ca_file, &ca, record.as_deref().map(|r| r.as_slice()))?;
+    // Two CAs of one name are a rotation; without its record next to them, trusting the first
+    // alone would lock the kubeconfig out once the new CA signs, and trusting both would trust
+    // a CA nothing vouches for.
+    if trust.len() == 1
+        && read_members(RotationTarget::Ca, ca_file, &ca).is_ok_and(|m| m.len() == 2)
+    {
+        return Err(missing(
+            record_path,
+            format!(
+                "missing: {} holds two CAs of one name (a CA rotation), and only the rotation's record says which to trust; use the certificate folder of a control-plane node (it holds pki/rotation/), not a copy of ca.crt alone",
+                ca_file.display()
+            ),
+        ));
+    }
+    Ok(trust)
 }
 
 /// [`ca_trust_bundle`] for a tree (`pki/ca.crt`, `pki/rotation/ca.crt`); `path` names ca.crt.
@@ -657,6 +675,34 @@ fn confirmed_trust(
         return Ok(ms.into_iter().filter_map(|m| m.cert).collect());
     }
     Ok(vec![first])
+}
+
+/// Whether kubepki can rotate `target` of `tree`: its key file is here (not an external CA, not
+/// a key held in a token) and, for a CA, the first certificate of its file is a self-signed root
+/// (not an intermediate of another CA). `Err` says why not.
+fn rotatable(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result<(), String> {
+    let key = target.key_file();
+    if !tree.exists(&key) {
+        return Err(format!(
+            "{} is not here (an external CA, or a key held in a token): kubepki does not rotate it",
+            shown(spec, &key).display()
+        ));
+    }
+    if target.ca_id().is_some() {
+        let rel = target.trust_file();
+        let path = shown(spec, &rel);
+        if let Ok(c) = tree
+            .read(&rel, &path)
+            .and_then(|b| crate::tree::parse_cert(&path, &b))
+            && c.verify_signature(c.public_key_der()).is_err()
+        {
+            return Err(format!(
+                "{} is not a self-signed root (an intermediate of another CA): kubepki does not rotate it",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads target `target` of `tree` and derives its stage.
@@ -726,7 +772,8 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
         file_err(
             &pending_path,
             format!(
-                "is a waiting key that is not the new key of the rotation in {}; remove it",
+                "is a waiting key that does not match the rotation recorded in {} and {}: restore the rotation's files from another control-plane node (pki/rotation/) or a backup; kubepki changes nothing until they agree",
+                record_path.display(),
                 trust_path.display()
             ),
         )
@@ -756,12 +803,13 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
             ));
         }
         ([_, _], None) => {
-            return Err(file_err(
-                &trust_path,
+            return Err(missing(
+                &record_path,
                 format!(
-                    "holds two {}s, but no rotation is in progress here ({} is missing): the second is not this tree's; remove it",
+                    "missing, and {} holds two {}s: if a rotation is in progress, restore its record from another control-plane node (pki/rotation/) or a backup; if the second is not yours, remove it from {}. kubepki changes nothing until then",
+                    trust_path.display(),
                     target.label(),
-                    record_path.display()
+                    trust_path.display()
                 ),
             ));
         }
@@ -790,9 +838,8 @@ fn read_state(spec: &ClusterSpec, tree: &Tree, target: RotationTarget) -> Result
             return Err(file_err(
                 &trust_path,
                 format!(
-                    "does not hold the rotation recorded in {} (old, new or new, old): one of its {}s is not this rotation's",
-                    record_path.display(),
-                    target.label()
+                    "does not hold the rotation recorded in {} (old, new or new, old): restore the rotation's files from another control-plane node or a backup; kubepki changes nothing until they agree",
+                    record_path.display()
                 ),
             ));
         }
@@ -892,6 +939,8 @@ struct KcView {
     client: Option<Certificate>,
     /// The client certificate is a file outside the tree.
     client_file: Option<String>,
+    /// Why that file could not be read.
+    client_unreadable: Option<String>,
 }
 
 fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView, Error> {
@@ -910,10 +959,18 @@ fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView,
         None => None,
     };
     let client_file = set(user.user.client_certificate.as_deref()).map(str::to_owned);
+    let mut client_unreadable = None;
     let client = match set(user.user.client_certificate_data.as_deref()) {
         Some(_) => kc.current_client_cert_pem(&path)?,
+        // A file outside the tree (the kubelet's own): read on this host when it can be.
         None if client_file.is_some() && tree.is_from_folder() => {
-            kc.current_client_cert_pem(&path)?
+            match kc.current_client_cert_pem(&path) {
+                Ok(pem) => pem,
+                Err(e) => {
+                    client_unreadable = Some(e.to_string());
+                    None
+                }
+            }
         }
         None => None,
     }
@@ -925,6 +982,7 @@ fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView,
         trusts,
         client,
         client_file,
+        client_unreadable,
     })
 }
 
@@ -1082,9 +1140,10 @@ fn target_files(spec: &ClusterSpec, tree: &Tree, state: &State) -> Vec<RotationF
                                 role: FileRole::SignedBy,
                                 holds: Vec::new(),
                                 ok: true,
-                                note: Some(
-                                    "a client certificate outside the tree, not read".into(),
-                                ),
+                                note: Some(match &v.client_unreadable {
+                                    Some(e) => format!("a client certificate outside the tree that cannot be read ({e}); finish refuses until it can be, or the node has a new kubelet.conf"),
+                                    None => "a client certificate outside the tree, not read".into(),
+                                }),
                             }),
                             (None, None) => {}
                         }
@@ -1124,7 +1183,8 @@ pub fn rotation_status_in(spec: &ClusterSpec, current: &Tree) -> RotationStatus 
                 let lagging = files.iter().any(|f| {
                     let renew_instead =
                         state.stage == RotationStage::Idle && f.role == FileRole::SignedBy;
-                    !f.ok && !renew_instead
+                    // A file that cannot be read is a problem to fix, not a phase's to redo.
+                    !f.ok && !renew_instead && !f.holds.is_empty()
                 });
                 let next = if lagging {
                     // The phase that made this stage, run again, brings the laggards along.
@@ -1148,17 +1208,22 @@ pub fn rotation_status_in(spec: &ClusterSpec, current: &Tree) -> RotationStatus 
                     new,
                     files,
                     problem: None,
+                    rotatable: true,
                 });
             }
-            Err(e) => targets.push(TargetStatus {
-                target: t,
-                stage: None,
-                next: None,
-                old: None,
-                new: None,
-                files: Vec::new(),
-                problem: Some(e.to_string()),
-            }),
+            Err(e) => {
+                let why = rotatable(spec, current, t);
+                targets.push(TargetStatus {
+                    target: t,
+                    stage: None,
+                    next: None,
+                    old: None,
+                    new: None,
+                    files: Vec::new(),
+                    rotatable: why.is_ok(),
+                    problem: Some(why.err().unwrap_or_else(|| e.to_string())),
+                });
+            }
         }
     }
     RotationStatus { targets }
@@ -1178,19 +1243,11 @@ pub(crate) fn stage_check(
     current: &Tree,
     target: RotationTarget,
 ) -> Result<String, String> {
-    let key = shown(spec, &target.key_file());
-    let state = match read_state(spec, current, target) {
-        Ok(s) => s,
-        // A CA without its key here (an external CA, a key in a token): its rotation is not
-        // kubepki's to read.
-        Err(Error::MissingFile { path, .. }) if path == key => {
-            return Ok(format!(
-                "{} absent: the CA's rotation stage is not read without its key",
-                key.display()
-            ));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
+    // A CA kubepki does not rotate (no key here, an intermediate): nothing to read.
+    if let Err(why) = rotatable(spec, current, target) {
+        return Ok(why);
+    }
+    let state = read_state(spec, current, target).map_err(|e| e.to_string())?;
     if state.leftover_record() {
         return Err(format!(
             "{} is left by an interrupted finish: run `kubepki ca rotate finish` again to remove it",
@@ -1274,6 +1331,12 @@ pub fn rotate_in(
     // 1. Every target's stage, and whether the phase may run.
     let mut problems = Vec::new();
     let mut states: Vec<State> = Vec::new();
+    // No target named: only what kubepki rotates here (a CA whose key is elsewhere is left
+    // out, as an external etcd is).
+    let targets: Vec<RotationTarget> = targets
+        .into_iter()
+        .filter(|t| explicit || rotatable(spec, current, *t).is_ok())
+        .collect();
     for &t in &targets {
         match read_state(spec, current, t) {
             Ok(s) => states.push(s),
@@ -1281,8 +1344,11 @@ pub fn rotate_in(
         }
     }
     if !explicit && phase != RotationPhase::Start {
-        let busy =
-            |s: &State| s.stage != RotationStage::Idle || s.record.is_some() || s.pending.is_some();
+        // Reissue takes the rotations in progress; finish also their leftovers.
+        let busy = |s: &State| {
+            s.stage != RotationStage::Idle
+                || (phase == RotationPhase::Finish && (s.record.is_some() || s.pending.is_some()))
+        };
         if states.iter().any(busy) {
             states.retain(busy);
         }
@@ -1476,6 +1542,16 @@ pub fn rotate_in(
                     ),
                     Owned::Kubeconfig(..) => {
                         let v = kubeconfig_view(spec, current, rel)?;
+                        if let (None, Some(f), Some(why)) =
+                            (&v.client, &v.client_file, &v.client_unreadable)
+                            && after == RotationStage::Idle
+                            && new.is_some()
+                        {
+                            still_old.push(format!(
+                                "{} (client certificate {f} cannot be read: {why})",
+                                path.display()
+                            ));
+                        }
                         (v.client, v.client_file)
                     }
                 };
@@ -1844,6 +1920,13 @@ pub fn rotate(
             &rotation.files,
             batch,
         )?;
+        // The waiting keys' folder is the owner's alone, even if it was there before.
+        let dir = spec.cert_dir.join(ROTATION_DIR);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| file_err(&dir, format!("cannot make it 0700: {e}")))?;
+        }
     }
     let dir = spec.cert_dir.join(ROTATION_DIR);
     if !rotation.removed.is_empty()

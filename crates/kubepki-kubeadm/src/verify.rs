@@ -227,6 +227,27 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             mode_check(&mut c, "sa", p);
         }
     }
+    // The waiting keys' folder of a rotation is the owner's alone.
+    let rotation_dir = dir.join(crate::rotate::ROTATION_DIR);
+    if let Ok(m) = std::fs::symlink_metadata(&rotation_dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = m.permissions().mode() & 0o777;
+        c.result(
+            "tree",
+            Rule::Mode.name(),
+            if m.is_dir() && mode & 0o077 == 0 {
+                Ok(format!("{} is {mode:04o}", rotation_dir.display()))
+            } else if m.is_dir() {
+                Err(format!(
+                    "{} is {mode:04o}; it holds a CA rotation's waiting keys: chmod 700 {}",
+                    rotation_dir.display(),
+                    rotation_dir.display()
+                ))
+            } else {
+                Err(format!("{} is not a folder", rotation_dir.display()))
+            },
+        );
+    }
     if sk.exists() && sp.exists() && !c.failed("sa", "key") && !c.failed("sa", "parses") {
         c.result(
             "sa",

@@ -274,7 +274,7 @@ fn out_of_order_is_refused_and_writes_nothing() -> R {
 #[test]
 fn foreign_material_is_refused_naming_the_file() -> R {
     type Break = fn(&Path) -> Res<()>;
-    let cases: [(&str, Break, &str); 6] = [
+    let cases: [(&str, Break, &str); 5] = [
         (
             "a foreign CA appended to ca.crt",
             |d| {
@@ -302,11 +302,6 @@ fn foreign_material_is_refused_naming_the_file() -> R {
                 Ok(fs::write(d.join("pki/etcd/ca.crt"), one.repeat(3))?)
             },
             "etcd/ca.crt",
-        ),
-        (
-            "the CA key missing (an external CA)",
-            |d| Ok(fs::remove_file(d.join("pki/front-proxy-ca.key"))?),
-            "front-proxy-ca.key",
         ),
         (
             "a waiting key of nothing",
@@ -752,5 +747,138 @@ fn one_ca_alone_other_nodes_and_links() -> R {
         .ok_or("link")?;
     assert!(e.to_string().contains("ca-signer.crt"), "{e}");
     assert_eq!(snapshot(dir.path())?, before);
+    Ok(())
+}
+
+/// What the second review found: a lost record in the reissued stage is named (never "remove
+/// the second CA"); a CA whose key is elsewhere is left out of the default targets; a kubelet
+/// client certificate that cannot be read stops finish (it might be the old CA's) without
+/// status recommending it; the rotation folder is made the owner's alone and verify checks it;
+/// a record left by an interrupted finish does not pull its CA into a later reissue.
+#[test]
+fn second_review() -> R {
+    let now = OffsetDateTime::now_utc();
+    // A lost record while reissued.
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    rotate(&s, RotationPhase::Start, &RotateOptions::default(), now)?;
+    rotate(&s, RotationPhase::Reissue, &RotateOptions::default(), now)?;
+    fs::remove_file(dir.path().join("pki/rotation/sa.pub"))?;
+    let e = rotate(&s, RotationPhase::Finish, &RotateOptions::default(), now)
+        .err()
+        .ok_or("finish without the record")?;
+    assert!(
+        e.problems()
+            .any(|p| matches!(p, Error::MissingFile { path, reason }
+            if path.ends_with("rotation/sa.pub") && reason.contains("restore"))),
+        "{e}"
+    );
+
+    // An external front-proxy CA (no key): left out by default, refused when named.
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    fs::remove_file(dir.path().join("pki/front-proxy-ca.key"))?;
+    let r = rotate(&s, RotationPhase::Start, &RotateOptions::default(), now)?;
+    assert!(
+        !r.changes
+            .iter()
+            .any(|c| c.target == RotationTarget::FrontProxyCa)
+    );
+    rotate(&s, RotationPhase::Reissue, &RotateOptions::default(), now)?;
+    let status = rotation_status(&s)?;
+    let fp = status
+        .targets
+        .iter()
+        .find(|t| t.target == RotationTarget::FrontProxyCa)
+        .ok_or("front-proxy-ca")?;
+    assert!(!fp.rotatable && fp.problem.is_some(), "{fp:?}");
+    let mut named = RotateOptions::default();
+    named.targets = vec![RotationTarget::FrontProxyCa];
+    assert!(rotate(&s, RotationPhase::Start, &named, now).is_err());
+
+    // kubelet.conf naming a client certificate file that is not there.
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let s = init(d, KeyAlgorithm::EcdsaP256)?;
+    rotate(&s, RotationPhase::Start, &RotateOptions::default(), now)?;
+    rotate(&s, RotationPhase::Reissue, &RotateOptions::default(), now)?;
+    let kubelet = fs::read_to_string(d.join("kubelet.conf"))?;
+    let mut out = String::new();
+    for line in kubelet.lines() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        if t.starts_with("client-certificate-data:") {
+            out.push_str(&format!(
+                "{indent}client-certificate: {}\n",
+                d.join("gone.pem").display()
+            ));
+        } else if t.starts_with("client-key-data:") {
+            out.push_str(&format!(
+                "{indent}client-key: {}\n",
+                d.join("gone.pem").display()
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    fs::write(d.join("kubelet.conf"), out)?;
+    let status = rotation_status(&s)?;
+    assert_eq!(
+        status.targets[0].next,
+        Some(RotationPhase::Finish),
+        "{:?}",
+        status.targets[0]
+    );
+    let before = snapshot(d)?;
+    let e = rotate(&s, RotationPhase::Finish, &RotateOptions::default(), now)
+        .err()
+        .ok_or("finish with an unreadable kubelet certificate")?;
+    assert!(e.to_string().contains("gone.pem"), "{e}");
+    assert_eq!(snapshot(d)?, before);
+
+    // A world-writable rotation folder is made 0700; verify flags one.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    let rot = dir.path().join("pki/rotation");
+    fs::create_dir(&rot)?;
+    fs::set_permissions(&rot, fs::Permissions::from_mode(0o777))?;
+    rotate(&s, RotationPhase::Start, &RotateOptions::default(), now)?;
+    assert_eq!(fs::metadata(&rot)?.permissions().mode() & 0o777, 0o700);
+    fs::set_permissions(&rot, fs::Permissions::from_mode(0o755))?;
+    let v = verify(&Plan::new(&s)?, now);
+    assert!(
+        v.checks
+            .iter()
+            .any(|c| c.item == "tree" && c.check == "mode" && c.status == Status::Fail)
+    );
+
+    // A record left by an interrupted finish (ca) and a new sa rotation: reissue takes sa only.
+    let dir = tempfile::tempdir()?;
+    let s = init(dir.path(), KeyAlgorithm::EcdsaP256)?;
+    let mut only_ca = RotateOptions::default();
+    only_ca.targets = vec![RotationTarget::Ca];
+    rotate(&s, RotationPhase::Start, &only_ca, now)?;
+    rotate(&s, RotationPhase::Reissue, &only_ca, now)?;
+    let record = fs::read(dir.path().join("pki/rotation/ca.crt"))?;
+    rotate(&s, RotationPhase::Finish, &only_ca, now)?;
+    fs::create_dir_all(dir.path().join("pki/rotation"))?;
+    fs::write(dir.path().join("pki/rotation/ca.crt"), record)?; // as if finish was cut short
+    let mut only_sa = RotateOptions::default();
+    only_sa.targets = vec![RotationTarget::ServiceAccount];
+    rotate(&s, RotationPhase::Start, &only_sa, now)?;
+    let r = rotate(&s, RotationPhase::Reissue, &RotateOptions::default(), now)?;
+    assert_eq!(
+        r.changes.iter().map(|c| c.target).collect::<Vec<_>>(),
+        [RotationTarget::ServiceAccount]
+    );
+    let r = rotate(&s, RotationPhase::Finish, &RotateOptions::default(), now)?;
+    assert!(
+        r.removed.iter().any(|p| p == "pki/rotation/ca.crt"),
+        "{:?}",
+        r.removed
+    );
+    assert!(verify(&Plan::new(&s)?, now).passed());
     Ok(())
 }
