@@ -554,14 +554,24 @@ impl FileBatch {
         // Every staged file, every journal body and their folders' entries durable at once;
         // only then is any journal armed (see `flush_staged`).
         self.flush_staged(&used)?;
+        let mut armed = Vec::new();
         for &i in &used {
-            write_journal(
-                &mut self.folders[i],
-                &batch,
-                recover::ARM.as_bytes(),
-                Journal::Arm,
-            )?;
+            let path = self.folders[i].path.join(&batch);
+            let f = sys::append_at(self.folders[i].lock.fd(), &batch).map_err(io_err(&path))?;
+            let mut f = File::from(f);
+            f.write_all(recover::ARM.as_bytes())
+                .map_err(io_err(&path))?;
+            armed.push((f, path));
         }
+        // Every journal's `end` line durable before the first move. Its body and folder entry
+        // already are (`flush_staged`): `fdatasync`, one per journal.
+        sync_each(
+            armed
+                .iter()
+                .map(|(f, p)| (f.as_fd(), p.as_path()))
+                .collect(),
+            true,
+        )?;
         for idx in 0..self.staged.len() {
             let (fd, target) = {
                 let s = &self.staged[idx];
@@ -608,9 +618,10 @@ impl FileBatch {
                 );
             }
         }
-        for f in &self.folders {
-            sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
-        }
+        // Every link durable before any journal goes.
+        let all: Vec<usize> = (0..self.folders.len()).collect();
+        self.sync_folders(&all)?;
+        let mut unjournaled = Vec::new();
         for i in 0..self.folders.len() {
             if let Some(j) = self.folders[i].journal.clone() {
                 let removed = sys::unlink_at(self.folders[i].lock.fd(), &j);
@@ -618,11 +629,11 @@ impl FileBatch {
                     self.folders[i].journal = None;
                     lock::mark_live(&j, false);
                 }
-                let f = &self.folders[i];
-                removed.map_err(io_err(&f.path.join(&j)))?;
-                sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
+                removed.map_err(io_err(&self.folders[i].path.join(&j)))?;
+                unjournaled.push(i);
             }
         }
+        self.sync_folders(&unjournaled)?;
         // The batch is complete: the old files' second names go (best effort: a leftover is a
         // dead process's temporary file to the next recovery).
         for s in &mut self.staged {
@@ -721,11 +732,18 @@ impl FileBatch {
         });
         sys::add_flushes(todo.len() as u64);
         results.into_iter().collect::<Result<(), Error>>()?;
-        for &i in used {
-            let f = &self.folders[i];
-            sys::sync(f.lock.fd()).map_err(io_err(&f.path))?;
-        }
-        Ok(())
+        self.sync_folders(used)
+    }
+
+    /// fsyncs the folders `which`.
+    fn sync_folders(&self, which: &[usize]) -> Result<(), Error> {
+        sync_each(
+            which
+                .iter()
+                .map(|&i| (self.folders[i].lock.fd(), self.folders[i].path.as_path()))
+                .collect(),
+            false,
+        )
     }
 
     /// Replaces each folder's journal by one that renames the second names of the files
@@ -779,6 +797,21 @@ impl FileBatch {
     }
 }
 
+/// Flushes `fds` (`fdatasync` when `data_only`, else `fsync`) one after the other, naming the
+/// path of the first that fails. (Flushing them side by side, one thread each, was measured
+/// too: no faster on the 2-core test machine, slower when its cores were busy.)
+fn sync_each(fds: Vec<(std::os::fd::BorrowedFd<'_>, &Path)>, data_only: bool) -> Result<(), Error> {
+    for (fd, path) in fds {
+        if data_only {
+            sys::sync_data(fd)
+        } else {
+            sys::sync(fd)
+        }
+        .map_err(io_err(path))?;
+    }
+    Ok(())
+}
+
 /// How [`FileBatch::flush_staged`] makes a batch's files durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flush {
@@ -793,10 +826,11 @@ const FLUSH_THREADS: usize = 16;
 
 /// Above this much unwritten data in the whole system (`Dirty` + `Writeback` in
 /// `/proc/meminfo`), `syncfs` would mostly wait for other programs' data: a batch flushes its
-/// own files instead. With 300 MB of another file's data unwritten, an ECDSA-P256 `init` took
-/// about 95 ms with `syncfs` against about 11 ms with parallel fsyncs; with a few tens of MB
-/// (other programs' ordinary background) `syncfs` was still the faster (`docs/performance.md`).
-const DIRTY_LIMIT_KB: u64 = 64 * 1024;
+/// own files instead. Measured on the test machine (`docs/performance.md`), an ECDSA-P256
+/// `init` right after another program wrote a file of 16 MB took about as long either way
+/// (medians of 5: 26 ms with `syncfs`, 28 ms with parallel fsyncs); after 64 MB, 41 ms against
+/// 14.5 ms; after 300 MB, about 95 ms against 11 ms.
+const DIRTY_LIMIT_KB: u64 = 16 * 1024;
 
 #[cfg(test)]
 thread_local! {
@@ -910,15 +944,12 @@ enum Journal {
     /// A new journal's header and moves, not flushed: [`FileBatch::flush_staged`] makes it and
     /// its folder entry durable together with the staged files.
     Body,
-    /// The `end` line appended to a journal whose body and entry are already durable: only its
-    /// data is flushed (`fdatasync`), before the first move.
-    Arm,
     /// A new, armed journal (a rollback's), flushed with its folder at once.
     Whole,
 }
 
-/// Writes `bytes` to the journal `name` in `folder` (a new file, or appended for
-/// [`Journal::Arm`]) and flushes as [`Journal`] says.
+/// Writes `bytes` to the new journal `name` in `folder` and flushes as [`Journal`] says (the
+/// `end` line that arms a journal is appended in `commit_inner`).
 fn write_journal(
     folder: &mut Folder,
     name: &OsStr,
@@ -928,20 +959,14 @@ fn write_journal(
     let path = folder.path.join(name);
     let io = io_err(&path);
     let fd = folder.lock.fd();
-    let file = if how != Journal::Arm {
-        let f = sys::create_at(fd, name, MODE_SECRET).map_err(&io)?;
-        // Ours from now on: removed on rollback, even if writing it fails halfway.
-        lock::mark_live(name, true);
-        folder.journal = Some(name.to_owned());
-        f
-    } else {
-        sys::append_at(fd, name).map_err(&io)?
-    };
+    let file = sys::create_at(fd, name, MODE_SECRET).map_err(&io)?;
+    // Ours from now on: removed on rollback, even if writing it fails halfway.
+    lock::mark_live(name, true);
+    folder.journal = Some(name.to_owned());
     let mut f = File::from(file);
     f.write_all(bytes)
         .and_then(|()| match how {
             Journal::Body => Ok(()),
-            Journal::Arm => sys::sync_data(&f),
             Journal::Whole => sys::sync(&f).and_then(|()| sys::sync(fd)),
         })
         .map_err(io)

@@ -161,8 +161,7 @@ pub(super) fn sync(fd: impl AsFd) -> io::Result<()> {
     Ok(rustix::fs::fsync(fd)?)
 }
 
-/// fdatasync of a file: its data and the metadata needed to read it back (the size), not its
-/// times.
+/// fdatasync of a file: its data and the metadata needed to read it back (its size).
 pub(super) fn sync_data(fd: impl AsFd) -> io::Result<()> {
     count_flush();
     Ok(rustix::fs::fdatasync(fd)?)
