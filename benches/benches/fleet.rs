@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use kubepki_keys::{KeyAlgorithm, generate_many};
 use kubepki_kubeadm::{ClusterSpec, Plan, Selection, Tree, apply, decide};
 use time::OffsetDateTime;
@@ -58,7 +58,9 @@ fn fleet(c: &mut Criterion) {
     let tbs = vec![0x5au8; 1024];
     for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
         let mut g = c.benchmark_group(format!("fleet/{}", alg.name()));
+        // Ten samples of equal size: a sample of RSA-2048 x 100 trees takes about a minute.
         g.sample_size(10);
+        g.sampling_mode(SamplingMode::Flat);
         g.warm_up_time(Duration::from_secs(1));
         g.measurement_time(Duration::from_secs(match alg {
             KeyAlgorithm::Rsa2048 => 20,
