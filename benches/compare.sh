@@ -26,7 +26,8 @@ want() { [[ " $sections " == *" $1 "* ]]; }
 cargo build --release -p kubepki-cli >/dev/null 2>&1
 bin=target/release/kubepki
 
-criterion_rate() { # group/function -> operations per second (from the mean)
+criterion_rate() { # group/function -> operations per second (from the mean); criterion names the
+    # folder of a function "a/b" a_b
     python3 - "$1" <<'PY'
 import json, sys
 est = json.load(open(f"target/criterion/{sys.argv[1]}/new/estimates.json"))
@@ -96,8 +97,8 @@ if want 4; then
 # 4. The ECDSA-P256 tree in memory and through the folder sink (criterion, in-process) against
 #    the same tree made by the OpenSSL CLI script (median of 5, whole processes, no fsync).
 cargo bench -p kubepki-benches --bench tree -- --measurement-time "$secs" sinks >/dev/null 2>&1
-mem=$(criterion_rate sinks/in_memory/ECDSA-P256)
-folder=$(criterion_rate sinks/folder_sink/ECDSA-P256)
+mem=$(criterion_rate sinks/in_memory_ECDSA-P256)
+folder=$(criterion_rate sinks/folder_sink_ECDSA-P256)
 ossl_p256=$(for i in 1 2 3 4 5; do wall bash benches/scripts/openssl-tree.sh "$work/e$i" p256; done | median)
 echo "measure tree_p256_in_memory_ms=$(echo "1000 / $mem" | bc -l | xargs printf %.2f)"
 echo "measure tree_p256_folder_sink_ms=$(echo "1000 / $folder" | bc -l | xargs printf %.2f)"
