@@ -552,8 +552,10 @@ impl FileBatch {
             write_journal(&mut self.folders[i], &batch, text.as_bytes(), Journal::Body)?;
         }
         // Every staged file, every journal body and their folders' entries durable at once;
-        // only then is any journal armed (see `flush_staged`).
-        self.flush_staged(&used)?;
+        // only then is any journal armed (see `flush_staged`). One way of flushing for the
+        // whole batch.
+        let kind = flush_kind();
+        self.flush_staged(&used, kind)?;
         let mut armed = Vec::new();
         for &i in &used {
             let path = self.folders[i].path.join(&batch);
@@ -564,14 +566,18 @@ impl FileBatch {
             armed.push((f, path));
         }
         // Every journal's `end` line durable before the first move. Its body and folder entry
-        // already are (`flush_staged`): `fdatasync`, one per journal.
-        sync_each(
-            armed
-                .iter()
-                .map(|(f, p)| (f.as_fd(), p.as_path()))
-                .collect(),
-            true,
-        )?;
+        // already are (`flush_staged`): one `syncfs` per file system, or `fdatasync`, one per
+        // journal.
+        match kind {
+            Flush::FileSystem => self.sync_file_systems(&used)?,
+            Flush::EachFile => sync_each(
+                armed
+                    .iter()
+                    .map(|(f, p)| (f.as_fd(), p.as_path()))
+                    .collect(),
+                true,
+            )?,
+        }
         for idx in 0..self.staged.len() {
             let (fd, target) = {
                 let s = &self.staged[idx];
@@ -620,7 +626,10 @@ impl FileBatch {
         }
         // Every link durable before any journal goes.
         let all: Vec<usize> = (0..self.folders.len()).collect();
-        self.sync_folders(&all)?;
+        match kind {
+            Flush::FileSystem => self.sync_file_systems(&all)?,
+            Flush::EachFile => self.sync_folders(&all)?,
+        }
         let mut unjournaled = Vec::new();
         for i in 0..self.folders.len() {
             if let Some(j) = self.folders[i].journal.clone() {
@@ -633,7 +642,10 @@ impl FileBatch {
                 unjournaled.push(i);
             }
         }
-        self.sync_folders(&unjournaled)?;
+        match kind {
+            Flush::FileSystem => self.sync_file_systems(&unjournaled)?,
+            Flush::EachFile => self.sync_folders(&unjournaled)?,
+        }
         // The batch is complete: the old files' second names go (best effort: a leftover is a
         // dead process's temporary file to the next recovery).
         for s in &mut self.staged {
@@ -664,24 +676,30 @@ impl FileBatch {
     /// and on kernels before 5.8 (where `syncfs` returns success even after a lost write), each
     /// file, journal and folder is fsynced instead, the files' fsyncs issued in parallel
     /// ([`Flush::EachFile`]).
-    fn flush_staged(&self, used: &[usize]) -> Result<(), Error> {
-        match flush_kind() {
-            Flush::FileSystem => {
-                let mut devices: Vec<u64> = Vec::new();
-                for &i in used {
-                    let f = &self.folders[i];
-                    let st =
-                        rustix::fs::fstat(f.lock.fd()).map_err(|e| io_err(&f.path)(e.into()))?;
-                    let dev = sys::identity(&st).0;
-                    if !devices.contains(&dev) {
-                        devices.push(dev);
-                        sys::sync_file_system(f.lock.fd()).map_err(io_err(&f.path))?;
-                    }
-                }
-                Ok(())
-            }
+    fn flush_staged(&self, used: &[usize], kind: Flush) -> Result<(), Error> {
+        match kind {
+            Flush::FileSystem => self.sync_file_systems(used),
             Flush::EachFile => self.flush_each(used),
         }
+    }
+
+    /// One `syncfs(2)` per file system of the folders `which`: everything written there so far
+    /// durable at once (file contents, inodes, folder entries; see `flush_staged`). In
+    /// [`Flush::FileSystem`] mode the batch's later steps use it too — arming the journals,
+    /// after the moves, after the journals' removal — so a batch costs four flushes per file
+    /// system, however many files and folders it has.
+    fn sync_file_systems(&self, which: &[usize]) -> Result<(), Error> {
+        let mut devices: Vec<u64> = Vec::new();
+        for &i in which {
+            let f = &self.folders[i];
+            let st = rustix::fs::fstat(f.lock.fd()).map_err(|e| io_err(&f.path)(e.into()))?;
+            let dev = sys::identity(&st).0;
+            if !devices.contains(&dev) {
+                devices.push(dev);
+                sys::sync_file_system(f.lock.fd()).map_err(io_err(&f.path))?;
+            }
+        }
+        Ok(())
     }
 
     /// [`Flush::EachFile`]: each staged file and journal fsynced (reopened read-only by name
@@ -1092,9 +1110,9 @@ mod tests {
         // The shape of an `init` tree (27 files in 3 folders), and ten times as many files.
         let tree = flushes_for(Flush::FileSystem, 9)?;
         let big = flushes_for(Flush::FileSystem, 90)?;
-        // One syncfs (one file system), then per folder: the armed journal, the folder after
-        // the links, the folder after the journal is removed.
-        assert_eq!(tree, 1 + 3 * 3, "flush calls for 27 files in 3 folders");
+        // One syncfs (one file system) for the staged files, one for the armed journals, one
+        // after the links, one after the journals are removed.
+        assert_eq!(tree, 4, "flush calls for 27 files in 3 folders");
         assert_eq!(big, tree, "270 files need no more flushes than 27");
         Ok(())
     }
