@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Baseline for benches/compare-openssl.sh: writes the kubeadm tree (3 CAs, 7 leaves, sa.key/sa.pub,
+# Baseline for benches/compare.sh: writes the kubeadm tree (3 CAs, 7 leaves, sa.key/sa.pub,
 # 5 kubeconfigs = 16 keys) with the OpenSSL command line, one step after the other, as a shell
 # installer without kubeadm would. Same subjects, usages, SANs and file modes as `kubepki init`.
 #

@@ -12,7 +12,10 @@ pub fn generate_many(algs: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>, Error> {
         .map(|n| n.get())
         .unwrap_or(1)
         .min(algs.len());
-    if workers <= 1 {
+    // Elliptic-curve keys take tens of microseconds each: starting threads (and seeding a
+    // random generator in each) costs more than it saves, and under load a thread that waits
+    // for a core delays the whole batch.
+    if workers <= 1 || algs.iter().all(|a| cost(*a) == 1) {
         return algs.iter().map(|a| PrivateKey::generate(*a)).collect();
     }
     // Start with the expensive keys so that both cores finish at about the same time.

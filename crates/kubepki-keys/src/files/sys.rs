@@ -130,9 +130,48 @@ pub(super) fn mkdir_at(dir: impl AsFd, name: &OsStr, mode: u32) -> io::Result<()
     Ok(rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode))?)
 }
 
+thread_local! {
+    /// Flush calls (`fsync`, `fdatasync`, `syncfs`) this thread has made through this module.
+    static FLUSHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many flush calls this thread has made (see [`super::flush_count`]).
+pub(super) fn flushes() -> u64 {
+    FLUSHES.with(|c| c.get())
+}
+
+fn count_flush() {
+    add_flushes(1);
+}
+
+/// Counts `n` flush calls made for this thread's batch by helper threads.
+pub(super) fn add_flushes(n: u64) {
+    FLUSHES.with(|c| c.set(c.get() + n));
+}
+
+/// fsync of a file, not counted: for helper threads, whose caller counts with
+/// [`add_flushes`].
+pub(super) fn sync_uncounted(fd: impl AsFd) -> io::Result<()> {
+    Ok(rustix::fs::fsync(fd)?)
+}
+
 /// fsync of a file or folder.
 pub(super) fn sync(fd: impl AsFd) -> io::Result<()> {
+    count_flush();
     Ok(rustix::fs::fsync(fd)?)
+}
+
+/// fdatasync of a file: its data and the metadata needed to read it back (its size).
+pub(super) fn sync_data(fd: impl AsFd) -> io::Result<()> {
+    count_flush();
+    Ok(rustix::fs::fdatasync(fd)?)
+}
+
+/// `syncfs(2)`: writes out and waits for everything the file system that holds `fd` has not
+/// yet written, data and metadata, then flushes the device's cache.
+pub(super) fn sync_file_system(fd: impl AsFd) -> io::Result<()> {
+    count_flush();
+    Ok(rustix::fs::syncfs(fd)?)
 }
 
 /// The names in the folder `dir` (`.` and `..` left out).

@@ -1,0 +1,3 @@
+module kubepki.invalid/kubeadm-peer
+
+go 1.19
