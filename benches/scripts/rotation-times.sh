@@ -9,25 +9,25 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-7}
 cargo build --release -p kubepki-cli >/dev/null 2>&1
-bin=$PWD/target/release/kubepki
-steps=("init" "ca rotate start" "ca rotate reissue" "ca rotate finish")
-for alg in RSA-2048 ECDSA-P256; do
-    declare -A times=()
-    for _ in $(seq 1 "$n"); do
-        d=$(mktemp -d)
-        for step in "${steps[@]}"; do
-            s=$(date +%s.%N)
-            # shellcheck disable=SC2086
-            "$bin" $step --cert-dir "$d/pki" --kubeconfig-dir "$d" --node-name cp1 \
-                --apiserver-advertise-address 192.0.2.10 --encryption-algorithm "$alg" >/dev/null 2>&1
-            e=$(date +%s.%N)
-            times[$step]+="$(echo "$e - $s" | bc -l) "
-        done
-        rm -rf "$d"
-    done
-    for step in "${steps[@]}"; do
-        m=$(tr ' ' '\n' <<<"${times[$step]}" | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-        printf 'measure %s %s median_s=%.3f n=%d\n' "$alg" "${step// /_}" "$m" "$n"
-    done
-    unset times
-done
+python3 - "$PWD/target/release/kubepki" "$n" <<'PY'
+import os, shutil, statistics, subprocess, sys, tempfile, time
+
+kubepki, n = sys.argv[1], int(sys.argv[2])
+steps = [["init"], ["ca", "rotate", "start"], ["ca", "rotate", "reissue"], ["ca", "rotate", "finish"]]
+for alg in ["RSA-2048", "ECDSA-P256"]:
+    times = {i: [] for i in range(len(steps))}
+    load = os.getloadavg()[0]
+    for _ in range(n):
+        d = tempfile.mkdtemp()
+        for i, step in enumerate(steps):
+            argv = [kubepki, *step, "--cert-dir", d + "/pki", "--kubeconfig-dir", d,
+                    "--node-name", "cp1", "--apiserver-advertise-address", "192.0.2.10",
+                    "--encryption-algorithm", alg]
+            t = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[i].append(time.perf_counter() - t)
+        shutil.rmtree(d)
+    for i, step in enumerate(steps):
+        print(f"measure {alg} {'_'.join(step)} median_s={statistics.median(times[i]):.4f} n={n}")
+    print(f"measure {alg} loadavg_1min={load:.2f}..{os.getloadavg()[0]:.2f}")
+PY
