@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kubepki_interop::{
-    SOFTHSM_MODULE, SOFTHSM_PIN, TlsServer, free_port, run, run_ok, spawn, wait_listening,
-    with_softhsm_token,
+    SOFTHSM_MODULE, SOFTHSM_PIN, TlsServer, etcd_member_args, free_port, run, run_ok, spawn,
+    wait_listening, with_softhsm_token,
 };
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, Selection};
@@ -209,44 +209,14 @@ fn etcd_cluster_works(d: &Path) -> R {
     let e = |f: &str| s(&pki.join("etcd").join(f)).to_owned();
     let (c1, p1, c2, p2) = (free_port()?, free_port()?, free_port()?, free_port()?);
     let cluster = format!("m1=https://127.0.0.1:{p1},m2=https://127.0.0.1:{p2}");
-    let member = |name: &str, client: u16, peer: u16| -> Vec<String> {
-        [
-            "--name",
+    let member = |name: &str, client: u16, peer: u16| {
+        etcd_member_args(
             name,
-            "--data-dir",
-            &format!("{}/{name}.etcd", d.display()),
-            "--listen-client-urls",
-            &format!("https://127.0.0.1:{client}"),
-            "--advertise-client-urls",
-            &format!("https://127.0.0.1:{client}"),
-            "--listen-peer-urls",
-            &format!("https://127.0.0.1:{peer}"),
-            "--initial-advertise-peer-urls",
-            &format!("https://127.0.0.1:{peer}"),
-            "--initial-cluster",
+            &d.join(format!("{name}.etcd")),
+            (client, peer),
             &cluster,
-            "--initial-cluster-state",
-            "new",
-            "--cert-file",
-            &e("server.crt"),
-            "--key-file",
-            &e("server.key"),
-            "--client-cert-auth",
-            "--trusted-ca-file",
-            &e("ca.crt"),
-            "--peer-cert-file",
-            &e("peer.crt"),
-            "--peer-key-file",
-            &e("peer.key"),
-            "--peer-client-cert-auth",
-            "--peer-trusted-ca-file",
-            &e("ca.crt"),
-            "--listen-metrics-urls",
-            "",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect()
+            &pki.join("etcd"),
+        )
     };
     let mut m1 = spawn(d, "etcd", &member("m1", c1, p1), "m1.log")?;
     let mut m2 = spawn(d, "etcd", &member("m2", c2, p2), "m2.log")?;

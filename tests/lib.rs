@@ -105,6 +105,56 @@ pub fn spawn(
     Ok(Proc(child, tool))
 }
 
+/// The arguments of one etcd member on 127.0.0.1 with client and peer TLS from the etcd files
+/// of a kubeadm tree (`etcd_pki`: `server.crt`, `peer.crt`, `ca.crt`, ...), client-certificate
+/// auth on both, its data in `data_dir`, in the cluster `cluster` (`name=https://...,...`).
+pub fn etcd_member_args(
+    name: &str,
+    data_dir: &Path,
+    (client, peer): (u16, u16),
+    cluster: &str,
+    etcd_pki: &Path,
+) -> Vec<String> {
+    let e = |f: &str| etcd_pki.join(f).display().to_string();
+    [
+        "--name",
+        name,
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--listen-client-urls",
+        &format!("https://127.0.0.1:{client}"),
+        "--advertise-client-urls",
+        &format!("https://127.0.0.1:{client}"),
+        "--listen-peer-urls",
+        &format!("https://127.0.0.1:{peer}"),
+        "--initial-advertise-peer-urls",
+        &format!("https://127.0.0.1:{peer}"),
+        "--initial-cluster",
+        cluster,
+        "--initial-cluster-state",
+        "new",
+        "--cert-file",
+        &e("server.crt"),
+        "--key-file",
+        &e("server.key"),
+        "--client-cert-auth",
+        "--trusted-ca-file",
+        &e("ca.crt"),
+        "--peer-cert-file",
+        &e("peer.crt"),
+        "--peer-key-file",
+        &e("peer.key"),
+        "--peer-client-cert-auth",
+        "--peer-trusted-ca-file",
+        &e("ca.crt"),
+        "--listen-metrics-urls",
+        "",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect()
+}
+
 /// An `openssl s_server` that requires client certificates from a CA (`-Verify 2
 /// -verify_return_error`), serving its status page; stopped by PID when dropped.
 pub struct TlsServer {

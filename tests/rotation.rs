@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubepki_interop::{Outcome, Proc, free_port, run, run_ok, spawn, wait_listening};
+use kubepki_interop::{
+    Outcome, Proc, etcd_member_args, free_port, run, run_ok, spawn, wait_listening,
+};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
     ClusterSpec, Plan, RotateOptions, RotationPhase, RotationStage, RotationTarget, Selection,
@@ -513,47 +515,13 @@ struct Member {
 
 impl Member {
     fn args(&self, cluster: &str, data: &Path) -> Vec<String> {
-        let e = |f: &str| self.node.join("pki/etcd").join(f).display().to_string();
-        [
-            "--name",
+        etcd_member_args(
             &self.name,
-            "--data-dir",
-            &data
-                .join(format!("{}.etcd", self.name))
-                .display()
-                .to_string(),
-            "--listen-client-urls",
-            &format!("https://127.0.0.1:{}", self.client),
-            "--advertise-client-urls",
-            &format!("https://127.0.0.1:{}", self.client),
-            "--listen-peer-urls",
-            &format!("https://127.0.0.1:{}", self.peer),
-            "--initial-advertise-peer-urls",
-            &format!("https://127.0.0.1:{}", self.peer),
-            "--initial-cluster",
+            &data.join(format!("{}.etcd", self.name)),
+            (self.client, self.peer),
             cluster,
-            "--initial-cluster-state",
-            "new",
-            "--cert-file",
-            &e("server.crt"),
-            "--key-file",
-            &e("server.key"),
-            "--client-cert-auth",
-            "--trusted-ca-file",
-            &e("ca.crt"),
-            "--peer-cert-file",
-            &e("peer.crt"),
-            "--peer-key-file",
-            &e("peer.key"),
-            "--peer-client-cert-auth",
-            "--peer-trusted-ca-file",
-            &e("ca.crt"),
-            "--listen-metrics-urls",
-            "",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect()
+            &self.node.join("pki/etcd"),
+        )
     }
 
     fn start(&mut self, cluster: &str, data: &Path) -> R {
