@@ -21,6 +21,20 @@ pub struct Outcome {
     pub output: String,
 }
 
+impl Outcome {
+    /// A finished process's exit status and its stdout + stderr.
+    pub fn of(out: &std::process::Output) -> Outcome {
+        Outcome {
+            ok: out.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+}
+
 /// Runs `tool` with `args` in `dir`. A missing tool is an error naming the Debian package.
 pub fn run(dir: &Path, tool: &str, args: &[&str]) -> Result<Outcome, String> {
     let out = Command::new(tool)
@@ -32,14 +46,7 @@ pub fn run(dir: &Path, tool: &str, args: &[&str]) -> Result<Outcome, String> {
                 "cannot run `{tool}` ({e}); install it (Debian: apt-get install openssl gnutls-bin)"
             )
         })?;
-    Ok(Outcome {
-        ok: out.status.success(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    })
+    Ok(Outcome::of(&out))
 }
 
 /// Runs and requires success.
@@ -241,14 +248,7 @@ impl TlsServer {
             stdin.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
         }
         let out = child.wait_with_output()?;
-        Ok(Outcome {
-            ok: out.status.success(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        })
+        Ok(Outcome::of(&out))
     }
 
     /// The subjects of the client certificates the server verified so far (`depth=0` lines of

@@ -263,14 +263,7 @@ fn s_client(port: u16, cert: &Path, key: &Path, trust: &Path, request: &str) -> 
         stdin.write_all(request.as_bytes())?;
     }
     let out = child.wait_with_output()?;
-    Ok(Outcome {
-        ok: out.status.success(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    })
+    Ok(Outcome::of(&out))
 }
 
 /// The client verified the server and the server accepted the client.
