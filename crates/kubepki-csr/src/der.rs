@@ -110,24 +110,15 @@ pub fn bit_string(v: &[u8]) -> Vec<u8> {
     tlv(tag::BIT_STRING, &content)
 }
 
-/// Whether Go would encode `s` as a PrintableString (it also allows `*` for wildcard names).
+/// Whether Go would encode `s` as a PrintableString: every character in PrintableString's set
+/// (X.680; no `*`: Go's encoding/asn1 marshals a string with `*` as a UTF8String, as the
+/// vectors in `tests/data/go-names/` show).
 pub fn is_printable(s: &str) -> bool {
     s.bytes().all(|b| {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b' ' | b'\''
-                    | b'('
-                    | b')'
-                    | b'+'
-                    | b','
-                    | b'-'
-                    | b'.'
-                    | b'/'
-                    | b':'
-                    | b'='
-                    | b'?'
-                    | b'*'
+                b' ' | b'\'' | b'(' | b')' | b'+' | b',' | b'-' | b'.' | b'/' | b':' | b'=' | b'?'
             )
     })
 }
@@ -190,5 +181,6 @@ mod tests {
         assert!(!is_printable("a_b"));
         assert!(!is_printable("user@example"));
         assert!(!is_printable("홍길동"));
+        assert!(!is_printable("*.example.com"));
     }
 }

@@ -1,0 +1,3 @@
+module kubepki.test/go-names
+
+go 1.19
