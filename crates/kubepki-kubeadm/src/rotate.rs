@@ -516,10 +516,7 @@ impl State {
 
 /// Where tree path `rel` is on disk for `spec`.
 fn shown(spec: &ClusterSpec, rel: &str) -> PathBuf {
-    match rel.strip_prefix(PKI_PREFIX) {
-        Some(rest) => spec.cert_dir.join(rest),
-        None => spec.kubeconfig_dir.join(rel),
-    }
+    crate::memtree::disk_path_in(&spec.cert_dir, &spec.kubeconfig_dir, rel)
 }
 
 fn read_key_file(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KeyFile, Error> {
