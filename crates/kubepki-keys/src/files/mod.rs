@@ -630,7 +630,6 @@ impl FileBatch {
             Flush::FileSystem => self.sync_file_systems(&all)?,
             Flush::EachFile => self.sync_folders(&all)?,
         }
-        let mut unjournaled = Vec::new();
         for i in 0..self.folders.len() {
             if let Some(j) = self.folders[i].journal.clone() {
                 let removed = sys::unlink_at(self.folders[i].lock.fd(), &j);
@@ -639,13 +638,12 @@ impl FileBatch {
                     lock::mark_live(&j, false);
                 }
                 removed.map_err(io_err(&self.folders[i].path.join(&j)))?;
-                unjournaled.push(i);
             }
         }
-        match kind {
-            Flush::FileSystem => self.sync_file_systems(&unjournaled)?,
-            Flush::EachFile => self.sync_folders(&unjournaled)?,
-        }
+        // The journals' removal is not flushed: the batch is complete and durable already. If a
+        // crash undoes a removal, the journal comes back with every move done (its temporary
+        // files are gone, durably, since the flush above); the next writer's recovery finds
+        // nothing to move and removes it, and readers do not count it as pending (`pending`).
         // The batch is complete: the old files' second names go (best effort: a leftover is a
         // dead process's temporary file to the next recovery).
         for s in &mut self.staged {
@@ -686,8 +684,8 @@ impl FileBatch {
     /// One `syncfs(2)` per file system of the folders `which`: everything written there so far
     /// durable at once (file contents, inodes, folder entries; see `flush_staged`). In
     /// [`Flush::FileSystem`] mode the batch's later steps use it too — arming the journals,
-    /// after the moves, after the journals' removal — so a batch costs four flushes per file
-    /// system, however many files and folders it has.
+    /// after the moves — so a batch costs three flushes per file system, however many files and
+    /// folders it has (the journals' removal needs none: see `commit_inner`).
     fn sync_file_systems(&self, which: &[usize]) -> Result<(), Error> {
         let mut devices: Vec<u64> = Vec::new();
         for &i in which {
@@ -1111,17 +1109,55 @@ mod tests {
         let tree = flushes_for(Flush::FileSystem, 9)?;
         let big = flushes_for(Flush::FileSystem, 90)?;
         // One syncfs (one file system) for the staged files, one for the armed journals, one
-        // after the links, one after the journals are removed.
-        assert_eq!(tree, 4, "flush calls for 27 files in 3 folders");
+        // after the links (the journals' removal is not flushed).
+        assert_eq!(tree, 3, "flush calls for 27 files in 3 folders");
         assert_eq!(big, tree, "270 files need no more flushes than 27");
         Ok(())
     }
 
     #[test]
     fn the_fallback_flushes_every_file_in_parallel_and_writes_the_same() -> Result<(), Error> {
-        // Each file and journal, each folder before arming, then as above.
-        assert_eq!(flushes_for(Flush::EachFile, 9)?, 27 + 3 + 3 + 3 * 3);
-        assert_eq!(flushes_for(Flush::EachFile, 1)?, 3 + 3 + 3 + 3 * 3);
+        // Each file and journal, each folder before arming, each journal once armed, each
+        // folder after the links.
+        assert_eq!(flushes_for(Flush::EachFile, 9)?, 27 + 3 + 3 + 3 + 3);
+        assert_eq!(flushes_for(Flush::EachFile, 1)?, 3 + 3 + 3 + 3 + 3);
+        Ok(())
+    }
+
+    /// The journals' removal is not flushed, so a crash right after a batch can bring one back.
+    /// Such a journal (armed, every temporary file gone) is nothing pending to readers, and the
+    /// next writer removes it without touching the files; one with a temporary file left is.
+    #[test]
+    fn a_journal_back_after_a_completed_batch_is_not_pending() -> Result<(), Error> {
+        let d = tmpdir("back");
+        let mut b = FileBatch::new();
+        b.stage(&d.join("a.crt"), b"new", MODE_PUBLIC)?;
+        b.commit()?;
+        let temp = recover::temp_name(OsStr::new("a.crt"), 4_000_001, "0a0b");
+        let moves = [recover::Move {
+            replace: false,
+            temp: temp.clone(),
+            name: "a.crt".into(),
+        }];
+        let text = recover::journal_text(1, &moves).map_err(|reason| Error::Io {
+            path: d.clone(),
+            reason,
+        })? + recover::ARM;
+        let journal = d.join(".kubepki-journal-4000001-0a0b");
+        let io = |e: std::io::Error| Error::Io {
+            path: d.clone(),
+            reason: e.to_string(),
+        };
+        fs::write(&journal, &text).map_err(io)?;
+        assert_eq!(pending(&d)?, Vec::<PathBuf>::new(), "a completed batch's journal");
+        // With its temporary file still there, the batch is not complete: pending.
+        fs::write(d.join(&temp), b"other").map_err(io)?;
+        assert_eq!(pending(&d)?, vec![journal.clone()]);
+        fs::remove_file(d.join(&temp)).map_err(io)?;
+        assert_eq!(recover(&[&d])?, Vec::<PathBuf>::new(), "nothing to move");
+        assert!(!journal.exists(), "the writer removes it");
+        assert_eq!(fs::read(d.join("a.crt")).map_err(io)?, b"new");
+        let _ = fs::remove_dir_all(&d);
         Ok(())
     }
 

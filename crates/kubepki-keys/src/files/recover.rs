@@ -461,10 +461,32 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .iter()
         .filter(|n| n.as_bytes().starts_with(JOURNAL_PREFIX.as_bytes()))
         .filter(|n| !lock::is_live(n))
+        .filter(|n| !completed(&fd, n, &dir.join(n)))
         .map(|n| dir.join(n))
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// Whether the journal `name` belongs to a batch that completed: armed, and none of its
+/// temporary files is left (each was moved into place before the batch removed its journals).
+/// A batch does not flush its journals' removal (see `FileBatch::commit`), so a crash right
+/// after a batch can bring such a journal back; it is nothing pending. Anything that cannot be
+/// read or is not exactly what kubepki writes counts as pending.
+fn completed(dir: impl AsFd, name: &OsStr, path: &Path) -> bool {
+    let Some(pid) = journal_owner(name.as_bytes()) else {
+        return false;
+    };
+    let Ok(text) = read_journal(&dir, name, path) else {
+        return false;
+    };
+    match parse_journal(&text, pid) {
+        Ok(j) if j.armed => j
+            .moves
+            .iter()
+            .all(|m| matches!(sys::stat_at(&dir, &m.temp), Ok(None))),
+        _ => false,
+    }
 }
 
 /// Locks `dir` for reading if it exists and can be opened (a reader without access to the
