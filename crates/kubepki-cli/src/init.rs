@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_keys::files::{FileBatch, MODE_SECRET};
+use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_kubeadm::{
     Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report, Selection, Tree, build,
 };
@@ -67,6 +67,14 @@ enum Phase {
     Kubeconfig {
         /// Which one (`all` for every file).
         name: String,
+    },
+    /// Print the ClusterRoleBindings kubeadm init creates online for the tree's identities
+    /// (kubeadm:cluster-admins from 1.29; kubeadm:apiserver-kubelet-client where
+    /// apiserver-kubelet-client has no O), as YAML for `kubectl apply -f -`. Writes no tree.
+    Rbac {
+        /// Write the YAML to this new file (0644, never overwritten) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -168,6 +176,12 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         None => Selection::all(),
         Some(InitSub::Phase(Phase::Certs { name })) => certs_selection(name)?,
         Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
+        Some(InitSub::Phase(Phase::Rbac { out })) => {
+            for w in &config_warnings {
+                diag!("warning: {}", esc(w));
+            }
+            return rbac(&a, &spec, out.as_deref());
+        }
     };
     let plan = a.flags.plan(&spec)?;
     // A JSON report names the files by path, and a JSON string is text: refused before
@@ -260,6 +274,57 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
         Output::Text => print_text(&plan, &report, &sink)?,
     }
     Ok(())
+}
+
+/// `init phase rbac`: the version's ClusterRoleBindings on standard output or in a new file.
+fn rbac(
+    a: &InitArgs,
+    spec: &kubepki_kubeadm::ClusterSpec,
+    out: Option<&Path>,
+) -> Result<(), CliError> {
+    if a.export.is_some()
+        || a.export_file.is_some()
+        || a.dry_run
+        || matches!(a.output, Output::Json)
+    {
+        return Err(flag_err(
+            "init phase rbac: prints YAML and writes no tree; --export, --export-file, --dry-run and -o json do not apply",
+        ));
+    }
+    let v = spec.kubernetes_version;
+    let Some(yaml) = kubepki_kubeadm::rbac_yaml(v) else {
+        diag!(
+            "kubeadm {v} creates no ClusterRoleBinding for the tree's identities: admin.conf and apiserver-kubelet-client are in system:masters; nothing to apply{}",
+            if out.is_some() {
+                ", no file written"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    };
+    match out {
+        None => crate::out::bytes(yaml.as_bytes()),
+        Some(path) => {
+            let mut batch = FileBatch::new();
+            batch
+                .stage(path, yaml.as_bytes(), MODE_PUBLIC)
+                .and_then(|()| batch.commit())
+                .map_err(|e| match e {
+                    kubepki_keys::Error::Exists { path } => CliError::File {
+                        path,
+                        msg: "already exists; kubepki never overwrites it".into(),
+                    },
+                    other => lib_err(other.into()),
+                })?;
+            diag!(
+                "wrote {} (apply it: kubectl --kubeconfig super-admin.conf apply -f {})",
+                esc_path(path),
+                esc_path(path)
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A report line: on standard output, or on standard error when the output is an export.

@@ -375,3 +375,137 @@ fn init_before_super_admin_conf() -> R {
     assert!(r.stderr.contains("does not write it"), "{}", r.stderr);
     Ok(())
 }
+
+/// `init phase rbac` prints the ClusterRoleBindings kubeadm init creates online, exactly, per
+/// version (issue 19, item 8; docs/compatibility.md, "RBAC that init creates"): none before
+/// 1.29, `kubeadm:cluster-admins` from 1.29, and `kubeadm:apiserver-kubelet-client` too where
+/// apiserver-kubelet-client has no O. `--out` writes a new 0644 file and never overwrites one.
+#[test]
+fn init_phase_rbac_prints_what_kubeadm_creates() -> R {
+    const ADMINS: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: kubeadm:cluster-admins
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: kubeadm:cluster-admins
+";
+    const KUBELET: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: kubeadm:apiserver-kubelet-client
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:kubelet-api-admin
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: kube-apiserver-kubelet-client
+";
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let docs = |stdout: &str| -> Vec<String> {
+        stdout.split("---\n").skip(1).map(str::to_owned).collect()
+    };
+    for (version, want) in [
+        ("v1.28.9", vec![]),
+        ("v1.29.0", vec![ADMINS]),
+        ("v1.33.11", vec![ADMINS]),
+        ("v1.33.12", vec![ADMINS, KUBELET]),
+        ("v1.34.7", vec![ADMINS]),
+        ("v1.34.8", vec![ADMINS, KUBELET]),
+        ("v1.36.1", vec![ADMINS, KUBELET]),
+    ] {
+        let r = kubepki(
+            d,
+            &["init", "phase", "rbac", "--kubernetes-version", version],
+        )?;
+        assert_eq!(r.code, 0, "{version}: {}", r.stderr);
+        assert_eq!(docs(&r.stdout), want, "{version}");
+        if want.is_empty() {
+            assert_eq!(r.stdout, "", "{version}");
+            assert!(r.stderr.contains("nothing to apply"), "{}", r.stderr);
+        } else {
+            assert!(r.stdout.starts_with("# The ClusterRoleBindings kubeadm "));
+        }
+        // The objects match the identities the tree of that version has: the group is
+        // admin.conf's O, the user apiserver-kubelet-client's CN.
+        let tree = tempfile::tempdir()?;
+        let mut a = vec![
+            "--kubernetes-version",
+            version,
+            "--encryption-algorithm",
+            "ECDSA-P256",
+        ];
+        a.extend_from_slice(&[
+            "--cert-dir",
+            "pki",
+            "--kubeconfig-dir",
+            ".",
+            "--apiserver-advertise-address",
+            "192.0.2.10",
+            "--node-name=cp1",
+        ]);
+        let mut phase = vec!["init", "phase", "certs", "apiserver-kubelet-client"];
+        phase.extend_from_slice(&a);
+        let mut ca = vec!["init", "phase", "certs", "ca"];
+        ca.extend_from_slice(&a);
+        assert_eq!(kubepki(tree.path(), &ca)?.code, 0);
+        assert_eq!(kubepki(tree.path(), &phase)?.code, 0);
+        let cert = fs::read(tree.path().join("pki/apiserver-kubelet-client.crt"))?;
+        let text = String::from_utf8(cert)?;
+        let inspected = kubepki(
+            tree.path(),
+            &["inspect", "pki/apiserver-kubelet-client.crt"],
+        )?;
+        assert_eq!(inspected.code, 0, "{}", inspected.stderr);
+        assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
+        let has_org = inspected.stdout.contains("\norganizations: ");
+        assert_eq!(
+            has_org,
+            !want.contains(&KUBELET),
+            "{version}: an O on apiserver-kubelet-client exactly when no binding is needed: {}",
+            inspected.stdout
+        );
+    }
+    let r = kubepki(
+        d,
+        &[
+            "init",
+            "phase",
+            "rbac",
+            "--kubernetes-version",
+            "v1.34.8",
+            "--out",
+            "rbac.yaml",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let written = fs::read_to_string(d.join("rbac.yaml"))?;
+    assert_eq!(docs(&written), vec![ADMINS, KUBELET]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(d.join("rbac.yaml"))?.permissions().mode() & 0o777,
+            0o644
+        );
+    }
+    let again = kubepki(d, &["init", "phase", "rbac", "--out", "rbac.yaml"])?;
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("rbac.yaml: already exists"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(fs::read_to_string(d.join("rbac.yaml"))?, written);
+    let json = kubepki(d, &["init", "phase", "rbac", "-o", "json"])?;
+    assert_eq!(json.code, 64, "{}", json.stderr);
+    Ok(())
+}

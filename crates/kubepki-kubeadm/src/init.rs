@@ -1525,12 +1525,12 @@ fn notes(plan: &Plan, selection: &Selection) -> Vec<String> {
     let v = plan.version;
     if selection.kubeconfigs.contains(&KubeconfigId::Admin) && v.has_super_admin() {
         notes.push(
-            "admin.conf's user is in group kubeadm:cluster-admins, which has no rights until the ClusterRoleBinding exists (kubeadm init makes it with super-admin.conf): kubectl --kubeconfig super-admin.conf create clusterrolebinding kubeadm:cluster-admins --clusterrole=cluster-admin --group=kubeadm:cluster-admins".into(),
+            format!("admin.conf's user is in group kubeadm:cluster-admins, which has no rights until the ClusterRoleBinding kubeadm:cluster-admins exists (kubeadm init creates it online): kubepki init phase rbac --kubernetes-version {v} | kubectl --kubeconfig super-admin.conf apply -f -"),
         );
     }
     if selection.certs.contains(&CertId::ApiserverKubeletClient) && v.drops_kubelet_client_org() {
         notes.push(
-            "apiserver-kubelet-client has no O (kubeadm #138957): the API server reaches kubelets only once this ClusterRoleBinding exists: kubectl create clusterrolebinding kubeadm:apiserver-kubelet-client --clusterrole=system:kubelet-api-admin --user=kube-apiserver-kubelet-client".into(),
+            format!("apiserver-kubelet-client has no O (kubeadm #138957): the API server reaches kubelets only once the ClusterRoleBinding kubeadm:apiserver-kubelet-client exists (kubepki init phase rbac --kubernetes-version {v} prints it with the others)"),
         );
     }
     notes

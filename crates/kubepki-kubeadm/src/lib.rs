@@ -82,6 +82,7 @@ mod kubeconfig_edit;
 mod memtree;
 pub mod net;
 mod plan;
+mod rbac;
 mod renew;
 mod rotate;
 mod rules;
@@ -117,6 +118,7 @@ pub use kubeconfig::{
 };
 pub use memtree::{HeldCaKey, PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
+pub use rbac::{ClusterRoleBinding, SubjectKind, cluster_role_bindings, rbac_yaml};
 pub use renew::{
     RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
     renew_with_ca_keys,

@@ -14,6 +14,9 @@ use crate::net::{Host, HostPort, https_url, parse_san, parse_service_subnet};
 use crate::spec::ClusterSpec;
 use crate::version::KubernetesVersion;
 
+/// The CN of `apiserver-kubelet-client` (the user the API server is to kubelets).
+pub(crate) const APISERVER_KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
+
 /// The certificates of a kubeadm tree, in the order kubeadm makes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -685,7 +688,7 @@ impl Plan {
         certs.push(leaf(
             CertId::ApiserverKubeletClient,
             org_subject(
-                "kube-apiserver-kubelet-client",
+                APISERVER_KUBELET_CLIENT_CN,
                 version.apiserver_kubelet_client_org(),
             ),
             SubjectAltNames::default(),

@@ -1149,7 +1149,11 @@ mod tests {
             reason: e.to_string(),
         };
         fs::write(&journal, &text).map_err(io)?;
-        assert_eq!(pending(&d)?, Vec::<PathBuf>::new(), "a completed batch's journal");
+        assert_eq!(
+            pending(&d)?,
+            Vec::<PathBuf>::new(),
+            "a completed batch's journal"
+        );
         // With its temporary file still there, the batch is not complete: pending.
         fs::write(d.join(&temp), b"other").map_err(io)?;
         assert_eq!(pending(&d)?, vec![journal.clone()]);
