@@ -249,7 +249,7 @@ fn ca_and_leaf_have_kubeadms_exact_shape() -> R {
     assert_eq!(c.subject_key_id().map(<[u8]>::len), Some(20));
     assert_eq!(
         c.subject_key_id().map(<[u8]>::to_vec),
-        Some(kubepki_ca::key_identifier(c.public_key_der())?)
+        Some(kubepki_ca::KeyIdMethod::Sha1.key_id(c.public_key_der())?)
     );
     assert_eq!(c.not_before(), now - Duration::minutes(5));
     assert_eq!(c.not_after(), now + Duration::hours(87600));

@@ -123,15 +123,60 @@ pub struct CaSpec {
     pub window: Window,
     /// pathLenConstraint (kubeadm's roots have none).
     pub path_len: Option<u8>,
+    /// How the SubjectKeyIdentifier is derived from the public key.
+    pub key_id: KeyIdMethod,
+}
+
+/// How a CA's SubjectKeyIdentifier is derived from its public key: over the subjectPublicKey
+/// BIT STRING contents, as Go's `x509.CreateCertificate` does when the template has none (and
+/// kubeadm never sets one; `docs/compatibility.md`, "Key identifiers").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyIdMethod {
+    /// SHA-1 (RFC 5280 §4.2.1.2, method 1): Go up to 1.24, and Go 1.25+ with
+    /// `GODEBUG=x509sha256skid=0` (kubeadm up to 1.34).
+    #[default]
+    Sha1,
+    /// The first 160 bits of SHA-256 (RFC 7093 §2, method 1): Go 1.25+ (kubeadm 1.35+).
+    Sha256Truncated,
+}
+
+impl KeyIdMethod {
+    /// The key identifier of the DER `SubjectPublicKeyInfo` `spki_der`.
+    ///
+    /// ```
+    /// use kubepki_ca::KeyIdMethod;
+    /// let key = kubepki_keys::PrivateKey::generate(kubepki_keys::KeyAlgorithm::EcdsaP256)?;
+    /// let sha1 = KeyIdMethod::Sha1.key_id(key.public_key_der())?;
+    /// let sha256 = KeyIdMethod::Sha256Truncated.key_id(key.public_key_der())?;
+    /// assert_eq!((sha1.len(), sha256.len()), (20, 20));
+    /// assert_ne!(sha1, sha256);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key_id(self, spki_der: &[u8]) -> Result<Vec<u8>, Error> {
+        use der::Decode;
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+            .map_err(|e| Error::Der(format!("public key: {e}")))?;
+        let key = spki.subject_public_key.raw_bytes();
+        Ok(match self {
+            KeyIdMethod::Sha1 => kubepki_keys::sha1_for_key_identifier(key).to_vec(),
+            KeyIdMethod::Sha256Truncated => {
+                let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key);
+                d.as_ref()[..20].to_vec()
+            }
+        })
+    }
 }
 
 impl CaSpec {
-    /// kubeadm's CA: CN only, NotBefore `now` - 5 min, NotAfter `now` + `validity`.
+    /// kubeadm's CA: CN only, NotBefore `now` - 5 min, NotAfter `now` + `validity`, a SHA-1
+    /// key identifier (set [`CaSpec::key_id`] for kubeadm 1.35+'s).
     pub fn kubeadm(common_name: &str, now: OffsetDateTime, validity: Duration) -> Self {
         CaSpec {
             subject: Subject::cn(common_name),
             window: Window::kubeadm(now, validity),
             path_len: None,
+            key_id: KeyIdMethod::Sha1,
         }
     }
 
@@ -557,7 +602,7 @@ fn build_ca(
         return Err(Error::EmptySubject);
     };
     spec.window.check()?;
-    let ski = key_identifier(key.public_key_der())?;
+    let ski = spec.key_id.key_id(key.public_key_der())?;
     let mut exts = vec![
         Extension::key_usage(CA_KEY_USAGE),
         Extension::basic_constraints(BasicConstraints {
@@ -609,15 +654,6 @@ fn sign_certificate(
         .map_err(|source| Error::Signing { ca: ca(), source })?;
     let alg = key.signature_algorithm().algorithm_identifier_der();
     Certificate::from_der(&w::sequence(&[tbs, &alg, &w::bit_string(&signature)]))
-}
-
-/// RFC 5280 key identifier, method 1: SHA-1 of the subjectPublicKey BIT STRING contents (what
-/// Go up to 1.24, and so kubeadm 1.31-1.34, writes).
-pub fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>, Error> {
-    use der::Decode;
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
-        .map_err(|e| Error::Der(format!("public key: {e}")))?;
-    Ok(kubepki_keys::sha1_for_key_identifier(spki.subject_public_key.raw_bytes()).to_vec())
 }
 
 fn random_serial() -> Result<Vec<u8>, Error> {

@@ -45,7 +45,7 @@ mod signing;
 
 pub use authority::{
     BACKDATE, CA_KEY_USAGE, CaExpiry, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
-    DEFAULT_LEAF_VALIDITY, IssueSpec, LEAF_KEY_USAGE, Profile, Window, key_identifier,
+    DEFAULT_LEAF_VALIDITY, IssueSpec, KeyIdMethod, LEAF_KEY_USAGE, Profile, Window,
 };
 pub use certificate::{Certificate, LABEL_CERTIFICATE, rfc3339};
 pub use duration::{

@@ -1,7 +1,8 @@
 //! CA loading, intermediates, issuance refusals and verification failures.
 
 use kubepki_ca::{
-    CaExpiry, CaSpec, Certificate, CertificateAuthority, Error, IssueSpec, Profile, Window,
+    CaExpiry, CaSpec, Certificate, CertificateAuthority, Error, IssueSpec, KeyIdMethod, Profile,
+    Window,
 };
 use kubepki_csr::{BasicConstraints, CsrBuilder, ExtKeyUsage, KeyUsage, Subject};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
@@ -201,5 +202,50 @@ fn intermediate_chains_to_root() -> R {
         CertificateAuthority::from_certificate(no_certsign),
         Err(Error::NotACa { .. })
     ));
+    Ok(())
+}
+
+/// Both key-identifier methods against values Python's `cryptography` and hashlib computed
+/// (tests/data/key-ids, with its script), and a CA carries the one its spec names: SHA-1 for
+/// kubeadm up to 1.34, truncated SHA-256 (Go 1.25+) from 1.35.
+#[test]
+fn key_identifiers_match_independent_values() -> Result<(), Box<dyn std::error::Error>> {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+    let table = std::fs::read_to_string(data.join("key-ids/key-ids.txt"))?;
+    let mut seen = 0;
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let mut f = line.split(' ');
+        let (Some(file), Some(sha1), Some(sha256), None) = (f.next(), f.next(), f.next(), f.next())
+        else {
+            return Err(format!("bad line: {line}").into());
+        };
+        let pem = std::fs::read(data.join("keys").join(file))?;
+        let key = PrivateKey::from_pem(&pem)?;
+        let spki = key.public_key_der();
+        assert_eq!(
+            kubepki_keys::hex(&KeyIdMethod::Sha1.key_id(spki)?),
+            sha1,
+            "{file}"
+        );
+        assert_eq!(
+            kubepki_keys::hex(&KeyIdMethod::Sha256Truncated.key_id(spki)?),
+            sha256,
+            "{file}"
+        );
+        for (method, want) in [
+            (KeyIdMethod::Sha1, sha1),
+            (KeyIdMethod::Sha256Truncated, sha256),
+        ] {
+            let spec = CaSpec {
+                key_id: method,
+                ..CaSpec::kubeadm("kubernetes", OffsetDateTime::now_utc(), Duration::days(1))
+            };
+            let ca = CertificateAuthority::create_root(&spec, PrivateKey::from_pem(&pem)?)?;
+            let ski = ca.certificate().subject_key_id().map(kubepki_keys::hex);
+            assert_eq!(ski.as_deref(), Some(want), "{file} {method:?}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
     Ok(())
 }

@@ -732,6 +732,7 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
                     subject: spec.subject.clone(),
                     window: plan.ca_window(now),
                     path_len: None,
+                    key_id: plan.version.ca_key_id(),
                 };
                 let ca = match held {
                     Some(k) => CertificateAuthority::create_root_with_signing_key(&ca_spec, k)?,

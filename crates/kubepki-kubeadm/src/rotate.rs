@@ -1704,6 +1704,7 @@ fn make_new(
                 subject: old.subject().clone(),
                 window: plan.ca_window(now),
                 path_len: None,
+                key_id: plan.version.ca_key_id(),
             };
             let ca = CertificateAuthority::create_root(&spec, key)?;
             let cert = ca.certificate().clone();

@@ -129,6 +129,20 @@ impl KubernetesVersion {
         }
     }
 
+    /// How kubeadm's CAs derive their SubjectKeyIdentifier (leaves copy it as their
+    /// AuthorityKeyIdentifier): SHA-1 up to 1.34, truncated SHA-256 from 1.35. kubeadm leaves
+    /// it to Go's `x509.CreateCertificate`, which uses truncated SHA-256 from Go 1.25 unless
+    /// `x509sha256skid=0`; Kubernetes 1.35's go.mod moved to `go 1.25.0` with
+    /// `godebug default=go1.25` (#134120), while 1.33 and 1.34 keep their first Go's defaults
+    /// even when built with Go 1.25 (`docs/compatibility.md`, "Key identifiers").
+    pub fn ca_key_id(self) -> kubepki_ca::KeyIdMethod {
+        if self.minor >= 35 {
+            kubepki_ca::KeyIdMethod::Sha256Truncated
+        } else {
+            kubepki_ca::KeyIdMethod::Sha1
+        }
+    }
+
     /// Whether v1beta4 config files are understood (1.31+).
     pub fn accepts_v1beta4(self) -> bool {
         self.at_least(31, 0)

@@ -627,6 +627,7 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
                 time::Duration::days(3650),
             ),
             path_len: None,
+            key_id: kubepki_ca::KeyIdMethod::Sha1,
         },
         kubepki_keys::PrivateKey::generate(KeyAlgorithm::EcdsaP256)?,
     )?;
