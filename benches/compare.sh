@@ -118,12 +118,20 @@ if ! go env GOCACHE >/dev/null 2>&1 || [ -z "$(go env GOCACHE 2>/dev/null)" ]; t
     export GOCACHE=$work/gocache GOPATH=$work/gopath
 fi
 (cd benches/scripts/kubeadm-peer && go build -o "$work/kubeadm-peer" .)
+# The peer is a static executable, as Go builds it and as kubeadm ships; kubepki is measured both
+# as `cargo build --release` makes it (dynamically linked) and as a static executable (glibc
+# crt-static, the release binary an air-gapped site carries): the ratios against Go use the static
+# one, `init_dynamic` lines the other.
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p kubepki-cli \
+    --target x86_64-unknown-linux-gnu >/dev/null 2>&1
+static_bin=target/x86_64-unknown-linux-gnu/release/kubepki
+file -L "$static_bin" | grep -q "static" || { echo "$static_bin: not static" >&2; exit 1; }
 echo "measure go_version=$(go env GOVERSION)"
 echo "measure cpu_avx512ifma_count=$(grep -c avx512ifma /proc/cpuinfo || true)"
-python3 - "$bin" "$work" "$pairs" <<'PY'
+python3 - "$static_bin" "$work" "$pairs" "$bin" <<'PY'
 import os, shutil, statistics, subprocess, sys, time
 
-kubepki, work, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kubepki, work, pairs, dynamic = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 peer = os.path.join(work, "kubeadm-peer")
 
 def timed(argv, out):
@@ -136,27 +144,31 @@ def timed(argv, out):
 
 for ours, go, ossl in [("RSA-2048", "rsa2048", "rsa2048"), ("RSA-3072", "rsa3072", "rsa3072"),
                        ("ECDSA-P256", "ecdsa-p256", "p256")]:
-    k, g, o = [], [], []
+    k, g, o, kd = [], [], [], []
     load = [os.getloadavg()[0]]
     # Unwritten data in the system: above 16 MB, kubepki fsyncs each file instead of one syncfs.
     dirty = next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("Dirty:"))
     for i in range(pairs):
         d = os.path.join(work, "t")
-        k.append(timed([kubepki, "init", "--cert-dir", d + "/pki", "--kubeconfig-dir", d,
-                        "--apiserver-advertise-address", "192.0.2.10", "--node-name", "cp1",
-                        "--encryption-algorithm", ours], d))
+        init = ["init", "--cert-dir", d + "/pki", "--kubeconfig-dir", d,
+                "--apiserver-advertise-address", "192.0.2.10", "--node-name", "cp1",
+                "--encryption-algorithm", ours]
+        k.append(timed([kubepki] + init, d))
+        kd.append(timed([dynamic] + init, d))
         g.append(timed([peer, d, go], d))
         o.append(timed(["bash", "benches/scripts/openssl-tree.sh", d, ossl], d))
     load.append(os.getloadavg()[0])
     name = go.replace("-", "_")
     med = statistics.median
     print(f"measure kubepki_init_{name}_s={med(k):.4f}")
+    print(f"measure kubepki_init_dynamic_{name}_s={med(kd):.4f}")
     print(f"measure go_peer_{name}_s={med(g):.4f}")
     print(f"measure openssl_cli_{name}_s={med(o):.4f}")
     print(f"measure loadavg_1min_{name}={load[0]:.2f}..{load[1]:.2f}")
     print(f"measure dirty_kb_at_start_{name}={dirty}")
     print(f"ratio init_vs_go_{name}={med(g) / med(k):.2f}")
     print(f"ratio init_vs_go_{name}_paired={med([b / a for a, b in zip(k, g)]):.2f}")
+    print(f"ratio init_dynamic_vs_go_{name}={med(g) / med(kd):.2f}")
     print(f"ratio init_vs_openssl_{name}={med(o) / med(k):.2f}")
     print(f"ratio go_vs_openssl_{name}={med(o) / med(g):.2f}")
     sys.stdout.flush()
