@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use kubepki_ca::{DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -141,9 +142,11 @@ pub fn apply_config(
         ));
     }
     if api_version.as_deref() == Some("v1beta3") {
-        // v1beta3 has no validity fields: kubeadm 1.31+ leaves them nil (NotBefore + default).
-        spec.certificate_validity = None;
-        spec.ca_certificate_validity = None;
+        // v1beta3 has no validity fields; kubeadm's conversion to its internal type fills both
+        // with the defaults (8760h, 87600h), so NotAfter is the creation time + default, as with
+        // v1beta4 (docs/init.md, "Inputs").
+        spec.certificate_validity = Some(DEFAULT_LEAF_VALIDITY);
+        spec.ca_certificate_validity = Some(DEFAULT_CA_VALIDITY);
     } else if api_version.as_deref() == Some("v1beta4")
         && !spec.kubernetes_version.accepts_v1beta4()
     {

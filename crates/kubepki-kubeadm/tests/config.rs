@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use kubepki_ca::Certificate;
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{ClusterSpec, KubernetesVersion, Plan, apply_config, apply_config_file};
-use time::Duration;
+use kubepki_kubeadm::{
+    ClusterSpec, KubernetesVersion, Plan, Selection, Tree, apply_config, apply_config_file, build,
+};
+use time::{Duration, OffsetDateTime};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -71,10 +74,9 @@ fn v1beta3_external_etcd_and_feature_gate() -> R {
     assert!(s.external_etcd);
     assert_eq!(s.encryption_algorithm, KeyAlgorithm::EcdsaP256);
     assert!(warnings.iter().any(|w| w.contains("PublicKeysECDSA")));
-    assert_eq!(
-        s.certificate_validity, None,
-        "v1beta3 has no validity fields"
-    );
+    // v1beta3 has no validity fields; kubeadm's conversion fills in the defaults.
+    assert_eq!(s.certificate_validity, Some(Duration::hours(8760)));
+    assert_eq!(s.ca_certificate_validity, Some(Duration::hours(87600)));
     assert_eq!(s.kubernetes_version, KubernetesVersion::new(31, 2));
     assert_eq!(s.node_name.as_deref(), Some("cp1"));
     let plan = Plan::new(&s)?;
@@ -207,6 +209,39 @@ fn validity_periods_are_go_durations_reported_in_their_own_units() -> R {
                 .starts_with("kubeadm.yaml: ClusterConfiguration.certificateValidityPeriod:"),
             "{e}"
         );
+    }
+    Ok(())
+}
+
+/// Issue 19 item 1: kubeadm 1.31+ converts a v1beta3 ClusterConfiguration to its internal type
+/// with `certificateValidityPeriod` 8760h and `caCertificateValidityPeriod` 87600h, so every
+/// certificate made from a v1beta3 file ends at creation time + period, not 5 minutes earlier
+/// (NotBefore + period).
+#[test]
+fn v1beta3_validity_ends_at_creation_time_plus_default() -> R {
+    let now = OffsetDateTime::from_unix_timestamp(1_790_000_000)?;
+    {
+        let file = "v1beta3.yaml";
+        let mut s = ClusterSpec::default();
+        apply_config_file(&mut s, &data(file))?;
+        assert_eq!(s.kubernetes_version, KubernetesVersion::new(31, 2));
+        s.cert_dir = "/nonexistent/kubepki-config-test/pki".into();
+        s.kubeconfig_dir = "/nonexistent/kubepki-config-test".into();
+        let plan = Plan::new(&s)?;
+        let applied = build(&plan, &Selection::all(), &Tree::new(), now)?;
+        let cert = |path: &str| -> Result<Certificate, Box<dyn std::error::Error>> {
+            let f = applied
+                .files
+                .get(path)
+                .ok_or_else(|| format!("{path} not made"))?;
+            Ok(Certificate::from_pem(&f.bytes)?)
+        };
+        let ca = cert("pki/ca.crt")?;
+        assert_eq!(ca.not_before(), now - Duration::minutes(5), "{file}");
+        assert_eq!(ca.not_after(), now + Duration::hours(87600), "{file}");
+        let leaf = cert("pki/apiserver.crt")?;
+        assert_eq!(leaf.not_before(), now - Duration::minutes(5), "{file}");
+        assert_eq!(leaf.not_after(), now + Duration::hours(8760), "{file}");
     }
     Ok(())
 }

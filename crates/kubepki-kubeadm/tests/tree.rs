@@ -516,20 +516,18 @@ fn configured_validity_and_warnings() -> R {
         cert(dir.path(), CertId::Apiserver)?.not_after(),
         now + Duration::hours(24)
     );
-    // A nil field (v1beta3 config) gives NotBefore + default.
+    // A field left unset is kubeadm's default, counted from the creation time as a set one
+    // (kubeadm never leaves it nil: v1beta4 defaults it, the v1beta3 conversion fills it).
     let dir = tempfile::tempdir()?;
     let mut s = spec(dir.path());
     s.certificate_validity = None;
     s.ca_certificate_validity = None;
     make(&s, now)?;
     let c = cert(dir.path(), CertId::Apiserver)?;
-    assert_eq!(
-        c.not_after(),
-        now - Duration::minutes(5) + Duration::hours(8760)
-    );
+    assert_eq!(c.not_after(), now + Duration::hours(8760));
     assert_eq!(
         cert(dir.path(), CertId::Ca)?.not_after(),
-        now - Duration::minutes(5) + Duration::hours(87600)
+        now + Duration::hours(87600)
     );
     Ok(())
 }
