@@ -428,9 +428,9 @@ pub struct Plan {
     pub certs: Vec<CertSpec>,
     /// The kubeconfig files, in kubeadm's order.
     pub kubeconfigs: Vec<KubeconfigSpec>,
-    /// Algorithm for new CA and leaf keys.
+    /// Algorithm for new CA, leaf and `sa.key` keys.
     pub algorithm: KeyAlgorithm,
-    /// Algorithm for new kubeconfig client keys and `sa.key` (RSA-2048 before 1.31).
+    /// Algorithm for new kubeconfig client keys (RSA-2048 before 1.31).
     pub secondary_algorithm: KeyAlgorithm,
     /// The kubeadm behaviour imitated.
     pub version: KubernetesVersion,
@@ -490,7 +490,7 @@ fn shared(spec: &ClusterSpec) -> Result<Shared, Error> {
             ),
         ));
     }
-    let secondary = if version.all_keys_follow_algorithm() {
+    let secondary = if version.kubeconfig_keys_follow_algorithm() {
         alg
     } else {
         KeyAlgorithm::Rsa2048

@@ -99,9 +99,9 @@ impl KubernetesVersion {
         self.minor >= 31
     }
 
-    /// Whether kubeconfig client keys and `sa.key` follow the encryption algorithm (1.31+);
-    /// before they are always RSA-2048.
-    pub fn all_keys_follow_algorithm(self) -> bool {
+    /// Whether kubeconfig client keys follow the encryption algorithm (1.31+); before they are
+    /// always RSA-2048. `sa.key` follows it in every version (docs/init.md, "Outputs").
+    pub fn kubeconfig_keys_follow_algorithm(self) -> bool {
         self.minor >= 31
     }
 

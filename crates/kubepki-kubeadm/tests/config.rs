@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::Certificate;
-use kubepki_keys::KeyAlgorithm;
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    ClusterSpec, KubernetesVersion, Plan, Selection, Tree, apply_config, apply_config_file, build,
+    ClusterSpec, Kubeconfig, KubernetesVersion, Plan, Selection, Tree, apply_config,
+    apply_config_file, build,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -243,5 +244,42 @@ fn v1beta3_validity_ends_at_creation_time_plus_default() -> R {
         assert_eq!(leaf.not_before(), now - Duration::minutes(5), "{file}");
         assert_eq!(leaf.not_after(), now + Duration::hours(8760), "{file}");
     }
+    Ok(())
+}
+
+/// Issue 19 item 2: on 1.30 and older, `featureGates: {PublicKeysECDSA: true}` makes `sa.key`
+/// ECDSA P-256 (kubeadm's `CreatePKIAssets` passes the gate's algorithm to
+/// `CreateServiceAccountKeyAndPublicKeyFiles`); only the kubeconfig client keys stay RSA-2048.
+#[test]
+fn public_keys_ecdsa_gate_makes_sa_key_ecdsa_before_1_31() -> R {
+    let now = OffsetDateTime::from_unix_timestamp(1_790_000_000)?;
+    let text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.4\nfeatureGates:\n  PublicKeysECDSA: true\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 192.0.2.10\nnodeRegistration:\n  name: cp1\n";
+    let mut s = ClusterSpec::default();
+    apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes())?;
+    s.cert_dir = "/nonexistent/kubepki-config-test/pki".into();
+    s.kubeconfig_dir = "/nonexistent/kubepki-config-test".into();
+    let plan = Plan::new(&s)?;
+    let applied = build(&plan, &Selection::all(), &Tree::new(), now)?;
+    let pem = |path: &str| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        Ok(applied
+            .files
+            .get(path)
+            .ok_or_else(|| format!("{path} not made"))?
+            .bytes
+            .to_vec())
+    };
+    let sa = PrivateKey::from_pem(&pem("pki/sa.key")?)?;
+    assert_eq!(sa.algorithm(), KeyAlgorithm::EcdsaP256);
+    assert!(String::from_utf8(pem("pki/sa.key")?)?.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    let ca = PrivateKey::from_pem(&pem("pki/ca.key")?)?;
+    assert_eq!(ca.algorithm(), KeyAlgorithm::EcdsaP256);
+    let admin = Kubeconfig::parse(&pem("admin.conf")?)?;
+    let key = admin
+        .current_client_key_pem(Path::new("admin.conf"))?
+        .ok_or("admin.conf has no client key")?;
+    assert_eq!(
+        PrivateKey::from_pem(&key)?.algorithm(),
+        KeyAlgorithm::Rsa2048
+    );
     Ok(())
 }

@@ -316,9 +316,10 @@ fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R
         );
     }
 
-    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY.
+    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY; the main algorithm in every version
+    // (issue 19 item 2: ECDSA-P256 on 1.30 with PublicKeysECDSA, only kubeconfig keys were RSA).
     let sa = PrivateKey::from_pem(&fs::read(pki.join("sa.key"))?)?;
-    assert_eq!(sa.algorithm(), e.secondary_alg());
+    assert_eq!(sa.algorithm(), e.alg);
     assert_eq!(mode(&pki.join("sa.key"))?, 0o600);
     assert_eq!(mode(&pki.join("sa.pub"))?, 0o600);
     assert_eq!(fs::read_to_string(pki.join("sa.pub"))?, sa.public_key_pem());
@@ -469,7 +470,8 @@ fn every_version_behaviour() -> R {
         };
         tree_for(KubernetesVersion::new(minor, patch), alg)?;
     }
-    // Before 1.31 kubeconfig keys and sa.key are RSA-2048 even with ECDSA-P256 (kubeadm#3072).
+    // Before 1.31 kubeconfig client keys are RSA-2048 even with ECDSA-P256 (kubeadm#3072); sa.key
+    // follows the algorithm.
     tree_for(KubernetesVersion::new(30, 4), KeyAlgorithm::EcdsaP256)
 }
 
