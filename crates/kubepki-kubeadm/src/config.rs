@@ -36,6 +36,7 @@ const CLUSTER_FIELDS: &[&str] = &[
     "caCertificateValidityPeriod",
     "kubernetesVersion",
     "featureGates.PublicKeysECDSA",
+    "featureGates.ControlPlaneKubeletLocalMode",
 ];
 /// Fields only v1beta4 has.
 const V1BETA4_ONLY: &[&str] = &[
@@ -397,6 +398,18 @@ impl Doc<'_> {
             Some(other) => {
                 return Err(self.field_err(
                     "featureGates.PublicKeysECDSA",
+                    format!("expected true or false, found {}", type_name(other)),
+                ));
+            }
+        }
+        match self.get(map, "featureGates.ControlPlaneKubeletLocalMode") {
+            None => {}
+            // Whether the version knows the gate is checked with the plan (a flag may still
+            // change the version).
+            Some(Value::Bool(b)) => spec.kubelet_local_mode = Some(*b),
+            Some(other) => {
+                return Err(self.field_err(
+                    "featureGates.ControlPlaneKubeletLocalMode",
                     format!("expected true or false, found {}", type_name(other)),
                 ));
             }

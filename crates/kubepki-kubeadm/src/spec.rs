@@ -60,6 +60,9 @@ pub struct ClusterSpec {
     /// `caCertificateValidityPeriod` (87600h); `None` is the default, as for
     /// `certificate_validity`.
     pub ca_certificate_validity: Option<Duration>,
+    /// `featureGates.ControlPlaneKubeletLocalMode`: whether `kubelet.conf` points at the local
+    /// API endpoint; `None` = the gate's default for the version (off before 1.33).
+    pub kubelet_local_mode: Option<bool>,
     /// `kubernetesVersion`: selects the behaviours that changed between releases.
     pub kubernetes_version: KubernetesVersion,
     /// `certificatesDir` (`/etc/kubernetes/pki`).
@@ -85,6 +88,7 @@ impl Default for ClusterSpec {
             encryption_algorithm: KeyAlgorithm::Rsa2048,
             certificate_validity: Some(DEFAULT_LEAF_VALIDITY),
             ca_certificate_validity: Some(DEFAULT_CA_VALIDITY),
+            kubelet_local_mode: None,
             kubernetes_version: KubernetesVersion::DEFAULT,
             cert_dir: PathBuf::from(DEFAULT_CERT_DIR),
             kubeconfig_dir: PathBuf::from(DEFAULT_KUBECONFIG_DIR),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::Certificate;
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    ClusterSpec, Kubeconfig, KubernetesVersion, Plan, Selection, Tree, apply_config,
+    ClusterSpec, Kubeconfig, KubeconfigId, KubernetesVersion, Plan, Selection, Tree, apply_config,
     apply_config_file, build,
 };
 use time::{Duration, OffsetDateTime};
@@ -280,6 +280,91 @@ fn public_keys_ecdsa_gate_makes_sa_key_ecdsa_before_1_31() -> R {
     assert_eq!(
         PrivateKey::from_pem(&key)?.algorithm(),
         KeyAlgorithm::Rsa2048
+    );
+    Ok(())
+}
+
+/// Issue 19 item 3: `featureGates.ControlPlaneKubeletLocalMode` decides kubelet.conf's server
+/// when it is given (kubeadm's kubeconfig phase honours it from 1.31); without it the version's
+/// default applies (off in 1.31 and 1.32, on from 1.33). kubeadm refuses the gate where it does
+/// not know it (1.30 and older, 1.36 on, when it was removed) and `false` where it is locked
+/// (1.35, GA).
+#[test]
+fn control_plane_kubelet_local_mode_gate_sets_kubelet_server() -> R {
+    let local = "https://192.0.2.10:6443";
+    let lb = "https://lb.example.com:6443";
+    let kubelet_server = |version: &str, gate: Option<bool>| -> Result<String, String> {
+        let gate = gate
+            .map(|b| format!("featureGates:\n  ControlPlaneKubeletLocalMode: {b}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: {version}\ncontrolPlaneEndpoint: lb.example.com:6443\n{gate}---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 192.0.2.10\nnodeRegistration:\n  name: cp1\n"
+        );
+        let mut s = ClusterSpec::default();
+        let warnings = apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes())
+            .map_err(|e| e.to_string())?;
+        assert!(
+            !warnings
+                .iter()
+                .any(|w| w.contains("ControlPlaneKubeletLocalMode")),
+            "{warnings:?}"
+        );
+        let plan = Plan::new(&s).map_err(|e| e.to_string())?;
+        let admin = plan
+            .kubeconfig(KubeconfigId::Admin)
+            .ok_or("no admin.conf")?;
+        assert_eq!(admin.server, lb, "admin.conf never follows the gate");
+        Ok(plan
+            .kubeconfig(KubeconfigId::Kubelet)
+            .ok_or("no kubelet.conf")?
+            .server
+            .clone())
+    };
+    for (version, gate, want) in [
+        ("v1.31.2", None, lb),
+        ("v1.31.2", Some(true), local),
+        ("v1.31.2", Some(false), lb),
+        ("v1.32.5", Some(true), local),
+        ("v1.33.4", None, local),
+        ("v1.33.4", Some(false), lb),
+        ("v1.34.7", Some(false), lb),
+        ("v1.34.7", Some(true), local),
+        ("v1.35.1", None, local),
+        ("v1.35.1", Some(true), local),
+        ("v1.36.0", None, local),
+    ] {
+        assert_eq!(
+            kubelet_server(version, gate).as_deref(),
+            Ok(want),
+            "{version} {gate:?}"
+        );
+    }
+    for (version, gate, why) in [
+        ("v1.30.4", true, "has no such feature gate"),
+        ("v1.35.1", false, "locked to true"),
+        ("v1.36.0", true, "has no such feature gate"),
+    ] {
+        let e = kubelet_server(version, Some(gate))
+            .err()
+            .ok_or(format!("{version} {gate} accepted"))?;
+        assert!(
+            e.starts_with("featureGates.ControlPlaneKubeletLocalMode") && e.contains(why),
+            "{e}"
+        );
+    }
+    // Not a boolean: named.
+    let mut s = ClusterSpec::default();
+    let e = apply_config(
+        &mut s,
+        Path::new("kubeadm.yaml"),
+        b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  ControlPlaneKubeletLocalMode: \"yes\"\n",
+    )
+    .err()
+    .ok_or("a string accepted")?;
+    assert!(
+        e.to_string()
+            .contains("ClusterConfiguration.featureGates.ControlPlaneKubeletLocalMode"),
+        "{e}"
     );
     Ok(())
 }
