@@ -117,6 +117,57 @@ fn check_expiration_text_json_and_warn_within() -> R {
 
 /// The exit-code table of docs/certs.md: missing certificates, usage errors and results never
 /// share a code.
+/// Issue 19 item 4: `-o json|yaml` write kubeadm's `Certificate` rows as Go does: every field
+/// but `caName` always (zero values too), in the struct's order for JSON, and a missing file as
+/// its name and `missing: true` alone (no `caName`).
+#[test]
+fn check_expiration_json_and_yaml_rows_are_kubeadms() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    fs::remove_file(d.join("super-admin.conf"))?;
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "json"], &dd))?;
+    let missing = "        {\n            \"name\": \"super-admin.conf\",\n            \"expirationDate\": null,\n            \"residualTime\": 0,\n            \"externallyManaged\": false,\n            \"missing\": true\n        }";
+    assert!(r.stdout.contains(missing), "{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let api = v["certificates"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "apiserver"))
+        .ok_or("apiserver")?;
+    let keys: Vec<&str> = api
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "expirationDate",
+            "residualTime",
+            "externallyManaged",
+            "caName",
+            "missing"
+        ]
+    );
+    assert_eq!(api["missing"], false);
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "yaml"], &dd))?;
+    assert!(
+        r.stdout.contains(
+            "- expirationDate: null\n  externallyManaged: false\n  missing: true\n  name: super-admin.conf\n  residualTime: 0\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("missing: false").count(),
+        13,
+        "{}",
+        r.stdout
+    );
+    Ok(())
+}
+
 #[test]
 fn check_expiration_exit_codes_are_unambiguous() -> R {
     let dir = tempfile::tempdir()?;
