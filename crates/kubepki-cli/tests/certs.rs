@@ -261,6 +261,72 @@ fn renew_all_then_verify() -> R {
     Ok(())
 }
 
+/// Issue 19 item 5: kubeadm renews with the cluster configuration's algorithm, so `--config`
+/// (like `--encryption-algorithm`) decides the new key's algorithm; with neither, each item
+/// keeps its old key's algorithm.
+#[test]
+fn renew_takes_the_algorithm_from_config_or_flag_else_the_old_key() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0); // ECDSA-P256
+    let label = |file: &str| -> Result<String, Box<dyn std::error::Error>> {
+        Ok(fs::read_to_string(d.join(file))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    let renew = |name: &str, extra: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let mut a = vec!["certs", "renew", name];
+        a.extend(dd.iter().map(String::as_str));
+        a.extend_from_slice(extra);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        Ok(r.stdout)
+    };
+    let cfg = d.join("kubeadm.yaml");
+    fs::write(
+        &cfg,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.7\nencryptionAlgorithm: RSA-3072\n",
+    )?;
+    let cfg = cfg.display().to_string();
+    // --config: the file's algorithm.
+    let out = renew("apiserver", &["--config", &cfg])?;
+    assert!(out.contains("apiserver renewed: new RSA-3072 key"), "{out}");
+    assert_eq!(
+        label("pki/apiserver.key")?,
+        "-----BEGIN RSA PRIVATE KEY-----"
+    );
+    // A file without encryptionAlgorithm: kubeadm's default.
+    let bare = d.join("bare.yaml");
+    fs::write(
+        &bare,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n",
+    )?;
+    let out = renew(
+        "front-proxy-client",
+        &["--config", &bare.display().to_string()],
+    )?;
+    assert!(out.contains("new RSA-2048 key"), "{out}");
+    // --encryption-algorithm wins over the file.
+    let out = renew(
+        "admin.conf",
+        &["--config", &cfg, "--encryption-algorithm", "ECDSA-P384"],
+    )?;
+    assert!(out.contains("new ECDSA-P384 key"), "{out}");
+    // Neither: the old key's algorithm (apiserver is RSA-3072 now, etcd-server still P-256).
+    let out = renew("apiserver", &[])?;
+    assert!(out.contains("new RSA-3072 key"), "{out}");
+    let out = renew("etcd-server", &[])?;
+    assert!(out.contains("new ECDSA-P256 key"), "{out}");
+    assert_eq!(
+        label("pki/etcd/server.key")?,
+        "-----BEGIN EC PRIVATE KEY-----"
+    );
+    Ok(())
+}
+
 #[test]
 fn renew_all_goes_on_past_an_item_it_cannot_renew() -> R {
     let dir = tempfile::tempdir()?;
