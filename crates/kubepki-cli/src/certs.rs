@@ -308,11 +308,14 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     for w in &warnings {
         diag!("warning: {}", crate::out::esc(w));
     }
-    let alg: Option<KeyAlgorithm> = if a.flags.encryption_algorithm.is_some() {
-        Some(spec.encryption_algorithm)
-    } else {
-        None
-    };
+    // kubeadm takes the algorithm from the cluster configuration: --config or the flag give it;
+    // without either the old key's algorithm stands in for it (docs/certs.md, "certs renew").
+    let alg: Option<KeyAlgorithm> =
+        if a.flags.encryption_algorithm.is_some() || a.flags.config_given() {
+            Some(spec.encryption_algorithm)
+        } else {
+            None
+        };
     a.flags.validate(&spec)?;
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
     a.keys.check()?;

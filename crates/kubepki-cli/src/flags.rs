@@ -64,6 +64,11 @@ pub(crate) fn other_err(e: impl std::fmt::Display) -> CliError {
 }
 
 impl ClusterFlags {
+    /// Whether `--config` was given.
+    pub fn config_given(&self) -> bool {
+        self.config.is_some()
+    }
+
     /// The plan for `spec`; an invalid value is reported against the config file when one was
     /// given (flags were checked, with their names, in [`ClusterFlags::spec`]).
     pub fn plan(&self, spec: &ClusterSpec) -> Result<Plan, CliError> {

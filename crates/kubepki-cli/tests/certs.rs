@@ -117,6 +117,57 @@ fn check_expiration_text_json_and_warn_within() -> R {
 
 /// The exit-code table of docs/certs.md: missing certificates, usage errors and results never
 /// share a code.
+/// Issue 19 item 4: `-o json|yaml` write kubeadm's `Certificate` rows as Go does: every field
+/// but `caName` always (zero values too), in the struct's order for JSON, and a missing file as
+/// its name and `missing: true` alone (no `caName`).
+#[test]
+fn check_expiration_json_and_yaml_rows_are_kubeadms() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
+    fs::remove_file(d.join("super-admin.conf"))?;
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "json"], &dd))?;
+    let missing = "        {\n            \"name\": \"super-admin.conf\",\n            \"expirationDate\": null,\n            \"residualTime\": 0,\n            \"externallyManaged\": false,\n            \"missing\": true\n        }";
+    assert!(r.stdout.contains(missing), "{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let api = v["certificates"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "apiserver"))
+        .ok_or("apiserver")?;
+    let keys: Vec<&str> = api
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "expirationDate",
+            "residualTime",
+            "externallyManaged",
+            "caName",
+            "missing"
+        ]
+    );
+    assert_eq!(api["missing"], false);
+    let r = kubepki(d, &args(&["certs", "check-expiration", "-o", "yaml"], &dd))?;
+    assert!(
+        r.stdout.contains(
+            "- expirationDate: null\n  externallyManaged: false\n  missing: true\n  name: super-admin.conf\n  residualTime: 0\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.matches("missing: false").count(),
+        13,
+        "{}",
+        r.stdout
+    );
+    Ok(())
+}
+
 #[test]
 fn check_expiration_exit_codes_are_unambiguous() -> R {
     let dir = tempfile::tempdir()?;
@@ -206,6 +257,72 @@ fn renew_all_then_verify() -> R {
             .starts_with("kubepki: error: ca: ca is a certificate authority"),
         "{}",
         r.stderr
+    );
+    Ok(())
+}
+
+/// Issue 19 item 5: kubeadm renews with the cluster configuration's algorithm, so `--config`
+/// (like `--encryption-algorithm`) decides the new key's algorithm; with neither, each item
+/// keeps its old key's algorithm.
+#[test]
+fn renew_takes_the_algorithm_from_config_or_flag_else_the_old_key() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let dd = dirs(d);
+    assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0); // ECDSA-P256
+    let label = |file: &str| -> Result<String, Box<dyn std::error::Error>> {
+        Ok(fs::read_to_string(d.join(file))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    let renew = |name: &str, extra: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+        let mut a = vec!["certs", "renew", name];
+        a.extend(dd.iter().map(String::as_str));
+        a.extend_from_slice(extra);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        Ok(r.stdout)
+    };
+    let cfg = d.join("kubeadm.yaml");
+    fs::write(
+        &cfg,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.7\nencryptionAlgorithm: RSA-3072\n",
+    )?;
+    let cfg = cfg.display().to_string();
+    // --config: the file's algorithm.
+    let out = renew("apiserver", &["--config", &cfg])?;
+    assert!(out.contains("apiserver renewed: new RSA-3072 key"), "{out}");
+    assert_eq!(
+        label("pki/apiserver.key")?,
+        "-----BEGIN RSA PRIVATE KEY-----"
+    );
+    // A file without encryptionAlgorithm: kubeadm's default.
+    let bare = d.join("bare.yaml");
+    fs::write(
+        &bare,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n",
+    )?;
+    let out = renew(
+        "front-proxy-client",
+        &["--config", &bare.display().to_string()],
+    )?;
+    assert!(out.contains("new RSA-2048 key"), "{out}");
+    // --encryption-algorithm wins over the file.
+    let out = renew(
+        "admin.conf",
+        &["--config", &cfg, "--encryption-algorithm", "ECDSA-P384"],
+    )?;
+    assert!(out.contains("new ECDSA-P384 key"), "{out}");
+    // Neither: the old key's algorithm (apiserver is RSA-3072 now, etcd-server still P-256).
+    let out = renew("apiserver", &[])?;
+    assert!(out.contains("new RSA-3072 key"), "{out}");
+    let out = renew("etcd-server", &[])?;
+    assert!(out.contains("new ECDSA-P256 key"), "{out}");
+    assert_eq!(
+        label("pki/etcd/server.key")?,
+        "-----BEGIN EC PRIVATE KEY-----"
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use kubepki_ca::{DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -35,6 +36,7 @@ const CLUSTER_FIELDS: &[&str] = &[
     "caCertificateValidityPeriod",
     "kubernetesVersion",
     "featureGates.PublicKeysECDSA",
+    "featureGates.ControlPlaneKubeletLocalMode",
 ];
 /// Fields only v1beta4 has.
 const V1BETA4_ONLY: &[&str] = &[
@@ -141,9 +143,11 @@ pub fn apply_config(
         ));
     }
     if api_version.as_deref() == Some("v1beta3") {
-        // v1beta3 has no validity fields: kubeadm 1.31+ leaves them nil (NotBefore + default).
-        spec.certificate_validity = None;
-        spec.ca_certificate_validity = None;
+        // v1beta3 has no validity fields; kubeadm's conversion to its internal type fills both
+        // with the defaults (8760h, 87600h), so NotAfter is the creation time + default, as with
+        // v1beta4 (docs/init.md, "Inputs").
+        spec.certificate_validity = Some(DEFAULT_LEAF_VALIDITY);
+        spec.ca_certificate_validity = Some(DEFAULT_CA_VALIDITY);
     } else if api_version.as_deref() == Some("v1beta4")
         && !spec.kubernetes_version.accepts_v1beta4()
     {
@@ -394,6 +398,18 @@ impl Doc<'_> {
             Some(other) => {
                 return Err(self.field_err(
                     "featureGates.PublicKeysECDSA",
+                    format!("expected true or false, found {}", type_name(other)),
+                ));
+            }
+        }
+        match self.get(map, "featureGates.ControlPlaneKubeletLocalMode") {
+            None => {}
+            // Whether the version knows the gate is checked with the plan (a flag may still
+            // change the version).
+            Some(Value::Bool(b)) => spec.kubelet_local_mode = Some(*b),
+            Some(other) => {
+                return Err(self.field_err(
+                    "featureGates.ControlPlaneKubeletLocalMode",
                     format!("expected true or false, found {}", type_name(other)),
                 ));
             }

@@ -361,27 +361,36 @@ impl Expiration {
         }
     }
 
-    /// kubeadm's `CertificateExpirationInfo` (`output.kubeadm.k8s.io/v1alpha3`).
+    /// kubeadm's `CertificateExpirationInfo` (`output.kubeadm.k8s.io/v1alpha3`), shaped as Go
+    /// writes its `Certificate` rows (docs/certs.md, "check-expiration"): the fields in the
+    /// struct's order, `residualTime`, `externallyManaged` and `missing` always written, `caName`
+    /// only when not empty, and a missing file as its name and `missing: true` with every other
+    /// field zero (`expirationDate: null`).
     pub fn to_output_api(&self) -> Value {
         let entry = |e: &ExpirationEntry| {
             let mut m = serde_json::Map::new();
             m.insert("name".into(), json!(e.name));
+            let present = !e.missing;
             m.insert(
                 "expirationDate".into(),
                 e.expires
+                    .filter(|_| present)
                     .map(|t| json!(kubepki_ca::rfc3339(t)))
                     .unwrap_or(Value::Null),
             );
-            if let Some(r) = self.residual(e).filter(|r| !r.is_zero()) {
-                m.insert("residualTime".into(), json!(r.whole_seconds()));
-            }
-            if let Some(ca) = &e.ca_name {
+            let residual = self
+                .residual(e)
+                .filter(|_| present)
+                .map_or(0, |r| r.whole_seconds());
+            m.insert("residualTime".into(), json!(residual));
+            m.insert(
+                "externallyManaged".into(),
+                json!(present && e.externally_managed),
+            );
+            if let Some(ca) = e.ca_name.as_ref().filter(|c| present && !c.is_empty()) {
                 m.insert("caName".into(), json!(ca));
             }
-            m.insert("externallyManaged".into(), json!(e.externally_managed));
-            if e.missing {
-                m.insert("missing".into(), json!(true));
-            }
+            m.insert("missing".into(), json!(e.missing));
             Value::Object(m)
         };
         json!({

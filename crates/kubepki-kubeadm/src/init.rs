@@ -580,7 +580,7 @@ pub fn decide(
                 items.push((item, Some(Todo::SaPub(Box::new(key)))));
             }
             Ok(SaState::Missing) => items.push((
-                sa_item(plan, Action::Create, Some(plan.secondary_algorithm)),
+                sa_item(plan, Action::Create, Some(plan.algorithm)),
                 Some(Todo::Sa),
             )),
         }
@@ -698,9 +698,9 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
     let algs: Vec<KeyAlgorithm> = items
         .iter()
         .filter_map(|(_, t)| match t {
-            Some(Todo::Ca(_, None) | Todo::Leaf(_)) => Some(plan.algorithm),
+            Some(Todo::Ca(_, None) | Todo::Leaf(_) | Todo::Sa) => Some(plan.algorithm),
             Some(Todo::Ca(_, Some(_))) => None,
-            Some(Todo::Sa | Todo::Kubeconfig(_)) => Some(plan.secondary_algorithm),
+            Some(Todo::Kubeconfig(_)) => Some(plan.secondary_algorithm),
             Some(Todo::SaPub(_)) | None => None,
         })
         .collect();

@@ -431,9 +431,9 @@ pub struct Plan {
     pub certs: Vec<CertSpec>,
     /// The kubeconfig files, in kubeadm's order.
     pub kubeconfigs: Vec<KubeconfigSpec>,
-    /// Algorithm for new CA and leaf keys.
+    /// Algorithm for new CA, leaf and `sa.key` keys.
     pub algorithm: KeyAlgorithm,
-    /// Algorithm for new kubeconfig client keys and `sa.key` (RSA-2048 before 1.31).
+    /// Algorithm for new kubeconfig client keys (RSA-2048 before 1.31).
     pub secondary_algorithm: KeyAlgorithm,
     /// The kubeadm behaviour imitated.
     pub version: KubernetesVersion,
@@ -493,7 +493,7 @@ fn shared(spec: &ClusterSpec) -> Result<Shared, Error> {
             ),
         ));
     }
-    let secondary = if version.all_keys_follow_algorithm() {
+    let secondary = if version.kubeconfig_keys_follow_algorithm() {
         alg
     } else {
         KeyAlgorithm::Rsa2048
@@ -523,6 +523,7 @@ fn shared(spec: &ClusterSpec) -> Result<Shared, Error> {
             format!("validity periods can be set from kubeadm 1.31 on, not in {version}"),
         ));
     }
+    check_kubelet_local_mode(version, spec.kubelet_local_mode)?;
     let control_plane = spec
         .control_plane_endpoint
         .as_deref()
@@ -723,7 +724,10 @@ impl Plan {
             ));
         }
 
-        let kubelet_url = if version.kubelet_uses_local_endpoint() {
+        let kubelet_local = spec
+            .kubelet_local_mode
+            .unwrap_or(version.kubelet_uses_local_endpoint());
+        let kubelet_url = if kubelet_local {
             local_url.clone()
         } else {
             cp_url.clone()
@@ -809,6 +813,32 @@ impl Plan {
     /// `<kubeconfig dir>/<file>`.
     pub fn kubeconfig_path(&self, id: KubeconfigId) -> PathBuf {
         self.kubeconfig_dir.join(id.file_name())
+    }
+}
+
+/// kubeadm refuses `featureGates.ControlPlaneKubeletLocalMode` where it does not know the gate
+/// (before 1.31, and from 1.36 when it was removed) and `false` where it is locked to `true`
+/// (1.35); docs/init.md, "Inputs".
+fn check_kubelet_local_mode(version: KubernetesVersion, gate: Option<bool>) -> Result<(), Error> {
+    const FIELD: &str = "featureGates.ControlPlaneKubeletLocalMode";
+    match gate {
+        None => Ok(()),
+        Some(_) if !version.knows_kubelet_local_mode_gate() => Err(invalid(
+            FIELD,
+            format!(
+                "kubeadm {version} has no such feature gate (it exists from 1.31 to 1.35; {})",
+                if version.minor < 31 {
+                    "kubelet.conf uses the control-plane endpoint"
+                } else {
+                    "kubelet.conf always uses the local API endpoint"
+                }
+            ),
+        )),
+        Some(false) if version.kubelet_local_mode_gate_locked() => Err(invalid(
+            FIELD,
+            format!("the gate is GA and locked to true in kubeadm {version}"),
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -1685,10 +1685,10 @@ fn make_new(
     algorithm: Option<KeyAlgorithm>,
     now: OffsetDateTime,
 ) -> Result<(Member, Zeroizing<Vec<u8>>), Error> {
-    let alg = match (algorithm, s.target.ca_id()) {
-        (Some(_), Some(_)) => plan.algorithm,
-        (Some(_), None) => plan.secondary_algorithm,
-        (None, _) => s.key.key.algorithm(),
+    // A CA and `sa.key` both take the main algorithm (docs/init.md, "Outputs").
+    let alg = match algorithm {
+        Some(_) => plan.algorithm,
+        None => s.key.key.algorithm(),
     };
     if alg == KeyAlgorithm::Ed25519 {
         return Err(crate::error::invalid(

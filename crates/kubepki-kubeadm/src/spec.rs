@@ -53,11 +53,16 @@ pub struct ClusterSpec {
     pub external_etcd: bool,
     /// `encryptionAlgorithm` (RSA-2048).
     pub encryption_algorithm: KeyAlgorithm,
-    /// `certificateValidityPeriod` (8760h). `None` = the field is absent (a v1beta3 config):
-    /// kubeadm 1.31+ then uses NotBefore + 8760h.
+    /// `certificateValidityPeriod` (8760h). `None` is the default: kubeadm never leaves the
+    /// field empty (v1beta4 defaults it, and the v1beta3 conversion fills it), so NotAfter is
+    /// always the creation time + the period (docs/init.md, "Inputs").
     pub certificate_validity: Option<Duration>,
-    /// `caCertificateValidityPeriod` (87600h); `None` as for `certificate_validity`.
+    /// `caCertificateValidityPeriod` (87600h); `None` is the default, as for
+    /// `certificate_validity`.
     pub ca_certificate_validity: Option<Duration>,
+    /// `featureGates.ControlPlaneKubeletLocalMode`: whether `kubelet.conf` points at the local
+    /// API endpoint; `None` = the gate's default for the version (off before 1.33).
+    pub kubelet_local_mode: Option<bool>,
     /// `kubernetesVersion`: selects the behaviours that changed between releases.
     pub kubernetes_version: KubernetesVersion,
     /// `certificatesDir` (`/etc/kubernetes/pki`).
@@ -83,6 +88,7 @@ impl Default for ClusterSpec {
             encryption_algorithm: KeyAlgorithm::Rsa2048,
             certificate_validity: Some(DEFAULT_LEAF_VALIDITY),
             ca_certificate_validity: Some(DEFAULT_CA_VALIDITY),
+            kubelet_local_mode: None,
             kubernetes_version: KubernetesVersion::DEFAULT,
             cert_dir: PathBuf::from(DEFAULT_CERT_DIR),
             kubeconfig_dir: PathBuf::from(DEFAULT_KUBECONFIG_DIR),
@@ -103,12 +109,8 @@ impl ClusterSpec {
     pub fn ca_window(&self, now: OffsetDateTime) -> Window {
         let v = self.kubernetes_version;
         if v.validity_configurable() {
-            let nb = now - BACKDATE;
-            let na = match self.ca_certificate_validity {
-                Some(d) => now + d,
-                None => nb + DEFAULT_CA_VALIDITY,
-            };
-            Window::new(nb, na)
+            let validity = self.ca_certificate_validity.unwrap_or(DEFAULT_CA_VALIDITY);
+            Window::new(now - BACKDATE, now + validity)
         } else if v.backdates_ca() {
             Window::new(now - BACKDATE, now + DEFAULT_CA_VALIDITY)
         } else {
@@ -121,12 +123,8 @@ impl ClusterSpec {
     /// 365 days from now).
     pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
         if self.kubernetes_version.leaf_window_from_config() {
-            let nb = now - BACKDATE;
-            let na = match self.certificate_validity {
-                Some(d) => now + d,
-                None => nb + DEFAULT_LEAF_VALIDITY,
-            };
-            Window::new(nb, na)
+            let validity = self.certificate_validity.unwrap_or(DEFAULT_LEAF_VALIDITY);
+            Window::new(now - BACKDATE, now + validity)
         } else {
             Window::new(ca_not_before, now + DEFAULT_LEAF_VALIDITY)
         }

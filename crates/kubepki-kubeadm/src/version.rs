@@ -99,16 +99,28 @@ impl KubernetesVersion {
         self.minor >= 31
     }
 
-    /// Whether kubeconfig client keys and `sa.key` follow the encryption algorithm (1.31+);
-    /// before they are always RSA-2048.
-    pub fn all_keys_follow_algorithm(self) -> bool {
+    /// Whether kubeconfig client keys follow the encryption algorithm (1.31+); before they are
+    /// always RSA-2048. `sa.key` follows it in every version (docs/init.md, "Outputs").
+    pub fn kubeconfig_keys_follow_algorithm(self) -> bool {
         self.minor >= 31
     }
 
-    /// Whether `kubelet.conf` points at the local API endpoint (ControlPlaneKubeletLocalMode,
-    /// on by default from 1.33).
+    /// Whether `kubelet.conf` points at the local API endpoint when the config does not set the
+    /// `ControlPlaneKubeletLocalMode` gate: the gate's default (alpha, off in 1.31 and 1.32;
+    /// beta, on in 1.33 and 1.34; GA and locked on in 1.35; removed, always on, from 1.36).
     pub fn kubelet_uses_local_endpoint(self) -> bool {
         self.minor >= 33
+    }
+
+    /// Whether kubeadm of this version knows the `ControlPlaneKubeletLocalMode` feature gate
+    /// (1.31 to 1.35); kubeadm refuses a feature gate it does not know.
+    pub fn knows_kubelet_local_mode_gate(self) -> bool {
+        (31..=35).contains(&self.minor)
+    }
+
+    /// Whether the `ControlPlaneKubeletLocalMode` gate is locked to `true` (GA in 1.35).
+    pub fn kubelet_local_mode_gate_locked(self) -> bool {
+        self.minor == 35
     }
 
     /// The key algorithms kubeadm of this version can generate (§3).

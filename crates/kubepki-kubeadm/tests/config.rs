@@ -3,9 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{ClusterSpec, KubernetesVersion, Plan, apply_config, apply_config_file};
-use time::Duration;
+use kubepki_ca::Certificate;
+use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_kubeadm::{
+    ClusterSpec, Kubeconfig, KubeconfigId, KubernetesVersion, Plan, Selection, Tree, apply_config,
+    apply_config_file, build,
+};
+use time::{Duration, OffsetDateTime};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -71,10 +75,9 @@ fn v1beta3_external_etcd_and_feature_gate() -> R {
     assert!(s.external_etcd);
     assert_eq!(s.encryption_algorithm, KeyAlgorithm::EcdsaP256);
     assert!(warnings.iter().any(|w| w.contains("PublicKeysECDSA")));
-    assert_eq!(
-        s.certificate_validity, None,
-        "v1beta3 has no validity fields"
-    );
+    // v1beta3 has no validity fields; kubeadm's conversion fills in the defaults.
+    assert_eq!(s.certificate_validity, Some(Duration::hours(8760)));
+    assert_eq!(s.ca_certificate_validity, Some(Duration::hours(87600)));
     assert_eq!(s.kubernetes_version, KubernetesVersion::new(31, 2));
     assert_eq!(s.node_name.as_deref(), Some("cp1"));
     let plan = Plan::new(&s)?;
@@ -208,5 +211,160 @@ fn validity_periods_are_go_durations_reported_in_their_own_units() -> R {
             "{e}"
         );
     }
+    Ok(())
+}
+
+/// Issue 19 item 1: kubeadm 1.31+ converts a v1beta3 ClusterConfiguration to its internal type
+/// with `certificateValidityPeriod` 8760h and `caCertificateValidityPeriod` 87600h, so every
+/// certificate made from a v1beta3 file ends at creation time + period, not 5 minutes earlier
+/// (NotBefore + period).
+#[test]
+fn v1beta3_validity_ends_at_creation_time_plus_default() -> R {
+    let now = OffsetDateTime::from_unix_timestamp(1_790_000_000)?;
+    {
+        let file = "v1beta3.yaml";
+        let mut s = ClusterSpec::default();
+        apply_config_file(&mut s, &data(file))?;
+        assert_eq!(s.kubernetes_version, KubernetesVersion::new(31, 2));
+        s.cert_dir = "/nonexistent/kubepki-config-test/pki".into();
+        s.kubeconfig_dir = "/nonexistent/kubepki-config-test".into();
+        let plan = Plan::new(&s)?;
+        let applied = build(&plan, &Selection::all(), &Tree::new(), now)?;
+        let cert = |path: &str| -> Result<Certificate, Box<dyn std::error::Error>> {
+            let f = applied
+                .files
+                .get(path)
+                .ok_or_else(|| format!("{path} not made"))?;
+            Ok(Certificate::from_pem(&f.bytes)?)
+        };
+        let ca = cert("pki/ca.crt")?;
+        assert_eq!(ca.not_before(), now - Duration::minutes(5), "{file}");
+        assert_eq!(ca.not_after(), now + Duration::hours(87600), "{file}");
+        let leaf = cert("pki/apiserver.crt")?;
+        assert_eq!(leaf.not_before(), now - Duration::minutes(5), "{file}");
+        assert_eq!(leaf.not_after(), now + Duration::hours(8760), "{file}");
+    }
+    Ok(())
+}
+
+/// Issue 19 item 2: on 1.30 and older, `featureGates: {PublicKeysECDSA: true}` makes `sa.key`
+/// ECDSA P-256 (kubeadm's `CreatePKIAssets` passes the gate's algorithm to
+/// `CreateServiceAccountKeyAndPublicKeyFiles`); only the kubeconfig client keys stay RSA-2048.
+#[test]
+fn public_keys_ecdsa_gate_makes_sa_key_ecdsa_before_1_31() -> R {
+    let now = OffsetDateTime::from_unix_timestamp(1_790_000_000)?;
+    let text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.4\nfeatureGates:\n  PublicKeysECDSA: true\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 192.0.2.10\nnodeRegistration:\n  name: cp1\n";
+    let mut s = ClusterSpec::default();
+    apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes())?;
+    s.cert_dir = "/nonexistent/kubepki-config-test/pki".into();
+    s.kubeconfig_dir = "/nonexistent/kubepki-config-test".into();
+    let plan = Plan::new(&s)?;
+    let applied = build(&plan, &Selection::all(), &Tree::new(), now)?;
+    let pem = |path: &str| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        Ok(applied
+            .files
+            .get(path)
+            .ok_or_else(|| format!("{path} not made"))?
+            .bytes
+            .to_vec())
+    };
+    let sa = PrivateKey::from_pem(&pem("pki/sa.key")?)?;
+    assert_eq!(sa.algorithm(), KeyAlgorithm::EcdsaP256);
+    assert!(String::from_utf8(pem("pki/sa.key")?)?.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    let ca = PrivateKey::from_pem(&pem("pki/ca.key")?)?;
+    assert_eq!(ca.algorithm(), KeyAlgorithm::EcdsaP256);
+    let admin = Kubeconfig::parse(&pem("admin.conf")?)?;
+    let key = admin
+        .current_client_key_pem(Path::new("admin.conf"))?
+        .ok_or("admin.conf has no client key")?;
+    assert_eq!(
+        PrivateKey::from_pem(&key)?.algorithm(),
+        KeyAlgorithm::Rsa2048
+    );
+    Ok(())
+}
+
+/// Issue 19 item 3: `featureGates.ControlPlaneKubeletLocalMode` decides kubelet.conf's server
+/// when it is given (kubeadm's kubeconfig phase honours it from 1.31); without it the version's
+/// default applies (off in 1.31 and 1.32, on from 1.33). kubeadm refuses the gate where it does
+/// not know it (1.30 and older, 1.36 on, when it was removed) and `false` where it is locked
+/// (1.35, GA).
+#[test]
+fn control_plane_kubelet_local_mode_gate_sets_kubelet_server() -> R {
+    let local = "https://192.0.2.10:6443";
+    let lb = "https://lb.example.com:6443";
+    let kubelet_server = |version: &str, gate: Option<bool>| -> Result<String, String> {
+        let gate = gate
+            .map(|b| format!("featureGates:\n  ControlPlaneKubeletLocalMode: {b}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: {version}\ncontrolPlaneEndpoint: lb.example.com:6443\n{gate}---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 192.0.2.10\nnodeRegistration:\n  name: cp1\n"
+        );
+        let mut s = ClusterSpec::default();
+        let warnings = apply_config(&mut s, Path::new("kubeadm.yaml"), text.as_bytes())
+            .map_err(|e| e.to_string())?;
+        assert!(
+            !warnings
+                .iter()
+                .any(|w| w.contains("ControlPlaneKubeletLocalMode")),
+            "{warnings:?}"
+        );
+        let plan = Plan::new(&s).map_err(|e| e.to_string())?;
+        let admin = plan
+            .kubeconfig(KubeconfigId::Admin)
+            .ok_or("no admin.conf")?;
+        assert_eq!(admin.server, lb, "admin.conf never follows the gate");
+        Ok(plan
+            .kubeconfig(KubeconfigId::Kubelet)
+            .ok_or("no kubelet.conf")?
+            .server
+            .clone())
+    };
+    for (version, gate, want) in [
+        ("v1.31.2", None, lb),
+        ("v1.31.2", Some(true), local),
+        ("v1.31.2", Some(false), lb),
+        ("v1.32.5", Some(true), local),
+        ("v1.33.4", None, local),
+        ("v1.33.4", Some(false), lb),
+        ("v1.34.7", Some(false), lb),
+        ("v1.34.7", Some(true), local),
+        ("v1.35.1", None, local),
+        ("v1.35.1", Some(true), local),
+        ("v1.36.0", None, local),
+    ] {
+        assert_eq!(
+            kubelet_server(version, gate).as_deref(),
+            Ok(want),
+            "{version} {gate:?}"
+        );
+    }
+    for (version, gate, why) in [
+        ("v1.30.4", true, "has no such feature gate"),
+        ("v1.35.1", false, "locked to true"),
+        ("v1.36.0", true, "has no such feature gate"),
+    ] {
+        let e = kubelet_server(version, Some(gate))
+            .err()
+            .ok_or(format!("{version} {gate} accepted"))?;
+        assert!(
+            e.starts_with("featureGates.ControlPlaneKubeletLocalMode") && e.contains(why),
+            "{e}"
+        );
+    }
+    // Not a boolean: named.
+    let mut s = ClusterSpec::default();
+    let e = apply_config(
+        &mut s,
+        Path::new("kubeadm.yaml"),
+        b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  ControlPlaneKubeletLocalMode: \"yes\"\n",
+    )
+    .err()
+    .ok_or("a string accepted")?;
+    assert!(
+        e.to_string()
+            .contains("ClusterConfiguration.featureGates.ControlPlaneKubeletLocalMode"),
+        "{e}"
+    );
     Ok(())
 }

@@ -106,6 +106,110 @@ fn check_expiration_golden_tables_and_output_api() -> R {
     Ok(())
 }
 
+/// Issue 19 item 4: the rows are kubeadm's `output.kubeadm.k8s.io/v1alpha3` `Certificate` as Go
+/// writes it: fields in the struct's order, `residualTime` and `missing` always written (zero
+/// too), `caName` only when set, and a missing file as its name and `missing: true` alone.
+#[test]
+fn check_expiration_output_api_rows_have_kubeadms_shape() -> R {
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    init_at(&s, T0)?;
+    fs::remove_file(dir.path().join("super-admin.conf"))?;
+    // At the leaves' exact NotAfter, so their residual time is 0 and still written.
+    let now = T0 + Duration::hours(8760);
+    let v = check_expiration(&s, now).to_output_api();
+    let keys = |row: &serde_json::Value| -> Vec<String> {
+        row.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let top: Vec<String> = keys(&v);
+    assert_eq!(
+        top,
+        [
+            "kind",
+            "apiVersion",
+            "certificates",
+            "certificateAuthorities"
+        ]
+    );
+    let certs = v["certificates"].as_array().ok_or("certificates")?;
+    let row = |name: &str| -> Res<&serde_json::Value> {
+        Ok(certs
+            .iter()
+            .find(|c| c["name"] == name)
+            .ok_or(format!("no row {name}"))?)
+    };
+    let api = row("apiserver")?;
+    assert_eq!(
+        keys(api),
+        [
+            "name",
+            "expirationDate",
+            "residualTime",
+            "externallyManaged",
+            "caName",
+            "missing"
+        ]
+    );
+    assert_eq!(api["residualTime"], 0);
+    assert_eq!(api["missing"], false);
+    assert_eq!(
+        *row("super-admin.conf")?,
+        serde_json::json!({
+            "name": "super-admin.conf",
+            "expirationDate": null,
+            "residualTime": 0,
+            "externallyManaged": false,
+            "missing": true,
+        })
+    );
+    assert_eq!(
+        keys(row("super-admin.conf")?),
+        [
+            "name",
+            "expirationDate",
+            "residualTime",
+            "externallyManaged",
+            "missing"
+        ]
+    );
+    let cas = v["certificateAuthorities"].as_array().ok_or("cas")?;
+    for ca in cas {
+        assert_eq!(
+            keys(ca),
+            [
+                "name",
+                "expirationDate",
+                "residualTime",
+                "externallyManaged",
+                "missing"
+            ]
+        );
+        assert_eq!(ca["missing"], false);
+        assert!(ca["residualTime"].as_i64().is_some_and(|r| r > 0));
+    }
+    // A missing CA: its name and `missing` only, even though its leaves name it.
+    fs::remove_file(dir.path().join("pki/front-proxy-ca.crt"))?;
+    fs::remove_file(dir.path().join("pki/front-proxy-ca.key"))?;
+    let v = check_expiration(&s, now).to_output_api();
+    let fp = v["certificateAuthorities"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "front-proxy-ca"))
+        .ok_or("front-proxy-ca")?;
+    assert_eq!(
+        *fp,
+        serde_json::json!({
+            "name": "front-proxy-ca",
+            "expirationDate": null,
+            "residualTime": 0,
+            "externallyManaged": false,
+            "missing": true,
+        })
+    );
+    Ok(())
+}
+
 #[test]
 fn check_expiration_reports_bad_files_and_goes_on() -> R {
     let dir = tempfile::tempdir()?;

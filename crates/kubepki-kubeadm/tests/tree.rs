@@ -324,9 +324,10 @@ fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R
         );
     }
 
-    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY.
+    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY; the main algorithm in every version
+    // (issue 19 item 2: ECDSA-P256 on 1.30 with PublicKeysECDSA, only kubeconfig keys were RSA).
     let sa = PrivateKey::from_pem(&fs::read(pki.join("sa.key"))?)?;
-    assert_eq!(sa.algorithm(), e.secondary_alg());
+    assert_eq!(sa.algorithm(), e.alg);
     assert_eq!(mode(&pki.join("sa.key"))?, 0o600);
     assert_eq!(mode(&pki.join("sa.pub"))?, 0o600);
     assert_eq!(fs::read_to_string(pki.join("sa.pub"))?, sa.public_key_pem());
@@ -477,7 +478,8 @@ fn every_version_behaviour() -> R {
         };
         tree_for(KubernetesVersion::new(minor, patch), alg)?;
     }
-    // Before 1.31 kubeconfig keys and sa.key are RSA-2048 even with ECDSA-P256 (kubeadm#3072).
+    // Before 1.31 kubeconfig client keys are RSA-2048 even with ECDSA-P256 (kubeadm#3072); sa.key
+    // follows the algorithm.
     tree_for(KubernetesVersion::new(30, 4), KeyAlgorithm::EcdsaP256)
 }
 
@@ -524,20 +526,18 @@ fn configured_validity_and_warnings() -> R {
         cert(dir.path(), CertId::Apiserver)?.not_after(),
         now + Duration::hours(24)
     );
-    // A nil field (v1beta3 config) gives NotBefore + default.
+    // A field left unset is kubeadm's default, counted from the creation time as a set one
+    // (kubeadm never leaves it nil: v1beta4 defaults it, the v1beta3 conversion fills it).
     let dir = tempfile::tempdir()?;
     let mut s = spec(dir.path());
     s.certificate_validity = None;
     s.ca_certificate_validity = None;
     make(&s, now)?;
     let c = cert(dir.path(), CertId::Apiserver)?;
-    assert_eq!(
-        c.not_after(),
-        now - Duration::minutes(5) + Duration::hours(8760)
-    );
+    assert_eq!(c.not_after(), now + Duration::hours(8760));
     assert_eq!(
         cert(dir.path(), CertId::Ca)?.not_after(),
-        now - Duration::minutes(5) + Duration::hours(87600)
+        now + Duration::hours(87600)
     );
     Ok(())
 }
