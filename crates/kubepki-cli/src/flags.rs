@@ -48,7 +48,7 @@ pub struct ClusterFlags {
     /// Key algorithm: RSA-2048 (default), RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384.
     #[arg(long, global = true)]
     pub encryption_algorithm: Option<String>,
-    /// The kubeadm behaviour to reproduce [default: v1.34.7].
+    /// The kubeadm behaviour to reproduce [default: v1.37.0].
     #[arg(long, global = true)]
     kubernetes_version: Option<String>,
 }
@@ -97,15 +97,31 @@ impl ClusterFlags {
     pub fn spec(&self) -> Result<(ClusterSpec, Vec<String>), CliError> {
         let mut spec = ClusterSpec::default();
         let mut warnings = Vec::new();
+        // The flag's version is set before the file is read, so that the file's checks (which
+        // API versions and feature gates that kubeadm accepts) see it; a file that names
+        // another version contradicts the flag.
+        let flag_version = match &self.kubernetes_version {
+            Some(v) => Some(v.parse().map_err(|e: kubepki_kubeadm::Error| {
+                flag_err(format!("--kubernetes-version: {}", strip_field(&e)))
+            })?),
+            None => None,
+        };
+        if let Some(v) = flag_version {
+            spec.kubernetes_version = v;
+        }
         if let Some(path) = &self.config {
             // A --config that cannot be used is a usage error, as a flag value is.
             warnings = apply_config_file(&mut spec, path)
                 .map_err(|e| CliError::Usage(lib_err(e).to_string()))?;
-        }
-        if let Some(v) = &self.kubernetes_version {
-            spec.kubernetes_version = v.parse().map_err(|e: kubepki_kubeadm::Error| {
-                flag_err(format!("--kubernetes-version: {}", strip_field(&e)))
-            })?;
+            if let Some(v) = flag_version
+                && spec.kubernetes_version != v
+            {
+                return Err(flag_err(format!(
+                    "--kubernetes-version {v}: {} sets kubernetesVersion {}; give the version once",
+                    crate::out::esc_path(path),
+                    spec.kubernetes_version
+                )));
+            }
         }
         if let Some(d) = &self.cert_dir {
             spec.cert_dir = d.clone();

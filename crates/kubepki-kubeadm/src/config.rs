@@ -75,6 +75,7 @@ pub fn apply_config(
     let mut seen_init = false;
     let mut seen_cluster = false;
     let mut api_version: Option<String> = None;
+    let mut public_keys_ecdsa = false;
     for (n, doc) in docs.iter().enumerate() {
         let n = n + 1;
         let Value::Object(map) = doc else {
@@ -130,6 +131,7 @@ pub fn apply_config(
                 }
                 doc.walk(map, "", CLUSTER_FIELDS, &mut warnings)?;
                 doc.apply_cluster(spec, map, &mut warnings)?;
+                public_keys_ecdsa |= doc.get(map, "featureGates.PublicKeysECDSA").is_some();
             }
             other => warnings.push(format!(
                 "{}: ignoring document {n} ({other}): kubepki reads InitConfiguration and ClusterConfiguration",
@@ -141,6 +143,17 @@ pub fn apply_config(
         return Err(err(
             "holds neither an InitConfiguration nor a ClusterConfiguration".into(),
         ));
+    }
+    let v = spec.kubernetes_version;
+    if api_version.as_deref() == Some("v1beta3") && !v.accepts_v1beta3() {
+        return Err(err(format!(
+            "kubeadm.k8s.io/v1beta3 was removed in kubeadm 1.37 (#136016) and {v} refuses it; convert the file to v1beta4 (`kubeadm config migrate`) or set kubernetesVersion to 1.36 or older"
+        )));
+    }
+    if public_keys_ecdsa && !v.accepts_v1beta3() {
+        return Err(err(format!(
+            "featureGates.PublicKeysECDSA: the gate was removed in kubeadm 1.37 (#136016) and {v} refuses it as an unknown feature gate; use encryptionAlgorithm: ECDSA-P256"
+        )));
     }
     if api_version.as_deref() == Some("v1beta3") {
         // v1beta3 has no validity fields; kubeadm's conversion to its internal type fills both

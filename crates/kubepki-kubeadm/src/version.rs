@@ -1,5 +1,5 @@
-//! Kubernetes versions and the kubeadm behaviours that changed between them (spec §1.4, §1.6,
-//! §2.1, §2.3, §3).
+//! Kubernetes versions and the kubeadm behaviours that changed between them
+//! (`docs/compatibility.md` §8, the per-version table, and §1.4, §1.6, §2.1, §2.3, §3).
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,11 +18,13 @@ pub struct KubernetesVersion {
 /// The oldest version whose behaviour kubepki knows (v1beta3 configs start at 1.22).
 pub const OLDEST_KNOWN: KubernetesVersion = KubernetesVersion::new(22, 0);
 /// The newest minor version whose behaviour kubepki knows; newer ones get its rules and a warning.
-pub const NEWEST_KNOWN_MINOR: u32 = 36;
+pub const NEWEST_KNOWN_MINOR: u32 = 37;
 
 impl KubernetesVersion {
-    /// kubepki's default: the newest behaviour of the v1.31–v1.34.7 era (spec header).
-    pub const DEFAULT: KubernetesVersion = KubernetesVersion::new(34, 7);
+    /// kubepki's default: the newest release it models, v1.37.0 (the newest release the
+    /// upstream changelogs confirm; later 1.37 patches changed nothing kubepki models as far
+    /// as known: `docs/compatibility.md` §10).
+    pub const DEFAULT: KubernetesVersion = KubernetesVersion::new(37, 0);
 
     /// `v1.<minor>.<patch>`.
     pub const fn new(minor: u32, patch: u32) -> Self {
@@ -153,6 +155,12 @@ impl KubernetesVersion {
         } else {
             kubepki_ca::KeyIdMethod::Sha1
         }
+    }
+
+    /// Whether v1beta3 config files and the `PublicKeysECDSA` feature gate are understood: up
+    /// to 1.36; kubeadm 1.37 removed both (#136016; `docs/compatibility.md` §3).
+    pub fn accepts_v1beta3(self) -> bool {
+        self.minor <= 36
     }
 
     /// Whether v1beta4 config files are understood (1.31+).

@@ -692,12 +692,18 @@ fn subject_attributes_the_plan_does_not_give_fail_init_and_verify_alike() -> R {
     let plan = Plan::new(&s)?;
     let pki = dir.path().join("pki");
     let client = plan.cert(CertId::ApiserverKubeletClient).ok_or("client")?;
-    let org = client.subject.organizations.join("");
+    // Its O as the version gives it (none from 1.33.12 / 1.34.8 / ...), then the extra UID.
+    let orgs: String = client
+        .subject
+        .organizations
+        .iter()
+        .map(|o| format!("O = {o}\n"))
+        .collect();
     let cn = client.subject.common_name.clone().unwrap_or_default();
     openssl_reissue(
         &plan,
         CertId::ApiserverKubeletClient,
-        &format!("O = {org}\nCN = {cn}\nkubeUID = 0b1d-uid"),
+        &format!("{orgs}CN = {cn}\nkubeUID = 0b1d-uid"),
         true,
     )?;
     openssl_reissue(
