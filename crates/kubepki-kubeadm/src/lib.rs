@@ -83,6 +83,7 @@ mod memtree;
 pub mod net;
 mod plan;
 mod renew;
+mod renew_csr;
 mod rotate;
 mod rules;
 mod spec;
@@ -120,6 +121,10 @@ pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
 pub use renew::{
     RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
     renew_with_ca_keys,
+};
+pub use renew_csr::{
+    CLOCK_SKEW, CsrStatus, InstallStatus, Installed, RenewalCsr, RenewalFiles, install_renewal,
+    renewal_files, sign_renewal_csrs, write_renewal_csrs,
 };
 pub use rotate::{
     FileRole, Generation, RotateOptions, Rotation, RotationFile, RotationPhase, RotationStage,
