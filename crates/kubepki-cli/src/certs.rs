@@ -72,6 +72,8 @@ pub struct RenewArgs {
     flags: ClusterFlags,
     #[command(flatten)]
     keys: crate::hsm::TreeKeyFlags,
+    #[command(flatten)]
+    external: crate::renew_csr::ExternalRenewFlags,
 }
 
 /// `certs generate-csr`.
@@ -86,7 +88,7 @@ pub struct GenerateArgs {
 #[derive(Args, Debug)]
 #[command(args_override_self = true)]
 #[command(group = clap::ArgGroup::new("cas")
-    .args(["ca_cert", "front_proxy_ca_cert", "etcd_ca_cert"])
+    .args(["ca_cert", "front_proxy_ca_cert", "etcd_ca_cert", "csr_dir"])
     .required(true)
     .multiple(true))]
 pub struct SignArgs {
@@ -136,6 +138,8 @@ pub struct SignArgs {
     pkcs11: crate::hsm::Pkcs11Flags,
     #[command(flatten)]
     flags: ClusterFlags,
+    #[command(flatten)]
+    renewal: crate::renew_csr::SignRenewalFlags,
 }
 
 /// Output formats of verify.
@@ -314,6 +318,10 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
         None
     };
     a.flags.validate(&spec)?;
+    a.external.check()?;
+    if a.external.wanted() {
+        return crate::renew_csr::renew(&spec, &a.name, alg, &a.external);
+    }
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
     a.keys.check()?;
     let ca_keys = a.keys.open()?;
@@ -482,6 +490,9 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
             ("--etcd-ca-key-uri", &a.etcd_ca_key, &a.etcd_ca_key_uri),
         )?,
     };
+    if a.renewal.csr_dir.is_some() {
+        return crate::renew_csr::sign(&plan, cas, &a.renewal, EXIT_SIGNED_IN_PART);
+    }
     let done = sign_csrs(&plan, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
     let mut n = 0;
     for s in &done {
