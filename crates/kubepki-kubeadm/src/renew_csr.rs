@@ -161,7 +161,7 @@ pub fn write_renewal_csrs(
     } else {
         FileBatch::new()
     }
-    // kubeadm makes the folders of keys 0700 (docs/certs.md).
+    // A new CSR folder is 0700, as kubeadm makes it (docs/certs.md, "The CSR folder").
     .with_dir_mode(0o700);
     for ((i, subject, sans, _), key) in jobs.into_iter().zip(keys) {
         let files = &out[i].files;
@@ -169,7 +169,7 @@ pub fn write_renewal_csrs(
             .subject_alt_names(sans)
             .sign(&key)?;
         batch.stage(&files.key, key.to_pem()?.as_bytes(), MODE_SECRET)?;
-        batch.stage(&files.csr, csr.to_pem().as_bytes(), MODE_PUBLIC)?;
+        batch.stage(&files.csr, csr.to_pem().as_bytes(), MODE_SECRET)?;
     }
     batch.commit()?;
     Ok(out)
