@@ -393,3 +393,77 @@ fn csr_only_keeps_what_is_in_the_csr_folder_and_the_tree() -> R {
     assert_eq!(s.snapshot()?, tree);
     Ok(())
 }
+
+#[test]
+fn signing_in_parts_exits_3_and_an_unsigned_item_refuses_the_installation() -> R {
+    let s = Setup::new()?;
+    let r = s.node(&["certs", "renew", "all", "--csr-only", "--csr-dir", "csrs"])?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The cluster-CA holder only: the etcd items are left for the etcd-CA holder.
+    fs::rename(
+        s.root().join("ca/pki/etcd/ca.key"),
+        s.root().join("etcd-ca.key"),
+    )?;
+    let r = s.run("ca", &["certs", "sign-csrs", "--csr-dir", "csrs"])?;
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("[certs] etcd-server needs etcd-ca, which was not given; skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(!s.csrs().join("etcd-server.crt").exists());
+    refused(&s, "etcd-server.crt", "has not been signed")?;
+    // The etcd-CA holder signs the rest; what is signed is kept.
+    fs::rename(
+        s.root().join("etcd-ca.key"),
+        s.root().join("ca/pki/etcd/ca.key"),
+    )?;
+    let r = s.run(
+        "ca",
+        &["certs", "sign-csrs", "--csr-dir", "csrs", "-o", "json"],
+    )?;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let status = |n: &str| -> Res<String> {
+        let items = v["items"].as_array().ok_or("no items")?;
+        let i = items.iter().find(|i| i["name"] == n).ok_or("no item")?;
+        Ok(i["status"].as_str().ok_or("no status")?.to_owned())
+    };
+    assert_eq!(status("apiserver")?, "alreadySigned");
+    assert_eq!(status("etcd-server")?, "signed");
+    let r = s.node(&["certs", "renew", "all", "--from-csr-dir", "csrs"])?;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    Ok(())
+}
+
+#[test]
+fn one_item_is_installed_alone_and_reported_as_json() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    let old = Certificate::from_pem(&s.live_pem("apiserver")?)?;
+    let untouched = fs::read(s.node_dir().join("admin.conf"))?;
+    let r = s.node(&[
+        "certs",
+        "renew",
+        "apiserver",
+        "--from-csr-dir",
+        "csrs",
+        "-o",
+        "json",
+    ])?;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    let items = v["items"].as_array().ok_or("no items")?;
+    assert_eq!(items.len(), 1);
+    let new = Certificate::from_pem(&s.live_pem("apiserver")?)?;
+    assert_eq!(items[0]["name"], "apiserver");
+    assert_eq!(items[0]["status"], "installed");
+    assert_eq!(items[0]["serial"], new.serial_hex());
+    assert_ne!(new.serial(), old.serial());
+    // Only the apiserver was installed.
+    assert_eq!(fs::read(s.node_dir().join("admin.conf"))?, untouched);
+    let r = s.node(&["verify"])?;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    Ok(())
+}
