@@ -25,13 +25,14 @@ use crate::out::{EXIT_BUSY, esc, esc_path};
 pub enum CertsCommand {
     /// Show when each certificate of the tree expires (kubeadm's tables).
     CheckExpiration(CheckArgs),
-    /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity.
+    /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity; through an
+    /// external CA with --csr-only, then --from-csr-dir.
     Renew(RenewArgs),
     /// Write keys and CSRs for every leaf and kubeconfig that has none yet, for an external CA
     /// to sign.
     GenerateCsr(GenerateArgs),
     /// Sign the CSRs `generate-csr` wrote, where the CA keys live (any subset of the CAs; exit
-    /// 3 when something was left unsigned).
+    /// 3 when something was left unsigned); with --csr-dir, the CSRs of `renew --csr-only`.
     SignCsrs(Box<SignArgs>),
 }
 

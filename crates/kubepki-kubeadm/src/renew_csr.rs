@@ -114,7 +114,9 @@ pub fn write_renewal_csrs(
     overwrite: bool,
 ) -> Result<Vec<RenewalCsr>, Error> {
     check_csr_dir(spec, csr_dir)?;
-    let _lock = crate::tree::lock_for_reading(spec)?;
+    // The tree is only read, under the shared lock, which is let go before the CSR folder is
+    // written (it may lie inside the tree's folders, e.g. `pki/etcd`).
+    let lock = crate::tree::lock_for_reading(spec)?;
     let src = Source::Folder { held: &[] };
     let mut out = Vec::new();
     let mut jobs: Vec<(usize, Subject, SubjectAltNames, KeyAlgorithm)> = Vec::new();
@@ -152,6 +154,7 @@ pub fn write_renewal_csrs(
             status: CsrStatus::Written { algorithm: alg },
         });
     }
+    drop(lock);
     if !refused.is_empty() {
         return Err(Error::RenewalRefused { refused });
     }
