@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use kubepki_ca::{Certificate, CertificateAuthority};
+use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, Window};
 use kubepki_csr::{Csr, CsrBuilder, Subject};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
@@ -350,4 +350,79 @@ fn sign_refuses_a_csr_for_another_identity_and_writes_nothing() -> R {
     );
     assert_eq!(snapshot(s.dir())?, before, "a refused signing wrote files");
     Ok(())
+}
+
+/// Issues, with the cluster CA, a certificate for the key in `DIR/scheduler.conf.key` with the
+/// identity of the scheduler's current certificate, valid in `window`, as
+/// `DIR/scheduler.conf.crt`.
+fn scheduler_cert_valid(s: &Setup, window: Window) -> R {
+    let old = s.live(RenewTarget::Kubeconfig(
+        kubepki_kubeadm::KubeconfigId::Scheduler,
+    ))?;
+    let key = PrivateKey::from_pem(&fs::read(s.dir().join("scheduler.conf.key"))?)?;
+    let ca = s.cas()?.ca.ok_or("no ca")?;
+    let spec = IssueSpec::new(
+        old.subject().clone(),
+        key.public_key_der(),
+        window,
+        CaExpiry::Clamp,
+    )
+    .with_ext_key_usage(old.ext_key_usage().unwrap_or(&[]).to_vec())
+    .with_subject_alt_names(old.subject_alt_names());
+    fs::write(
+        s.dir().join("scheduler.conf.crt"),
+        ca.issue(&spec)?.to_pem(),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn an_expired_or_not_yet_valid_certificate_is_refused_and_nothing_installed() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    let t = now();
+    scheduler_cert_valid(
+        &s,
+        Window::new(t - Duration::days(10), t - Duration::days(1)),
+    )?;
+    refused(&s, "scheduler.conf.crt", "expired at")?;
+    scheduler_cert_valid(
+        &s,
+        Window::new(t + Duration::hours(1), t + Duration::days(365)),
+    )?;
+    refused(&s, "scheduler.conf.crt", "is not valid before")?;
+    // Within the clock skew allowed, it is installed.
+    scheduler_cert_valid(
+        &s,
+        Window::new(t + Duration::minutes(2), t + Duration::days(365)),
+    )?;
+    let spec = s.spec();
+    install_renewal(&spec, &renew_targets(&spec), true, s.dir(), now())?;
+    Ok(())
+}
+
+#[test]
+fn the_old_certificate_offered_again_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    // The current key and certificate of the apiserver, put in the CSR folder as if signed.
+    let spec = s.spec();
+    fs::copy(
+        CertId::Apiserver.cert_path(&spec.cert_dir),
+        s.dir().join("apiserver.crt"),
+    )?;
+    fs::copy(
+        CertId::Apiserver.key_path(&spec.cert_dir),
+        s.dir().join("apiserver.key"),
+    )?;
+    refused(
+        &s,
+        "apiserver.crt",
+        "has the key of the certificate it replaces",
+    )?;
+    refused(
+        &s,
+        "apiserver.crt",
+        "has the serial number of the certificate it replaces",
+    )
 }
