@@ -426,3 +426,57 @@ fn the_old_certificate_offered_again_is_refused() -> R {
         "has the serial number of the certificate it replaces",
     )
 }
+
+#[test]
+fn a_kubeconfig_naming_its_certificate_and_key_files_gets_them_replaced() -> R {
+    use base64::Engine as _;
+    let s = Setup::new()?;
+    let spec = s.spec();
+    // admin.conf's user names admin.crt and admin.key instead of embedding them.
+    let conf = spec.kubeconfig_dir.join("admin.conf");
+    let mut kc = Kubeconfig::from_slice(&conf, &fs::read(&conf)?)?;
+    let cert_pem = kc.current_client_cert_pem(&conf)?.ok_or("no cert")?;
+    let user = kc.users.first_mut().ok_or("no user")?;
+    let key_b64 = user.user.client_key_data.take().ok_or("no key")?;
+    let key_pem = base64::engine::general_purpose::STANDARD.decode(key_b64)?;
+    user.user.client_certificate_data = None;
+    user.user.client_certificate = Some("admin.crt".into());
+    user.user.client_key = Some("admin.key".into());
+    fs::write(spec.kubeconfig_dir.join("admin.crt"), &cert_pem)?;
+    fs::write(spec.kubeconfig_dir.join("admin.key"), &key_pem)?;
+    fs::set_permissions(
+        spec.kubeconfig_dir.join("admin.key"),
+        fs::Permissions::from_mode(0o600),
+    )?;
+    fs::write(&conf, kc.to_yaml()?.as_bytes())?;
+    let conf_bytes = fs::read(&conf)?;
+    let old = Certificate::from_pem(&cert_pem)?;
+
+    let targets = [RenewTarget::Kubeconfig(
+        kubepki_kubeadm::KubeconfigId::Admin,
+    )];
+    write_renewal_csrs(&spec, &targets, None, s.dir(), false)?;
+    sign_renewal_csrs(&s.ca_plan()?, &s.cas()?, s.dir(), now())?;
+    let done = install_renewal(&spec, &targets, false, s.dir(), now())?;
+    let files = &done.first().ok_or("nothing installed")?.files;
+    assert!(files.iter().any(|f| f.ends_with("admin.crt")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("admin.key")), "{files:?}");
+
+    let new = Certificate::from_pem(&fs::read(spec.kubeconfig_dir.join("admin.crt"))?)?;
+    let key = PrivateKey::from_pem(&fs::read(spec.kubeconfig_dir.join("admin.key"))?)?;
+    assert!(key.matches_public_key(new.public_key_der()));
+    assert_eq!(
+        fs::read(spec.kubeconfig_dir.join("admin.key"))?,
+        fs::read(s.dir().join("admin.conf.key"))?
+    );
+    assert_ne!(new.serial(), old.serial());
+    assert_eq!(new.subject(), old.subject());
+    let mode = fs::metadata(spec.kubeconfig_dir.join("admin.key"))?
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // The kubeconfig itself only names the files: it is left as it was.
+    assert_eq!(fs::read(&conf)?, conf_bytes);
+    Ok(())
+}
