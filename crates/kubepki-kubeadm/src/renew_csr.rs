@@ -63,7 +63,7 @@ pub enum CsrStatus {
     Missing,
 }
 
-/// One item of [`write_renewal_csrs`] or [`install_renewal`].
+/// One item of [`write_renewal_csrs`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenewalCsr {
     /// The item.
@@ -103,7 +103,7 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
 ///
 /// Nothing of the tree is written. Files already in `csr_dir` (a key, a CSR, or a signed
 /// certificate of an earlier round) are never replaced unless `overwrite`; without it every
-/// such file is refused in one [`Error::Refused`] and nothing is written. A missing
+/// such file is refused in one [`Error::RenewalRefused`] and nothing is written. A missing
 /// certificate is reported [`CsrStatus::Missing`]; any other problem with an item refuses the
 /// whole call. The files are written as one crash-safe batch.
 pub fn write_renewal_csrs(
@@ -232,7 +232,7 @@ fn old_identity(old: &Certificate) -> (Subject, SubjectAltNames) {
 /// key algorithm is signed, since a renewal keeps the old key's algorithm. A `<name>.crt`
 /// already there is kept ([`Signed::AlreadySigned`]) when it belongs to the CSR's key and was
 /// issued by the given CA, and refused otherwise. An item whose CA is not given is
-/// [`Signed::NoCa`]. Every refusal is collected into one [`Error::Refused`]; on any, nothing is
+/// [`Signed::NoCa`]. Every refusal is collected into one [`Error::RenewalRefused`]; on any, nothing is
 /// written. No CSR at all in `csr_dir` is an error.
 pub fn sign_renewal_csrs(
     plan: &Plan,
@@ -387,7 +387,7 @@ pub struct Installed {
 /// (docs/certs.md, "Editing a kubeconfig"), with the cluster CA of `ca.crt`.
 ///
 /// Each signed certificate `<name>.crt` is checked before anything is written, and any failure
-/// refuses the whole batch ([`Error::Refused`], naming each file):
+/// refuses the whole batch ([`Error::RenewalRefused`], naming each file):
 /// * its public key is the one of `<name>.key`, and not the old certificate's;
 /// * it was issued by the CA the tree holds for that item (`ca.crt`, `front-proxy-ca.crt`,
 ///   `etcd/ca.crt`; any certificate of `ca.crt` during a CA rotation);
