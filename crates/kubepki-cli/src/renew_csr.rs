@@ -172,6 +172,9 @@ pub fn renew(
                 InstallStatus::NotInCsrDir => {
                     json!({"name": r.target.name(), "status": "notInCsrDir"})
                 }
+                InstallStatus::AlreadyInstalled => {
+                    json!({"name": r.target.name(), "status": "alreadyInstalled"})
+                }
             })
             .collect();
         return print_json(&json!({ "csrDir": path_str(dir), "items": items }));
@@ -192,6 +195,11 @@ pub fn renew(
             }
             InstallStatus::NotInCsrDir => outln!(
                 "[renew] {}: nothing for it in {}; left as it was",
+                r.target.name(),
+                esc_path(dir)
+            )?,
+            InstallStatus::AlreadyInstalled => outln!(
+                "[renew] {}: already installed from {}; kept",
                 r.target.name(),
                 esc_path(dir)
             )?,

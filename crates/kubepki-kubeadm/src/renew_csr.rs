@@ -366,6 +366,9 @@ pub enum InstallStatus {
     /// `all` only: nothing for this item in the CSR folder (no key, CSR or certificate); left
     /// as it was.
     NotInCsrDir,
+    /// The signed certificate is already the tree's (an earlier run installed it, or completed
+    /// an interrupted batch); left as it was. Running `--from-csr-dir` again is safe.
+    AlreadyInstalled,
 }
 
 /// One item of [`install_renewal`].
@@ -398,7 +401,10 @@ pub struct Installed {
 /// * it is valid at `now` (NotBefore at most [`CLOCK_SKEW`] ahead, NotAfter after `now`).
 ///
 /// With `all`, an item with nothing in the CSR folder is [`InstallStatus::NotInCsrDir`]; an item
-/// named alone, or one with a key or CSR but no signed certificate, is refused.
+/// named alone, or one with a key or CSR but no signed certificate, is refused. An item whose
+/// signed certificate is already the tree's (with the key of the CSR folder) is
+/// [`InstallStatus::AlreadyInstalled`] when its CSR is for that key too: running it again after
+/// a success or an interruption is safe.
 pub fn install_renewal(
     spec: &ClusterSpec,
     targets: &[RenewTarget],
@@ -462,15 +468,32 @@ pub fn install_renewal(
             };
             let key = parse_key(&files.key, &read_file(&files.key)?)?;
             let cert = parse_cert(&files.crt, &read_file(&files.crt)?)?;
+            if old.to_der() == cert.to_der()
+                && key.matches_public_key(old.public_key_der())
+                && csr_is_for(&files.csr, &cert)
+            {
+                // Installed by an earlier run (one batch: its key went in with it). The CSR
+                // `--csr-only` made for that key tells it from the old certificate and key
+                // copied into the folder, which is refused below.
+                return Ok(None);
+            }
             let mut problems = signed_problems(spec, &src, target, &old, &key, &cert, now)?;
             if !problems.is_empty() {
                 problems.dedup();
                 return Err(file_err(&files.crt, problems.join(", ")));
             }
-            Ok((key, cert))
+            Ok(Some((key, cert)))
         })();
         let (key, cert) = match checked {
-            Ok(kc) => kc,
+            Ok(Some(kc)) => kc,
+            Ok(None) => {
+                out.push(Installed {
+                    target,
+                    files: Vec::new(),
+                    status: InstallStatus::AlreadyInstalled,
+                });
+                continue;
+            }
             Err(e) => {
                 refused.push(refusal(e, &files.crt));
                 continue;
@@ -561,6 +584,14 @@ pub fn install_renewal(
     }
     batch.commit()?;
     Ok(out)
+}
+
+/// Whether the CSR at `path` exists, reads, and is for `cert`'s public key.
+fn csr_is_for(path: &Path, cert: &Certificate) -> bool {
+    read_file(path)
+        .ok()
+        .and_then(|b| Csr::from_pem(&b).ok())
+        .is_some_and(|csr| spki_equal(csr.public_key_der(), cert.public_key_der()))
 }
 
 /// An error as a (file, reason) refusal, naming `default` when the error names no file.

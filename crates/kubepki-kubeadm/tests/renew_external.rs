@@ -209,6 +209,15 @@ fn the_loop_renews_every_item_with_a_new_key_and_serial_and_the_old_identity() -
         assert!(key.matches_public_key(new.public_key_der()), "{}", t.name());
         assert!(new.not_after() > old.not_after());
     }
+    // Again: everything is already installed, nothing changes.
+    let tree = snapshot(s.node.path())?;
+    let again = install_renewal(&spec, &targets, true, s.dir(), now())?;
+    assert!(
+        again
+            .iter()
+            .all(|d| d.status == InstallStatus::AlreadyInstalled)
+    );
+    assert_eq!(snapshot(s.node.path())?, tree);
     Ok(())
 }
 
