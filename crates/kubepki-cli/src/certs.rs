@@ -25,13 +25,14 @@ use crate::out::{EXIT_BUSY, esc, esc_path};
 pub enum CertsCommand {
     /// Show when each certificate of the tree expires (kubeadm's tables).
     CheckExpiration(CheckArgs),
-    /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity.
+    /// Renew a leaf or kubeconfig certificate (or `all`): new key, same identity; through an
+    /// external CA with --csr-only, then --from-csr-dir.
     Renew(RenewArgs),
     /// Write keys and CSRs for every leaf and kubeconfig that has none yet, for an external CA
     /// to sign.
     GenerateCsr(GenerateArgs),
     /// Sign the CSRs `generate-csr` wrote, where the CA keys live (any subset of the CAs; exit
-    /// 3 when something was left unsigned).
+    /// 3 when something was left unsigned); with --csr-dir, the CSRs of `renew --csr-only`.
     SignCsrs(Box<SignArgs>),
 }
 
@@ -72,6 +73,8 @@ pub struct RenewArgs {
     flags: ClusterFlags,
     #[command(flatten)]
     keys: crate::hsm::TreeKeyFlags,
+    #[command(flatten)]
+    external: crate::renew_csr::ExternalRenewFlags,
 }
 
 /// `certs generate-csr`.
@@ -86,7 +89,7 @@ pub struct GenerateArgs {
 #[derive(Args, Debug)]
 #[command(args_override_self = true)]
 #[command(group = clap::ArgGroup::new("cas")
-    .args(["ca_cert", "front_proxy_ca_cert", "etcd_ca_cert"])
+    .args(["ca_cert", "front_proxy_ca_cert", "etcd_ca_cert", "csr_dir"])
     .required(true)
     .multiple(true))]
 pub struct SignArgs {
@@ -136,6 +139,8 @@ pub struct SignArgs {
     pkcs11: crate::hsm::Pkcs11Flags,
     #[command(flatten)]
     flags: ClusterFlags,
+    #[command(flatten)]
+    renewal: crate::renew_csr::SignRenewalFlags,
 }
 
 /// Output formats of verify.
@@ -317,6 +322,10 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
             None
         };
     a.flags.validate(&spec)?;
+    a.external.check()?;
+    if a.external.wanted() {
+        return crate::renew_csr::renew(&spec, &a.name, alg, &a.external);
+    }
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
     a.keys.check()?;
     let ca_keys = a.keys.open()?;
@@ -485,6 +494,9 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
             ("--etcd-ca-key-uri", &a.etcd_ca_key, &a.etcd_ca_key_uri),
         )?,
     };
+    if a.renewal.csr_dir.is_some() {
+        return crate::renew_csr::sign(&plan, cas, &a.renewal, EXIT_SIGNED_IN_PART);
+    }
     let done = sign_csrs(&plan, &cas, OffsetDateTime::now_utc()).map_err(lib_err)?;
     let mut n = 0;
     for s in &done {

@@ -12,6 +12,7 @@ mod hsm;
 mod identity;
 mod init;
 mod inspect;
+mod renew_csr;
 mod rotate;
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
-//! Crash safety under SIGKILL: `kubepki init`, `kubepki certs renew all` and each phase of
-//! `kubepki ca rotate` killed at random moments. After each kill every file present is complete (certificates, keys and kubeconfigs
+//! Crash safety under SIGKILL: `kubepki init`, `kubepki certs renew all` (also
+//! `--from-csr-dir`) and each phase of `kubepki ca rotate` killed at random moments. After each kill every file present is complete (certificates, keys and kubeconfigs
 //! parse); the next run completes the work (a journal replays a batch that was being moved into
 //! place), `verify` passes, and no temporary file or journal is left.
 
@@ -309,6 +309,86 @@ fn rotation_phases_killed_at_random_moments() -> R {
             );
             finish_and_check(d, alg, &["ca", "rotate", phase])?;
         }
+    }
+    Ok(())
+}
+
+/// `certs renew all --from-csr-dir` (renewal through an external CA, docs/certs.md) killed at
+/// random moments: every file stays complete, and the re-run installs what is left (or finds it
+/// installed, after the journal completed the batch), with every certificate the CA signed.
+#[test]
+fn renew_from_csr_dir_killed_at_random_moments() -> R {
+    let alg = "ECDSA-P256";
+    let with = |args: &[&'static str]| {
+        let mut v = args.to_vec();
+        v.extend(flags(alg));
+        v
+    };
+    // A node without CA keys, and CSRs signed with the keys kept aside.
+    let prepare = |d: &Path| -> R {
+        assert_eq!(kubepki(d, &with(&["init"]))?.code, 0);
+        fs::create_dir_all(d.join("ca/pki/etcd"))?;
+        for base in ["ca", "front-proxy-ca", "etcd/ca"] {
+            for ext in ["crt", "key"] {
+                let f = format!("{base}.{ext}");
+                fs::copy(d.join("t/pki").join(&f), d.join("ca/pki").join(&f))?;
+            }
+            fs::remove_file(d.join(format!("t/pki/{base}.key")))?;
+        }
+        let r = kubepki(
+            d,
+            &with(&["certs", "renew", "all", "--csr-only", "--csr-dir", "csrs"]),
+        )?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = kubepki(
+            d,
+            &[
+                "certs",
+                "sign-csrs",
+                "--csr-dir",
+                "csrs",
+                "--cert-dir",
+                "ca/pki",
+                "--kubeconfig-dir",
+                "ca",
+                "--node-name",
+                "cp1",
+                "--apiserver-advertise-address",
+                "192.0.2.10",
+            ],
+        )?;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        Ok(())
+    };
+    let install = with(&["certs", "renew", "all", "--from-csr-dir", "csrs"]);
+    let probe = tempfile::tempdir()?;
+    prepare(probe.path())?;
+    let full = timed(probe.path(), &install)?;
+    for i in 0..12u64 {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        prepare(d)?;
+        let at = Kill::After(Duration::from_micros(jitter(
+            full.as_micros() as u64 + 2000,
+            300 + i,
+        )));
+        run_and_kill(d, &install, at)?;
+        all_complete(&d.join("t")).map_err(|e| format!("kill #{i} at {at:?}: {e}"))?;
+        finish_and_check(d, alg, &["certs", "renew", "all", "--from-csr-dir", "csrs"])
+            .map_err(|e| format!("kill #{i} at {at:?}: {e}"))?;
+        // Every certificate is the one the CA signed.
+        let signed = fs::read(d.join("csrs/apiserver.crt"))?;
+        assert_eq!(
+            fs::read(d.join("t/pki/apiserver.crt"))?,
+            signed,
+            "kill #{i}"
+        );
+        let signed = fs::read(d.join("csrs/etcd-peer.crt"))?;
+        assert_eq!(
+            fs::read(d.join("t/pki/etcd/peer.crt"))?,
+            signed,
+            "kill #{i}"
+        );
     }
     Ok(())
 }

@@ -125,6 +125,17 @@ pub enum Error {
         /// Each refused file, with its differences from the plan.
         refused: Vec<(PathBuf, String)>,
     },
+    /// Renewal through an external CA (`renew --csr-only`, `sign-csrs --csr-dir`,
+    /// `renew --from-csr-dir`) refused files; nothing was written (docs/certs.md, "Renewal
+    /// through an external CA").
+    #[error(
+        "refusing the renewal, nothing was written: {}",
+        refused.iter().map(|(p, why)| format!("{}: {}", kubepki_csr::escape_path(p), kubepki_csr::escape_text(why))).collect::<Vec<_>>().join("; ")
+    )]
+    RenewalRefused {
+        /// Each refused file, with why.
+        refused: Vec<(PathBuf, String)>,
+    },
     /// A CA given to `sign_csrs` for a role whose subject is not that role's.
     #[error(
         "given as {role}, but it is \"{subject}\"{}; {role} must be \"{want}\"",

@@ -357,7 +357,7 @@ fn pending_csr_check(
 /// requested EKU; [`CertSpec::identity_differences`]) and any other requested extension unless it
 /// is what the certificate gets anyway (KeyUsage digitalSignature + keyEncipherment,
 /// BasicConstraints CA:FALSE without a path length).
-fn csr_differences(
+pub(crate) fn csr_differences(
     csr: &Csr,
     identity: impl Fn(&Subject, &SubjectAltNames, Option<&[ExtKeyUsage]>) -> Vec<String>,
 ) -> Vec<String> {
@@ -440,7 +440,7 @@ pub struct SigningCas {
 }
 
 impl SigningCas {
-    fn get(&self, id: CertId) -> Option<&CertificateAuthority> {
+    pub(crate) fn get(&self, id: CertId) -> Option<&CertificateAuthority> {
         match id {
             CertId::Ca => self.ca.as_ref(),
             CertId::FrontProxyCa => self.front_proxy.as_ref(),
@@ -817,7 +817,7 @@ fn read_csr(cur: &Current, path: &Path) -> Result<Csr, Error> {
     Csr::from_pem(&cur.read(path)?).map_err(|e| crate::error::malformed(path, e))
 }
 
-fn issue(
+pub(crate) fn issue(
     plan: &Plan,
     ca: &CertificateAuthority,
     public_key: &[u8],

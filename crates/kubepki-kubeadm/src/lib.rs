@@ -84,6 +84,7 @@ pub mod net;
 mod plan;
 mod rbac;
 mod renew;
+mod renew_csr;
 mod rotate;
 mod rules;
 mod spec;
@@ -122,6 +123,10 @@ pub use rbac::{ClusterRoleBinding, SubjectKind, cluster_role_bindings, rbac_yaml
 pub use renew::{
     RenewStatus, RenewTarget, Renewed, parse_renew_name, renew, renew_in, renew_targets,
     renew_with_ca_keys,
+};
+pub use renew_csr::{
+    CLOCK_SKEW, CsrStatus, InstallStatus, Installed, RenewalCsr, RenewalFiles, install_renewal,
+    renewal_files, sign_renewal_csrs, write_renewal_csrs,
 };
 pub use rotate::{
     FileRole, Generation, RotateOptions, Rotation, RotationFile, RotationPhase, RotationStage,
