@@ -349,7 +349,7 @@ fn expired_leaves_are_not_reused_and_all_are_named_in_one_run() -> R {
 /// Issue 19 item 0: `init` then `verify` pass for one patch version of every minor kubepki
 /// models (`OLDEST_KNOWN` to `NEWEST_KNOWN_MINOR`), with each key algorithm that version allows
 /// (`KubernetesVersion::supported_algorithms`), except the slow RSA sizes: RSA-3072 runs on the
-/// first minor that allows it (1.31) and RSA-4096 on the default version's minor (1.34) only.
+/// first minor that allows it (1.31) and RSA-4096 on the default version's minor only.
 /// Their keys take seconds each in a debug build; with both on every minor that allows them the
 /// table took 78 s on two shared cores. The runs go two at a time, the binary run directly.
 #[test]
@@ -370,9 +370,11 @@ fn init_then_verify_every_known_minor_and_algorithm() -> R {
             cases.push((v.to_string(), alg));
         }
     }
-    // 15 minors: 9 with RSA-2048 and ECDSA-P256, 6 with ECDSA-P256 too, 3 with ECDSA-P384,
-    // RSA-3072 and RSA-4096 once each.
-    assert_eq!(cases.len(), 2 * 15 + 3 + 2, "{cases:?}");
+    // Every minor with RSA-2048 and ECDSA-P256, ECDSA-P384 from 1.34, RSA-3072 and RSA-4096
+    // once each.
+    let minors = (NEWEST_KNOWN_MINOR - OLDEST_KNOWN.minor + 1) as usize;
+    let p384 = (NEWEST_KNOWN_MINOR - 34 + 1) as usize;
+    assert_eq!(cases.len(), 2 * minors + p384 + 2, "{cases:?}");
     let run = |version: &str, alg: &str| -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let d = dir.path();
