@@ -1,5 +1,5 @@
-//! The Kubernetes CSR-API signers, offline: the API server's validation (§7.1), the policy of
-//! each well-known signer (§7.2) and kube-controller-manager's issuance rules (§7.3).
+//! The Kubernetes CSR-API signers, offline: the API server's validation (`docs/compatibility.md` §7.1), the policy of
+//! each well-known signer (`docs/compatibility.md` §7.2) and kube-controller-manager's issuance rules (§7.3).
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,7 +84,7 @@ fn policy(rule: &'static str, detail: impl Into<String>) -> Error {
     }
 }
 
-/// Checks a request against its signer's policy (§7.2) and refuses CA powers.
+/// Checks a request against its signer's policy (`docs/compatibility.md` §7.2) and refuses CA powers.
 pub fn check_policy(signer: SignerName, csr: &Csr, usages: &[Usage]) -> Result<(), Error> {
     let req = csr.requested_extensions();
     if req.basic_constraints.is_some_and(|(bc, _)| bc.ca) {
@@ -223,7 +223,7 @@ pub fn usages_to_extensions(usages: &[Usage]) -> (KeyUsage, Vec<ExtKeyUsage>) {
     (ku, ekus.into_iter().map(|(_, e)| e).collect())
 }
 
-/// The validity the built-in signer gives (§7.3): TTL = the signing duration, or
+/// The validity the built-in signer gives (`docs/compatibility.md` §7.3): TTL = the signing duration, or
 /// `expirationSeconds` when shorter (at least 10 minutes); NotBefore = now − 5 min; NotAfter =
 /// now + TTL − 5 min for TTLs of 8 h or more, else now + TTL.
 pub fn signer_window(

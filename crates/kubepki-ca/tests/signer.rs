@@ -1,5 +1,5 @@
 //! The offline CSR-API signer: every refusal names its rule and nothing is issued; valid
-//! requests for each signer get exactly the fields kube-controller-manager gives (§7).
+//! requests for each signer get exactly the fields kube-controller-manager gives (`docs/compatibility.md` §7).
 
 use std::net::IpAddr;
 

@@ -396,7 +396,7 @@ impl Doc<'_> {
         match self.get(map, "featureGates.PublicKeysECDSA") {
             None => {}
             Some(Value::Bool(b)) => {
-                // The deprecated gate wins over encryptionAlgorithm when set (spec §3).
+                // The deprecated gate wins over encryptionAlgorithm when set (`docs/compatibility.md` §3).
                 spec.encryption_algorithm = if *b {
                     kubepki_keys::KeyAlgorithm::EcdsaP256
                 } else {

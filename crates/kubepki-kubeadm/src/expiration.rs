@@ -1,4 +1,4 @@
-//! `certs check-expiration` (spec §5): when each certificate of the tree expires, kubeadm's two
+//! `certs check-expiration` (`docs/compatibility.md` §5): when each certificate of the tree expires, kubeadm's two
 //! tables and its `CertificateExpirationInfo` output, read offline from the files.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The external-CA flow: `certs generate-csr` on the node (spec §6.2) and `certs sign-csrs`
+//! The external-CA flow: `certs generate-csr` on the node (`docs/compatibility.md` §6.2) and `certs sign-csrs`
 //! where the CA keys live, the half kubeadm leaves to the user.
 
 use std::path::{Path, PathBuf};
@@ -485,7 +485,7 @@ impl SigningCas {
 }
 
 /// Checks that `ca`, given to sign as `role` (`CertId::Ca`, `FrontProxyCa` or `EtcdCa`), is
-/// that CA of the plan: its subject is the plan's subject for that role (§1.1: `kubernetes`,
+/// that CA of the plan: its subject is the plan's subject for that role (`docs/compatibility.md` §1.1: `kubernetes`,
 /// `front-proxy-ca`, `etcd-ca`), the plan has that CA at all (no etcd CA with external etcd),
 /// and its key is here. Passing the front-proxy CA as the cluster CA (or any other mix-up) is
 /// an [`Error::CaRole`].

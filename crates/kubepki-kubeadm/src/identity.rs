@@ -1,7 +1,7 @@
 //! Kubernetes identities from a tree's CAs, offline: users (kubeconfig, or key + CSR +
 //! `CertificateSigningRequest` for clusters that sign online), RBAC bindings for them, a
 //! worker's kubelet.conf, kubelet serving certificates, and the tree of an extra control-plane
-//! node (spec §2, §4.5, §7).
+//! node (`docs/compatibility.md` §2, §4.5, §7).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -377,7 +377,7 @@ pub fn kubelet_serving(
     Ok((ca.issue(&spec)?, key))
 }
 
-/// The files kubeadm shares between control-plane nodes (§4.5).
+/// The files kubeadm shares between control-plane nodes (`docs/compatibility.md` §4.5).
 pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = vec![
         "ca.crt".into(),

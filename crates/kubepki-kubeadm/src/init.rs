@@ -1,5 +1,5 @@
 //! `init` in three steps (docs/architecture.md, "Decide, apply, sinks"): [`decide`] looks at
-//! the current tree and decides per item whether to reuse or create it (spec §4); [`apply`]
+//! the current tree and decides per item whether to reuse or create it (`docs/compatibility.md` §4); [`apply`]
 //! generates every new key in parallel and signs, returning the new files as a [`Tree`]; a sink
 //! writes them: the crash-safe folder batch ([`write_folder`], [`run`]) or an export.
 

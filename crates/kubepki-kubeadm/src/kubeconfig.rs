@@ -1,4 +1,4 @@
-//! Kubeconfig files as client-go writes them (spec §2.2, §2.4): one cluster, one context, one
+//! Kubeconfig files as client-go writes them (`docs/compatibility.md` §2.2, §2.4): one cluster, one context, one
 //! user, `*-data` fields holding base64 of PEM text, keys in alphabetical order.
 
 use std::path::{Path, PathBuf};

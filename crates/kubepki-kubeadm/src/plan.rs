@@ -1,5 +1,5 @@
 //! The plan: every certificate, key and kubeconfig of a kubeadm tree, with its subject, SANs,
-//! usages and paths, computed from a [`ClusterSpec`] (spec §1.1, §1.3, §2.1–§2.3).
+//! usages and paths, computed from a [`ClusterSpec`] (`docs/compatibility.md` §1.1, §1.3, §2.1–§2.3).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -98,7 +98,7 @@ impl CertId {
         }
     }
 
-    /// The ExtendedKeyUsage this certificate must have (§1.1; empty for CAs).
+    /// The ExtendedKeyUsage this certificate must have (`docs/compatibility.md` §1.1; empty for CAs).
     pub fn ext_key_usage(self) -> Vec<ExtKeyUsage> {
         match self {
             CertId::Apiserver => vec![ExtKeyUsage::ServerAuth],
@@ -277,7 +277,7 @@ impl CertSpec {
 
 impl KubeconfigSpec {
     /// How the identity a client certificate or CSR presents differs from this file's user
-    /// (§2.1: this subject, no SANs, EKU clientAuth), by the rules of
+    /// (`docs/compatibility.md` §2.1: this subject, no SANs, EKU clientAuth), by the rules of
     /// [`CertSpec::identity_differences`].
     pub fn identity_differences(
         &self,
@@ -647,7 +647,7 @@ impl Plan {
             None => local_url.clone(),
         };
 
-        // apiserver SANs (§1.3), in construction order; de-duplicated and sorted below.
+        // apiserver SANs (`docs/compatibility.md` §1.3), in construction order; de-duplicated and sorted below.
         let mut apiserver = SanList::default();
         apiserver.dns(&node_name);
         apiserver.dns("kubernetes");
@@ -789,13 +789,13 @@ impl Plan {
         self.kubeconfigs.iter().find(|k| k.id == id)
     }
 
-    /// The validity window of a new CA made at `now` (§1.4).
+    /// The validity window of a new CA made at `now` (`docs/compatibility.md` §1.4).
     pub fn ca_window(&self, now: OffsetDateTime) -> Window {
         self.spec.ca_window(now)
     }
 
     /// The validity window of a new leaf made at `now` under a CA whose NotBefore is
-    /// `ca_not_before` (§1.4: before 1.31 a leaf starts when its CA starts).
+    /// `ca_not_before` (`docs/compatibility.md` §1.4: before 1.31 a leaf starts when its CA starts).
     pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
         self.spec.leaf_window(now, ca_not_before)
     }

@@ -1,4 +1,4 @@
-//! `certs renew` (spec §6.1): a new key and certificate for a leaf or a kubeconfig's client
+//! `certs renew` (`docs/compatibility.md` §6.1): a new key and certificate for a leaf or a kubeconfig's client
 //! certificate, copying CN, O, DNS/IP SANs and EKU from the old one; kubeconfigs are edited in
 //! place, by structure, so that every other byte stays as it was (`kubeconfig_edit`).
 

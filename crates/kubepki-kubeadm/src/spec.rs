@@ -105,7 +105,7 @@ impl ClusterSpec {
         }
     }
 
-    /// The validity window of a new CA made at `now` (§1.4).
+    /// The validity window of a new CA made at `now` (`docs/compatibility.md` §1.4).
     pub fn ca_window(&self, now: OffsetDateTime) -> Window {
         let v = self.kubernetes_version;
         if v.validity_configurable() {
@@ -119,7 +119,7 @@ impl ClusterSpec {
     }
 
     /// The validity window of a new or renewed leaf made at `now` under a CA whose NotBefore is
-    /// `ca_not_before` (§1.4, §6.1: before 1.31 a leaf starts when its CA starts and lasts
+    /// `ca_not_before` (`docs/compatibility.md` §1.4, §6.1: before 1.31 a leaf starts when its CA starts and lasts
     /// 365 days from now).
     pub fn leaf_window(&self, now: OffsetDateTime, ca_not_before: OffsetDateTime) -> Window {
         if self.kubernetes_version.leaf_window_from_config() {

@@ -40,7 +40,7 @@ impl KubernetesVersion {
         self.minor > NEWEST_KNOWN_MINOR
     }
 
-    /// The O of `apiserver-kubelet-client` (§1.6): `system:masters` up to 1.28,
+    /// The O of `apiserver-kubelet-client` (`docs/compatibility.md` §1.6): `system:masters` up to 1.28,
     /// `kubeadm:cluster-admins` from 1.29, none from 1.33.12 / 1.34.8 / 1.35.5 / 1.36.1 (#138957).
     pub fn apiserver_kubelet_client_org(self) -> Option<&'static str> {
         if self.minor < 29 {
@@ -125,7 +125,7 @@ impl KubernetesVersion {
         self.minor == 35
     }
 
-    /// The key algorithms kubeadm of this version can generate (§3).
+    /// The key algorithms kubeadm of this version can generate (`docs/compatibility.md` §3).
     pub fn supported_algorithms(self) -> &'static [&'static str] {
         if self.minor >= 34 {
             &[

@@ -1,4 +1,4 @@
-//! Existing files (spec §4): reuse, external-CA mode, re-run idempotence, refusals, and
+//! Existing files (`docs/compatibility.md` §4): reuse, external-CA mode, re-run idempotence, refusals, and
 //! failures that leave nothing behind.
 
 use std::collections::BTreeMap;

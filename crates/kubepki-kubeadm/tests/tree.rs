@@ -75,7 +75,7 @@ fn key_label(alg: KeyAlgorithm) -> &'static str {
     }
 }
 
-/// What §1–§2 say for one version and algorithm.
+/// What `docs/compatibility.md` §1–§2 say for one version and algorithm.
 struct Expect {
     version: KubernetesVersion,
     alg: KeyAlgorithm,
@@ -324,7 +324,7 @@ fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R
         );
     }
 
-    // sa.key / sa.pub (§1.5): both 0600, PUBLIC KEY; the main algorithm in every version
+    // sa.key / sa.pub (`docs/compatibility.md` §1.5): both 0600, PUBLIC KEY; the main algorithm in every version
     // (issue 19 item 2: ECDSA-P256 on 1.30 with PublicKeysECDSA, only kubeconfig keys were RSA).
     let sa = PrivateKey::from_pem(&fs::read(pki.join("sa.key"))?)?;
     assert_eq!(sa.algorithm(), e.alg);
@@ -332,7 +332,7 @@ fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R
     assert_eq!(mode(&pki.join("sa.pub"))?, 0o600);
     assert_eq!(fs::read_to_string(pki.join("sa.pub"))?, sa.public_key_pem());
 
-    // Kubeconfigs (§2).
+    // Kubeconfigs (`docs/compatibility.md` §2).
     let ca_pem = fs::read(pki.join("ca.crt"))?;
     let ca = cert(dir, CertId::Ca)?;
     let admin_org = if v.minor < 29 {
