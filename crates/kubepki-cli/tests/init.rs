@@ -609,3 +609,70 @@ subjects:
     assert_eq!(json.code, 64, "{}", json.stderr);
     Ok(())
 }
+
+/// `--kubernetes-version` is in force while `--config` is read: a v1beta3 file without a
+/// version is refused on the default version (1.37, which removed v1beta3) and read with
+/// `--kubernetes-version v1.36.0`; a file naming another version than the flag is refused.
+#[test]
+fn the_version_flag_applies_while_the_config_is_read() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    fs::write(
+        d.join("v1beta3.yaml"),
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n",
+    )?;
+    fs::write(
+        d.join("v1beta4.yaml"),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.36.2\n",
+    )?;
+    let r = init(d, &["--config", "v1beta3.yaml", "--dry-run"])?;
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("v1beta3.yaml: kubeadm.k8s.io/v1beta3 was removed in kubeadm 1.37"),
+        "{}",
+        r.stderr
+    );
+    let r = init(
+        d,
+        &[
+            "--config",
+            "v1beta3.yaml",
+            "--kubernetes-version",
+            "v1.36.0",
+            "--dry-run",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("v1.36.0"), "{}", r.stdout);
+    let r = init(
+        d,
+        &[
+            "--config",
+            "v1beta4.yaml",
+            "--kubernetes-version",
+            "v1.35.0",
+            "--dry-run",
+        ],
+    )?;
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--kubernetes-version v1.35.0: v1beta4.yaml sets kubernetesVersion v1.36.2"),
+        "{}",
+        r.stderr
+    );
+    let r = init(
+        d,
+        &[
+            "--config",
+            "v1beta4.yaml",
+            "--kubernetes-version",
+            "v1.36.2",
+            "--dry-run",
+        ],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count_files(&d.join("out")), 0, "a dry run writes nothing");
+    Ok(())
+}

@@ -368,3 +368,61 @@ fn control_plane_kubelet_local_mode_gate_sets_kubelet_server() -> R {
     );
     Ok(())
 }
+
+/// kubeadm 1.37 removed the v1beta3 API and the PublicKeysECDSA feature gate (#136016;
+/// `docs/compatibility.md` §3): a v1beta3 file, or the gate in a v1beta4 file, is refused for
+/// 1.37 and later, naming the file, and read as before for 1.36. Without kubernetesVersion the
+/// file gets the default version (1.37), as with kubeadm 1.37.
+#[test]
+fn v1beta3_and_the_ecdsa_gate_are_refused_from_1_37() -> R {
+    let v1beta3 = |version: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n{version}featureGates:\n  PublicKeysECDSA: true\n"
+        )
+    };
+    let gate_in_v1beta4 = |version: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n{version}featureGates:\n  PublicKeysECDSA: true\n"
+        )
+    };
+    let path = Path::new("cluster.yaml");
+    let refused = |text: String, want: &str| -> R {
+        let mut s = ClusterSpec::default();
+        let e = apply_config(&mut s, path, text.as_bytes())
+            .err()
+            .ok_or_else(|| format!("accepted: {text}"))?;
+        let msg = e.to_string();
+        assert!(msg.starts_with("cluster.yaml: "), "{msg}");
+        assert!(msg.contains(want), "{want}: {msg}");
+        Ok(())
+    };
+    for version in [
+        "kubernetesVersion: v1.37.0\n",
+        "kubernetesVersion: v1.38.2\n",
+        "",
+    ] {
+        refused(
+            v1beta3(version),
+            "kubeadm.k8s.io/v1beta3 was removed in kubeadm 1.37",
+        )?;
+        refused(
+            gate_in_v1beta4(version),
+            "featureGates.PublicKeysECDSA: the gate was removed in kubeadm 1.37",
+        )?;
+    }
+    for text in [
+        v1beta3("kubernetesVersion: v1.36.4\n"),
+        gate_in_v1beta4("kubernetesVersion: v1.36.4\n"),
+    ] {
+        let mut s = ClusterSpec::default();
+        apply_config(&mut s, path, text.as_bytes())?;
+        assert_eq!(s.encryption_algorithm, KeyAlgorithm::EcdsaP256, "{text}");
+        assert_eq!(s.kubernetes_version, KubernetesVersion::new(36, 4));
+    }
+    // The version the caller set before reading (the CLI's --kubernetes-version) counts.
+    let mut s = ClusterSpec::default();
+    s.kubernetes_version = KubernetesVersion::new(35, 0);
+    apply_config(&mut s, path, v1beta3("").as_bytes())?;
+    assert_eq!(KubernetesVersion::DEFAULT, KubernetesVersion::new(37, 0));
+    Ok(())
+}
