@@ -325,19 +325,7 @@ fn plan_renewal(
     }
 
     let keys = generate_many(&jobs.iter().map(|j| j.alg).collect::<Vec<_>>())?;
-    // Files of the tree a kubeconfig's referenced certificate or key must not be.
-    let mut tree_files: Vec<PathBuf> = spec
-        .cert_ids()
-        .into_iter()
-        .flat_map(|c| [c.cert_path(dir), c.key_path(dir)])
-        .chain([dir.join("sa.key"), dir.join("sa.pub")])
-        .chain(
-            spec.kubeconfig_ids()
-                .into_iter()
-                .map(|k| spec.kubeconfig_dir.join(k.file_name())),
-        )
-        .collect();
-    tree_files.retain(|p| src.exists(p));
+    let tree_files = TreeFiles::of(spec, src);
     let mut writes: Vec<(RenewTarget, PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
     // Kubeconfigs trust every certificate of ca.crt (two during a CA rotation:
     // docs/rotation.md), in its order.
@@ -407,17 +395,8 @@ fn plan_renewal(
                             ca_pem: &ca_pem,
                         },
                     )?;
+                    tree_files.check(path, job.target, &planned.files)?;
                     for f in planned.files {
-                        if let Some(t) = tree_files.iter().find(|t| same_file(t, &f.path)) {
-                            return Err(file_err(
-                                path,
-                                format!(
-                                    "its current user's certificate or key is {}, a file of the tree; kubepki will not write {} there",
-                                    t.display(),
-                                    job.target.name()
-                                ),
-                            ));
-                        }
                         files.push(f.path.clone());
                         let mode = if f.secret { MODE_SECRET } else { MODE_PUBLIC };
                         w.push((f.path, f.contents, mode));
@@ -504,6 +483,53 @@ fn refuse_file_references(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             named.join(", ")
         ),
     ))
+}
+
+/// The files of the tree that exist (certificates, keys, `sa.key`/`sa.pub`, kubeconfigs): a
+/// kubeconfig whose user names its certificate or key in a file must not name one of these,
+/// or renewing it would overwrite a file of the tree.
+pub(crate) struct TreeFiles(Vec<PathBuf>);
+
+impl TreeFiles {
+    pub(crate) fn of(spec: &ClusterSpec, src: &Source) -> Self {
+        let dir = &spec.cert_dir;
+        let mut files: Vec<PathBuf> = spec
+            .cert_ids()
+            .into_iter()
+            .flat_map(|c| [c.cert_path(dir), c.key_path(dir)])
+            .chain([dir.join("sa.key"), dir.join("sa.pub")])
+            .chain(
+                spec.kubeconfig_ids()
+                    .into_iter()
+                    .map(|k| spec.kubeconfig_dir.join(k.file_name())),
+            )
+            .collect();
+        files.retain(|p| src.exists(p));
+        TreeFiles(files)
+    }
+
+    /// Refuses the edit of `kubeconfig` (for `target`) when a file it would write is one of
+    /// the tree's.
+    pub(crate) fn check(
+        &self,
+        kubeconfig: &Path,
+        target: RenewTarget,
+        planned: &[kubeconfig_edit::FileWrite],
+    ) -> Result<(), Error> {
+        for f in planned {
+            if let Some(t) = self.0.iter().find(|t| same_file(t, &f.path)) {
+                return Err(file_err(
+                    kubeconfig,
+                    format!(
+                        "its current user's certificate or key is {}, a file of the tree; kubepki will not write {} there",
+                        t.display(),
+                        target.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A CA of the tree: `None` when its key is not here (external CA).

@@ -21,7 +21,7 @@ use crate::error::{Error, file_err, invalid};
 use crate::external::{Signed, SigningCas, csr_differences, issue};
 use crate::kubeconfig_edit::{self, NewCredentials, same_file};
 use crate::plan::{CertId, Plan, identity_differences};
-use crate::renew::{RenewTarget, renew_targets};
+use crate::renew::{RenewTarget, TreeFiles, renew_targets};
 use crate::spec::ClusterSpec;
 use crate::tree::{Source, parse_cert, parse_key, read_file};
 
@@ -420,19 +420,7 @@ pub fn install_renewal(
     let mut refused: Vec<(PathBuf, String)> = Vec::new();
     let mut out = Vec::new();
     let mut writes: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
-    // Files of the tree a kubeconfig's referenced certificate or key must not be (as `renew`).
-    let mut tree_files: Vec<PathBuf> = spec
-        .cert_ids()
-        .into_iter()
-        .flat_map(|c| [c.cert_path(dir), c.key_path(dir)])
-        .chain([dir.join("sa.key"), dir.join("sa.pub")])
-        .chain(
-            spec.kubeconfig_ids()
-                .into_iter()
-                .map(|k| spec.kubeconfig_dir.join(k.file_name())),
-        )
-        .collect();
-    tree_files.retain(|p| src.exists(p));
+    let tree_files = TreeFiles::of(spec, &src);
     let ca_bundle = crate::rotate::ca_trust_bundle(&CertId::Ca.cert_path(dir))
         .map(|certs| crate::tree::bundle_pem(&certs));
     for &target in targets {
@@ -529,17 +517,8 @@ pub fn install_renewal(
                             ca_pem,
                         },
                     )?;
+                    tree_files.check(&live, target, &planned.files)?;
                     for f in planned.files {
-                        if let Some(t) = tree_files.iter().find(|t| same_file(t, &f.path)) {
-                            return Err(file_err(
-                                &live,
-                                format!(
-                                    "its current user's certificate or key is {}, a file of the tree; kubepki will not write {} there",
-                                    t.display(),
-                                    target.name()
-                                ),
-                            ));
-                        }
                         let mode = if f.secret { MODE_SECRET } else { MODE_PUBLIC };
                         item_files.push(f.path.clone());
                         writes.push((f.path, f.contents, mode));
