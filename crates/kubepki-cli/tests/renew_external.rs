@@ -15,7 +15,7 @@ use kubepki_keys::PrivateKey;
 use kubepki_kubeadm::Kubeconfig;
 
 mod common;
-use common::{Run, files_under, kubepki};
+use common::{Run, files_under, kubepki, kubepki_side};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -77,25 +77,7 @@ impl Setup {
 
     /// `kubepki <args> --cert-dir <which>/pki --kubeconfig-dir <which> <node flags>`.
     fn run(&self, which: &str, args: &[&str]) -> Res<Run> {
-        let base = self.root().join(which);
-        let (pki, kc) = (
-            base.join("pki").display().to_string(),
-            base.display().to_string(),
-        );
-        let mut a = args.to_vec();
-        a.extend([
-            "--cert-dir",
-            &pki,
-            "--kubeconfig-dir",
-            &kc,
-            "--node-name",
-            "n1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ]);
-        kubepki(self.root(), &a)
+        kubepki_side(self.root(), which, args)
     }
 
     fn node(&self, args: &[&str]) -> Res<Run> {

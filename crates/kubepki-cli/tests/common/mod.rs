@@ -51,3 +51,32 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `kubepki <args> --cert-dir ROOT/<which>/pki --kubeconfig-dir ROOT/<which>` with the flags of
+/// node n1 (192.0.2.10, ECDSA-P256), run in `root`: one side (a CA holder's folder, a node) of
+/// the external-CA tests.
+pub fn kubepki_side(
+    root: &Path,
+    which: &str,
+    args: &[&str],
+) -> Result<Run, Box<dyn std::error::Error>> {
+    let base = root.join(which);
+    let (pki, kc) = (
+        base.join("pki").display().to_string(),
+        base.display().to_string(),
+    );
+    let mut a = args.to_vec();
+    a.extend([
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-dir",
+        &kc,
+        "--node-name",
+        "n1",
+        "--apiserver-advertise-address",
+        "192.0.2.10",
+        "--encryption-algorithm",
+        "ECDSA-P256",
+    ]);
+    kubepki(root, &a)
+}
