@@ -397,6 +397,7 @@ pub struct Installed {
 /// * it has the identity of the certificate it replaces: the same subject and SANs (the rules
 ///   of [`crate::CertSpec::identity_differences`], with the old certificate as the wanted
 ///   identity) and the same ExtendedKeyUsage;
+/// * it is not a CA (BasicConstraints CA:TRUE) and has the old certificate's KeyUsage;
 /// * its serial number differs from the old one's;
 /// * it is valid at `now` (NotBefore at most [`CLOCK_SKEW`] ahead, NotAfter after `now`).
 ///
@@ -651,6 +652,22 @@ fn signed_problems(
         problems.push(format!(
             "is not the identity of the certificate it replaces: {}",
             diffs.join(", ")
+        ));
+    }
+    // A leaf stays a leaf with the old key usages: a CA certificate (or keyCertSign) in place of
+    // a component's certificate is what `verify` fails ("usages") and `sign-csrs` refuses to
+    // issue; an external CA may add them whatever the CSR asked.
+    if cert.is_ca() {
+        problems.push("is a CA certificate (BasicConstraints CA:TRUE), not a leaf".into());
+    }
+    if cert.key_usage() != old.key_usage() {
+        let names = |k: Option<kubepki_csr::KeyUsage>| {
+            k.map_or_else(|| "none".to_owned(), |k| k.names().join(", "))
+        };
+        problems.push(format!(
+            "its KeyUsage is {}, the certificate it replaces has {}",
+            names(cert.key_usage()),
+            names(old.key_usage())
         ));
     }
     if cert.serial() == old.serial() {

@@ -489,3 +489,81 @@ fn a_kubeconfig_naming_its_certificate_and_key_files_gets_them_replaced() -> R {
     assert_eq!(fs::read(&conf)?, conf_bytes);
     Ok(())
 }
+
+/// Signs, with openssl and the cluster CA of the CA side, the key in `DIR/scheduler.conf.key`
+/// with the identity of the scheduler's current certificate and the extensions `ext` (an
+/// openssl extension file section), valid for `days`, as `DIR/scheduler.conf.crt`.
+fn scheduler_cert_openssl(s: &Setup, ext: &str, days: u32) -> R {
+    use std::process::Command;
+    let dir = s.dir();
+    let scratch = tempfile::tempdir()?;
+    let extfile = scratch.path().join("ext.cnf");
+    fs::write(&extfile, format!("[v3]\n{ext}\n"))?;
+    let ca = s.ca.path().join("pki");
+    let st = Command::new("openssl")
+        .args(["x509", "-req", "-in"])
+        .arg(dir.join("scheduler.conf.csr"))
+        .arg("-CA")
+        .arg(ca.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(ca.join("ca.key"))
+        .args(["-set_serial", "4242", "-days", &days.to_string()])
+        .arg("-extfile")
+        .arg(&extfile)
+        .args(["-extensions", "v3", "-out"])
+        .arg(dir.join("scheduler.conf.crt"))
+        .status()?;
+    if !st.success() {
+        return Err("openssl x509 -req failed".into());
+    }
+    Ok(())
+}
+
+/// What `verify` fails on the tree, as text.
+fn verify_failures(s: &Setup) -> Res<String> {
+    let v = verify(&s.plan()?, now());
+    Ok(v.checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// Review finding: `install_renewal` checks key, issuer, identity, EKU, serial and validity
+/// of a signed certificate, but not BasicConstraints: a certificate the external CA made a CA
+/// (CA:TRUE, keyCertSign) with the scheduler's identity is installed as the scheduler's client
+/// certificate, a tree `kubepki verify` then fails ("it is a CA"). `sign-csrs` refuses a CSR
+/// that merely requests CA:TRUE.
+#[test]
+fn review_a_signed_certificate_that_is_a_ca_is_refused_and_nothing_installed() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyEncipherment,keyCertSign\nextendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid",
+        365,
+    )?;
+    refused(&s, "scheduler.conf.crt", "is a CA certificate")?;
+    // What it guards: installed, `verify` would fail the tree.
+    assert_eq!(verify_failures(&s)?, "");
+    Ok(())
+}
+
+/// Review finding: nor is KeyUsage checked: keyCertSign and cRLSign on a leaf (CA:FALSE) are
+/// installed, where `verify` requires digitalSignature, keyEncipherment.
+#[test]
+fn review_a_signed_certificate_with_other_key_usage_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid",
+        365,
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "its KeyUsage is Digital Signature, Certificate Sign, CRL Sign, the certificate it replaces has Digital Signature, Key Encipherment",
+    )
+}
