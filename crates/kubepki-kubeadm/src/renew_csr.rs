@@ -92,6 +92,14 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
             ));
         }
     }
+    // The folder holds the new private keys until they are installed: nobody else may be able
+    // to swap a key and its CSR for their own (a CA would sign it; the identity is right).
+    kubepki_keys::files::check_private_folder(csr_dir).map_err(|e| match e {
+        kubepki_keys::Error::Io { reason, .. } => {
+            invalid("--csr-dir", format!("{}: {reason}", csr_dir.display()))
+        }
+        other => file_err(csr_dir, other),
+    })?;
     Ok(())
 }
 

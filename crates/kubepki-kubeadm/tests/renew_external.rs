@@ -567,3 +567,45 @@ fn review_a_signed_certificate_with_other_key_usage_is_refused() -> R {
         "its KeyUsage is Digital Signature, Certificate Sign, CRL Sign, the certificate it replaces has Digital Signature, Key Encipherment",
     )
 }
+
+/// Review finding: the CSR folder is not checked. A folder others can write (a `/tmp/csrs`
+/// made 0777 by another user beforehand) gets the node's new private keys, and whoever can
+/// write there can swap a key and its CSR for their own between `--csr-only` and the trip to
+/// the CA: the CA signs it (the identity is right), and `--from-csr-dir` installs a key the
+/// other user holds, e.g. for apiserver-kubelet-client. Both ends must refuse such a folder.
+#[test]
+fn review_a_csr_folder_others_can_write_is_refused() -> R {
+    let s = Setup::new()?;
+    let spec = s.spec();
+    let targets = renew_targets(&spec);
+    let shared = s.dir().join("shared");
+    fs::create_dir(&shared)?;
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777))?;
+    let wrote = write_renewal_csrs(&spec, &targets, None, &shared, false);
+    assert!(
+        wrote.is_err(),
+        "--csr-only wrote the new private keys into a folder anyone can write"
+    );
+    // The other side: the folder was made safe for --csr-only and signing, then opened up.
+    let own = s.dir().join("own");
+    fs::create_dir(&own)?;
+    fs::set_permissions(&own, fs::Permissions::from_mode(0o700))?;
+    write_renewal_csrs(&spec, &targets, None, &own, false)?;
+    // Someone else swaps apiserver-kubelet-client's key and CSR for their own.
+    let theirs = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let old = s.live(RenewTarget::Cert(CertId::ApiserverKubeletClient))?;
+    let csr = CsrBuilder::new(old.subject().clone()).sign(&theirs)?;
+    fs::write(
+        own.join("apiserver-kubelet-client.key"),
+        theirs.to_pem()?.as_bytes(),
+    )?;
+    fs::write(own.join("apiserver-kubelet-client.csr"), csr.to_pem())?;
+    sign_renewal_csrs(&s.ca_plan()?, &s.cas()?, &own, now())?;
+    fs::set_permissions(&own, fs::Permissions::from_mode(0o777))?;
+    let installed = install_renewal(&spec, &targets, true, &own, now());
+    assert!(
+        installed.is_err(),
+        "--from-csr-dir installed keys from a folder anyone can write"
+    );
+    Ok(())
+}
