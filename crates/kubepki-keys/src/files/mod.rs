@@ -643,7 +643,8 @@ impl FileBatch {
         // The journals' removal is not flushed: the batch is complete and durable already. If a
         // crash undoes a removal, the journal comes back with every move done (its temporary
         // files are gone, durably, since the flush above); the next writer's recovery finds
-        // nothing to move and removes it, and readers do not count it as pending (`pending`).
+        // nothing to move and removes it; readers do not count it as pending when the batch had one
+        // folder (`pending`; of a batch of several they cannot tell it from one interrupted).
         // The batch is complete: the old files' second names go (best effort: a leftover is a
         // dead process's temporary file to the next recovery).
         for s in &mut self.staged {
