@@ -476,6 +476,24 @@ pub fn install_renewal(
                 ));
             };
             let key = parse_key(&files.key, &read_file(&files.key)?)?;
+            // `--csr-only` writes it 0600; readable by others, it may be known to them, and
+            // installed it would be the live key (whose mode the tree keeps).
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&files.key)
+                    .map_err(|e| file_err(&files.key, e))?
+                    .permissions()
+                    .mode();
+                if mode & 0o007 != 0 {
+                    return Err(file_err(
+                        &files.key,
+                        format!(
+                            "is readable by others (mode {:o}): the key may be known outside; make new ones with --csr-only --overwrite",
+                            mode & 0o7777
+                        ),
+                    ));
+                }
+            }
             let cert = parse_cert(&files.crt, &read_file(&files.crt)?)?;
             if old.to_der() == cert.to_der()
                 && key.matches_public_key(old.public_key_der())

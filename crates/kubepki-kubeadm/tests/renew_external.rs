@@ -609,3 +609,16 @@ fn review_a_csr_folder_others_can_write_is_refused() -> R {
     );
     Ok(())
 }
+
+/// Review finding: a key of the CSR folder that others can read (copied with a 0644 umask) is
+/// installed as the live key; it is refused.
+#[test]
+fn review_a_key_others_can_read_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    fs::set_permissions(
+        s.dir().join("apiserver.key"),
+        fs::Permissions::from_mode(0o644),
+    )?;
+    refused(&s, "apiserver.key", "is readable by others (mode 644)")
+}
