@@ -405,7 +405,8 @@ pub struct Installed {
 /// * it has the identity of the certificate it replaces: the same subject and SANs (the rules
 ///   of [`crate::CertSpec::identity_differences`], with the old certificate as the wanted
 ///   identity) and the same ExtendedKeyUsage;
-/// * it is not a CA (BasicConstraints CA:TRUE) and has the old certificate's KeyUsage;
+/// * it is not a CA (BasicConstraints CA:TRUE), has the old certificate's KeyUsage, and no
+///   critical extension other than those kubeadm's leaves carry;
 /// * its serial number differs from the old one's;
 /// * it is valid at `now` (NotBefore at most [`CLOCK_SKEW`] ahead, NotAfter after `now`).
 ///
@@ -695,6 +696,27 @@ fn signed_problems(
             names(cert.key_usage()),
             names(old.key_usage())
         ));
+    }
+    // A critical extension a client does not know makes it refuse the certificate (Go's
+    // `x509.UnhandledCriticalExtension`): only the ones kubeadm's leaves carry may be critical.
+    {
+        use kubepki_csr::x509::oids;
+        for (oid, critical) in &cert.extensions().all {
+            let known = matches!(
+                *oid,
+                oids::KEY_USAGE
+                    | oids::BASIC_CONSTRAINTS
+                    | oids::EXT_KEY_USAGE
+                    | oids::SUBJECT_ALT_NAME
+                    | oids::SUBJECT_KEY_ID
+                    | oids::AUTHORITY_KEY_ID
+            );
+            if *critical && !known {
+                problems.push(format!(
+                    "has a critical extension {oid} that Kubernetes components do not handle"
+                ));
+            }
+        }
     }
     if cert.serial() == old.serial() {
         problems.push("has the serial number of the certificate it replaces".into());

@@ -622,3 +622,22 @@ fn review_a_key_others_can_read_is_refused() -> R {
     )?;
     refused(&s, "apiserver.key", "is readable by others (mode 644)")
 }
+
+/// Review finding: an unknown critical extension was installed, and `verify` passed the tree;
+/// Go's `x509.Verify` refuses such a certificate ("unhandled critical extension"), so the
+/// scheduler could no longer authenticate. It is refused.
+#[test]
+fn review_an_unknown_critical_extension_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n1.2.3.4=critical,ASN1:NULL",
+        365,
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "has a critical extension 1.2.3.4 that Kubernetes components do not handle",
+    )
+}
