@@ -494,6 +494,11 @@ fn a_kubeconfig_naming_its_certificate_and_key_files_gets_them_replaced() -> R {
 /// with the identity of the scheduler's current certificate and the extensions `ext` (an
 /// openssl extension file section), valid for `days`, as `DIR/scheduler.conf.crt`.
 fn scheduler_cert_openssl(s: &Setup, ext: &str, days: u32) -> R {
+    scheduler_cert_openssl_with(s, ext, days, &[])
+}
+
+/// [`scheduler_cert_openssl`] with more `openssl x509 -req` arguments (`-sha1`).
+fn scheduler_cert_openssl_with(s: &Setup, ext: &str, days: u32, more: &[&str]) -> R {
     use std::process::Command;
     let dir = s.dir();
     let scratch = tempfile::tempdir()?;
@@ -510,6 +515,7 @@ fn scheduler_cert_openssl(s: &Setup, ext: &str, days: u32) -> R {
         .args(["-set_serial", "4242", "-days", &days.to_string()])
         .arg("-extfile")
         .arg(&extfile)
+        .args(more)
         .args(["-extensions", "v3", "-out"])
         .arg(dir.join("scheduler.conf.crt"))
         .status()?;
@@ -639,5 +645,24 @@ fn review_an_unknown_critical_extension_is_refused() -> R {
         &s,
         "scheduler.conf.crt",
         "has a critical extension 1.2.3.4 that Kubernetes components do not handle",
+    )
+}
+
+/// Review check (held): a certificate signed with SHA-1 (Go refuses SHA-1 signatures since
+/// 1.18) is refused.
+#[test]
+fn review_a_sha1_signature_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl_with(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid",
+        365,
+        &["-sha1"],
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "was not issued by the ca of this tree",
     )
 }
