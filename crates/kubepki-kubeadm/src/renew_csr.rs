@@ -111,7 +111,9 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
 ///
 /// Nothing of the tree is written. Files already in `csr_dir` (a key, a CSR, or a signed
 /// certificate of an earlier round) are never replaced unless `overwrite`; without it every
-/// such file is refused in one [`Error::RenewalRefused`] and nothing is written. A missing
+/// such file is refused in one [`Error::RenewalRefused`] and nothing is written. With it, keys
+/// and CSRs are replaced, and a signed certificate of an earlier round is still refused (it
+/// belongs to the key being replaced). A missing
 /// certificate is reported [`CsrStatus::Missing`]; any other problem with an item refuses the
 /// whole call. The files are written as one crash-safe batch.
 pub fn write_renewal_csrs(
@@ -148,6 +150,13 @@ pub fn write_renewal_csrs(
                     ));
                 }
             }
+        } else if std::fs::symlink_metadata(&files.crt).is_ok() {
+            // The new key replaces the one it was signed for: left there, it would only make
+            // `sign-csrs` and `--from-csr-dir` refuse the item later.
+            refused.push((
+                files.crt.clone(),
+                "is signed for the key --overwrite would replace; remove it first".into(),
+            ));
         }
         let alg = match algorithm {
             Some(a) => a,

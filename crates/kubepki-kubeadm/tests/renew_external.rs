@@ -666,3 +666,25 @@ fn review_a_sha1_signature_is_refused() -> R {
         "was not issued by the ca of this tree",
     )
 }
+
+/// Review finding (low): `--csr-only --overwrite` replaced the key and CSR but left the signed
+/// certificate of the earlier round, which `sign-csrs` then refused ("is not for the key of the
+/// CSR") and `--from-csr-dir` too, although the help said certificates are replaced. Now the
+/// stale certificate is named up front and nothing is written.
+#[test]
+fn review_overwrite_with_a_signed_certificate_of_an_earlier_round_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    let spec = s.spec();
+    let before = snapshot(s.dir())?;
+    let e = write_renewal_csrs(&spec, &renew_targets(&spec), None, s.dir(), true)
+        .err()
+        .ok_or("overwrote the keys and left their old certificates")?;
+    assert!(
+        e.to_string()
+            .contains("apiserver.crt: is signed for the key --overwrite would replace"),
+        "{e}"
+    );
+    assert_eq!(snapshot(s.dir())?, before);
+    Ok(())
+}
