@@ -77,14 +77,14 @@ pub struct RenewalCsr {
 /// Refuses a CSR folder that is the certificate or kubeconfig folder: the new keys would take
 /// the names of the live ones (`apiserver.key`) and the signed certificates those of the live
 /// certificates.
-fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
+fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path, flag: &str) -> Result<(), Error> {
     for (dir, what) in [
         (&spec.cert_dir, "certificate"),
         (&spec.kubeconfig_dir, "kubeconfig"),
     ] {
         if same_file(csr_dir, dir) {
             return Err(invalid(
-                "--csr-dir",
+                flag,
                 format!(
                     "{} is the {what} folder; the new keys and certificates would take the names of the live files (apiserver.key, apiserver.crt): give a folder of their own",
                     csr_dir.display()
@@ -96,7 +96,7 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
     // to swap a key and its CSR for their own (a CA would sign it; the identity is right).
     kubepki_keys::files::check_private_folder(csr_dir).map_err(|e| match e {
         kubepki_keys::Error::Io { reason, .. } => {
-            invalid("--csr-dir", format!("{}: {reason}", csr_dir.display()))
+            invalid(flag, format!("{}: {reason}", csr_dir.display()))
         }
         other => file_err(csr_dir, other),
     })?;
@@ -123,7 +123,7 @@ pub fn write_renewal_csrs(
     csr_dir: &Path,
     overwrite: bool,
 ) -> Result<Vec<RenewalCsr>, Error> {
-    check_csr_dir(spec, csr_dir)?;
+    check_csr_dir(spec, csr_dir, "--csr-dir")?;
     // The tree is only read, under the shared lock, which is let go before the CSR folder is
     // written (it may lie inside the tree's folders, e.g. `pki/etcd`).
     let lock = crate::tree::lock_for_reading(spec)?;
@@ -431,7 +431,7 @@ pub fn install_renewal(
     csr_dir: &Path,
     now: OffsetDateTime,
 ) -> Result<Vec<Installed>, Error> {
-    check_csr_dir(spec, csr_dir)?;
+    check_csr_dir(spec, csr_dir, "--from-csr-dir")?;
     let (_lock, _) = crate::tree::lock_for_writing(spec)?;
     let src = Source::Folder { held: &[] };
     let dir = &spec.cert_dir;
