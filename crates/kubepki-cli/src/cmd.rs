@@ -484,7 +484,12 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     }
     // The name is checked before the (possibly slow) key generation.
     refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
-    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    let spec = CaSpec {
+        // The key identifier of the version `init` models by default (kubeadm 1.35+: truncated
+        // SHA-256), so that `ca create` and `init` make CAs alike.
+        key_id: kubepki_kubeadm::KubernetesVersion::DEFAULT.ca_key_id(),
+        ..CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity)
+    };
     spec.validate()
         .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let key = PrivateKey::generate(alg).map_err(other)?;
@@ -534,7 +539,12 @@ fn ca_create_in_token(
     // The name is checked before the key is made: a key left in the token would block the
     // next try with the same URI.
     refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
-    let spec = CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity);
+    let spec = CaSpec {
+        // The key identifier of the version `init` models by default (kubeadm 1.35+: truncated
+        // SHA-256), so that `ca create` and `init` make CAs alike.
+        key_id: kubepki_kubeadm::KubernetesVersion::DEFAULT.ca_key_id(),
+        ..CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity)
+    };
     spec.validate()
         .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);

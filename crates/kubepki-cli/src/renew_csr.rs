@@ -39,7 +39,8 @@ pub struct ExternalRenewFlags {
     /// certificate or kubeconfig folder).
     #[arg(long, value_name = "DIR", requires = "csr_only")]
     csr_dir: Option<PathBuf>,
-    /// With --csr-only: replace keys, CSRs and certificates already in --csr-dir.
+    /// With --csr-only: replace keys and CSRs already in --csr-dir (a signed certificate of an
+    /// earlier round must be removed first).
     #[arg(long, requires = "csr_only")]
     overwrite: bool,
     /// Install the certificates `sign-csrs --csr-dir` signed in DIR, with their keys, as one

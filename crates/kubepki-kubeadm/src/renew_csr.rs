@@ -77,14 +77,14 @@ pub struct RenewalCsr {
 /// Refuses a CSR folder that is the certificate or kubeconfig folder: the new keys would take
 /// the names of the live ones (`apiserver.key`) and the signed certificates those of the live
 /// certificates.
-fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
+fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path, flag: &str) -> Result<(), Error> {
     for (dir, what) in [
         (&spec.cert_dir, "certificate"),
         (&spec.kubeconfig_dir, "kubeconfig"),
     ] {
         if same_file(csr_dir, dir) {
             return Err(invalid(
-                "--csr-dir",
+                flag,
                 format!(
                     "{} is the {what} folder; the new keys and certificates would take the names of the live files (apiserver.key, apiserver.crt): give a folder of their own",
                     csr_dir.display()
@@ -92,6 +92,14 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
             ));
         }
     }
+    // The folder holds the new private keys until they are installed: nobody else may be able
+    // to swap a key and its CSR for their own (a CA would sign it; the identity is right).
+    kubepki_keys::files::check_private_folder(csr_dir).map_err(|e| match e {
+        kubepki_keys::Error::Io { reason, .. } => {
+            invalid(flag, format!("{}: {reason}", csr_dir.display()))
+        }
+        other => file_err(csr_dir, other),
+    })?;
     Ok(())
 }
 
@@ -103,7 +111,9 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path) -> Result<(), Error> {
 ///
 /// Nothing of the tree is written. Files already in `csr_dir` (a key, a CSR, or a signed
 /// certificate of an earlier round) are never replaced unless `overwrite`; without it every
-/// such file is refused in one [`Error::RenewalRefused`] and nothing is written. A missing
+/// such file is refused in one [`Error::RenewalRefused`] and nothing is written. With it, keys
+/// and CSRs are replaced, and a signed certificate of an earlier round is still refused (it
+/// belongs to the key being replaced). A missing
 /// certificate is reported [`CsrStatus::Missing`]; any other problem with an item refuses the
 /// whole call. The files are written as one crash-safe batch.
 pub fn write_renewal_csrs(
@@ -113,7 +123,7 @@ pub fn write_renewal_csrs(
     csr_dir: &Path,
     overwrite: bool,
 ) -> Result<Vec<RenewalCsr>, Error> {
-    check_csr_dir(spec, csr_dir)?;
+    check_csr_dir(spec, csr_dir, "--csr-dir")?;
     // The tree is only read, under the shared lock, which is let go before the CSR folder is
     // written (it may lie inside the tree's folders, e.g. `pki/etcd`).
     let lock = crate::tree::lock_for_reading(spec)?;
@@ -140,6 +150,13 @@ pub fn write_renewal_csrs(
                     ));
                 }
             }
+        } else if std::fs::symlink_metadata(&files.crt).is_ok() {
+            // The new key replaces the one it was signed for: left there, it would only make
+            // `sign-csrs` and `--from-csr-dir` refuse the item later.
+            refused.push((
+                files.crt.clone(),
+                "is signed for the key --overwrite would replace; remove it first".into(),
+            ));
         }
         let alg = match algorithm {
             Some(a) => a,
@@ -397,6 +414,8 @@ pub struct Installed {
 /// * it has the identity of the certificate it replaces: the same subject and SANs (the rules
 ///   of [`crate::CertSpec::identity_differences`], with the old certificate as the wanted
 ///   identity) and the same ExtendedKeyUsage;
+/// * it is not a CA (BasicConstraints CA:TRUE), has the old certificate's KeyUsage, and no
+///   critical extension other than those kubeadm's leaves carry;
 /// * its serial number differs from the old one's;
 /// * it is valid at `now` (NotBefore at most [`CLOCK_SKEW`] ahead, NotAfter after `now`).
 ///
@@ -412,7 +431,7 @@ pub fn install_renewal(
     csr_dir: &Path,
     now: OffsetDateTime,
 ) -> Result<Vec<Installed>, Error> {
-    check_csr_dir(spec, csr_dir)?;
+    check_csr_dir(spec, csr_dir, "--from-csr-dir")?;
     let (_lock, _) = crate::tree::lock_for_writing(spec)?;
     let src = Source::Folder { held: &[] };
     let dir = &spec.cert_dir;
@@ -455,6 +474,24 @@ pub fn install_renewal(
                 ));
             };
             let key = parse_key(&files.key, &read_file(&files.key)?)?;
+            // `--csr-only` writes it 0600; readable by others, it may be known to them, and
+            // installed it would be the live key (whose mode the tree keeps).
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&files.key)
+                    .map_err(|e| file_err(&files.key, e))?
+                    .permissions()
+                    .mode();
+                if mode & 0o007 != 0 {
+                    return Err(file_err(
+                        &files.key,
+                        format!(
+                            "is readable by others (mode {:o}): the key may be known outside; make new ones with --csr-only --overwrite",
+                            mode & 0o7777
+                        ),
+                    ));
+                }
+            }
             let cert = parse_cert(&files.crt, &read_file(&files.crt)?)?;
             if old.to_der() == cert.to_der()
                 && key.matches_public_key(old.public_key_der())
@@ -631,6 +668,43 @@ fn signed_problems(
             "is not the identity of the certificate it replaces: {}",
             diffs.join(", ")
         ));
+    }
+    // A leaf stays a leaf with the old key usages: a CA certificate (or keyCertSign) in place of
+    // a component's certificate is what `verify` fails ("usages") and `sign-csrs` refuses to
+    // issue; an external CA may add them whatever the CSR asked.
+    if cert.is_ca() {
+        problems.push("is a CA certificate (BasicConstraints CA:TRUE), not a leaf".into());
+    }
+    if cert.key_usage() != old.key_usage() {
+        let names = |k: Option<kubepki_csr::KeyUsage>| {
+            k.map_or_else(|| "none".to_owned(), |k| k.names().join(", "))
+        };
+        problems.push(format!(
+            "its KeyUsage is {}, the certificate it replaces has {}",
+            names(cert.key_usage()),
+            names(old.key_usage())
+        ));
+    }
+    // A critical extension a client does not know makes it refuse the certificate (Go's
+    // `x509.UnhandledCriticalExtension`): only the ones kubeadm's leaves carry may be critical.
+    {
+        use kubepki_csr::x509::oids;
+        for (oid, critical) in &cert.extensions().all {
+            let known = matches!(
+                *oid,
+                oids::KEY_USAGE
+                    | oids::BASIC_CONSTRAINTS
+                    | oids::EXT_KEY_USAGE
+                    | oids::SUBJECT_ALT_NAME
+                    | oids::SUBJECT_KEY_ID
+                    | oids::AUTHORITY_KEY_ID
+            );
+            if *critical && !known {
+                problems.push(format!(
+                    "has a critical extension {oid} that Kubernetes components do not handle"
+                ));
+            }
+        }
     }
     if cert.serial() == old.serial() {
         problems.push("has the serial number of the certificate it replaces".into());

@@ -175,10 +175,7 @@ fn every_section_the_code_cites_exists() -> R {
             if let Some(q) = rest.find(", \"") {
                 let title: String = rest[q + 3..].chars().take_while(|c| *c != '"').collect();
                 if !title.is_empty() && rest[q + 3 + title.len()..].starts_with('"') {
-                    assert!(
-                        titles.iter().any(|t| *t == title),
-                        "{at}: no heading \"{title}\""
-                    );
+                    assert!(titles.contains(&title), "{at}: no heading \"{title}\"");
                     cited += 1;
                 }
             }

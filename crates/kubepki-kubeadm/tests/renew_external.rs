@@ -489,3 +489,202 @@ fn a_kubeconfig_naming_its_certificate_and_key_files_gets_them_replaced() -> R {
     assert_eq!(fs::read(&conf)?, conf_bytes);
     Ok(())
 }
+
+/// Signs, with openssl and the cluster CA of the CA side, the key in `DIR/scheduler.conf.key`
+/// with the identity of the scheduler's current certificate and the extensions `ext` (an
+/// openssl extension file section), valid for `days`, as `DIR/scheduler.conf.crt`.
+fn scheduler_cert_openssl(s: &Setup, ext: &str, days: u32) -> R {
+    scheduler_cert_openssl_with(s, ext, days, &[])
+}
+
+/// [`scheduler_cert_openssl`] with more `openssl x509 -req` arguments (`-sha1`).
+fn scheduler_cert_openssl_with(s: &Setup, ext: &str, days: u32, more: &[&str]) -> R {
+    use std::process::Command;
+    let dir = s.dir();
+    let scratch = tempfile::tempdir()?;
+    let extfile = scratch.path().join("ext.cnf");
+    fs::write(&extfile, format!("[v3]\n{ext}\n"))?;
+    let ca = s.ca.path().join("pki");
+    let st = Command::new("openssl")
+        .args(["x509", "-req", "-in"])
+        .arg(dir.join("scheduler.conf.csr"))
+        .arg("-CA")
+        .arg(ca.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(ca.join("ca.key"))
+        .args(["-set_serial", "4242", "-days", &days.to_string()])
+        .arg("-extfile")
+        .arg(&extfile)
+        .args(more)
+        .args(["-extensions", "v3", "-out"])
+        .arg(dir.join("scheduler.conf.crt"))
+        .status()?;
+    if !st.success() {
+        return Err("openssl x509 -req failed".into());
+    }
+    Ok(())
+}
+
+/// What `verify` fails on the tree, as text.
+fn verify_failures(s: &Setup) -> Res<String> {
+    let v = verify(&s.plan()?, now());
+    Ok(v.checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// Review finding: `install_renewal` checks key, issuer, identity, EKU, serial and validity
+/// of a signed certificate, but not BasicConstraints: a certificate the external CA made a CA
+/// (CA:TRUE, keyCertSign) with the scheduler's identity is installed as the scheduler's client
+/// certificate, a tree `kubepki verify` then fails ("it is a CA"). `sign-csrs` refuses a CSR
+/// that merely requests CA:TRUE.
+#[test]
+fn review_a_signed_certificate_that_is_a_ca_is_refused_and_nothing_installed() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyEncipherment,keyCertSign\nextendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid",
+        365,
+    )?;
+    refused(&s, "scheduler.conf.crt", "is a CA certificate")?;
+    // What it guards: installed, `verify` would fail the tree.
+    assert_eq!(verify_failures(&s)?, "");
+    Ok(())
+}
+
+/// Review finding: nor is KeyUsage checked: keyCertSign and cRLSign on a leaf (CA:FALSE) are
+/// installed, where `verify` requires digitalSignature, keyEncipherment.
+#[test]
+fn review_a_signed_certificate_with_other_key_usage_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid",
+        365,
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "its KeyUsage is Digital Signature, Certificate Sign, CRL Sign, the certificate it replaces has Digital Signature, Key Encipherment",
+    )
+}
+
+/// Review finding: the CSR folder is not checked. A folder others can write (a `/tmp/csrs`
+/// made 0777 by another user beforehand) gets the node's new private keys, and whoever can
+/// write there can swap a key and its CSR for their own between `--csr-only` and the trip to
+/// the CA: the CA signs it (the identity is right), and `--from-csr-dir` installs a key the
+/// other user holds, e.g. for apiserver-kubelet-client. Both ends must refuse such a folder.
+#[test]
+fn review_a_csr_folder_others_can_write_is_refused() -> R {
+    let s = Setup::new()?;
+    let spec = s.spec();
+    let targets = renew_targets(&spec);
+    let shared = s.dir().join("shared");
+    fs::create_dir(&shared)?;
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777))?;
+    let wrote = write_renewal_csrs(&spec, &targets, None, &shared, false);
+    assert!(
+        wrote.is_err(),
+        "--csr-only wrote the new private keys into a folder anyone can write"
+    );
+    // The other side: the folder was made safe for --csr-only and signing, then opened up.
+    let own = s.dir().join("own");
+    fs::create_dir(&own)?;
+    fs::set_permissions(&own, fs::Permissions::from_mode(0o700))?;
+    write_renewal_csrs(&spec, &targets, None, &own, false)?;
+    // Someone else swaps apiserver-kubelet-client's key and CSR for their own.
+    let theirs = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let old = s.live(RenewTarget::Cert(CertId::ApiserverKubeletClient))?;
+    let csr = CsrBuilder::new(old.subject().clone()).sign(&theirs)?;
+    fs::write(
+        own.join("apiserver-kubelet-client.key"),
+        theirs.to_pem()?.as_bytes(),
+    )?;
+    fs::write(own.join("apiserver-kubelet-client.csr"), csr.to_pem())?;
+    sign_renewal_csrs(&s.ca_plan()?, &s.cas()?, &own, now())?;
+    fs::set_permissions(&own, fs::Permissions::from_mode(0o777))?;
+    let installed = install_renewal(&spec, &targets, true, &own, now());
+    assert!(
+        installed.is_err(),
+        "--from-csr-dir installed keys from a folder anyone can write"
+    );
+    Ok(())
+}
+
+/// Review finding: a key of the CSR folder that others can read (copied with a 0644 umask) is
+/// installed as the live key; it is refused.
+#[test]
+fn review_a_key_others_can_read_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    fs::set_permissions(
+        s.dir().join("apiserver.key"),
+        fs::Permissions::from_mode(0o644),
+    )?;
+    refused(&s, "apiserver.key", "is readable by others (mode 644)")
+}
+
+/// Review finding: an unknown critical extension was installed, and `verify` passed the tree;
+/// Go's `x509.Verify` refuses such a certificate ("unhandled critical extension"), so the
+/// scheduler could no longer authenticate. It is refused.
+#[test]
+fn review_an_unknown_critical_extension_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n1.2.3.4=critical,ASN1:NULL",
+        365,
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "has a critical extension 1.2.3.4 that Kubernetes components do not handle",
+    )
+}
+
+/// Review check (held): a certificate signed with SHA-1 (Go refuses SHA-1 signatures since
+/// 1.18) is refused.
+#[test]
+fn review_a_sha1_signature_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    scheduler_cert_openssl_with(
+        &s,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid",
+        365,
+        &["-sha1"],
+    )?;
+    refused(
+        &s,
+        "scheduler.conf.crt",
+        "was not issued by the ca of this tree",
+    )
+}
+
+/// Review finding (low): `--csr-only --overwrite` replaced the key and CSR but left the signed
+/// certificate of the earlier round, which `sign-csrs` then refused ("is not for the key of the
+/// CSR") and `--from-csr-dir` too, although the help said certificates are replaced. Now the
+/// stale certificate is named up front and nothing is written.
+#[test]
+fn review_overwrite_with_a_signed_certificate_of_an_earlier_round_is_refused() -> R {
+    let s = Setup::new()?;
+    s.csrs_signed()?;
+    let spec = s.spec();
+    let before = snapshot(s.dir())?;
+    let e = write_renewal_csrs(&spec, &renew_targets(&spec), None, s.dir(), true)
+        .err()
+        .ok_or("overwrote the keys and left their old certificates")?;
+    assert!(
+        e.to_string()
+            .contains("apiserver.crt: is signed for the key --overwrite would replace"),
+        "{e}"
+    );
+    assert_eq!(snapshot(s.dir())?, before);
+    Ok(())
+}

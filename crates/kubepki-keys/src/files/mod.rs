@@ -643,7 +643,8 @@ impl FileBatch {
         // The journals' removal is not flushed: the batch is complete and durable already. If a
         // crash undoes a removal, the journal comes back with every move done (its temporary
         // files are gone, durably, since the flush above); the next writer's recovery finds
-        // nothing to move and removes it, and readers do not count it as pending (`pending`).
+        // nothing to move and removes it; readers do not count it as pending when the batch had one
+        // folder (`pending`; of a batch of several they cannot tell it from one interrupted).
         // The batch is complete: the old files' second names go (best effort: a leftover is a
         // dead process's temporary file to the next recovery).
         for s in &mut self.staged {
@@ -892,6 +893,41 @@ fn flush_kind() -> Flush {
     } else {
         Flush::EachFile
     }
+}
+
+/// Checks that the folder `dir`, if it exists, is one only the running user can change: a
+/// folder owned by the running user, not writable by its group or others. For a folder that
+/// receives new private keys, or hands over keys to be installed (renewal through an external
+/// CA): anyone else who can write there could swap a key and its CSR for their own.
+pub fn check_private_folder(dir: &Path) -> Result<(), Error> {
+    let st = match rustix::fs::stat(dir) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(io_err(dir)(e.into())),
+    };
+    let refuse = |reason: String| Error::Io {
+        path: dir.to_owned(),
+        reason,
+    };
+    if sys::kind(&st) != FileType::Directory {
+        return Err(refuse(format!(
+            "is {}, not a folder",
+            sys::kind_name(sys::kind(&st))
+        )));
+    }
+    if !sys::owned_by_me(&st) {
+        return Err(refuse(format!(
+            "is owned by user {}, not by the user running kubepki: whoever owns it could swap its keys",
+            st.st_uid
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(refuse(format!(
+            "can be written by its group or others (mode {:o}): they could swap its keys; make it 0700",
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// How many flush calls (`fsync`, `fdatasync`, `syncfs`) the calling thread has made through

@@ -468,8 +468,8 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-/// Whether the journal `name` belongs to a batch that completed: armed, and none of its
-/// temporary files is left (each was moved into place before the batch removed its journals).
+/// Whether the journal `name` belongs to a batch that completed: armed, of one folder, and none
+/// of its temporary files is left (each was moved into place before the batch removed its journals).
 /// A batch does not flush its journals' removal (see `FileBatch::commit`), so a crash right
 /// after a batch can bring such a journal back; it is nothing pending. Anything that cannot be
 /// read or is not exactly what kubepki writes counts as pending.
@@ -480,8 +480,11 @@ fn completed(dir: impl AsFd, name: &OsStr, path: &Path) -> bool {
     let Ok(text) = read_journal(&dir, name, path) else {
         return false;
     };
+    // Only a batch of one folder: the moves of a batch are flushed together after the last,
+    // so a crash before that can keep this folder's moves and lose another folder's; a journal
+    // here cannot tell whether the batch's other folders are done, and is pending.
     match parse_journal(&text, pid) {
-        Ok(j) if j.armed => j
+        Ok(j) if j.armed && j.folders == 1 => j
             .moves
             .iter()
             .all(|m| matches!(sys::stat_at(&dir, &m.temp), Ok(None))),
