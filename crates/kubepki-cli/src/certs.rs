@@ -324,6 +324,14 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     a.flags.validate(&spec)?;
     a.external.check()?;
     if a.external.wanted() {
+        // No CA key signs on the node in these modes: a key URI would be silently unused.
+        // (--encryption-algorithm and --config are cluster flags given to every command;
+        // --from-csr-dir installs the keys --csr-only made, docs/certs.md.)
+        if let Some(flag) = a.keys.first_given() {
+            return Err(CliError::Usage(format!(
+                "{flag}: --csr-only and --from-csr-dir sign nothing on this node; the CA side signs (certs sign-csrs --csr-dir)"
+            )));
+        }
         return crate::renew_csr::renew(&spec, &a.name, alg, &a.external);
     }
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;

@@ -61,6 +61,14 @@ impl TreeKeyFlags {
         .collect()
     }
 
+    /// The first flag of these given, for commands where no CA key signs.
+    pub fn first_given(&self) -> Option<&'static str> {
+        self.given()
+            .first()
+            .map(|(_, flag, _)| *flag)
+            .or(self.pkcs11_module.as_ref().map(|_| "--pkcs11-module"))
+    }
+
     /// Checks every URI given (before anything slow happens).
     pub fn check(&self) -> Result<(), CliError> {
         for (_, flag, uri) in self.given() {

@@ -449,3 +449,51 @@ fn one_item_is_installed_alone_and_reported_as_json() -> R {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     Ok(())
 }
+
+/// A CA key URI is refused in the external-CA modes (no CA key signs on the node), naming the
+/// flag, with nothing written.
+#[test]
+fn a_ca_key_uri_is_refused_in_the_external_modes() -> R {
+    let s = Setup::new()?;
+    let before = files_under(&s.node_dir());
+    for (args, flag) in [
+        (
+            vec![
+                "certs",
+                "renew",
+                "all",
+                "--csr-only",
+                "--csr-dir",
+                "csrs",
+                "--ca-key-uri",
+                "pkcs11:token=t;object=ca",
+            ],
+            "--ca-key-uri",
+        ),
+        (
+            vec![
+                "certs",
+                "renew",
+                "all",
+                "--from-csr-dir",
+                "csrs",
+                "--pkcs11-module",
+                "/nonexistent.so",
+            ],
+            "--pkcs11-module",
+        ),
+    ] {
+        let r = s.node(&args)?;
+        assert_eq!(r.code, 64, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "{flag}: --csr-only and --from-csr-dir sign nothing"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(files_under(&s.node_dir()), before, "nothing written");
+    assert!(!s.csrs().exists());
+    Ok(())
+}

@@ -536,13 +536,13 @@ fn verify_failures(s: &Setup) -> Res<String> {
         .join("\n"))
 }
 
-/// Review finding: `install_renewal` checks key, issuer, identity, EKU, serial and validity
+/// `install_renewal` checks key, issuer, identity, EKU, serial and validity
 /// of a signed certificate, but not BasicConstraints: a certificate the external CA made a CA
 /// (CA:TRUE, keyCertSign) with the scheduler's identity is installed as the scheduler's client
 /// certificate, a tree `kubepki verify` then fails ("it is a CA"). `sign-csrs` refuses a CSR
 /// that merely requests CA:TRUE.
 #[test]
-fn review_a_signed_certificate_that_is_a_ca_is_refused_and_nothing_installed() -> R {
+fn a_signed_certificate_that_is_a_ca_is_refused_and_nothing_installed() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     scheduler_cert_openssl(
@@ -556,10 +556,10 @@ fn review_a_signed_certificate_that_is_a_ca_is_refused_and_nothing_installed() -
     Ok(())
 }
 
-/// Review finding: nor is KeyUsage checked: keyCertSign and cRLSign on a leaf (CA:FALSE) are
+/// nor is KeyUsage checked: keyCertSign and cRLSign on a leaf (CA:FALSE) are
 /// installed, where `verify` requires digitalSignature, keyEncipherment.
 #[test]
-fn review_a_signed_certificate_with_other_key_usage_is_refused() -> R {
+fn a_signed_certificate_with_other_key_usage_is_refused() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     scheduler_cert_openssl(
@@ -574,13 +574,13 @@ fn review_a_signed_certificate_with_other_key_usage_is_refused() -> R {
     )
 }
 
-/// Review finding: the CSR folder is not checked. A folder others can write (a `/tmp/csrs`
+/// the CSR folder is not checked. A folder others can write (a `/tmp/csrs`
 /// made 0777 by another user beforehand) gets the node's new private keys, and whoever can
 /// write there can swap a key and its CSR for their own between `--csr-only` and the trip to
 /// the CA: the CA signs it (the identity is right), and `--from-csr-dir` installs a key the
 /// other user holds, e.g. for apiserver-kubelet-client. Both ends must refuse such a folder.
 #[test]
-fn review_a_csr_folder_others_can_write_is_refused() -> R {
+fn a_csr_folder_others_can_write_is_refused() -> R {
     let s = Setup::new()?;
     let spec = s.spec();
     let targets = renew_targets(&spec);
@@ -616,10 +616,10 @@ fn review_a_csr_folder_others_can_write_is_refused() -> R {
     Ok(())
 }
 
-/// Review finding: a key of the CSR folder that others can read (copied with a 0644 umask) is
+/// a key of the CSR folder that others can read (copied with a 0644 umask) is
 /// installed as the live key; it is refused.
 #[test]
-fn review_a_key_others_can_read_is_refused() -> R {
+fn a_key_others_can_read_is_refused() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     fs::set_permissions(
@@ -629,11 +629,11 @@ fn review_a_key_others_can_read_is_refused() -> R {
     refused(&s, "apiserver.key", "is readable by others (mode 644)")
 }
 
-/// Review finding: an unknown critical extension was installed, and `verify` passed the tree;
+/// an unknown critical extension was installed, and `verify` passed the tree;
 /// Go's `x509.Verify` refuses such a certificate ("unhandled critical extension"), so the
 /// scheduler could no longer authenticate. It is refused.
 #[test]
-fn review_an_unknown_critical_extension_is_refused() -> R {
+fn an_unknown_critical_extension_is_refused() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     scheduler_cert_openssl(
@@ -648,10 +648,10 @@ fn review_an_unknown_critical_extension_is_refused() -> R {
     )
 }
 
-/// Review check (held): a certificate signed with SHA-1 (Go refuses SHA-1 signatures since
+/// a certificate signed with SHA-1 (Go refuses SHA-1 signatures since
 /// 1.18) is refused.
 #[test]
-fn review_a_sha1_signature_is_refused() -> R {
+fn a_sha1_signature_is_refused() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     scheduler_cert_openssl_with(
@@ -667,12 +667,12 @@ fn review_a_sha1_signature_is_refused() -> R {
     )
 }
 
-/// Review finding (low): `--csr-only --overwrite` replaced the key and CSR but left the signed
+/// `--csr-only --overwrite` replaced the key and CSR but left the signed
 /// certificate of the earlier round, which `sign-csrs` then refused ("is not for the key of the
 /// CSR") and `--from-csr-dir` too, although the help said certificates are replaced. Now the
 /// stale certificate is named up front and nothing is written.
 #[test]
-fn review_overwrite_with_a_signed_certificate_of_an_earlier_round_is_refused() -> R {
+fn overwrite_with_a_signed_certificate_of_an_earlier_round_is_refused() -> R {
     let s = Setup::new()?;
     s.csrs_signed()?;
     let spec = s.spec();

@@ -1,4 +1,4 @@
-//! Review: `ca create` and the version modelling of CA key identifiers (issue 19, item 7).
+//! `ca create` and the version modelling of CA key identifiers (issue 19, item 7).
 
 use std::fs;
 
@@ -9,12 +9,12 @@ use common::{TREE, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-/// Review finding (low): `init` gives a CA the SubjectKeyIdentifier of the version modelled
+/// `init` gives a CA the SubjectKeyIdentifier of the version modelled
 /// (truncated SHA-256 from 1.35, the default v1.37.0), while `ca create` — documented for
 /// making a kubeadm tree's CAs (docs/hsm.md) — always used SHA-1, so the same default run made
 /// CAs of two kinds. `ca create` now follows the default version as `init` does.
 #[test]
-fn review_ca_create_derives_the_key_identifier_as_init_does_by_default() -> R {
+fn ca_create_derives_the_key_identifier_as_init_does_by_default() -> R {
     let d = tempfile::tempdir()?;
     let r = kubepki(
         d.path(),

@@ -1,4 +1,4 @@
-//! Review of `files::pending` (issue 21): readers hide a journal that is armed and whose
+//! `files::pending` (issue 21): readers hide a journal that is armed and whose
 //! temporary files are gone, as the leftover of a completed batch whose unflushed journal
 //! removal a crash undid. The test is per folder, while completion is per batch.
 
@@ -8,15 +8,15 @@ use kubepki_keys::files::pending;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-/// Review finding (low): a batch spanning two folders, interrupted after its moves in `a`
+/// A batch spanning two folders, interrupted after its moves in `a`
 /// but before those in `b` (the moves are flushed only after all of them, so any subset can
 /// survive a crash). `a`'s journal is armed and its temporary file gone, so `pending(a)` says
 /// nothing is pending there, while `b` still waits for the same batch: a reader of `a` alone
 /// (a folder a kubeconfig names outside the tree's four folders is read but never checked)
 /// sees half a batch as settled. Before issue 21 the journal of `a` was reported.
 #[test]
-fn review_a_folder_of_an_unfinished_multi_folder_batch_is_pending() -> R {
-    let root = std::env::temp_dir().join(format!("kubepki-review-pending-{}", std::process::id()));
+fn a_folder_of_an_unfinished_multi_folder_batch_is_pending() -> R {
+    let root = std::env::temp_dir().join(format!("kubepki-pending-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir(&root)?;
     let (a, b) = (root.join("a"), root.join("b"));
