@@ -81,7 +81,8 @@ KC
 ca ca kubernetes
 leaf apiserver ca /CN=kube-apiserver serverAuth \
     "DNS:$node,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1,IP:$adv"
-leaf apiserver-kubelet-client ca "/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client" clientAuth
+# No O from 1.33.12/1.34.8/1.35.5/1.36.1 and in 1.37, kubepki's default (docs/compatibility.md §1.6).
+leaf apiserver-kubelet-client ca "/CN=kube-apiserver-kubelet-client" clientAuth
 ca front-proxy-ca front-proxy-ca
 leaf front-proxy-client front-proxy-ca /CN=front-proxy-client clientAuth
 ca etcd/ca etcd-ca

@@ -214,7 +214,8 @@ func main() {
 		ips: []net.IP{ip("10.96.0.1"), ip(adv)},
 	})
 	leaf(pki, "apiserver-kubelet-client", k8s, leafSpec{
-		cn: "kube-apiserver-kubelet-client", org: []string{"kubeadm:cluster-admins"}, eku: []x509.ExtKeyUsage{client},
+		// No O in kubeadm 1.37 (and 1.33.12+, 1.34.8+, 1.35.5+, 1.36.1+): #138957.
+		cn: "kube-apiserver-kubelet-client", eku: []x509.ExtKeyUsage{client},
 	})
 	fp := newCA(pki, "front-proxy-ca", "front-proxy-ca")
 	leaf(pki, "front-proxy-client", fp, leafSpec{cn: "front-proxy-client", eku: []x509.ExtKeyUsage{client}})
