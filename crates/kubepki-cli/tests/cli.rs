@@ -447,3 +447,38 @@ fn ca_create_refuses_a_non_ascii_common_name_before_making_a_key() -> R {
     assert_eq!(cert.subject_alt_names().dns, ["My Cluster CA"]);
     Ok(())
 }
+
+/// `init` gives a CA the SubjectKeyIdentifier of the version modelled
+/// (truncated SHA-256 from 1.35, the default v1.37.0), while `ca create` — documented for
+/// making a kubeadm tree's CAs (docs/hsm.md) — always used SHA-1, so the same default run made
+/// CAs of two kinds. `ca create` now follows the default version as `init` does.
+#[test]
+fn ca_create_derives_the_key_identifier_as_init_does_by_default() -> R {
+    let d = tempfile::tempdir()?;
+    let r = kubepki(
+        d.path(),
+        &["ca", "create", "--cn", "kubernetes", "--out-dir", "o"],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut init = vec!["init"];
+    init.extend(common::TREE);
+    let r = kubepki(d.path(), &init)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let made = kubepki_ca::Certificate::from_pem(&fs::read(d.path().join("o/ca.crt"))?)?;
+    let tree = kubepki_ca::Certificate::from_pem(&fs::read(d.path().join("t/pki/ca.crt"))?)?;
+    let sha256 = |c: &kubepki_ca::Certificate| {
+        kubepki_ca::KeyIdMethod::Sha256Truncated.key_id(c.public_key_der())
+    };
+    assert_eq!(
+        tree.subject_key_id(),
+        Some(&sha256(&tree)?[..]),
+        "init, v1.37.0"
+    );
+    assert_eq!(
+        made.subject_key_id(),
+        Some(&sha256(&made)?[..]),
+        "ca create: SHA-1 ({:?})",
+        kubepki_ca::KeyIdMethod::Sha1.key_id(made.public_key_der())?
+    );
+    Ok(())
+}
