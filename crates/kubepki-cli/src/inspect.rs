@@ -16,7 +16,7 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
         path: path.to_owned(),
         msg,
     };
-    let value = describe(&data).map_err(err)?;
+    let value = describe(path, &data).map_err(err)?;
     match format {
         Format::Json => {
             let text =
@@ -35,7 +35,7 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
-fn describe(data: &[u8]) -> Result<Value, String> {
+fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
     if pem::looks_like_pem(data) {
         let blocks = pem::decode_all(data).map_err(|e| e.to_string())?;
         let Some(first) = blocks.first() else {
@@ -60,6 +60,21 @@ fn describe(data: &[u8]) -> Result<Value, String> {
         };
     }
     if let Ok(text) = std::str::from_utf8(data)
+        && is_kubeconfig(text)
+    {
+        // Files it names are read relative to it, as kubectl does; no key or token is shown.
+        let report = kubepki_kubeadm::describe_kubeconfig(path, data).map_err(|e| match e {
+            kubepki_kubeadm::Error::File { reason, .. } => reason,
+            other => other.to_string(),
+        })?;
+        let mut v = serde_json::Map::new();
+        v.insert("type".into(), json!("kubeconfig"));
+        if let Value::Object(m) = serde_json::to_value(&report).map_err(|e| e.to_string())? {
+            v.extend(m);
+        }
+        return Ok(Value::Object(v));
+    }
+    if let Ok(text) = std::str::from_utf8(data)
         && text.contains("CertificateSigningRequest")
     {
         let m = KubeCsr::from_slice(data).map_err(|e| e.to_string())?;
@@ -74,7 +89,21 @@ fn describe(data: &[u8]) -> Result<Value, String> {
     if let Ok(k) = PrivateKey::from_der(data) {
         return Ok(key_json(&k));
     }
-    Err("not a certificate, certificate request, private key or CertificateSigningRequest manifest (PEM or DER)".into())
+    Err("not a certificate, certificate request, private key, kubeconfig or CertificateSigningRequest manifest (PEM or DER)".into())
+}
+
+/// Whether `text` is a kubeconfig: YAML or JSON with `kind: Config` (or no kind, and
+/// `clusters`, as kubectl accepts).
+fn is_kubeconfig(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        clusters: Option<Value>,
+    }
+    kubepki_csr::yaml::from_str::<Head>(text)
+        .is_ok_and(|h| h.kind == "Config" || (h.kind.is_empty() && h.clusters.is_some()))
 }
 
 fn colon_hex(b: &[u8]) -> String {

@@ -482,3 +482,117 @@ fn ca_create_derives_the_key_identifier_as_init_does_by_default() -> R {
     );
     Ok(())
 }
+
+/// `inspect` on a kubeconfig (issue 23, item 5): for each of a tree's five kubeconfigs the
+/// user's identity, groups and expiry, whether its certificate chains to the cluster's CA data
+/// and its key belongs to it, and the CA's fingerprint (checked against `openssl x509
+/// -fingerprint`); files a kubeconfig names are read relative to it; no key material or token
+/// ever appears.
+#[test]
+fn inspect_describes_kubeconfigs_without_key_material() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let mut init = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
+    init.extend(common::TREE);
+    ok(d, &init)?;
+    let fingerprint = {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(d.join("t/pki/ca.crt"))
+            .output()?;
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout)?;
+        text.trim()
+            .rsplit('=')
+            .next()
+            .unwrap_or_default()
+            .replace(':', "")
+            .to_lowercase()
+    };
+    for (file, cn, groups) in [
+        (
+            "admin.conf",
+            "kubernetes-admin",
+            vec!["kubeadm:cluster-admins"],
+        ),
+        (
+            "super-admin.conf",
+            "kubernetes-super-admin",
+            vec!["system:masters"],
+        ),
+        ("kubelet.conf", "system:node:cp1", vec!["system:nodes"]),
+        (
+            "controller-manager.conf",
+            "system:kube-controller-manager",
+            vec![],
+        ),
+        ("scheduler.conf", "system:kube-scheduler", vec![]),
+    ] {
+        let path = format!("t/{file}");
+        let k = kubepki_kubeadm::Kubeconfig::parse(&fs::read(d.join(&path))?)?;
+        let cert = kubepki_ca::Certificate::from_pem(
+            &base64::engine::general_purpose::STANDARD.decode(
+                k.users[0]
+                    .user
+                    .client_certificate_data
+                    .as_deref()
+                    .unwrap_or_default(),
+            )?,
+        )?;
+        let key_data = k.users[0].user.client_key_data.clone().unwrap_or_default();
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(d, &["inspect", "-o", "json", &path])?)?;
+        assert_eq!(json["type"], "kubeconfig", "{file}");
+        let user = &json["users"][0];
+        assert_eq!(user["commonName"], cn, "{file}");
+        assert_eq!(user["groups"], serde_json::json!(groups), "{file}");
+        assert_eq!(
+            user["notAfter"],
+            kubepki_ca::rfc3339(cert.not_after()),
+            "{file}"
+        );
+        assert_eq!(user["chainsTo"][0]["chains"], true, "{file}");
+        assert_eq!(user["keyMatchesCertificate"], true, "{file}");
+        assert_eq!(
+            json["clusters"][0]["certificateAuthorities"][0]["sha256Fingerprint"],
+            fingerprint.as_str(),
+            "{file}"
+        );
+        let text = ok(d, &["inspect", &path])?;
+        assert!(text.contains(&format!("commonName: {cn}")), "{text}");
+        for out in [&text, &json.to_string()] {
+            assert!(
+                !out.contains("PRIVATE KEY") && !out.contains(&key_data[..40]),
+                "{file}: {out}"
+            );
+        }
+    }
+    // A kubeconfig elsewhere naming files relative to itself, a token user, and a cluster
+    // whose CA did not issue the certificate.
+    fs::create_dir(d.join("k"))?;
+    fs::write(
+        d.join("k/user.conf"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://192.0.2.10:6443\n    certificate-authority: ../t/pki/ca.crt\n- name: other\n  cluster:\n    server: https://192.0.2.11:6443\n    certificate-authority: ../t/pki/front-proxy-ca.crt\ncontexts:\n- name: a\n  context: {cluster: c, user: client}\n- name: b\n  context: {cluster: other, user: client}\n- name: t\n  context: {cluster: c, user: bot, namespace: ci}\ncurrent-context: a\nusers:\n- name: client\n  user:\n    client-certificate: ../t/pki/apiserver-kubelet-client.crt\n    client-key: ../t/pki/apiserver-kubelet-client.key\n- name: bot\n  user:\n    token: s3cr3t-t0ken-value\n",
+    )?;
+    let out = ok(d, &["inspect", "-o", "json", "k/user.conf"])?;
+    assert!(
+        !out.contains("s3cr3t") && !out.contains("PRIVATE KEY"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(json["currentContext"], "a");
+    let client = &json["users"][0];
+    assert_eq!(client["commonName"], "kube-apiserver-kubelet-client");
+    assert_eq!(
+        client["chainsTo"],
+        serde_json::json!([{"cluster": "c", "chains": true}, {"cluster": "other", "chains": false}])
+    );
+    assert_eq!(client["keyMatchesCertificate"], true);
+    assert_eq!(json["users"][1]["credential"], "token");
+    assert_eq!(json["contexts"][2]["namespace"], "ci");
+    assert_eq!(
+        json["clusters"][1]["certificateAuthorities"][0]["subject"],
+        "CN = front-proxy-ca"
+    );
+    Ok(())
+}

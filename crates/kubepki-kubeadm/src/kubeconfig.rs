@@ -421,7 +421,7 @@ pub(crate) fn set(v: Option<&str>) -> Option<&str> {
 
 /// `<field>-data` (base64) or the file `<field>` names; both set is refused as client-go
 /// refuses it.
-fn credential(
+pub(crate) fn credential(
     path: &Path,
     field: &str,
     data: Option<&str>,

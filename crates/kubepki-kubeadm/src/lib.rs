@@ -79,6 +79,7 @@ mod identity;
 mod init;
 mod kubeconfig;
 mod kubeconfig_edit;
+mod kubeconfig_report;
 mod memtree;
 pub mod net;
 mod plan;
@@ -116,6 +117,10 @@ pub use init::{
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
     resolve_reference,
+};
+pub use kubeconfig_report::{
+    CaReport, Chain, ClusterReport, ContextReport, KubeconfigReport, UserReport,
+    describe_kubeconfig,
 };
 pub use memtree::{HeldCaKey, PKI_PREFIX, Tree, TreeFile, ca_paths, disk_path};
 pub use plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
