@@ -25,6 +25,13 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
         }
         Format::Text => out!("{}", to_text(&value, 0))?,
     }
+    // A kubeconfig kubectl could not use is described, then reported as an error.
+    if let Some(problems) = value["problems"].as_array() {
+        let all: Vec<&str> = problems.iter().filter_map(Value::as_str).collect();
+        if !all.is_empty() {
+            return Err(err(format!("kubeconfig not usable: {}", all.join("; "))));
+        }
+    }
     // A manifest the API server would reject is described, then reported as an error.
     if value["validation"]["valid"] == json!(false) {
         return Err(err(format!(

@@ -596,3 +596,39 @@ fn inspect_describes_kubeconfigs_without_key_material() -> R {
     );
     Ok(())
 }
+
+/// A kubeconfig kubectl could not use (a context naming a missing user, a key of another
+/// certificate) is described, then refused: exit 1, one line naming the file and the problems.
+#[test]
+fn inspect_refuses_an_unusable_kubeconfig_after_describing_it() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let mut init = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
+    init.extend(common::TREE);
+    ok(d, &init)?;
+    fs::write(
+        d.join("bad.conf"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://192.0.2.10:6443\n    certificate-authority: t/pki/ca.crt\ncontexts:\n- name: a\n  context: {cluster: c, user: client}\n- name: b\n  context: {cluster: c, user: ghost}\ncurrent-context: a\nusers:\n- name: client\n  user:\n    client-certificate: t/pki/apiserver-kubelet-client.crt\n    client-key: t/pki/front-proxy-client.key\n",
+    )?;
+    let r = kubepki(d, &["inspect", "bad.conf"])?;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("commonName: kube-apiserver-kubelet-client"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .starts_with("kubepki: error: bad.conf: kubeconfig not usable: ")
+            && r.stderr
+                .contains("context \"b\": user \"ghost\" is missing")
+            && r.stderr.contains(
+                "user \"client\": the client key does not belong to the client certificate"
+            ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("PRIVATE KEY") && !r.stderr.contains("PRIVATE KEY"));
+    Ok(())
+}

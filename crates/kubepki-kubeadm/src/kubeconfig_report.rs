@@ -26,6 +26,11 @@ pub struct KubeconfigReport {
     pub users: Vec<UserReport>,
     /// The contexts, in file order.
     pub contexts: Vec<ContextReport>,
+    /// What kubectl could not use: the current context missing, a context naming a missing
+    /// cluster or user, a CA, certificate or key that cannot be read (each entry's `error`).
+    /// Empty for a usable kubeconfig.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// A cluster entry.
@@ -119,8 +124,8 @@ pub struct ContextReport {
 }
 
 /// Describes the kubeconfig `path` holds `input` of. A file it names that cannot be read, or a
-/// value that cannot be decoded, is reported in that entry's `error`; only a file that is not
-/// a kubeconfig at all is an error.
+/// value that cannot be decoded, is reported in that entry's `error` and in
+/// [`KubeconfigReport::problems`]; only a file that is not a kubeconfig at all is an error.
 ///
 /// ```
 /// use kubepki_kubeadm::{Kubeconfig, describe_kubeconfig};
@@ -133,7 +138,7 @@ pub struct ContextReport {
 pub fn describe_kubeconfig(path: &Path, input: &[u8]) -> Result<KubeconfigReport, Error> {
     let k = Kubeconfig::from_slice(path, input)?;
     let mut cluster_cas: Vec<(String, Vec<Certificate>)> = Vec::new();
-    let clusters = k
+    let clusters: Vec<ClusterReport> = k
         .clusters
         .iter()
         .map(|c| {
@@ -171,7 +176,7 @@ pub fn describe_kubeconfig(path: &Path, input: &[u8]) -> Result<KubeconfigReport
             report
         })
         .collect();
-    let users = k
+    let users: Vec<UserReport> = k
         .users
         .iter()
         .map(|u| {
@@ -280,11 +285,49 @@ pub fn describe_kubeconfig(path: &Path, input: &[u8]) -> Result<KubeconfigReport
             namespace: c.context.namespace.clone(),
         })
         .collect();
+    let mut problems = Vec::new();
+    if !k.contexts.iter().any(|c| c.name == k.current_context) {
+        problems.push(format!(
+            "current-context \"{}\" is not among its contexts",
+            k.current_context
+        ));
+    }
+    for c in &k.contexts {
+        if !k.clusters.iter().any(|x| x.name == c.context.cluster) {
+            problems.push(format!(
+                "context \"{}\": cluster \"{}\" is missing",
+                c.name, c.context.cluster
+            ));
+        }
+        if !k.users.iter().any(|x| x.name == c.context.user) {
+            problems.push(format!(
+                "context \"{}\": user \"{}\" is missing",
+                c.name, c.context.user
+            ));
+        }
+    }
+    for c in &clusters {
+        if let Some(e) = &c.error {
+            problems.push(format!("cluster \"{}\": {e}", c.name));
+        }
+    }
+    for u in &users {
+        if let Some(e) = &u.error {
+            problems.push(format!("user \"{}\": {e}", u.name));
+        }
+        if u.key_matches_certificate == Some(false) {
+            problems.push(format!(
+                "user \"{}\": the client key does not belong to the client certificate",
+                u.name
+            ));
+        }
+    }
     Ok(KubeconfigReport {
         current_context: k.current_context.clone(),
         clusters,
         users,
         contexts,
+        problems,
     })
 }
 
