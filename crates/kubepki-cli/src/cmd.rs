@@ -206,7 +206,8 @@ struct CsrArgs {
     /// JSON when the name ends in .json).
     #[arg(long)]
     k8s_manifest: Option<PathBuf>,
-    /// metadata.name of the manifest (default: the CN, lower-cased, ':' replaced by '-').
+    /// metadata.name of the manifest (default: made from the CN; docs/identities.md, "Object
+    /// names").
     #[arg(long, requires = "k8s_manifest")]
     name: Option<String>,
     /// spec.signerName of the manifest.
@@ -435,7 +436,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
         let name = a
             .name
             .clone()
-            .unwrap_or_else(|| a.cn.to_lowercase().replace([':', '_', ' ', '@'], "-"));
+            .unwrap_or_else(|| kubepki_csr::object_name(&a.cn));
         let manifest = KubeCsr::new(&name, &csr, &a.signer_name, &usages, a.expiration_seconds);
         manifest
             .validate()

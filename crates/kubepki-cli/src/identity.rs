@@ -387,17 +387,7 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
     };
     let alg = algorithm("--encryption-algorithm", &a.encryption_algorithm)?;
     let mut batch = batch(a.force);
-    let slug: String = a
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let slug = user.file_stem();
     if let Some(p) = &a.rbac_out {
         check_outputs([p], a.force)?;
     }
@@ -598,20 +588,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
                 .check_characters()
                 .and_then(|()| csr.subject_alt_names().check_characters())
                 .map_err(|e| ferr(e.to_string()))?;
-            let name: String = csr
-                .common_name()
-                .unwrap_or("request")
-                .to_lowercase()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' {
-                        c
-                    } else {
-                        '-'
-                    }
-                })
-                .collect();
-            let name = name.trim_matches(['-', '.']).to_owned();
+            let name = kubepki_csr::object_name(csr.common_name().unwrap_or_default());
             (
                 KubeCsr::new(&name, &csr, signer.name(), &signer.default_usages(), None),
                 false,

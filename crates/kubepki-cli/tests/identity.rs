@@ -486,3 +486,130 @@ fn node_control_plane_refusals_say_what_to_do() -> R {
     );
     Ok(())
 }
+
+/// `metadata.name` of the manifest at `path`.
+fn manifest_name(path: &Path) -> Result<String, Box<dyn std::error::Error>> {
+    let m = kubepki_csr::KubeCsr::from_slice(&fs::read(path)?)?;
+    Ok(m.metadata.name)
+}
+
+/// The three commands that make a CertificateSigningRequest object name from a common name give
+/// the same name, and it is one the API server accepts (docs/identities.md, "Object names").
+#[test]
+fn awkward_common_names_get_one_valid_object_name_from_every_command() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    tree(d)?;
+    let r = kubepki(
+        d,
+        &["keygen", "--algorithm", "ECDSA-P256", "--out", "k.key"],
+    )?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The longest CN kubepki signs (256 bytes): one label, cut to 63.
+    let long = "Ab".repeat(128);
+    // 64 labels, 255 characters: cut to 253 at a label boundary (63 labels, 251).
+    let dotted = "abc.".repeat(64);
+    let table: [(&str, &str); 10] = [
+        ("Jane/Doe", "jane-doe"),
+        ("JANE", "jane"),
+        ("system:node:Worker_1", "system-node-worker-1"),
+        ("jane@example.com", "jane-example.com"),
+        ("  spaced  out  ", "spaced-out"),
+        ("Jöhn Dœ", "j-hn-d"),
+        ("日本語", "request"),
+        ("..a..b..", "a.b"),
+        (&long, ""),
+        (&dotted, ""),
+    ];
+    for (i, (cn, want)) in table.iter().enumerate() {
+        let csr = format!("r{i}.csr");
+        let m1 = format!("m{i}.yaml");
+        let r = kubepki(
+            d,
+            &[
+                "csr",
+                "--key",
+                "k.key",
+                "--cn",
+                cn,
+                "--out",
+                &csr,
+                "--k8s-manifest",
+                &m1,
+            ],
+        )?;
+        assert_eq!(r.code, 0, "csr --cn {cn:?}: {}", r.stderr);
+        let from_csr = manifest_name(&d.join(&m1))?;
+
+        let m2 = format!("s{i}.yaml");
+        let mut a = vec![
+            "sign-request",
+            &csr,
+            "--signer-name",
+            "kubernetes.io/kube-apiserver-client",
+            "--out-manifest",
+            &m2,
+        ];
+        a.extend_from_slice(&CA);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 0, "sign-request for {cn:?}: {}", r.stderr);
+        let from_sign = manifest_name(&d.join(&m2))?;
+
+        let out = format!("u{i}");
+        let r = kubepki(d, &["user", "create", cn, "--csr-only", "--out-dir", &out])?;
+        assert_eq!(r.code, 0, "user create {cn:?}: {}", r.stderr);
+        let yaml = fs::read_dir(d.join(&out))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-csr.yaml"))
+            .ok_or("user create wrote no manifest")?;
+        let from_user = manifest_name(&yaml)?;
+
+        assert_eq!(from_csr, from_sign, "{cn:?}");
+        assert_eq!(from_csr, from_user, "{cn:?}");
+        kubepki_csr::check_dns_subdomain(&from_csr).map_err(|e| format!("{cn:?}: {e}"))?;
+        if want.is_empty() {
+            let cut = if cn.contains('.') {
+                "abc.".repeat(63).trim_end_matches('.').to_owned()
+            } else {
+                "ab".repeat(32)[..63].to_owned()
+            };
+            assert_eq!(from_csr, cut, "{cn:?}");
+        } else {
+            assert_eq!(from_csr, *want, "{cn:?}");
+        }
+    }
+    // 300 characters is over the 256 bytes a subject attribute may have: every command refuses
+    // it the same way, before any name is made, and writes nothing.
+    let too_long = "c".repeat(300);
+    let runs = [
+        kubepki(
+            d,
+            &[
+                "csr",
+                "--key",
+                "k.key",
+                "--cn",
+                &too_long,
+                "--out",
+                "t.csr",
+                "--k8s-manifest",
+                "t.yaml",
+            ],
+        )?,
+        kubepki(
+            d,
+            &["user", "create", &too_long, "--csr-only", "--out-dir", "t"],
+        )?,
+    ];
+    for r in runs {
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("must have 1 to 256 bytes"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!d.join("t.csr").exists() && !d.join("t.yaml").exists() && !d.join("t").exists());
+    Ok(())
+}

@@ -534,6 +534,63 @@ pub fn validate_signer_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The name given to a CertificateSigningRequest object made from a subject's common name, when
+/// the user names none: the one rule `csr --k8s-manifest`, `sign-request` and
+/// `user create --csr-only` share (docs/identities.md, "Object names").
+///
+/// Kubernetes accepts a lower-case RFC 1123 subdomain, at most 253 characters (see
+/// [`check_dns_subdomain`]). Letters are lower-cased; every other character (slashes, colons,
+/// spaces, `@`, non-ASCII) becomes `-`; runs of `-` shrink to one; each dot-separated label loses
+/// leading and trailing `-`, empty labels are dropped and a label is cut to 63 characters; the
+/// whole name is cut to 253. A common name with nothing usable gives `request`.
+///
+/// ```
+/// use kubepki_csr::object_name;
+/// assert_eq!(object_name("Jane/Doe"), "jane-doe");
+/// assert_eq!(object_name("system:node:Worker-1"), "system-node-worker-1");
+/// assert_eq!(object_name("..."), "request");
+/// assert!(kubepki_csr::check_dns_subdomain(&object_name(&"x".repeat(300))).is_ok());
+/// ```
+pub fn object_name(common_name: &str) -> String {
+    const FALLBACK: &str = "request";
+    let mut labels: Vec<String> = Vec::new();
+    for part in common_name.split('.') {
+        let mut label = String::new();
+        for c in part.chars().flat_map(char::to_lowercase) {
+            let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            };
+            if !(c == '-' && label.ends_with('-')) {
+                label.push(c);
+            }
+        }
+        let label: String = label.trim_matches('-').chars().take(63).collect();
+        let label = label.trim_end_matches('-');
+        if !label.is_empty() {
+            labels.push(label.to_owned());
+        }
+    }
+    let mut name = String::new();
+    for label in labels {
+        // Whole labels only: a label cut at 253 could end in '-'.
+        let extra = usize::from(!name.is_empty()) + label.len();
+        if name.len() + extra > 253 {
+            break;
+        }
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(&label);
+    }
+    if name.is_empty() {
+        FALLBACK.to_owned()
+    } else {
+        name
+    }
+}
+
 /// RFC 1123 DNS subdomain check (lower-case), as Kubernetes uses for object names.
 pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
     if s.is_empty() {

@@ -29,7 +29,7 @@ pub use csr::{Csr, CsrBuilder, LABEL_CSR};
 pub use error::{Error, NotSignable};
 pub use kube::{
     API_VERSION, Condition, KIND, KubeCsr, MIN_EXPIRATION_SECONDS, Metadata, Spec, Status, Usage,
-    check_dns_subdomain, validate_signer_name,
+    check_dns_subdomain, object_name, validate_signer_name,
 };
 /// The one rendering of untrusted text for people (names, SANs, paths, values quoted in
 /// errors), from `kubepki-keys`: see [`kubepki_keys::escape`](mod@kubepki_keys::escape).

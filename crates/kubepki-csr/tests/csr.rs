@@ -325,3 +325,34 @@ fn manifest_as_kubectl_prints_it_with_managed_fields_is_read() -> R {
     assert_eq!(back.validate()?.common_name(), Some("jane"));
     Ok(())
 }
+
+/// Every string gives an object name the API server accepts: made from all short strings over an
+/// alphabet of the awkward characters (capitals, separators, dots, non-ASCII, a character whose
+/// lower case is two characters), and from long runs of each.
+#[test]
+fn object_name_is_always_a_valid_object_name() {
+    let alphabet = [
+        'a', 'Z', '9', '-', '.', '/', ':', ' ', '@', 'é', 'İ', '日', '_',
+    ];
+    let mut inputs: Vec<String> = vec![String::new()];
+    for _ in 0..4 {
+        let longer: Vec<String> = inputs
+            .iter()
+            .filter(|s| s.chars().count() == inputs.last().map_or(0, |l| l.chars().count()))
+            .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+            .collect();
+        inputs.extend(longer);
+    }
+    for c in alphabet {
+        inputs.push(c.to_string().repeat(300));
+        inputs.push(format!("{}.", c.to_string().repeat(70)).repeat(5));
+    }
+    assert!(inputs.len() > 30_000);
+    for s in &inputs {
+        let name = kubepki_csr::object_name(s);
+        assert!(
+            kubepki_csr::check_dns_subdomain(&name).is_ok(),
+            "{s:?} -> {name:?}"
+        );
+    }
+}

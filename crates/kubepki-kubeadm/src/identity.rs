@@ -31,6 +31,30 @@ pub struct UserSpec {
 }
 
 impl UserSpec {
+    /// The stem of the files written for this user (`STEM.key`, `STEM.csr`, `STEM-csr.yaml`,
+    /// `STEM-rbac.yaml`): the name with every character other than ASCII letters, digits, `-`
+    /// and `.` turned into `-`, cut to 100 characters so that the file names and the writer's
+    /// temporary names stay under the 255-byte limit of a file name. Case is kept.
+    ///
+    /// ```
+    /// use kubepki_kubeadm::UserSpec;
+    /// let u = UserSpec { name: "Jane/Doe".into(), groups: vec![] };
+    /// assert_eq!(u.file_stem(), "Jane-Doe");
+    /// ```
+    pub fn file_stem(&self) -> String {
+        self.name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(100)
+            .collect()
+    }
+
     /// The certificate subject.
     pub fn subject(&self) -> Result<Subject, Error> {
         if self.name.trim().is_empty() {
@@ -209,22 +233,8 @@ pub fn user_request(
     let subject = user.subject()?;
     let key = PrivateKey::generate(algorithm)?;
     let csr = CsrBuilder::new(subject).sign(&key)?;
-    let name = user
-        .name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect::<String>()
-        .trim_matches(['-', '.'])
-        .to_owned();
     let manifest = KubeCsr::new(
-        if name.is_empty() { "user" } else { &name },
+        &kubepki_csr::object_name(&user.name),
         &csr,
         SignerName::KubeApiserverClient.name(),
         &SignerName::KubeApiserverClient.default_usages(),
