@@ -297,9 +297,10 @@ pub struct NodeControlPlaneArgs {
 
 fn algorithm(flag: &str, s: &str) -> Result<KeyAlgorithm, CliError> {
     let a: KeyAlgorithm = s.parse().map_err(|e| flag_err(format!("{flag}: {e}")))?;
-    if a == KeyAlgorithm::Ed25519 {
+    if !kubepki_kubeadm::kubernetes_takes_key(a) {
         return Err(flag_err(format!(
-            "{flag}: Ed25519 client certificates are not accepted by the Kubernetes API server"
+            "{flag}: {a}: {}",
+            kubepki_kubeadm::KUBERNETES_KEYS_ONLY
         )));
     }
     Ok(a)

@@ -398,8 +398,11 @@ pub(crate) fn csr_differences(
 /// components do not take.
 fn csr_key_problems(csr: &Csr, want: KeyAlgorithm) -> Vec<String> {
     match kubepki_keys::public_key_algorithm(csr.public_key_der()) {
-        Ok(KeyAlgorithm::Ed25519) => {
-            vec!["has an Ed25519 key; Kubernetes components take RSA or ECDSA keys only".into()]
+        Ok(have) if !crate::kubernetes_takes_key(have) => {
+            vec![format!(
+                "has an {have} key; {}",
+                crate::KUBERNETES_KEYS_ONLY
+            )]
         }
         Ok(have) if have != want => vec![format!(
             "has an {have} key; the configuration's encryptionAlgorithm gives this item {want}"

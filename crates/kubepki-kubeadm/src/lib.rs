@@ -138,7 +138,7 @@ pub use rotate::{
     RotationStatus, RotationTarget, SIGNER_CERT, TargetChange, TargetStatus, ca_trust_bundle,
     rotate, rotate_in, rotation_status, rotation_status_in,
 };
-pub use rules::{Rule, RuleFailure};
+pub use rules::{KUBERNETES_KEYS_ONLY, Rule, RuleFailure, kubernetes_takes_key};
 pub use spec::{
     ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,
     DEFAULT_KUBECONFIG_DIR, DEFAULT_SERVICE_SUBNET,

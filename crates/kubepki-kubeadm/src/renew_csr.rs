@@ -296,10 +296,13 @@ pub fn sign_renewal_csrs(
             }
         };
         let mut problems = Vec::new();
-        if let Ok(KeyAlgorithm::Ed25519) = public_key_algorithm(csr.public_key_der()) {
-            problems.push(
-                "has an Ed25519 key; Kubernetes components take RSA or ECDSA keys only".to_owned(),
-            );
+        if let Ok(have) = public_key_algorithm(csr.public_key_der())
+            && !crate::kubernetes_takes_key(have)
+        {
+            problems.push(format!(
+                "has an {have} key; {}",
+                crate::KUBERNETES_KEYS_ONLY
+            ));
         }
         problems.extend(diffs);
         if !problems.is_empty() {

@@ -1690,10 +1690,10 @@ fn make_new(
         Some(_) => plan.algorithm,
         None => s.key.key.algorithm(),
     };
-    if alg == KeyAlgorithm::Ed25519 {
+    if !crate::kubernetes_takes_key(alg) {
         return Err(crate::error::invalid(
             "encryptionAlgorithm",
-            "Ed25519: Kubernetes components take RSA or ECDSA keys only",
+            format!("{alg}: {}", crate::KUBERNETES_KEYS_ONLY),
         ));
     }
     let key = PrivateKey::generate(alg)?;

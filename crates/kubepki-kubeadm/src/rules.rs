@@ -12,6 +12,24 @@ use time::OffsetDateTime;
 
 use crate::plan::{CertId, CertSpec, KubeconfigSpec, san_differences, subject_differences};
 
+/// Why Kubernetes refuses an Ed25519 key: its components (the API server's client-certificate
+/// authentication, kubelet, etcd through Go's TLS stack as Kubernetes configures it) take RSA and
+/// ECDSA keys only, and kubeadm's `encryptionAlgorithm` offers no other.
+pub const KUBERNETES_KEYS_ONLY: &str = "Kubernetes components take RSA or ECDSA keys only";
+
+/// Whether Kubernetes components take a key of `algorithm` (every RSA and ECDSA size kubepki
+/// makes; not Ed25519): the one place this rule is written, for every tree, renewal, rotation,
+/// CSR and identity command. The reason to print is [`KUBERNETES_KEYS_ONLY`].
+///
+/// ```
+/// use kubepki_keys::KeyAlgorithm;
+/// assert!(kubepki_kubeadm::kubernetes_takes_key(KeyAlgorithm::EcdsaP256));
+/// assert!(!kubepki_kubeadm::kubernetes_takes_key(KeyAlgorithm::Ed25519));
+/// ```
+pub fn kubernetes_takes_key(algorithm: kubepki_keys::KeyAlgorithm) -> bool {
+    algorithm != kubepki_keys::KeyAlgorithm::Ed25519
+}
+
 /// A rule an existing file must meet to be reused (and that `verify` checks): the `check`
 /// column of `verify`, and what [`crate::Error::NotReusable`] lists per file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

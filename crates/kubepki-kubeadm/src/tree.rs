@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_ca::Certificate;
 use kubepki_keys::files::{FolderLock, LockMode, lock_folder, read_limited};
-use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_keys::PrivateKey;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, malformed};
@@ -45,13 +45,17 @@ pub(crate) fn read_key(path: &Path) -> Result<PrivateKey, Error> {
 /// file at `path`.
 pub(crate) fn parse_key(path: &Path, bytes: &[u8]) -> Result<PrivateKey, Error> {
     let key = PrivateKey::from_pem(bytes).map_err(|e| malformed(path, e))?;
-    match key.algorithm() {
-        KeyAlgorithm::Ed25519 => Err(file_err(
+    if !crate::kubernetes_takes_key(key.algorithm()) {
+        return Err(file_err(
             path,
-            "is an Ed25519 key; Kubernetes components take RSA or ECDSA keys only",
-        )),
-        _ => Ok(key),
+            format!(
+                "is an {} key; {}",
+                key.algorithm(),
+                crate::KUBERNETES_KEYS_ONLY
+            ),
+        ));
     }
+    Ok(key)
 }
 
 /// Where a command reads a tree's files from: the folders (the caller holds the tree's lock),
