@@ -86,6 +86,8 @@ pub fn kubeadm_config(data: &[u8]) {
 
 /// What `kubepki inspect` does with arbitrary bytes: every parser in turn.
 pub fn inspect(data: &[u8]) {
+    // The detection `inspect` and `sign-request` share: total on any bytes.
+    let _ = kubepki_kubeadm::file_kind(data);
     if let Ok(blocks) = kubepki_keys::pem::decode_all(data) {
         for b in &blocks {
             let _ = kubepki_keys::describe_public_key(b.contents());

@@ -572,9 +572,8 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
             path: input.clone(),
             msg,
         };
-        let is_pem_csr =
-            String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE REQUEST-----");
-        let (mut manifest, json) = if is_pem_csr {
+        let kind = kubepki_kubeadm::file_kind(&bytes);
+        let (mut manifest, json) = if kind == kubepki_kubeadm::FileKind::Pem {
             let signer: SignerName = a
                 .signer_name
                 .as_deref()
@@ -599,7 +598,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
                 return Err(ferr("is a manifest; --signer-name is only for bare PEM CSRs (the manifest names its signer)".into()));
             }
             let m = KubeCsr::from_slice(&bytes).map_err(|e| ferr(e.to_string()))?;
-            let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            let json = matches!(kind, kubepki_kubeadm::FileKind::CsrManifest { json: true });
             (m, json)
         };
         let cert = sign_request(&ca, &manifest, ttl, now).map_err(|e| ferr(e.to_string()))?;

@@ -5,6 +5,7 @@ use std::path::Path;
 use kubepki_ca::{Certificate, rfc3339};
 use kubepki_csr::{Csr, Extensions, KubeCsr};
 use kubepki_keys::{PrivateKey, describe_public_key, oids, pem};
+use kubepki_kubeadm::FileKind;
 use serde_json::{Value, json};
 
 use crate::cmd::{CliError, Format, read};
@@ -43,7 +44,8 @@ pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
 }
 
 fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
-    if pem::looks_like_pem(data) {
+    let kind = kubepki_kubeadm::file_kind(data);
+    if kind == FileKind::Pem {
         let blocks = pem::decode_all(data).map_err(|e| e.to_string())?;
         let Some(first) = blocks.first() else {
             return Err("no PEM block found".into());
@@ -66,9 +68,7 @@ fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
                 .map_err(|e| e.to_string()),
         };
     }
-    if let Ok(text) = std::str::from_utf8(data)
-        && is_kubeconfig(text)
-    {
+    if kind == FileKind::Kubeconfig {
         // Files it names are read relative to it, as kubectl does; no key or token is shown.
         let report = kubepki_kubeadm::describe_kubeconfig(path, data).map_err(|e| match e {
             kubepki_kubeadm::Error::File { reason, .. } => reason,
@@ -81,9 +81,7 @@ fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
         }
         return Ok(Value::Object(v));
     }
-    if let Ok(text) = std::str::from_utf8(data)
-        && text.contains("CertificateSigningRequest")
-    {
+    if let FileKind::CsrManifest { .. } = kind {
         let m = KubeCsr::from_slice(data).map_err(|e| e.to_string())?;
         return Ok(manifest_json(&m));
     }
@@ -97,20 +95,6 @@ fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
         return Ok(key_json(&k));
     }
     Err("not a certificate, certificate request, private key, kubeconfig or CertificateSigningRequest manifest (PEM or DER)".into())
-}
-
-/// Whether `text` is a kubeconfig: YAML or JSON with `kind: Config` (or no kind, and
-/// `clusters`, as kubectl accepts).
-fn is_kubeconfig(text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(default)]
-        kind: String,
-        #[serde(default)]
-        clusters: Option<Value>,
-    }
-    kubepki_csr::yaml::from_str::<Head>(text)
-        .is_ok_and(|h| h.kind == "Config" || (h.kind.is_empty() && h.clusters.is_some()))
 }
 
 fn colon_hex(b: &[u8]) -> String {

@@ -77,6 +77,7 @@ mod export;
 mod external;
 mod identity;
 mod init;
+mod kind;
 mod kubeconfig;
 mod kubeconfig_edit;
 mod kubeconfig_report;
@@ -114,6 +115,7 @@ pub use init::{
     Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
     kubeconfig_yaml, run, run_with_ca_keys, write_folder,
 };
+pub use kind::{FileKind, file_kind};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Preferences, User,
     resolve_reference,

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::Certificate;
-use kubepki_keys::files::{FolderLock, LockMode, lock_folder, read_limited};
 use kubepki_keys::PrivateKey;
+use kubepki_keys::files::{FolderLock, LockMode, lock_folder, read_limited};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, malformed};
