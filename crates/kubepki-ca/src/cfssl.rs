@@ -688,3 +688,91 @@ pub fn gencert(
         key_pem,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type R = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn window_is_cfssls_rounded_minute_less_five() -> R {
+        let at = |s: &str| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339);
+        for (now, nb) in [
+            ("2026-12-03T20:06:38Z", "2026-12-03T20:02:00Z"),
+            ("2026-12-03T20:06:29.999Z", "2026-12-03T20:01:00Z"),
+            ("2026-12-03T20:06:30Z", "2026-12-03T20:02:00Z"),
+        ] {
+            let w = cfssl_window(at(now)?, Duration::hours(8760));
+            assert_eq!(w.not_before, at(nb)?, "{now}");
+            assert_eq!(w.not_after - w.not_before, Duration::hours(8760));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn hosts_split_as_cfssl_splits_them() {
+        let hosts: Vec<String> = [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "jane@example.com",
+            "spiffe://c/ns/x",
+            "*.example.com",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let san = split_hosts(&hosts);
+        assert_eq!(san.dns, ["localhost", "*.example.com"]);
+        assert_eq!(san.ips.len(), 2);
+        assert_eq!(san.emails, ["jane@example.com"]);
+        assert_eq!(san.uris, ["spiffe://c/ns/x"]);
+    }
+
+    #[test]
+    fn request_fields_map_to_subject_key_and_ca() -> R {
+        let req = CsrRequest::from_json(
+            br#"{"CN": "jane", "names": [{"C": "KR", "O": "a", "OU": ""}, {"O": "b"}],
+                "key": {"algo": "rsa"}, "ca": {"pathlen": 0}}"#,
+        )?;
+        let s = req.subject();
+        assert_eq!(s.organizations, ["a", "b"]);
+        assert_eq!(s.countries, ["KR"]);
+        assert!(s.organizational_units.is_empty());
+        assert_eq!(req.key_algorithm()?, KeyAlgorithm::Rsa2048);
+        assert_eq!(req.ca_params()?, (CFSSL_CA_VALIDITY, None));
+        let zero =
+            CsrRequest::from_json(br#"{"CN": "x", "ca": {"pathlen": 0, "pathlenzero": true}}"#)?;
+        assert_eq!(zero.ca_params()?.1, Some(0));
+        assert_eq!(zero.key_algorithm()?, KeyAlgorithm::EcdsaP256);
+        let Err(e) = CsrRequest::from_json(br#"{"CN": "x", "key": {"algo": "rsa", "bits": 2048}}"#)
+        else {
+            return Err("an unknown field was accepted".into());
+        };
+        assert!(e.to_string().contains("unknown field `bits`"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn profiles_resolve_usages_and_expiry() -> R {
+        let c = SigningConfig::from_json(
+            br#"{"signing": {"default": {"expiry": "100h"}, "profiles": {
+                "a": {"usages": ["client auth", "s/mime", "email protection", "signing"]},
+                "b": {"usages": ["key encipherment"], "expiry": "1h30m"}}}}"#,
+        )?;
+        let a = c.policy(Some("a"))?;
+        assert_eq!(a.key_usage, KeyUsage::DIGITAL_SIGNATURE);
+        assert_eq!(
+            a.ext_key_usage,
+            [ExtKeyUsage::ClientAuth, ExtKeyUsage::EmailProtection]
+        );
+        assert_eq!(a.expiry, Duration::hours(100));
+        assert_eq!(c.policy(Some("b"))?.expiry, Duration::minutes(90));
+        // The default profile has no usages: it cannot sign.
+        assert!(c.policy(None).is_err());
+        let bare =
+            SigningConfig::from_json(br#"{"signing": {"profiles": {"p": {"usages": ["any"]}}}}"#)?;
+        assert_eq!(bare.policy(Some("p"))?.expiry, CFSSL_LEAF_VALIDITY);
+        Ok(())
+    }
+}
