@@ -203,6 +203,22 @@ impl CaSpec {
     }
 }
 
+/// The extensions of a CA's own certificate that differ between the tools kubepki follows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaProfile {
+    /// kubeadm's: KeyUsage (critical) digitalSignature + keyEncipherment + keyCertSign, SAN
+    /// `DNS:<CN>` (the CN must then be printable ASCII, [`CaSpec::validate`]).
+    #[default]
+    Kubeadm,
+    /// cfssl's `gencert -initca`: KeyUsage (critical) keyCertSign + cRLSign, and the SANs of
+    /// the request's `hosts` (none when empty) (docs/cfssl.md).
+    Cfssl {
+        /// The SANs (`hosts` of the request).
+        subject_alt_names: SubjectAltNames,
+    },
+}
+
 /// What a new leaf certificate says.
 #[derive(Clone, Debug)]
 pub struct IssueSpec {
@@ -222,6 +238,9 @@ pub struct IssueSpec {
     pub ca_expiry: CaExpiry,
     /// An explicit serial (big-endian); `None` draws a random one in [1, 2^63 - 1].
     pub serial: Option<Vec<u8>>,
+    /// A SubjectKeyIdentifier derived from the public key this way; `None` (kubeadm's leaves)
+    /// leaves the extension out. cfssl's leaves carry one (docs/cfssl.md).
+    pub subject_key_id: Option<KeyIdMethod>,
 }
 
 impl IssueSpec {
@@ -236,6 +255,7 @@ impl IssueSpec {
             window,
             ca_expiry,
             serial: None,
+            subject_key_id: None,
         }
     }
 
@@ -297,8 +317,18 @@ impl CertificateAuthority {
         spec: &CaSpec,
         key: Arc<dyn CaSigningKey>,
     ) -> Result<Self, Error> {
+        Self::create_root_with_profile(spec, key, &CaProfile::Kubeadm)
+    }
+
+    /// [`Self::create_root_with_signing_key`] with the CA extensions of `profile` (kubeadm's or
+    /// cfssl's).
+    pub fn create_root_with_profile(
+        spec: &CaSpec,
+        key: Arc<dyn CaSigningKey>,
+        profile: &CaProfile,
+    ) -> Result<Self, Error> {
         check_algorithm(key.as_ref())?;
-        let cert = build_ca(spec, key.as_ref(), None)?;
+        let cert = build_ca(spec, key.as_ref(), None, profile)?;
         Ok(CertificateAuthority {
             cert,
             key: Some(key),
@@ -322,7 +352,7 @@ impl CertificateAuthority {
         key: Arc<dyn CaSigningKey>,
     ) -> Result<Self, Error> {
         check_algorithm(key.as_ref())?;
-        let cert = build_ca(spec, key.as_ref(), Some(parent))?;
+        let cert = build_ca(spec, key.as_ref(), Some(parent), &CaProfile::Kubeadm)?;
         Ok(CertificateAuthority {
             cert,
             key: Some(key),
@@ -433,6 +463,9 @@ impl CertificateAuthority {
             exts.push(Extension::ext_key_usage(&spec.ext_key_usage));
         }
         exts.push(Extension::basic_constraints(BasicConstraints::default()));
+        if let Some(method) = spec.subject_key_id {
+            exts.push(Extension::subject_key_id(&method.key_id(&spec.public_key)?));
+        }
         if let Some(ski) = self.cert.subject_key_id() {
             exts.push(Extension::authority_key_id(ski));
         }
@@ -596,15 +629,36 @@ fn build_ca(
     spec: &CaSpec,
     key: &dyn CaSigningKey,
     parent: Option<&CertificateAuthority>,
+    profile: &CaProfile,
 ) -> Result<Certificate, Error> {
-    spec.validate()?;
-    let Some(cn) = spec.subject.common_name.as_deref() else {
-        return Err(Error::EmptySubject);
+    let (key_usage, san) = match profile {
+        CaProfile::Kubeadm => {
+            spec.validate()?;
+            let Some(cn) = spec.subject.common_name.as_deref() else {
+                return Err(Error::EmptySubject);
+            };
+            let san = SubjectAltNames {
+                dns: vec![cn.to_owned()],
+                ..SubjectAltNames::default()
+            };
+            (CA_KEY_USAGE, san)
+        }
+        CaProfile::Cfssl { subject_alt_names } => {
+            if spec.subject.is_empty() {
+                return Err(Error::EmptySubject);
+            }
+            spec.subject.validate()?;
+            subject_alt_names.validate()?;
+            (
+                KeyUsage::KEY_CERT_SIGN.union(KeyUsage::CRL_SIGN),
+                subject_alt_names.clone(),
+            )
+        }
     };
     spec.window.check()?;
     let ski = spec.key_id.key_id(key.public_key_der())?;
     let mut exts = vec![
-        Extension::key_usage(CA_KEY_USAGE),
+        Extension::key_usage(key_usage),
         Extension::basic_constraints(BasicConstraints {
             ca: true,
             path_len: spec.path_len,
@@ -622,11 +676,9 @@ fn build_ca(
         }
         None => (subject_der.clone(), key, spec.window),
     };
-    let san = SubjectAltNames {
-        dns: vec![cn.to_owned()],
-        ..SubjectAltNames::default()
-    };
-    exts.push(Extension::subject_alt_name(&san, false));
+    if !san.is_empty() {
+        exts.push(Extension::subject_alt_name(&san, spec.subject.is_empty()));
+    }
     let tbs = tbs(
         &random_serial()?,
         signer.signature_algorithm(),

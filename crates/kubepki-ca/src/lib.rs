@@ -38,13 +38,14 @@
 
 mod authority;
 mod certificate;
+pub mod cfssl;
 mod duration;
 mod error;
 mod signer;
 mod signing;
 
 pub use authority::{
-    BACKDATE, CA_KEY_USAGE, CaExpiry, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
+    BACKDATE, CA_KEY_USAGE, CaExpiry, CaProfile, CaSpec, CertificateAuthority, DEFAULT_CA_VALIDITY,
     DEFAULT_LEAF_VALIDITY, IssueSpec, KeyIdMethod, LEAF_KEY_USAGE, Profile, Window,
 };
 pub use certificate::{Certificate, LABEL_CERTIFICATE, rfc3339};

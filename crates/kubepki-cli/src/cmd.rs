@@ -100,7 +100,7 @@ fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)
 }
 
-fn write_err(e: kubepki_keys::Error) -> CliError {
+pub(crate) fn write_err(e: kubepki_keys::Error) -> CliError {
     match e {
         kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
         kubepki_keys::Error::Exists { path } => CliError::File {
@@ -111,7 +111,7 @@ fn write_err(e: kubepki_keys::Error) -> CliError {
     }
 }
 
-fn batch(force: bool) -> FileBatch {
+pub(crate) fn batch(force: bool) -> FileBatch {
     if force {
         FileBatch::overwriting()
     } else {
@@ -155,6 +155,9 @@ enum Command {
     /// Node credentials: worker kubelet.conf, kubelet serving certs, extra control-plane nodes.
     #[command(subcommand)]
     Node(crate::identity::NodeCommand),
+    /// cfssl's JSON request and signing-config files: gencert (docs/cfssl.md).
+    #[command(subcommand)]
+    Cfssl(crate::cfssl::CfsslCommand),
 }
 
 #[derive(Args, Debug)]
@@ -338,6 +341,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(c) => crate::identity::user(c),
         Command::SignRequest(a) => crate::identity::sign_request_cmd(*a),
         Command::Node(c) => crate::identity::node(c),
+        Command::Cfssl(c) => crate::cfssl::run(c),
     }
 }
 

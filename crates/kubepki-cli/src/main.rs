@@ -6,6 +6,7 @@
 #[macro_use]
 mod out;
 mod certs;
+mod cfssl;
 mod cmd;
 mod flags;
 mod hsm;

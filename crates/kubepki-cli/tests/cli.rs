@@ -9,6 +9,7 @@ use kubepki_csr::KubeCsr;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
+mod cfssl;
 mod common;
 use common::kubepki;
 
