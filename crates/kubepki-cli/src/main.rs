@@ -12,6 +12,7 @@ mod hsm;
 mod identity;
 mod init;
 mod inspect;
+mod progress;
 mod renew_csr;
 mod rotate;
 
