@@ -704,6 +704,7 @@ fn sign_certificate(
     let signature = key
         .sign(tbs)
         .map_err(|source| Error::Signing { ca: ca(), source })?;
+    kubepki_keys::progress::certificate_signed();
     let alg = key.signature_algorithm().algorithm_identifier_der();
     Certificate::from_der(&w::sequence(&[tbs, &alg, &w::bit_string(&signature)]))
 }

@@ -337,13 +337,15 @@ fn renew_cmd(a: RenewArgs) -> Result<(), CliError> {
     let targets = parse_renew_name(&spec, &a.name).map_err(lib_err)?;
     a.keys.check()?;
     let ca_keys = a.keys.open()?;
-    let (done, warnings) = kubepki_kubeadm::renew_with_ca_keys(
-        &spec,
-        &targets,
-        alg,
-        &ca_keys,
-        OffsetDateTime::now_utc(),
-    )
+    let (done, warnings) = crate::progress::during(true, || {
+        kubepki_kubeadm::renew_with_ca_keys(
+            &spec,
+            &targets,
+            alg,
+            &ca_keys,
+            OffsetDateTime::now_utc(),
+        )
+    })
     .map_err(lib_err)?;
     for w in &warnings {
         diag!("warning: {}", crate::out::esc(w));
@@ -398,7 +400,7 @@ fn generate(a: GenerateArgs) -> Result<(), CliError> {
         diag!("warning: {}", crate::out::esc(w));
     }
     let plan = a.flags.plan(&spec)?;
-    let done = generate_csrs(&plan).map_err(lib_err)?;
+    let done = crate::progress::during(true, || generate_csrs(&plan)).map_err(lib_err)?;
     for k in &done.kept {
         match k {
             Kept::AwaitingSignature { name, csr } => outln!(

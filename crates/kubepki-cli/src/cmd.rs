@@ -123,6 +123,9 @@ pub(crate) fn batch(force: bool) -> FileBatch {
 #[derive(Parser, Debug)]
 #[command(name = "kubepki", version, about, long_about = None)]
 pub struct Cli {
+    /// Show no progress on standard error while keys are generated (docs/certs.md, "Progress").
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -328,6 +331,7 @@ pub enum Format {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    crate::progress::set_quiet(cli.quiet);
     match cli.command {
         Command::Keygen(a) => keygen(a),
         Command::Csr(a) => csr(*a),

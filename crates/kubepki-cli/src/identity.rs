@@ -739,12 +739,14 @@ pub fn node(cmd: NodeCommand) -> Result<(), CliError> {
             a.keys.check()?;
             a.keys.check_plan(&plan)?;
             let ca_keys = a.keys.open()?;
-            let r = kubepki_kubeadm::control_plane_node_with_ca_keys(
-                &plan,
-                &a.from_cert_dir,
-                &ca_keys,
-                OffsetDateTime::now_utc(),
-            )
+            let r = crate::progress::during(true, || {
+                kubepki_kubeadm::control_plane_node_with_ca_keys(
+                    &plan,
+                    &a.from_cert_dir,
+                    &ca_keys,
+                    OffsetDateTime::now_utc(),
+                )
+            })
             .map_err(lib_err)?;
             for p in &r.written {
                 outln!("[node] Wrote {}", esc_path(p))?;

@@ -230,21 +230,25 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     a.keys.check()?;
     a.keys.check_plan(&plan)?;
     let ca_keys = a.keys.open()?;
+    let progress = !a.dry_run && matches!(a.output, Output::Text);
     let (mut report, sink) = match a.export {
         None => (
-            kubepki_kubeadm::run_with_ca_keys(
-                &plan,
-                &selection,
-                &ca_keys,
-                OffsetDateTime::now_utc(),
-                a.dry_run,
-            )
+            crate::progress::during(progress, || {
+                kubepki_kubeadm::run_with_ca_keys(
+                    &plan,
+                    &selection,
+                    &ca_keys,
+                    OffsetDateTime::now_utc(),
+                    a.dry_run,
+                )
+            })
             .map_err(lib_err)?,
             Sink::Folder,
         ),
         Some(format) => {
-            let (report, files) =
-                export(&plan, &selection, &ca_keys, format, export_dest.as_deref())?;
+            let (report, files) = crate::progress::during(progress, || {
+                export(&plan, &selection, &ca_keys, format, export_dest.as_deref())
+            })?;
             // The file as given, shown escaped (a name that is not UTF-8 included): never
             // "standard output" for a file.
             let dest = export_dest

@@ -104,8 +104,10 @@ pub fn renew(
             .csr_dir
             .as_ref()
             .ok_or_else(|| CliError::Usage("--csr-only needs --csr-dir".into()))?;
-        let done =
-            write_renewal_csrs(spec, &targets, algorithm, dir, f.overwrite).map_err(lib_err)?;
+        let done = crate::progress::during(f.output == Output::Text, || {
+            write_renewal_csrs(spec, &targets, algorithm, dir, f.overwrite)
+        })
+        .map_err(lib_err)?;
         if f.output == Output::Json {
             let items: Vec<Value> = done
                 .iter()

@@ -84,7 +84,10 @@ pub fn run(a: RotateArgs) -> Result<(), CliError> {
         opts.algorithm = Some(spec.encryption_algorithm);
     }
     opts.from_cert_dir = a.from_cert_dir.clone();
-    let done = rotate(&spec, phase, &opts, OffsetDateTime::now_utc()).map_err(lib_err)?;
+    let done = crate::progress::during(a.output == Format::Text, || {
+        rotate(&spec, phase, &opts, OffsetDateTime::now_utc())
+    })
+    .map_err(lib_err)?;
     for w in &done.warnings {
         diag!("warning: {}", esc(w));
     }

@@ -676,3 +676,94 @@ fn the_version_flag_applies_while_the_config_is_read() -> R {
     assert_eq!(count_files(&d.join("out")), 0, "a dry run writes nothing");
     Ok(())
 }
+
+/// What `init` with [`BASE`] and `--kubernetes-version v1.37.0` printed on standard output
+/// before it had a progress display (made by the build of the commit before it; standard
+/// error was empty).
+const REPORT_BEFORE_PROGRESS: &str = include_str!("data/init-report.txt");
+
+/// `init` with [`BASE`] under a pseudo-terminal (`script` of util-linux, which CI installs):
+/// everything the terminal received, standard output and standard error together.
+fn init_on_a_terminal(dir: &Path, extra: &[&str], term: &str) -> Res<String> {
+    let mut cmd = vec![common::BIN, "init", "--kubernetes-version", "v1.37.0"];
+    cmd.extend_from_slice(extra);
+    cmd.extend_from_slice(&BASE);
+    // Every word is a plain path or flag here; quoted for the shell all the same.
+    let line: Vec<String> = cmd.iter().map(|w| format!("'{w}'")).collect();
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+        .current_dir(dir)
+        .env("TERM", term)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("script (util-linux) could not run: {e}"))?;
+    let text = String::from_utf8(out.stdout)?;
+    if out.status.code() != Some(0) {
+        return Err(format!("init under script exited {:?}: {text}", out.status.code()).into());
+    }
+    Ok(text)
+}
+
+#[test]
+fn without_a_terminal_the_output_is_what_it_was_before_progress() -> R {
+    let dir = tempfile::tempdir()?;
+    // TERM names a capable terminal: what keeps progress out is that stderr is a pipe.
+    let mut a = vec!["init", "--kubernetes-version", "v1.37.0"];
+    a.extend_from_slice(&BASE);
+    let out = std::process::Command::new(common::BIN)
+        .args(&a)
+        .current_dir(dir.path())
+        .env("TERM", "xterm-256color")
+        .output()?;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout)?, REPORT_BEFORE_PROGRESS);
+    assert_eq!(String::from_utf8(out.stderr)?, "");
+    Ok(())
+}
+
+#[test]
+fn on_a_terminal_progress_is_shown_then_wiped_before_the_same_report() -> R {
+    let dir = tempfile::tempdir()?;
+    let tty = init_on_a_terminal(dir.path(), &[], "xterm")?;
+    // The 16 new RSA keys are counted (a redraw at most every 50 ms: not every count shows).
+    assert!(tty.contains(" generating keys: "), "{tty:?}");
+    assert!(tty.contains(" of 16"), "{tty:?}");
+    // Each redraw and the final wipe clear the line (CR, ESC [2K); what follows the last one
+    // is the report, byte for byte (the terminal turns each LF into CR LF).
+    let Some(at) = tty.rfind("\r\u{1b}[2K") else {
+        return Err(format!("no line was cleared: {tty:?}").into());
+    };
+    let report = &tty[at + "\r\u{1b}[2K".len()..];
+    assert_eq!(report.replace("\r\n", "\n"), REPORT_BEFORE_PROGRESS);
+    assert!(!report.contains('\u{1b}'), "{report:?}");
+
+    // No progress with --quiet, with -o json, or on a terminal that cannot redraw a line:
+    // not one escape sequence, the report exactly as without a terminal.
+    for (extra, term) in [
+        (&["--quiet"][..], "xterm"),
+        (&["-q"][..], "xterm"),
+        (&[][..], "dumb"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let tty = init_on_a_terminal(
+            dir.path(),
+            &[extra, &["--encryption-algorithm", "ECDSA-P256"]].concat(),
+            term,
+        )?;
+        assert!(!tty.contains('\u{1b}'), "{extra:?} {term}: {tty:?}");
+        assert_eq!(
+            tty.replace("\r\n", "\n"),
+            REPORT_BEFORE_PROGRESS.replace("RSA-2048", "ECDSA-P256"),
+            "{extra:?} {term}"
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let tty = init_on_a_terminal(
+        dir.path(),
+        &["-o", "json", "--encryption-algorithm", "ECDSA-P256"],
+        "xterm",
+    )?;
+    assert!(!tty.contains('\u{1b}'), "{tty:?}");
+    assert!(tty.starts_with('{'), "{tty:?}");
+    Ok(())
+}

@@ -28,6 +28,7 @@ pub mod oids;
 mod parallel;
 pub mod pem;
 mod private_key;
+pub mod progress;
 mod signature;
 
 pub use algorithm::KeyAlgorithm;

@@ -649,3 +649,94 @@ fn invalid_inputs_name_their_field() -> R {
     }
     Ok(())
 }
+
+/// Every progress event of an observed call, with the thread that reported it.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<(kubepki_keys::progress::Event, std::thread::ThreadId)>>);
+
+impl kubepki_keys::progress::Progress for Seen {
+    fn event(&self, event: kubepki_keys::progress::Event) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((event, std::thread::current().id()));
+        }
+    }
+}
+
+impl Seen {
+    fn events(&self) -> Vec<kubepki_keys::progress::Event> {
+        self.0
+            .lock()
+            .map(|s| s.iter().map(|(e, _)| *e).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn progress_counts_the_keys_signatures_and_files_of_init_and_renew() -> R {
+    use kubepki_keys::progress::{Event, observe};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir()?;
+    let s = spec(dir.path());
+    let plan = Plan::new(&s)?;
+    let seen = Arc::new(Seen::default());
+    let caller = std::thread::current().id();
+    observe(seen.clone(), || run(&plan, &Selection::all(), now(), false))?;
+    let events = seen.events();
+    // The default tree: 16 RSA-2048 keys (3 CAs, 7 leaves, 5 kubeconfigs, sa.key) in one
+    // batch, each counted once whichever thread made it; 15 certificates signed (the CAs'
+    // own, the leaves', the kubeconfigs'); the 27 files written as one batch.
+    assert_eq!(events.first(), Some(&Event::KeysStarted { total: 16 }));
+    let mut done: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::KeyGenerated { done, total: 16 } => Some(*done),
+            _ => None,
+        })
+        .collect();
+    done.sort_unstable();
+    assert_eq!(done, (1..=16).collect::<Vec<_>>());
+    let signed: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Signed { .. }))
+        .collect();
+    assert_eq!(signed.len(), 15);
+    assert_eq!(signed.last(), Some(&&Event::Signed { done: 15 }));
+    assert_eq!(events.last(), Some(&Event::Writing { files: 27 }));
+    assert_eq!(events.len(), 1 + 16 + 15 + 1);
+    // On two cores or more the RSA keys are made on worker threads, never on the caller's:
+    // the observer is reached from them.
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    let from_workers = seen
+        .0
+        .lock()
+        .map(|s| {
+            s.iter()
+                .filter(|(e, t)| matches!(e, Event::KeyGenerated { .. }) && *t != caller)
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(from_workers, if parallel { 16 } else { 0 });
+
+    // Outside `observe` nothing is reported.
+    kubepki_keys::generate_many(&[KeyAlgorithm::EcdsaP256; 2])?;
+    assert_eq!(seen.events().len(), events.len());
+
+    // `certs renew all`: 11 new keys (kubeadm does not renew kubelet.conf), 11 certificates,
+    // 18 files replaced as one batch (7 leaves' certificate and key, 4 kubeconfigs).
+    let renewing = Arc::new(Seen::default());
+    let targets = kubepki_kubeadm::renew_targets(&s);
+    let (renewed, _) = observe(renewing.clone(), || {
+        kubepki_kubeadm::renew(&s, &targets, None, now())
+    })?;
+    assert_eq!(renewed.len(), 11);
+    let events = renewing.events();
+    assert_eq!(events.first(), Some(&Event::KeysStarted { total: 11 }));
+    assert!(events.contains(&Event::KeyGenerated {
+        done: 11,
+        total: 11
+    }));
+    assert!(events.contains(&Event::Signed { done: 11 }));
+    assert!(!events.contains(&Event::Signed { done: 12 }));
+    assert_eq!(events.last(), Some(&Event::Writing { files: 18 }));
+    Ok(())
+}

@@ -489,6 +489,11 @@ impl FileBatch {
     }
 
     fn commit_inner(&mut self) -> Result<(), Error> {
+        if !self.staged.is_empty() {
+            crate::progress::emit(crate::progress::Event::Writing {
+                files: self.staged.len(),
+            });
+        }
         let overwrite = self.overwrite;
         for s in &self.staged {
             check_target(
