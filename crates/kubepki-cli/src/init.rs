@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_kubeadm::{
-    Action, CertId, Item, ItemKind, KubeconfigId, Plan, Report, Selection, Tree, build,
-};
+use kubepki_kubeadm::{Action, CertId, Item, ItemKind, Plan, Report, Selection, Tree, build};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -174,8 +172,12 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     }
     let selection = match &a.sub {
         None => Selection::all(),
-        Some(InitSub::Phase(Phase::Certs { name })) => certs_selection(name)?,
-        Some(InitSub::Phase(Phase::Kubeconfig { name })) => kubeconfig_selection(name)?,
+        Some(InitSub::Phase(Phase::Certs { name })) => {
+            Selection::certs_phase(name).map_err(flag_err)?
+        }
+        Some(InitSub::Phase(Phase::Kubeconfig { name })) => {
+            Selection::kubeconfig_phase(name).map_err(flag_err)?
+        }
         Some(InitSub::Phase(Phase::Rbac { out })) => {
             for w in &config_warnings {
                 diag!("warning: {}", esc(w));
@@ -427,30 +429,6 @@ fn export(
         }
     }
     Ok((applied.into_report(Vec::new(), Vec::new()), tree.len()))
-}
-
-fn certs_selection(name: &str) -> Result<Selection, CliError> {
-    if name == "all" {
-        return Ok(Selection::all_certs());
-    }
-    let mut s = Selection::none();
-    if name == "sa" {
-        s.sa = true;
-    } else {
-        s.certs
-            .push(CertId::from_name(name).map_err(|e| flag_err(format!("{e}, all, sa")))?);
-    }
-    Ok(s)
-}
-
-fn kubeconfig_selection(name: &str) -> Result<Selection, CliError> {
-    if name == "all" {
-        return Ok(Selection::all_kubeconfigs());
-    }
-    let mut s = Selection::none();
-    s.kubeconfigs
-        .push(KubeconfigId::from_name(name).map_err(|e| flag_err(format!("{e}, all")))?);
-    Ok(s)
 }
 
 fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError> {

@@ -46,6 +46,58 @@ impl Selection {
         }
     }
 
+    /// What `init phase certs NAME` makes: `all` (every certificate and the service-account
+    /// keys), `sa`, or one certificate by kubeadm's name (`apiserver`, `etcd-ca`, `etcd/ca`).
+    ///
+    /// ```
+    /// use kubepki_kubeadm::{CertId, Selection};
+    /// assert_eq!(Selection::certs_phase("etcd-ca")?.certs, [CertId::EtcdCa]);
+    /// assert!(Selection::certs_phase("sa")?.sa);
+    /// assert!(Selection::certs_phase("admin.conf").is_err());
+    /// # Ok::<(), kubepki_kubeadm::Error>(())
+    /// ```
+    pub fn certs_phase(name: &str) -> Result<Self, Error> {
+        match name {
+            "all" => Ok(Selection::all_certs()),
+            "sa" => Ok(Selection {
+                sa: true,
+                ..Selection::none()
+            }),
+            _ => match CertId::from_name(name) {
+                Ok(id) => Ok(Selection {
+                    certs: vec![id],
+                    ..Selection::none()
+                }),
+                Err(Error::UnknownName { kind, given, valid }) => Err(Error::UnknownName {
+                    kind,
+                    given,
+                    valid: format!("{valid}, all, sa"),
+                }),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// What `init phase kubeconfig NAME` makes: `all`, or one kubeconfig by phase or file name
+    /// (`admin`, `admin.conf`).
+    pub fn kubeconfig_phase(name: &str) -> Result<Self, Error> {
+        if name == "all" {
+            return Ok(Selection::all_kubeconfigs());
+        }
+        match KubeconfigId::from_name(name) {
+            Ok(id) => Ok(Selection {
+                kubeconfigs: vec![id],
+                ..Selection::none()
+            }),
+            Err(Error::UnknownName { kind, given, valid }) => Err(Error::UnknownName {
+                kind,
+                given,
+                valid: format!("{valid}, all"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every certificate and the service-account keys (`init phase certs all`).
     pub fn all_certs() -> Self {
         Selection {
