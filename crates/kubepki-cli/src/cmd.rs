@@ -100,7 +100,7 @@ fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)
 }
 
-fn write_err(e: kubepki_keys::Error) -> CliError {
+pub(crate) fn write_err(e: kubepki_keys::Error) -> CliError {
     match e {
         kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
         kubepki_keys::Error::Exists { path } => CliError::File {
@@ -121,7 +121,7 @@ fn batch(force: bool) -> FileBatch {
 
 /// kubepki: offline Kubernetes PKI.
 #[derive(Parser, Debug)]
-#[command(name = "kubepki", version, about, long_about = None)]
+#[command(name = "kubepki", version, long_version = crate::meta::long_version(), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -155,6 +155,13 @@ enum Command {
     /// Node credentials: worker kubelet.conf, kubelet serving certs, extra control-plane nodes.
     #[command(subcommand)]
     Node(crate::identity::NodeCommand),
+    /// Print the version, git commit, crypto backend and how this binary was built.
+    Version(crate::meta::VersionArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completion(crate::meta::CompletionArgs),
+    /// Write the man pages (cargo dist-man).
+    #[command(hide = true)]
+    ManPages(crate::meta::ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -337,6 +344,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(c) => crate::identity::user(c),
         Command::SignRequest(a) => crate::identity::sign_request_cmd(*a),
         Command::Node(c) => crate::identity::node(c),
+        Command::Version(a) => crate::meta::version(&a),
+        Command::Completion(a) => crate::meta::completion(&a),
+        Command::ManPages(a) => crate::meta::man_pages(&a),
     }
 }
 

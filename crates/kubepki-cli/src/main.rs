@@ -12,6 +12,7 @@ mod hsm;
 mod identity;
 mod init;
 mod inspect;
+mod meta;
 mod renew_csr;
 mod rotate;
 
