@@ -163,35 +163,45 @@ fn check_static(elf: &[u8]) -> Res<()> {
     const PT_DYNAMIC: u32 = 2;
     const PT_INTERP: u32 = 3;
     const DT_NEEDED: u64 = 1;
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    // Every read is bounds-checked: a malformed file is an error, never a panic.
+    let bytes = |o: usize, n: usize| o.checked_add(n).and_then(|end| elf.get(o..end));
+    let u16_at = |o: usize| {
+        bytes(o, 2)
+            .and_then(|b| b.try_into().ok())
+            .map(u16::from_le_bytes)
+    };
     let u32_at = |o: usize| {
-        elf.get(o..o + 4)
+        bytes(o, 4)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_le_bytes)
     };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
+    let usize_at = |o: usize| {
+        bytes(o, 8)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_le_bytes)
+            .and_then(|v| usize::try_from(v).ok())
     };
     if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
         return Err("not a little-endian ELF64 file".into());
     }
-    let bad = || "truncated ELF header".to_string();
-    let phoff = usize::try_from(u64_at(0x20).ok_or_else(bad)?).map_err(|e| e.to_string())?;
+    let bad = || "malformed ELF headers".to_string();
+    let phoff = usize_at(0x20).ok_or_else(bad)?;
     let phentsize = usize::from(u16_at(0x36).ok_or_else(bad)?);
     let phnum = usize::from(u16_at(0x38).ok_or_else(bad)?);
     for i in 0..phnum {
-        let ph = phoff + i * phentsize;
+        let ph = i
+            .checked_mul(phentsize)
+            .and_then(|o| o.checked_add(phoff))
+            .ok_or_else(bad)?;
         match u32_at(ph).ok_or_else(bad)? {
             PT_INTERP => return Err("has a program interpreter (dynamically linked)".into()),
             PT_DYNAMIC => {
-                let off =
-                    usize::try_from(u64_at(ph + 8).ok_or_else(bad)?).map_err(|e| e.to_string())?;
-                let size =
-                    usize::try_from(u64_at(ph + 32).ok_or_else(bad)?).map_err(|e| e.to_string())?;
-                for e in (off..off + size).step_by(16) {
-                    if u64_at(e).ok_or_else(bad)? == DT_NEEDED {
+                let off = usize_at(ph.saturating_add(8)).ok_or_else(bad)?;
+                let size = usize_at(ph.saturating_add(32)).ok_or_else(bad)?;
+                let table = bytes(off, size).ok_or_else(bad)?;
+                // Elf64_Dyn: d_tag (8 bytes), d_un (8 bytes).
+                for entry in table.chunks_exact(16) {
+                    if entry.get(..8) == Some(DT_NEEDED.to_le_bytes().as_slice()) {
                         return Err("needs a shared library (DT_NEEDED)".into());
                     }
                 }
@@ -219,4 +229,23 @@ fn dist_man() -> Res<()> {
         .arg("man-pages")
         .arg("--out-dir")
         .arg(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_static;
+
+    /// The test executable itself is dynamically linked (cargo's default): refused. The static
+    /// case is checked on the real binary by crates/kubepki-cli/tests/release.rs with readelf.
+    #[test]
+    fn a_dynamic_executable_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let me = std::fs::read(std::env::current_exe()?)?;
+        let Err(e) = check_static(&me) else {
+            return Err("a dynamic executable passed".into());
+        };
+        assert!(e.contains("interpreter"), "{e}");
+        assert!(check_static(b"#!/bin/sh\n").is_err());
+        assert!(check_static(&me[..0x30]).is_err());
+        Ok(())
+    }
 }
