@@ -120,11 +120,11 @@ fi
 (cd benches/scripts/kubeadm-peer && go build -o "$work/kubeadm-peer" .)
 # The peer is a static executable, as Go builds it and as kubeadm ships; kubepki is measured both
 # as `cargo build --release` makes it (dynamically linked) and as a static executable (glibc
-# crt-static, the release binary an air-gapped site carries): the ratios against Go use the static
-# one, `init_dynamic` lines the other.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p kubepki-cli \
-    --target x86_64-unknown-linux-gnu >/dev/null 2>&1
-static_bin=target/x86_64-unknown-linux-gnu/release/kubepki
+# crt-static, the release binary an air-gapped site carries, built as a release is: `cargo
+# dist-static`, docs/install.md): the ratios against Go use the static one, `init_dynamic` lines
+# the other.
+cargo dist-static >/dev/null 2>&1
+static_bin=target/dist/kubepki-$(cargo pkgid -p kubepki-cli | sed 's/.*[#@]//')-x86_64-linux
 file -L "$static_bin" | grep -q "static" || { echo "$static_bin: not static" >&2; exit 1; }
 echo "measure go_version=$(go env GOVERSION)"
 echo "measure cpu_avx512ifma_count=$(grep -c avx512ifma /proc/cpuinfo || true)"

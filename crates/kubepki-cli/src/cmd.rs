@@ -121,7 +121,7 @@ pub(crate) fn batch(force: bool) -> FileBatch {
 
 /// kubepki: offline Kubernetes PKI.
 #[derive(Parser, Debug)]
-#[command(name = "kubepki", version, about, long_about = None)]
+#[command(name = "kubepki", version, long_version = crate::meta::long_version(), about, long_about = None)]
 pub struct Cli {
     /// Show no progress on standard error while keys are generated (docs/certs.md, "Progress").
     #[arg(short, long, global = true)]
@@ -161,6 +161,13 @@ enum Command {
     /// cfssl's JSON request and signing-config files: gencert (docs/cfssl.md).
     #[command(subcommand)]
     Cfssl(crate::cfssl::CfsslCommand),
+    /// Print the version, git commit, crypto backend and how this binary was built.
+    Version(crate::meta::VersionArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completion(crate::meta::CompletionArgs),
+    /// Write the man pages (cargo dist-man).
+    #[command(hide = true)]
+    ManPages(crate::meta::ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -346,6 +353,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::SignRequest(a) => crate::identity::sign_request_cmd(*a),
         Command::Node(c) => crate::identity::node(c),
         Command::Cfssl(c) => crate::cfssl::run(c),
+        Command::Version(a) => crate::meta::version(&a),
+        Command::Completion(a) => crate::meta::completion(&a),
+        Command::ManPages(a) => crate::meta::man_pages(&a),
     }
 }
 

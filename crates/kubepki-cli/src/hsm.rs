@@ -127,9 +127,12 @@ fn parse(flag: &str, text: &str) -> Result<kubepki_pkcs11::Pkcs11Uri, CliError> 
 
 #[cfg(not(feature = "pkcs11"))]
 fn no_support(flag: &str) -> CliError {
-    CliError::Usage(format!(
-        "{flag}: this kubepki was built without PKCS#11 support (cargo feature \"pkcs11\")"
-    ))
+    let why = if cfg!(target_feature = "crt-static") {
+        "the static release binary cannot load a PKCS#11 module (docs/hsm.md); use the dynamically linked kubepki"
+    } else {
+        "this kubepki was built without PKCS#11 support (cargo feature \"pkcs11\")"
+    };
+    CliError::Usage(format!("{flag}: {why}"))
 }
 
 impl Hsm {

@@ -13,6 +13,7 @@ mod hsm;
 mod identity;
 mod init;
 mod inspect;
+mod meta;
 mod progress;
 mod renew_csr;
 mod rotate;
