@@ -327,7 +327,7 @@ struct InspectArgs {
     output: Format,
 }
 
-/// Output formats of `inspect`.
+/// Output formats of the commands that take `-o text|json` (`inspect`, `version`).
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     /// Human-readable text.
