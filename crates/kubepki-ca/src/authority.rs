@@ -242,7 +242,8 @@ pub struct IssueSpec {
     pub window: Window,
     /// What to do if the window ends after the CA's.
     pub ca_expiry: CaExpiry,
-    /// An explicit serial (big-endian); `None` draws a random one in [1, 2^63 - 1].
+    /// An explicit serial (big-endian, positive, at most 20 octets as encoded: RFC 5280
+    /// 4.1.2.2); `None` draws a random one in [1, 2^63 - 1].
     pub serial: Option<Vec<u8>>,
     /// A SubjectKeyIdentifier derived from the public key this way; `None` (kubeadm's leaves)
     /// leaves the extension out. cfssl's leaves carry one (docs/cfssl.md).
