@@ -1,9 +1,12 @@
-//! The few DER structures a token's raw key and signature values go into, built from `der`
-//! and `spki` types: `CKA_EC_PARAMS` (a curve's OID), a `SubjectPublicKeyInfo` from an RSA
-//! modulus and exponent or an EC point, and an `ECDSA-Sig-Value` from the raw `r || s`.
+//! The few DER structures a token's raw key and signature values go into, built from `sec1`,
+//! `pkcs1`, `spki` and `der` types: `CKA_EC_PARAMS` (a named curve), a `SubjectPublicKeyInfo`
+//! from an RSA modulus and exponent or an EC point, and an `ECDSA-Sig-Value` from the raw
+//! `r || s` (the one structure no crate in the tree has without `ecdsa`: a derived SEQUENCE).
 
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, PrintableStringRef, UintRef};
 use der::{Decode, Encode, Sequence, Tag, Tagged};
+use pkcs1::RsaPublicKeyRef;
+use sec1::EcParameters;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -32,9 +35,11 @@ impl Curve {
         }
     }
 
-    /// `CKA_EC_PARAMS` for a new key: the DER OID of the curve.
+    /// `CKA_EC_PARAMS` for a new key: the named curve (DER of its OID).
     pub(crate) fn ec_params(self) -> Result<Vec<u8>, String> {
-        self.oid().to_der().map_err(|e| e.to_string())
+        EcParameters::NamedCurve(self.oid())
+            .to_der()
+            .map_err(|e| e.to_string())
     }
 
     /// The curve of `CKA_EC_PARAMS`: a DER OID, or, for Ed25519 as older modules give it, the
@@ -42,7 +47,7 @@ impl Curve {
     fn from_ec_params(params: &[u8]) -> Option<Self> {
         let any = AnyRef::from_der(params).ok()?;
         match any.tag() {
-            Tag::ObjectIdentifier => match ObjectIdentifier::try_from(any).ok()? {
+            Tag::ObjectIdentifier => match EcParameters::from_der(params).ok()?.named_curve()? {
                 PRIME256V1 => Some(Curve::P256),
                 SECP384R1 => Some(Curve::P384),
                 ID_ED25519 => Some(Curve::Ed25519),
@@ -72,13 +77,6 @@ struct EcdsaSigValue<'a> {
     s: UintRef<'a>,
 }
 
-/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
-#[derive(Sequence)]
-struct RsaPublicKey<'a> {
-    modulus: UintRef<'a>,
-    public_exponent: UintRef<'a>,
-}
-
 fn text(e: der::Error) -> String {
     e.to_string()
 }
@@ -105,7 +103,7 @@ pub(crate) fn ecdsa_sig_value(r: &[u8], s: &[u8]) -> Result<Vec<u8>, String> {
 /// An RSA `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters) from the modulus and public
 /// exponent.
 pub(crate) fn rsa_spki(n: &[u8], e: &[u8]) -> Result<Vec<u8>, String> {
-    let key = RsaPublicKey {
+    let key = RsaPublicKeyRef {
         modulus: UintRef::new(n).map_err(text)?,
         public_exponent: UintRef::new(e).map_err(text)?,
     }
@@ -221,7 +219,7 @@ mod tests {
         let key = kubepki_keys::PrivateKey::generate(kubepki_keys::KeyAlgorithm::Rsa2048)?;
         let spki_der = key.public_key_der();
         let parsed = SubjectPublicKeyInfoRef::from_der(spki_der)?;
-        let rsa = RsaPublicKey::from_der(parsed.subject_public_key.raw_bytes())?;
+        let rsa = RsaPublicKeyRef::from_der(parsed.subject_public_key.raw_bytes())?;
         // With and without the leading zero byte a token may give the modulus.
         let n = rsa.modulus.as_bytes();
         let mut n0 = vec![0];
