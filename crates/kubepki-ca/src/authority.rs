@@ -1,11 +1,17 @@
-use kubepki_csr::der as w;
 use std::sync::Arc;
 
+use der::DateTime;
+use der::{Decode, Encode, Sequence};
 use kubepki_csr::{
     BasicConstraints, Csr, ExtKeyUsage, Extension, KeyUsage, Subject, SubjectAltNames,
+    algorithm_identifier, wrap_signed,
 };
 use kubepki_keys::{PrivateKey, SignatureAlgorithm};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use time::{Duration, OffsetDateTime};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
 
 use crate::certificate::rfc3339;
 use crate::signing::check_algorithm;
@@ -236,7 +242,8 @@ pub struct IssueSpec {
     pub window: Window,
     /// What to do if the window ends after the CA's.
     pub ca_expiry: CaExpiry,
-    /// An explicit serial (big-endian); `None` draws a random one in [1, 2^63 - 1].
+    /// An explicit serial (big-endian, positive, at most 20 octets as encoded: RFC 5280
+    /// 4.1.2.2); `None` draws a random one in [1, 2^63 - 1].
     pub serial: Option<Vec<u8>>,
     /// A SubjectKeyIdentifier derived from the public key this way; `None` (kubeadm's leaves)
     /// leaves the extension out. cfssl's leaves carry one (docs/cfssl.md).
@@ -457,23 +464,25 @@ impl CertificateAuthority {
         let mut exts = Vec::new();
         // Go writes no KeyUsage extension when no bit is set.
         if spec.key_usage != KeyUsage::default() {
-            exts.push(Extension::key_usage(spec.key_usage));
+            exts.push(Extension::key_usage(spec.key_usage)?);
         }
         if !spec.ext_key_usage.is_empty() {
-            exts.push(Extension::ext_key_usage(&spec.ext_key_usage));
+            exts.push(Extension::ext_key_usage(&spec.ext_key_usage)?);
         }
-        exts.push(Extension::basic_constraints(BasicConstraints::default()));
+        exts.push(Extension::basic_constraints(BasicConstraints::default())?);
         if let Some(method) = spec.subject_key_id {
-            exts.push(Extension::subject_key_id(&method.key_id(&spec.public_key)?));
+            exts.push(Extension::subject_key_id(
+                &method.key_id(&spec.public_key)?,
+            )?);
         }
         if let Some(ski) = self.cert.subject_key_id() {
-            exts.push(Extension::authority_key_id(ski));
+            exts.push(Extension::authority_key_id(ski)?);
         }
         if !spec.subject_alt_names.is_empty() {
             exts.push(Extension::subject_alt_name(
                 &spec.subject_alt_names,
                 spec.subject.is_empty(),
-            ));
+            )?);
         }
         let serial = match &spec.serial {
             Some(s) => s.clone(),
@@ -484,10 +493,10 @@ impl CertificateAuthority {
             key.signature_algorithm(),
             self.cert.subject_der(),
             window,
-            &spec.subject.to_der(),
+            spec.subject.to_name()?,
             &spec.public_key,
             &exts,
-        );
+        )?;
         sign_certificate(&tbs, key, || self.cert.display_name())
     }
 
@@ -658,36 +667,42 @@ fn build_ca(
     spec.window.check()?;
     let ski = spec.key_id.key_id(key.public_key_der())?;
     let mut exts = vec![
-        Extension::key_usage(key_usage),
+        Extension::key_usage(key_usage)?,
         Extension::basic_constraints(BasicConstraints {
             ca: true,
             path_len: spec.path_len,
-        }),
-        Extension::subject_key_id(&ski),
+        })?,
+        Extension::subject_key_id(&ski)?,
     ];
-    let subject_der = spec.subject.to_der();
+    let subject = spec.subject.to_name()?;
+    let self_issued;
     let (issuer_der, signer, window) = match parent {
         Some(p) => {
             let window = p.fit_window(spec.window, CaExpiry::Refuse)?;
             if let Some(aki) = p.cert.subject_key_id() {
-                exts.push(Extension::authority_key_id(aki));
+                exts.push(Extension::authority_key_id(aki)?);
             }
-            (p.cert.subject_der().to_vec(), p.require_key()?, window)
+            (p.cert.subject_der(), p.require_key()?, window)
         }
-        None => (subject_der.clone(), key, spec.window),
+        None => {
+            self_issued = subject
+                .to_der()
+                .map_err(|e| Error::Der(format!("subject name: {e}")))?;
+            (self_issued.as_slice(), key, spec.window)
+        }
     };
     if !san.is_empty() {
-        exts.push(Extension::subject_alt_name(&san, spec.subject.is_empty()));
+        exts.push(Extension::subject_alt_name(&san, spec.subject.is_empty())?);
     }
     let tbs = tbs(
         &random_serial()?,
         signer.signature_algorithm(),
-        &issuer_der,
+        issuer_der,
         window,
-        &subject_der,
+        subject,
         key.public_key_der(),
         &exts,
-    );
+    )?;
     sign_certificate(&tbs, signer, || match parent {
         Some(p) => p.cert.display_name(),
         None => spec.subject.to_string(),
@@ -705,8 +720,7 @@ fn sign_certificate(
         .sign(tbs)
         .map_err(|source| Error::Signing { ca: ca(), source })?;
     kubepki_keys::progress::certificate_signed();
-    let alg = key.signature_algorithm().algorithm_identifier_der();
-    Certificate::from_der(&w::sequence(&[tbs, &alg, &w::bit_string(&signature)]))
+    Certificate::from_der(&wrap_signed(tbs, key.signature_algorithm(), &signature)?)
 }
 
 fn random_serial() -> Result<Vec<u8>, Error> {
@@ -720,25 +734,107 @@ fn random_serial() -> Result<Vec<u8>, Error> {
     }
 }
 
+/// `TBSCertificate` (RFC 5280 4.1), v3, no unique identifiers, of `x509-cert`'s types. Only
+/// this outer SEQUENCE is kubepki's: `x509-cert` 0.3 keeps the fields of its own
+/// `TbsCertificate` private to the crate and makes one only in its `builder` feature, which
+/// wants a `signature::Signer` and brings new dependencies (docs/architecture.md, "X.509").
+#[derive(Sequence)]
+struct Tbs<'a> {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    version: x509_cert::Version,
+    serial_number: SerialNumber,
+    signature: AlgorithmIdentifierRef<'a>,
+    issuer: Name,
+    validity: Validity,
+    subject: Name,
+    subject_public_key_info: SubjectPublicKeyInfoRef<'a>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT")]
+    extensions: Vec<x509_cert::ext::Extension>,
+}
+
+/// A certificate time: UTCTime up to 2049, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5,
+/// `x509-cert`'s `Time::from(DateTime)`, as Go writes them), whole seconds. Refused outside
+/// 1970-9999, which `der` cannot represent (and kubepki could not read back).
+fn x509_time(t: OffsetDateTime) -> Result<Time, Error> {
+    let u = t.to_offset(time::UtcOffset::UTC);
+    let bad = |e: String| Error::Der(format!("validity time {}: {e}", rfc3339(t)));
+    let year = u16::try_from(u.year()).map_err(|e| bad(e.to_string()))?;
+    let dt = DateTime::new(
+        year,
+        u.month().into(),
+        u.day(),
+        u.hour(),
+        u.minute(),
+        u.second(),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    Ok(Time::from(dt))
+}
+
 fn tbs(
     serial: &[u8],
     alg: SignatureAlgorithm,
     issuer_der: &[u8],
     window: Window,
-    subject_der: &[u8],
+    subject: Name,
     spki_der: &[u8],
     exts: &[Extension],
-) -> Vec<u8> {
-    let ext_der: Vec<Vec<u8>> = exts.iter().map(Extension::to_der).collect();
-    let validity = w::sequence(&[&w::time(window.not_before), &w::time(window.not_after)]);
-    w::sequence(&[
-        &w::explicit(0, &w::uint(&[2])),
-        &w::uint(serial),
-        &alg.algorithm_identifier_der(),
-        issuer_der,
-        &validity,
-        subject_der,
-        spki_der,
-        &w::explicit(3, &w::tlv(w::tag::SEQUENCE, &ext_der.concat())),
-    ])
+) -> Result<Vec<u8>, Error> {
+    let derr = |what: &str, e: der::Error| Error::Der(format!("{what}: {e}"));
+    Tbs {
+        version: x509_cert::Version::V3,
+        serial_number: SerialNumber::new(serial).map_err(|e| derr("serial number", e))?,
+        signature: algorithm_identifier(alg),
+        issuer: Name::from_der(issuer_der).map_err(|e| derr("issuer name", e))?,
+        validity: Validity::new(x509_time(window.not_before)?, x509_time(window.not_after)?),
+        subject,
+        subject_public_key_info: SubjectPublicKeyInfoRef::from_der(spki_der)
+            .map_err(|e| derr("public key", e))?,
+        extensions: exts
+            .iter()
+            .map(Extension::to_x509)
+            .collect::<Result<_, _>>()?,
+    }
+    .to_der()
+    .map_err(|e| derr("TBSCertificate", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_switch_to_generalized_time_in_2050_as_go_writes_them() -> Result<(), Error> {
+        let cases: [(OffsetDateTime, &[u8]); 6] = [
+            (datetime!(1970-01-01 00:00:00 UTC), b"\x17\x0d700101000000Z"),
+            (datetime!(2049-12-31 23:59:59 UTC), b"\x17\x0d491231235959Z"),
+            (
+                datetime!(2050-01-01 00:00:00 UTC),
+                b"\x18\x0f20500101000000Z",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59 UTC),
+                b"\x18\x0f99991231235959Z",
+            ),
+            // Another offset is written in UTC.
+            (
+                datetime!(2030-06-01 01:00:00 +02:00),
+                b"\x17\x0d300531230000Z",
+            ),
+            (
+                datetime!(2050-01-01 00:30:00 +01:00),
+                b"\x17\x0d491231233000Z",
+            ),
+        ];
+        for (t, want) in cases {
+            let der = x509_time(t)?
+                .to_der()
+                .map_err(|e| Error::Der(e.to_string()));
+            assert_eq!(der?, want, "{t}");
+        }
+        // der (and so kubepki's reader) has no year before 1970.
+        assert!(x509_time(datetime!(1969-12-31 23:59:59 UTC)).is_err());
+        Ok(())
+    }
 }

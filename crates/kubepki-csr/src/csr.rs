@@ -2,13 +2,15 @@ use std::net::IpAddr;
 
 use der::{Decode, Encode};
 use kubepki_keys::{PrivateKey, pem};
-use x509_cert::request::{CertReq, ExtensionReq};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::attr::{Attribute, Attributes};
+use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
 
 use crate::Error;
-use crate::der as w;
 use crate::signed::{SignedData, sign_and_wrap};
 use crate::x509::{
-    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames, oids,
+    BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
+    der_error, oids,
 };
 
 /// PEM label of a PKCS#10 request.
@@ -105,36 +107,42 @@ impl CsrBuilder {
         self.san.validate()?;
         let mut exts = Vec::new();
         if let Some(ku) = self.key_usage {
-            exts.push(Extension::key_usage(ku));
+            exts.push(Extension::key_usage(ku)?);
         }
         if !self.ext_key_usage.is_empty() {
-            exts.push(Extension::ext_key_usage(&self.ext_key_usage));
+            exts.push(Extension::ext_key_usage(&self.ext_key_usage)?);
         }
         if let Some(bc) = self.basic_constraints {
-            exts.push(Extension::basic_constraints(bc));
+            exts.push(Extension::basic_constraints(bc)?);
         }
         if !self.san.is_empty() {
             exts.push(Extension::subject_alt_name(
                 &self.san,
                 self.subject.is_empty(),
-            ));
+            )?);
         }
-        let attributes = if exts.is_empty() {
-            w::explicit(0, &[])
-        } else {
-            let ext_seq: Vec<Vec<u8>> = exts.iter().map(Extension::to_der).collect();
-            let attr = w::sequence(&[
-                &w::oid(&oids::EXTENSION_REQUEST),
-                &w::set_of(vec![w::tlv(w::tag::SEQUENCE, &ext_seq.concat())]),
-            ]);
-            w::explicit(0, &attr)
-        };
-        let info = w::sequence(&[
-            &w::uint(&[0]),
-            &self.subject.to_der(),
-            key.public_key_der(),
-            &attributes,
-        ]);
+        // One extensionRequest attribute with one value when there is an extension, no
+        // attribute at all otherwise (`[0]` empty), as Go writes it.
+        let mut attributes = Attributes::new();
+        if !exts.is_empty() {
+            let req = ExtensionReq(
+                exts.iter()
+                    .map(Extension::to_x509)
+                    .collect::<Result<_, _>>()?,
+            );
+            attributes
+                .insert(Attribute::try_from(req).map_err(der_error)?)
+                .map_err(der_error)?;
+        }
+        let info = CertReqInfo {
+            version: Version::V1,
+            subject: self.subject.to_name()?,
+            public_key: SubjectPublicKeyInfoOwned::from_der(key.public_key_der())
+                .map_err(der_error)?,
+            attributes,
+        }
+        .to_der()
+        .map_err(der_error)?;
         let der = sign_and_wrap(&info, key)?;
         Csr::from_der(&der)
     }

@@ -18,7 +18,6 @@
 #![forbid(unsafe_code)]
 
 mod csr;
-pub mod der;
 mod error;
 mod kube;
 mod signed;
@@ -37,7 +36,7 @@ pub use kubepki_keys::escape::{
     self as escape, escape as escape_text, escape_bytes, escape_path, has_unsafe_chars,
     is_unsafe_char,
 };
-pub use signed::{SignedData, sign_and_wrap};
+pub use signed::{SignedData, algorithm_identifier, sign_and_wrap, wrap_signed};
 pub use x509::{
     BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, OtherAttribute, Subject,
     SubjectAltNames,

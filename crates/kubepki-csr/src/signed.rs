@@ -3,7 +3,10 @@ use der::asn1::{AnyRef, BitStringRef};
 use der::{Encode, Sequence};
 use spki::AlgorithmIdentifierRef;
 
+use kubepki_keys::SignatureAlgorithm;
+
 use crate::Error;
+use crate::x509::der_error;
 
 /// The outer shape shared by certificates, CSRs and CRLs: `SEQUENCE { tbs, algorithm,
 /// signature }`. Gives the exact signed bytes so that a signature is checked over what was
@@ -52,13 +55,34 @@ impl SignedData {
     }
 }
 
+/// The `AlgorithmIdentifier` of a signature algorithm: RSA's with an explicit NULL parameter,
+/// ECDSA's and Ed25519's with none (RFC 4055, RFC 5758, RFC 8410), as Go writes them.
+pub fn algorithm_identifier(alg: SignatureAlgorithm) -> AlgorithmIdentifierRef<'static> {
+    AlgorithmIdentifierRef {
+        oid: alg.oid(),
+        parameters: alg.has_null_parameters().then_some(AnyRef::NULL),
+    }
+}
+
+/// Wraps a signed part (TBSCertificate, CertificationRequestInfo: its DER) with the algorithm
+/// and signature that signed it: `SEQUENCE { tbs, algorithm, BIT STRING signature }`. The
+/// signed bytes are copied as they are, not re-encoded.
+pub fn wrap_signed(
+    tbs: &[u8],
+    algorithm: SignatureAlgorithm,
+    signature: &[u8],
+) -> Result<Vec<u8>, Error> {
+    Raw {
+        tbs: AnyRef::from_der(tbs).map_err(der_error)?,
+        algorithm: algorithm_identifier(algorithm),
+        signature: BitStringRef::from_bytes(signature).map_err(der_error)?,
+    }
+    .to_der()
+    .map_err(der_error)
+}
+
 /// Signs `tbs` with `key` and wraps it as `SEQUENCE { tbs, algorithm, BIT STRING signature }`.
 pub fn sign_and_wrap(tbs: &[u8], key: &kubepki_keys::PrivateKey) -> Result<Vec<u8>, Error> {
     let sig = key.sign(tbs)?;
-    let alg = key.signature_algorithm().algorithm_identifier_der();
-    Ok(crate::der::sequence(&[
-        tbs,
-        &alg,
-        &crate::der::bit_string(&sig),
-    ]))
+    wrap_signed(tbs, key.signature_algorithm(), &sig)
 }

@@ -1,21 +1,23 @@
 //! The X.509 pieces shared by CSRs and certificates: subject names, subject alternative names,
-//! KeyUsage, ExtendedKeyUsage, BasicConstraints and key identifiers. Each type encodes itself
-//! exactly as Go's `crypto/x509` (and so kubeadm) does and parses back from `x509-cert` types.
+//! KeyUsage, ExtendedKeyUsage, BasicConstraints and key identifiers. Each type is built into
+//! the `x509-cert` type it is read from (one model for parsing and building), with the choices
+//! Go's `crypto/x509` (and so kubeadm) makes, and every `to_der` is that type's encoding by
+//! `der` (docs/architecture.md, "X.509").
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
 use const_oid::ObjectIdentifier as Oid;
-use der::asn1::{Any, OctetString};
+use der::asn1::{Any, Ia5String, OctetString, PrintableStringRef, Utf8StringRef};
 use der::{Decode, Encode, Tag, Tagged};
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::name::Name;
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::ext::pkix::{self, KeyUsages, name::GeneralName};
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use kubepki_keys::escape::{escape, escape_bytes, has_unsafe_chars};
 
 use crate::Error;
-use crate::der as w;
 
 /// Attribute and extension OIDs.
 pub mod oids {
@@ -130,18 +132,23 @@ impl Subject {
             && self.others.is_empty()
     }
 
-    /// DER `Name`.
-    pub fn to_der(&self) -> Vec<u8> {
+    /// The `Name`, built from `x509-cert` types: one RDN per attribute type in Go's order,
+    /// several values of one type in one multi-valued RDN (a DER SET OF, sorted by encoding as
+    /// Go's `encoding/asn1` sorts it), each value a PrintableString when Go would write one
+    /// (every character in its set, which has no `*`; C always), otherwise a UTF8String.
+    /// [`Subject::others`] (never in a name kubepki issues, [`Subject::validate`]) follow, one
+    /// RDN each, as UTF8Strings.
+    pub fn to_name(&self) -> Result<Name, Error> {
         let cn: Vec<String> = self.common_name.iter().cloned().collect();
-        let groups: [(&Oid, &Vec<String>); 6] = [
-            (&oids::C, &self.countries),
-            (&oids::ST, &self.provinces),
-            (&oids::L, &self.localities),
-            (&oids::O, &self.organizations),
-            (&oids::OU, &self.organizational_units),
-            (&oids::CN, &cn),
+        let groups: [(Oid, &Vec<String>); 6] = [
+            (oids::C, &self.countries),
+            (oids::ST, &self.provinces),
+            (oids::L, &self.localities),
+            (oids::O, &self.organizations),
+            (oids::OU, &self.organizational_units),
+            (oids::CN, &cn),
         ];
-        let mut rdns = Vec::new();
+        let mut rdns = Vec::with_capacity(groups.len() + self.others.len());
         for (oid, values) in groups {
             if values.is_empty() {
                 continue;
@@ -149,23 +156,31 @@ impl Subject {
             let atvs = values
                 .iter()
                 .map(|v| {
-                    // Country is always a PrintableString.
-                    let value = if *oid == oids::C {
-                        w::tlv(w::tag::PRINTABLE_STRING, v.as_bytes())
+                    let value = if oid == oids::C || is_go_printable(v) {
+                        Any::encode_from(&PrintableStringRef::new(v).map_err(der_error)?)
                     } else {
-                        w::directory_string(v)
+                        Any::encode_from(&Utf8StringRef::new(v).map_err(der_error)?)
                     };
-                    w::sequence(&[&w::oid(oid), &value])
+                    Ok(AttributeTypeAndValue {
+                        oid,
+                        value: value.map_err(der_error)?,
+                    })
                 })
-                .collect();
-            rdns.push(w::set_of(atvs));
+                .collect::<Result<Vec<_>, Error>>()?;
+            rdns.push(RelativeDistinguishedName::try_from(atvs).map_err(der_error)?);
         }
-        // Never in a name kubepki issues ([`Subject::validate`]); encoded rather than dropped.
         for a in &self.others {
-            let value = w::tlv(w::tag::UTF8_STRING, a.value.as_bytes());
-            rdns.push(w::set_of(vec![w::sequence(&[&w::oid(&a.oid), &value])]));
+            let value = Any::encode_from(&Utf8StringRef::new(&a.value).map_err(der_error)?)
+                .map_err(der_error)?;
+            let atv = AttributeTypeAndValue { oid: a.oid, value };
+            rdns.push(RelativeDistinguishedName::try_from(vec![atv]).map_err(der_error)?);
         }
-        w::tlv(w::tag::SEQUENCE, &rdns.concat())
+        Ok(Name::hazmat_from_rdn_sequence(RdnSequence::from(rdns)))
+    }
+
+    /// DER `Name`: the encoding of [`Subject::to_name`], made by `der`.
+    pub fn to_der(&self) -> Result<Vec<u8>, Error> {
+        self.to_name()?.to_der().map_err(der_error)
     }
 
     /// Reads a parsed `Name`. Attributes other than the six above are kept in
@@ -313,6 +328,24 @@ impl fmt::Display for Subject {
     }
 }
 
+/// Whether Go writes `s` as a PrintableString: every character in PrintableString's set
+/// (X.680; no `*`: Go's encoding/asn1 marshals a string with `*` as a UTF8String, as the
+/// vectors in `tests/data/go-names/` show).
+fn is_go_printable(s: &str) -> bool {
+    s.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b' ' | b'\'' | b'(' | b')' | b'+' | b',' | b'-' | b'.' | b'/' | b':' | b'=' | b'?'
+            )
+    })
+}
+
+/// An encoding error from `der` (an over-long value, a character a string type cannot hold).
+pub(crate) fn der_error(e: der::Error) -> Error {
+    Error::Der(e.to_string())
+}
+
 fn directory_string_value(any: &Any) -> Result<String, Error> {
     let bytes = any.value();
     let bad = || {
@@ -403,25 +436,40 @@ impl SubjectAltNames {
         check_characters("URI SAN", &self.uris)
     }
 
-    /// The DER `GeneralNames` value, in Go's order: DNS, email, IP, URI.
-    pub fn to_der(&self) -> Vec<u8> {
-        let mut parts = Vec::new();
+    /// The `GeneralNames`, in Go's order: DNS, email, IP, URI ([`SubjectAltNames::others`]
+    /// are descriptions and are not encoded). Refused when a DNS name, email or URI is not
+    /// ASCII (an IA5String).
+    pub fn to_general_names(&self) -> Result<Vec<GeneralName>, Error> {
+        let ia5 = |s: &String| Ia5String::new(s).map_err(der_error);
+        let mut names = Vec::with_capacity(
+            self.dns.len() + self.emails.len() + self.ips.len() + self.uris.len(),
+        );
         for d in &self.dns {
-            parts.push(w::implicit_primitive(2, d.as_bytes()));
+            names.push(GeneralName::DnsName(ia5(d)?));
         }
         for e in &self.emails {
-            parts.push(w::implicit_primitive(1, e.as_bytes()));
+            names.push(GeneralName::Rfc822Name(ia5(e)?));
         }
         for ip in &self.ips {
-            match ip {
-                IpAddr::V4(v4) => parts.push(w::implicit_primitive(7, &v4.octets())),
-                IpAddr::V6(v6) => parts.push(w::implicit_primitive(7, &v6.octets())),
-            }
+            let octets = match ip {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            names.push(GeneralName::IpAddress(
+                OctetString::new(octets).map_err(der_error)?,
+            ));
         }
         for u in &self.uris {
-            parts.push(w::implicit_primitive(6, u.as_bytes()));
+            names.push(GeneralName::UniformResourceIdentifier(ia5(u)?));
         }
-        w::tlv(w::tag::SEQUENCE, &parts.concat())
+        Ok(names)
+    }
+
+    /// The DER `GeneralNames` value ([`SubjectAltNames::to_general_names`]), made by `der`.
+    pub fn to_der(&self) -> Result<Vec<u8>, Error> {
+        pkix::SubjectAltName(self.to_general_names()?)
+            .to_der()
+            .map_err(der_error)
     }
 
     fn from_general_names(names: &[GeneralName]) -> Result<Self, Error> {
@@ -539,24 +587,31 @@ impl KeyUsage {
             .collect()
     }
 
-    /// DER BIT STRING, trailing zero bits dropped as DER requires.
-    pub fn to_der(self) -> Vec<u8> {
-        if self.0 == 0 {
-            return w::tlv(w::tag::BIT_STRING, &[0]);
-        }
-        let highest = 15 - self.0.leading_zeros() as usize; // index of the last set bit
-        let nbits = highest + 1;
-        let nbytes = nbits.div_ceil(8);
-        let mut bytes = vec![0u8; nbytes];
-        for i in 0..nbits {
+    /// The `x509-cert` KeyUsage with the same bits.
+    fn to_x509(self) -> pkix::KeyUsage {
+        const BITS: [KeyUsages; 9] = [
+            KeyUsages::DigitalSignature,
+            KeyUsages::NonRepudiation,
+            KeyUsages::KeyEncipherment,
+            KeyUsages::DataEncipherment,
+            KeyUsages::KeyAgreement,
+            KeyUsages::KeyCertSign,
+            KeyUsages::CRLSign,
+            KeyUsages::EncipherOnly,
+            KeyUsages::DecipherOnly,
+        ];
+        let mut ku = pkix::KeyUsage(Default::default());
+        for (i, bit) in BITS.into_iter().enumerate() {
             if self.0 & (1 << i) != 0 {
-                bytes[i / 8] |= 0x80 >> (i % 8);
+                ku.0 |= bit;
             }
         }
-        let unused = (nbytes * 8 - nbits) as u8;
-        let mut content = vec![unused];
-        content.extend(bytes);
-        w::tlv(w::tag::BIT_STRING, &content)
+        ku
+    }
+
+    /// DER BIT STRING, trailing zero bits dropped as DER requires (made by `der`).
+    pub fn to_der(self) -> Result<Vec<u8>, Error> {
+        self.to_x509().to_der().map_err(der_error)
     }
 
     fn from_bit_string(bs: &der::asn1::BitString) -> Self {
@@ -740,77 +795,74 @@ pub struct Extension {
 }
 
 impl Extension {
-    /// DER `Extension`.
-    pub fn to_der(&self) -> Vec<u8> {
-        let oid = w::oid(&self.oid);
-        let value = w::octet_string(&self.value);
-        if self.critical {
-            w::sequence(&[&oid, &w::boolean(true), &value])
-        } else {
-            w::sequence(&[&oid, &value])
-        }
+    /// The `x509-cert` `Extension` (critical encoded only when true, as DER wants for a
+    /// DEFAULT FALSE).
+    pub fn to_x509(&self) -> Result<x509_cert::ext::Extension, Error> {
+        Ok(x509_cert::ext::Extension {
+            extn_id: self.oid,
+            critical: self.critical,
+            extn_value: OctetString::new(self.value.as_slice()).map_err(der_error)?,
+        })
+    }
+
+    /// DER `Extension` ([`Extension::to_x509`]), made by `der`.
+    pub fn to_der(&self) -> Result<Vec<u8>, Error> {
+        self.to_x509()?.to_der().map_err(der_error)
+    }
+
+    /// An extension whose value is the DER of `value`.
+    fn encode(oid: Oid, critical: bool, value: &impl Encode) -> Result<Self, Error> {
+        Ok(Extension {
+            oid,
+            critical,
+            value: value.to_der().map_err(der_error)?,
+        })
     }
 
     /// KeyUsage, critical (as kubeadm and RFC 5280 want it).
-    pub fn key_usage(ku: KeyUsage) -> Self {
-        Extension {
-            oid: oids::KEY_USAGE,
-            critical: true,
-            value: ku.to_der(),
-        }
+    pub fn key_usage(ku: KeyUsage) -> Result<Self, Error> {
+        Self::encode(oids::KEY_USAGE, true, &ku.to_x509())
     }
 
     /// ExtendedKeyUsage, non-critical, in the given order.
-    pub fn ext_key_usage(ekus: &[ExtKeyUsage]) -> Self {
-        let parts: Vec<Vec<u8>> = ekus.iter().map(|e| w::oid(&e.oid())).collect();
-        Extension {
-            oid: oids::EXT_KEY_USAGE,
-            critical: false,
-            value: w::tlv(w::tag::SEQUENCE, &parts.concat()),
-        }
+    pub fn ext_key_usage(ekus: &[ExtKeyUsage]) -> Result<Self, Error> {
+        let eku = pkix::ExtendedKeyUsage(ekus.iter().map(ExtKeyUsage::oid).collect());
+        Self::encode(oids::EXT_KEY_USAGE, false, &eku)
     }
 
-    /// BasicConstraints, critical. CA:FALSE is an empty SEQUENCE, as Go writes it.
-    pub fn basic_constraints(bc: BasicConstraints) -> Self {
-        let mut content = Vec::new();
-        if bc.ca {
-            content.extend(w::boolean(true));
-            if let Some(n) = bc.path_len {
-                content.extend(w::uint(&[n]));
-            }
-        }
-        Extension {
-            oid: oids::BASIC_CONSTRAINTS,
-            critical: true,
-            value: w::tlv(w::tag::SEQUENCE, &content),
-        }
+    /// BasicConstraints, critical. CA:FALSE is an empty SEQUENCE, as Go writes it (cA is
+    /// DEFAULT FALSE; a pathLenConstraint is written for a CA only).
+    pub fn basic_constraints(bc: BasicConstraints) -> Result<Self, Error> {
+        let value = pkix::BasicConstraints {
+            ca: bc.ca,
+            path_len_constraint: bc.path_len.filter(|_| bc.ca),
+        };
+        Self::encode(oids::BASIC_CONSTRAINTS, true, &value)
     }
 
     /// SubjectKeyIdentifier.
-    pub fn subject_key_id(id: &[u8]) -> Self {
-        Extension {
-            oid: oids::SUBJECT_KEY_ID,
-            critical: false,
-            value: w::octet_string(id),
-        }
+    pub fn subject_key_id(id: &[u8]) -> Result<Self, Error> {
+        let ski = pkix::SubjectKeyIdentifier(OctetString::new(id).map_err(der_error)?);
+        Self::encode(oids::SUBJECT_KEY_ID, false, &ski)
     }
 
     /// AuthorityKeyIdentifier with the keyIdentifier field only.
-    pub fn authority_key_id(id: &[u8]) -> Self {
-        Extension {
-            oid: oids::AUTHORITY_KEY_ID,
-            critical: false,
-            value: w::sequence(&[&w::implicit_primitive(0, id)]),
-        }
+    pub fn authority_key_id(id: &[u8]) -> Result<Self, Error> {
+        let aki = pkix::AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(id).map_err(der_error)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        };
+        Self::encode(oids::AUTHORITY_KEY_ID, false, &aki)
     }
 
     /// SubjectAltName; critical when the subject is empty (RFC 5280 4.2.1.6).
-    pub fn subject_alt_name(san: &SubjectAltNames, subject_empty: bool) -> Self {
-        Extension {
+    pub fn subject_alt_name(san: &SubjectAltNames, subject_empty: bool) -> Result<Self, Error> {
+        Ok(Extension {
             oid: oids::SUBJECT_ALT_NAME,
             critical: subject_empty,
-            value: san.to_der(),
-        }
+            value: san.to_der()?,
+        })
     }
 }
 
@@ -898,39 +950,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_usage_bit_strings_match_go() {
+    fn key_usage_bit_strings_match_go() -> Result<(), Error> {
         let leaf = KeyUsage::DIGITAL_SIGNATURE | KeyUsage::KEY_ENCIPHERMENT;
-        assert_eq!(leaf.to_der(), [0x03, 0x02, 0x05, 0xa0]);
+        assert_eq!(leaf.to_der()?, [0x03, 0x02, 0x05, 0xa0]);
         let ca = leaf | KeyUsage::KEY_CERT_SIGN;
-        assert_eq!(ca.to_der(), [0x03, 0x02, 0x02, 0xa4]);
+        assert_eq!(ca.to_der()?, [0x03, 0x02, 0x02, 0xa4]);
         let decipher = KeyUsage::DIGITAL_SIGNATURE | KeyUsage::DECIPHER_ONLY;
-        assert_eq!(decipher.to_der(), [0x03, 0x03, 0x07, 0x80, 0x80]);
-        for ku in [leaf, ca, decipher] {
-            let bs = der::asn1::BitString::from_der(&ku.to_der()).ok();
+        assert_eq!(decipher.to_der()?, [0x03, 0x03, 0x07, 0x80, 0x80]);
+        assert_eq!(KeyUsage::empty().to_der()?, [0x03, 0x01, 0x00]);
+        // Every one of the 512 sets: DER's minimal BIT STRING (no trailing zero bit, the
+        // unused-bit count that leaves), and it reads back.
+        for bits in 0..512u16 {
+            let ku = KeyUsage(bits);
+            let der = ku.to_der()?;
+            let nbits = 16 - bits.leading_zeros() as usize;
+            let want_unused = (nbits.div_ceil(8) * 8 - nbits) as u8;
+            assert_eq!(
+                (der.len(), der.get(2)),
+                (3 + nbits.div_ceil(8), Some(&want_unused))
+            );
+            let bs = der::asn1::BitString::from_der(&der).ok();
             assert_eq!(bs.map(|b| KeyUsage::from_bit_string(&b)), Some(ku));
         }
+        Ok(())
     }
 
     #[test]
-    fn basic_constraints_forms() {
-        let leaf = Extension::basic_constraints(BasicConstraints::default());
+    fn printable_rule() {
+        assert!(is_go_printable("kube-apiserver"));
+        assert!(is_go_printable("system:masters"));
+        assert!(!is_go_printable("a_b"));
+        assert!(!is_go_printable("user@example"));
+        assert!(!is_go_printable("홍길동"));
+        assert!(!is_go_printable("*.example.com"));
+    }
+
+    #[test]
+    fn basic_constraints_forms() -> Result<(), Error> {
+        let leaf = Extension::basic_constraints(BasicConstraints::default())?;
         assert_eq!(leaf.value, [0x30, 0x00]);
         let ca = Extension::basic_constraints(BasicConstraints {
             ca: true,
             path_len: None,
-        });
+        })?;
         assert_eq!(ca.value, [0x30, 0x03, 0x01, 0x01, 0xff]);
         let ca0 = Extension::basic_constraints(BasicConstraints {
             ca: true,
             path_len: Some(0),
-        });
+        })?;
         assert_eq!(ca0.value, [0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00]);
+        // A path length without CA:TRUE is not written (Go writes it only for a CA).
+        let odd = Extension::basic_constraints(BasicConstraints {
+            ca: false,
+            path_len: Some(3),
+        })?;
+        assert_eq!(odd.value, [0x30, 0x00]);
+        assert_eq!(
+            odd.to_der()?,
+            [
+                0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00
+            ]
+        );
+        Ok(())
     }
 
     #[test]
     fn subject_order_and_multi_valued_o() -> Result<(), Error> {
         let s = Subject::cn("jane").with_organizations(["dev", "admins"]);
-        let der = s.to_der();
+        let der = s.to_der()?;
         let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
         assert_eq!(
             name.iter_rdn().count(),
@@ -961,7 +1048,7 @@ mod tests {
             value: "j".into(),
         });
         // A planned subject encodes as before: the attributes only add RDNs after CN.
-        let der = with_uid.to_der();
+        let der = with_uid.to_der()?;
         let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
         assert_eq!(name.iter_rdn().count(), 4);
         let back = Subject::from_name(&name)?;

@@ -36,21 +36,6 @@ impl SignatureAlgorithm {
     pub fn has_null_parameters(self) -> bool {
         matches!(self, SignatureAlgorithm::RsaPkcs1Sha256)
     }
-
-    /// The DER `AlgorithmIdentifier` for certificates and CSRs.
-    pub fn algorithm_identifier_der(self) -> Vec<u8> {
-        // SEQUENCE { OID, [NULL] }: built by hand, the parts are constants.
-        let oid = self.oid();
-        let oid_bytes = oid.as_bytes();
-        let mut inner = vec![0x06, oid_bytes.len() as u8];
-        inner.extend_from_slice(oid_bytes);
-        if self.has_null_parameters() {
-            inner.extend_from_slice(&[0x05, 0x00]);
-        }
-        let mut out = vec![0x30, inner.len() as u8];
-        out.extend(inner);
-        out
-    }
 }
 
 impl fmt::Display for SignatureAlgorithm {

@@ -194,9 +194,18 @@ impl Pkcs11Key {
                 public.push(Attribute::ModulusBits(bits.into()));
                 public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
             }
-            KeyAlgorithm::EcdsaP256 => public.push(Attribute::EcParams(der::P256.to_vec())),
-            KeyAlgorithm::EcdsaP384 => public.push(Attribute::EcParams(der::P384.to_vec())),
-            _ => public.push(Attribute::EcParams(der::ED25519.to_vec())),
+            _ => {
+                let curve = match alg {
+                    KeyAlgorithm::EcdsaP256 => der::Curve::P256,
+                    KeyAlgorithm::EcdsaP384 => der::Curve::P384,
+                    _ => der::Curve::Ed25519,
+                };
+                let params = curve.ec_params().map_err(|e| Error::Unsupported {
+                    uri: name.clone(),
+                    what: format!("{alg} ({e})"),
+                })?;
+                public.push(Attribute::EcParams(params));
+            }
         }
         let (_, handle) =
             s.generate_key_pair(&mechanism, &public, &private)
@@ -324,7 +333,11 @@ impl Pkcs11Key {
                     });
                 }
                 let (r, sig_s) = raw.split_at(half);
-                Ok(der::ecdsa_sig_value(r, sig_s))
+                der::ecdsa_sig_value(r, sig_s).map_err(|reason| Error::Token {
+                    uri: self.uri.clone(),
+                    operation: "signing",
+                    reason: format!("the token's ECDSA signature: {reason}"),
+                })
             }
             KeyAlgorithm::Ed25519 => s
                 .sign(
@@ -453,7 +466,7 @@ fn public_key(
                 }
             }
             match (n, e) {
-                (Some(n), Some(e)) => der::rsa_spki(&n, &e),
+                (Some(n), Some(e)) => der::rsa_spki(&n, &e).map_err(unsupported)?,
                 _ => return Err(unsupported("the RSA key has no readable modulus".into())),
             }
         }

@@ -1,0 +1,3 @@
+module kubepki.test/go-certs
+
+go 1.19
