@@ -711,6 +711,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_the_private_key() -> R {
+        let req = CsrRequest::from_json(br#"{"CN": "rootCA"}"#)?;
+        let ca = init_ca(&req, OffsetDateTime::now_utc())?;
+        let body = ca
+            .issued
+            .key_pem
+            .lines()
+            .nth(1)
+            .ok_or("a PEM key has a body")?
+            .to_owned();
+        for shown in [format!("{:?}", ca.issued), format!("{ca:?}")] {
+            assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+            assert!(!shown.contains(&body), "{shown}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn hosts_split_as_cfssl_splits_them() {
         let hosts: Vec<String> = [
             "localhost",
