@@ -216,13 +216,12 @@ impl CsrRequest {
         from_json(json)
     }
 
-    /// `cfssl gencert -hostname`: the comma-separated list replaces `hosts`.
+    /// `cfssl gencert -hostname`: the comma-separated list replaces `hosts`; an empty one
+    /// leaves `hosts` as it is, as in cfssl (`-hostname ""` is no `-hostname`).
     pub fn with_hostname(mut self, hostname: &str) -> Self {
-        self.hosts = Some(if hostname.is_empty() {
-            Vec::new()
-        } else {
-            hostname.split(',').map(str::to_owned).collect()
-        });
+        if !hostname.is_empty() {
+            self.hosts = Some(hostname.split(',').map(str::to_owned).collect());
+        }
         self
     }
 
@@ -725,6 +724,17 @@ mod tests {
             assert!(!shown.contains("PRIVATE KEY"), "{shown}");
             assert!(!shown.contains(&body), "{shown}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_hostname_keeps_the_hosts_of_the_request() -> R {
+        // cfssl gencert: `if c.Hostname != "" { req.Hosts = signer.SplitHosts(c.Hostname) }`.
+        let req = CsrRequest::from_json(br#"{"CN": "x", "hosts": ["a.example", "10.0.0.1"]}"#)?;
+        let kept = req.clone().with_hostname("");
+        assert_eq!(kept.hosts, req.hosts);
+        let replaced = req.with_hostname("b.example");
+        assert_eq!(replaced.hosts, Some(vec!["b.example".to_owned()]));
         Ok(())
     }
 

@@ -45,7 +45,7 @@ pub struct GencertArgs {
     /// The profile of --config to sign with [default: signing.default].
     #[arg(long, requires = "config")]
     profile: Option<String>,
-    /// Comma-separated SANs replacing the request's `hosts`.
+    /// Comma-separated SANs replacing the request's `hosts` (empty: the request's are kept).
     #[arg(long)]
     hostname: Option<String>,
     /// Write NAME.pem (0644), NAME-key.pem (0600) and NAME.csr (0644) instead of printing

@@ -359,6 +359,14 @@ fn cfssl_and_kubepki_sign_the_same_files_alike() -> R {
             Some("root-ca"),
             Some("api.example.com,10.1.2.3,ops@example.com"),
         ),
+        // An empty -hostname is no -hostname: the request's hosts stay.
+        signing(
+            "empty-hostname",
+            "server-csr.json",
+            "rootCA-config.json",
+            Some("root-ca"),
+            Some(""),
+        ),
     ];
     for (name, go, rs) in &cases {
         let go: Vec<&str> = go.iter().map(String::as_str).collect();
