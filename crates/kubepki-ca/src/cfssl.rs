@@ -305,13 +305,16 @@ impl CsrRequest {
     }
 }
 
-/// cfssl's split of `hosts` into SANs: an IP address, else an email address (`local@domain`),
-/// else a URI (`scheme:...`), else a DNS name.
+/// cfssl's split of `hosts` into SANs: an IP address (an IPv4-mapped IPv6 one as IPv4, as Go
+/// writes it), else an email address (`local@domain`), else a URI (`scheme:...`), else a DNS
+/// name.
 pub fn split_hosts(hosts: &[String]) -> SubjectAltNames {
     let mut san = SubjectAltNames::default();
     for h in hosts {
         if let Ok(ip) = h.parse::<IpAddr>() {
-            san.ips.push(ip);
+            // An IPv4-mapped IPv6 address is the IPv4 address, as Go's x509 writes it
+            // (`ip.To4()`): 4 bytes, which a TLS client checking 10.0.0.1 compares.
+            san.ips.push(ip.to_canonical());
         } else if is_email(h) {
             san.emails.push(h.clone());
         } else if is_uri(h) {
@@ -736,6 +739,19 @@ mod tests {
         let replaced = req.with_hostname("b.example");
         assert_eq!(replaced.hosts, Some(vec!["b.example".to_owned()]));
         Ok(())
+    }
+
+    #[test]
+    fn ipv4_mapped_hosts_are_ipv4_addresses_as_go_writes_them() {
+        // Go's x509 writes an IPv4-mapped IPv6 address as its 4 IPv4 bytes (`ip.To4()`).
+        let san = split_hosts(&["::ffff:10.0.0.1".to_owned(), "::1".to_owned()]);
+        assert_eq!(
+            san.ips,
+            [
+                IpAddr::from([10, 0, 0, 1]),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            ]
+        );
     }
 
     #[test]

@@ -367,6 +367,14 @@ fn cfssl_and_kubepki_sign_the_same_files_alike() -> R {
             Some("root-ca"),
             Some(""),
         ),
+        // An IPv4-mapped IPv6 address: Go writes the 4 bytes of the IPv4 address.
+        signing(
+            "mapped",
+            "server-csr.json",
+            "rootCA-config.json",
+            Some("root-ca"),
+            Some("::ffff:10.1.2.3,api.example.com"),
+        ),
     ];
     for (name, go, rs) in &cases {
         let go: Vec<&str> = go.iter().map(String::as_str).collect();
