@@ -2,6 +2,7 @@
 //! `kubepki_ca::cfssl`; prints cfssl's JSON result or, with `--bare`, writes the files
 //! `cfssljson -bare` would (docs/cfssl.md).
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -71,9 +72,17 @@ fn in_file(path: &Path) -> impl Fn(CfsslError) -> CliError + '_ {
     }
 }
 
-/// The three files of `--bare NAME`: certificate, key, request.
+/// The three files of `--bare NAME`: certificate, key, request. NAME must end in a file name
+/// as typed: `Path::file_name` reads `sub/` and `sub/.` as `sub`, which would write `sub.pem`
+/// beside the folder `sub` the user named.
 fn bare_paths(name: &Path) -> Result<[PathBuf; 3], CliError> {
-    let Some(base) = name.file_name().and_then(|n| n.to_str()) else {
+    let typed = name.as_os_str().as_bytes();
+    let last = typed.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    let base = name
+        .file_name()
+        .filter(|n| n.as_bytes() == last)
+        .and_then(|n| n.to_str());
+    let Some(base) = base else {
         return Err(CliError::Usage(format!(
             "--bare: \"{}\" must end in a file name",
             esc_path(name)

@@ -567,6 +567,18 @@ fn cfssl_files_that_cannot_be_used_are_refused_in_one_line() -> R {
         "required arguments",
         "not provided",
     )?;
+    // --bare names files, not a folder: "sub/" or "sub/." would write sub.pem beside it.
+    fs::create_dir(dir.join("sub"))?;
+    for bare in ["sub/", "sub/.", ".", "sub/.."] {
+        refused(
+            dir,
+            &["--initca", "--bare", bare, &v("rootCA-csr.json")],
+            64,
+            "--bare",
+            "must end in a file name",
+        )?;
+    }
+    assert!(!dir.join("sub.pem").exists());
     // --bare never replaces a file unless --force is given.
     refused(
         dir,
