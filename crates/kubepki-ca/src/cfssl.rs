@@ -113,6 +113,20 @@ pub enum CfsslError {
         /// What it asks for.
         what: &'static str,
     },
+    /// An expiry so short that the certificate would have expired when it is made: NotBefore is
+    /// the minute rounded, less 5 minutes ([`CFSSL_BACKDATE`]), so about 5 minutes or less end
+    /// before now (cfssl makes such a certificate).
+    #[error(
+        "{field}: \"{expiry}\" ends at {not_after}, before the certificate is made (NotBefore is 5 minutes back, as cfssl's)"
+    )]
+    ExpiresAtOnce {
+        /// Where the expiry was set (`ca.expiry`, `signing.profiles.NAME.expiry`).
+        field: String,
+        /// The expiry, in Go's notation.
+        expiry: String,
+        /// The NotAfter it gives (RFC 3339).
+        not_after: String,
+    },
     /// Key generation, CSR or issuance failed.
     #[error(transparent)]
     Ca(#[from] crate::Error),
@@ -411,6 +425,9 @@ pub struct SigningPolicy {
     pub ext_key_usage: Vec<ExtKeyUsage>,
     /// Validity.
     pub expiry: Duration,
+    /// Where `expiry` was set (`signing.profiles.NAME.expiry`, `signing.default.expiry`, or
+    /// `cfssl's default` when neither has one).
+    pub expiry_field: String,
     /// Whether the profile asks for CA:TRUE (`ca_constraint.is_ca`).
     pub is_ca: bool,
 }
@@ -424,6 +441,7 @@ impl SigningPolicy {
             key_usage: KeyUsage::DIGITAL_SIGNATURE.union(KeyUsage::KEY_ENCIPHERMENT),
             ext_key_usage: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
             expiry: CFSSL_LEAF_VALIDITY,
+            expiry_field: "cfssl's default".into(),
             is_ca: false,
         }
     }
@@ -530,15 +548,19 @@ impl SigningConfig {
                     .and_then(|d| d.expiry.as_ref())
                     .map(|e| ("signing.default.expiry".to_owned(), e))
             });
-        let expiry = match expiry_text {
-            Some((f, e)) => parse_duration(e).map_err(|err| invalid(f, err.to_string()))?,
-            None => CFSSL_LEAF_VALIDITY,
+        let (expiry, expiry_field) = match expiry_text {
+            Some((f, e)) => (
+                parse_duration(e).map_err(|err| invalid(f.clone(), err.to_string()))?,
+                f,
+            ),
+            None => (CFSSL_LEAF_VALIDITY, "cfssl's default".to_owned()),
         };
         Ok(SigningPolicy {
             name: name.to_owned(),
             key_usage,
             ext_key_usage,
             expiry,
+            expiry_field,
             is_ca: p.ca_constraint.as_ref().is_some_and(|c| c.is_ca),
         })
     }
@@ -557,6 +579,19 @@ pub fn cfssl_window(now: OffsetDateTime, expiry: Duration) -> Window {
     };
     let not_before = rounded - CFSSL_BACKDATE;
     Window::new(not_before, not_before + expiry)
+}
+
+/// [`cfssl_window`], refused ([`CfsslError::ExpiresAtOnce`]) when it has ended by `now`.
+fn live_window(now: OffsetDateTime, expiry: Duration, field: &str) -> Result<Window, CfsslError> {
+    let window = cfssl_window(now, expiry);
+    if window.not_after <= now {
+        return Err(CfsslError::ExpiresAtOnce {
+            field: field.to_owned(),
+            expiry: crate::format_duration(expiry),
+            not_after: crate::rfc3339(window.not_after),
+        });
+    }
+    Ok(window)
 }
 
 /// What `cfssl gencert` prints: the certificate, the request and the new private key.
@@ -613,11 +648,12 @@ pub struct NewCa {
 /// (43800h) from cfssl's NotBefore.
 pub fn init_ca(req: &CsrRequest, now: OffsetDateTime) -> Result<NewCa, CfsslError> {
     let (expiry, path_len) = req.ca_params()?;
+    let window = live_window(now, expiry, "ca.expiry")?;
     let (key, csr) = req.key_and_csr()?;
     let key_pem = key.to_pem()?;
     let spec = CaSpec {
         subject: req.subject(),
-        window: cfssl_window(now, expiry),
+        window,
         path_len,
         key_id: KeyIdMethod::Sha1,
     };
@@ -665,6 +701,7 @@ pub fn gencert(
             "no usage: a profile used for signing needs at least one (as cfssl)",
         ));
     }
+    let window = live_window(now, policy.expiry, &policy.expiry_field)?;
     let (key, csr) = req.key_and_csr()?;
     let key_pem = key.to_pem()?;
     let mut serial = [0u8; 20];
@@ -677,7 +714,7 @@ pub fn gencert(
         ..IssueSpec::new(
             req.subject(),
             key.public_key_der(),
-            cfssl_window(now, policy.expiry),
+            window,
             CaExpiry::Refuse,
         )
     }
@@ -752,6 +789,42 @@ mod tests {
                 IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
             ]
         );
+    }
+
+    #[test]
+    fn an_expiry_that_ends_before_issuance_is_refused() -> R {
+        // NotBefore is 5 minutes back: an expiry of a minute is over at once.
+        let now = OffsetDateTime::now_utc();
+        let Err(e) = init_ca(
+            &CsrRequest::from_json(br#"{"CN": "x", "ca": {"expiry": "1m"}}"#)?,
+            now,
+        ) else {
+            return Err("a CA expired at issuance was made".into());
+        };
+        assert!(
+            e.to_string().starts_with("ca.expiry: \"1m\" ends at "),
+            "{e}"
+        );
+        let root = init_ca(&CsrRequest::from_json(br#"{"CN": "r"}"#)?, now)?;
+        let config = SigningConfig::from_json(
+            br#"{"signing": {"profiles": {"p": {"usages": ["any"], "expiry": "1s"}}}}"#,
+        )?;
+        let req = CsrRequest::from_json(br#"{"CN": "leaf"}"#)?;
+        let Err(e) = gencert(&req, &root.authority, &config.policy(Some("p"))?, now) else {
+            return Err("a leaf expired at issuance was made".into());
+        };
+        assert!(matches!(e, CfsslError::ExpiresAtOnce { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("signing.profiles.p.expiry: \"1s\" ends at "),
+            "{e}"
+        );
+        // Six minutes leave about one.
+        let six = SigningConfig::from_json(
+            br#"{"signing": {"profiles": {"p": {"usages": ["any"], "expiry": "6m"}}}}"#,
+        )?;
+        gencert(&req, &root.authority, &six.policy(Some("p"))?, now)?;
+        Ok(())
     }
 
     #[test]

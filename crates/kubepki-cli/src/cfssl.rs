@@ -134,7 +134,9 @@ fn gencert(a: GencertArgs) -> Result<(), CliError> {
         )?;
         kubepki_ca::cfssl::gencert(&req, &ca, &policy, now).map_err(|e| match (&a.config, e) {
             // The profile's fault: name the config.
-            (Some(cfg), e @ CfsslError::CaPowers { .. }) => in_file(cfg)(e),
+            (Some(cfg), e @ (CfsslError::CaPowers { .. } | CfsslError::ExpiresAtOnce { .. })) => {
+                in_file(cfg)(e)
+            }
             (_, e) => in_file(&a.csr_json)(e),
         })?
     };

@@ -552,6 +552,41 @@ fn cfssl_files_that_cannot_be_used_are_refused_in_one_line() -> R {
         "p521.json",
         "key.size: 521 is not supported",
     )?;
+    // An expiry that is over before the certificate is made (NotBefore is 5 minutes back):
+    // cfssl issues an expired certificate; kubepki names the setting and makes no file.
+    fs::write(
+        dir.join("short-config.json"),
+        r#"{"signing": {"default": {"usages": ["server auth"], "expiry": "1s"}}}"#,
+    )?;
+    refused(
+        dir,
+        &[
+            "--ca",
+            "ca.pem",
+            "--ca-key",
+            "ca-key.pem",
+            "--config",
+            "short-config.json",
+            "--bare",
+            "short",
+            &v("client-csr.json"),
+        ],
+        1,
+        "short-config.json",
+        "signing.default.expiry: \"1s\" ends at ",
+    )?;
+    fs::write(
+        dir.join("short-ca.json"),
+        r#"{"CN": "x", "ca": {"expiry": "1m"}}"#,
+    )?;
+    refused(
+        dir,
+        &["--initca", "short-ca.json"],
+        1,
+        "short-ca.json",
+        "ca.expiry: \"1m\" ends at ",
+    )?;
+    assert!(!dir.join("short.pem").exists());
     // Usage errors (64): a new root and a signing CA at once; a leaf without a CA.
     refused(
         dir,
