@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, KeyUsage, Subject, SubjectAltNames};
+use kubepki_csr::{
+    BasicConstraints, Csr, CsrBuilder, ExtKeyUsage, KeyUsage, Subject, SubjectAltNames,
+};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use serde::Deserialize;
 use thiserror::Error;
@@ -308,13 +310,17 @@ impl CsrRequest {
         Ok((expiry, path_len))
     }
 
-    /// Generates the key and signs the request with it.
-    fn key_and_csr(&self) -> Result<(PrivateKey, Csr), CfsslError> {
+    /// Generates the key and signs the request with it; `ca` adds a BasicConstraints request
+    /// (CA:TRUE with the path length), as cfssl's request of a CA has.
+    fn key_and_csr(&self, ca: Option<BasicConstraints>) -> Result<(PrivateKey, Csr), CfsslError> {
         let alg = self.key_algorithm()?;
         let key = PrivateKey::generate(alg)?;
-        let csr = CsrBuilder::new(self.subject())
-            .subject_alt_names(self.subject_alt_names())
-            .sign(&key)?;
+        let mut builder =
+            CsrBuilder::new(self.subject()).subject_alt_names(self.subject_alt_names());
+        if let Some(bc) = ca {
+            builder = builder.basic_constraints(bc);
+        }
+        let csr = builder.sign(&key)?;
         Ok((key, csr))
     }
 }
@@ -649,7 +655,12 @@ pub struct NewCa {
 pub fn init_ca(req: &CsrRequest, now: OffsetDateTime) -> Result<NewCa, CfsslError> {
     let (expiry, path_len) = req.ca_params()?;
     let window = live_window(now, expiry, "ca.expiry")?;
-    let (key, csr) = req.key_and_csr()?;
+    // cfssl asks for CA:TRUE in the request only when it has a `ca` object.
+    let asked = req
+        .ca
+        .as_ref()
+        .map(|_| BasicConstraints { ca: true, path_len });
+    let (key, csr) = req.key_and_csr(asked)?;
     let key_pem = key.to_pem()?;
     let spec = CaSpec {
         subject: req.subject(),
@@ -702,7 +713,7 @@ pub fn gencert(
         ));
     }
     let window = live_window(now, policy.expiry, &policy.expiry_field)?;
-    let (key, csr) = req.key_and_csr()?;
+    let (key, csr) = req.key_and_csr(None)?;
     let key_pem = key.to_pem()?;
     let mut serial = [0u8; 20];
     aws_lc_rs::rand::fill(&mut serial).map_err(|_| kubepki_keys::Error::Generation)?;

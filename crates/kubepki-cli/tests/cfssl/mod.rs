@@ -414,6 +414,22 @@ fn cfssl_and_kubepki_sign_the_same_files_alike() -> R {
         };
         let (ra, rb) = (req(&a)?, req(&b)?);
         assert_eq!(ra.lines().last(), rb.lines().last(), "{name}: CSR subject");
+        // The extensions the request asks for (SANs; a CA's BasicConstraints).
+        let asked = |dir: &Path| -> Res<String> {
+            let text = run_ok(
+                dir,
+                "openssl",
+                &["req", "-in", &format!("{name}.csr"), "-noout", "-text"],
+            )?;
+            Ok(text
+                .lines()
+                .skip_while(|l| !l.contains("Requested Extensions"))
+                .take_while(|l| !l.contains("Signature Algorithm"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n"))
+        };
+        assert_eq!(asked(&a)?, asked(&b)?, "{name}: CSR extensions");
     }
     Ok(())
 }
