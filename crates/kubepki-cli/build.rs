@@ -1,18 +1,32 @@
 //! Build facts for `kubepki version` (docs/install.md): the git commit, the aws-lc-rs and AWS-LC
 //! versions and the Rust compiler, as `KUBEPKI_*` compile-time environment variables. Whatever
-//! cannot be found is "unknown"; the build never fails for it.
+//! cannot be found is "unknown"; the build never fails for it (only for a
+//! `KUBEPKI_GIT_COMMIT` that is not a plain word: src/build_commit.rs).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "src/build_commit.rs"]
+mod build_commit;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/build_commit.rs");
     println!("cargo:rerun-if-env-changed=KUBEPKI_GIT_COMMIT");
     let commit = match std::env::var("KUBEPKI_GIT_COMMIT") {
         Ok(c) if !c.is_empty() => c,
         _ => git_commit().unwrap_or_else(|| "unknown".into()),
     };
-    println!("cargo:rustc-env=KUBEPKI_GIT_COMMIT={commit}");
+    // A value given by hand that is not a plain word fails the build: written as it is, a line
+    // break in it would add cargo directives of its own (src/build_commit.rs).
+    match build_commit::checked(&commit) {
+        Ok(c) => println!("cargo:rustc-env=KUBEPKI_GIT_COMMIT={c}"),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            std::process::exit(1);
+        }
+    }
 
     let (rs, awslc) = aws_lc();
     println!("cargo:rustc-env=KUBEPKI_AWS_LC_RS_VERSION={rs}");

@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, KeyUsage, Subject, SubjectAltNames};
+use kubepki_csr::{
+    BasicConstraints, Csr, CsrBuilder, ExtKeyUsage, KeyUsage, Subject, SubjectAltNames,
+};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use serde::Deserialize;
 use thiserror::Error;
@@ -112,6 +114,20 @@ pub enum CfsslError {
         profile: String,
         /// What it asks for.
         what: &'static str,
+    },
+    /// An expiry so short that the certificate would have expired when it is made: NotBefore is
+    /// the minute rounded, less 5 minutes ([`CFSSL_BACKDATE`]), so about 5 minutes or less end
+    /// before now (cfssl makes such a certificate).
+    #[error(
+        "{field}: \"{expiry}\" ends at {not_after}, before the certificate is made (NotBefore is 5 minutes back, as cfssl's)"
+    )]
+    ExpiresAtOnce {
+        /// Where the expiry was set (`ca.expiry`, `signing.profiles.NAME.expiry`).
+        field: String,
+        /// The expiry, in Go's notation.
+        expiry: String,
+        /// The NotAfter it gives (RFC 3339).
+        not_after: String,
     },
     /// Key generation, CSR or issuance failed.
     #[error(transparent)]
@@ -216,13 +232,12 @@ impl CsrRequest {
         from_json(json)
     }
 
-    /// `cfssl gencert -hostname`: the comma-separated list replaces `hosts`.
+    /// `cfssl gencert -hostname`: the comma-separated list replaces `hosts`; an empty one
+    /// leaves `hosts` as it is, as in cfssl (`-hostname ""` is no `-hostname`).
     pub fn with_hostname(mut self, hostname: &str) -> Self {
-        self.hosts = Some(if hostname.is_empty() {
-            Vec::new()
-        } else {
-            hostname.split(',').map(str::to_owned).collect()
-        });
+        if !hostname.is_empty() {
+            self.hosts = Some(hostname.split(',').map(str::to_owned).collect());
+        }
         self
     }
 
@@ -295,24 +310,31 @@ impl CsrRequest {
         Ok((expiry, path_len))
     }
 
-    /// Generates the key and signs the request with it.
-    fn key_and_csr(&self) -> Result<(PrivateKey, Csr), CfsslError> {
+    /// Generates the key and signs the request with it; `ca` adds a BasicConstraints request
+    /// (CA:TRUE with the path length), as cfssl's request of a CA has.
+    fn key_and_csr(&self, ca: Option<BasicConstraints>) -> Result<(PrivateKey, Csr), CfsslError> {
         let alg = self.key_algorithm()?;
         let key = PrivateKey::generate(alg)?;
-        let csr = CsrBuilder::new(self.subject())
-            .subject_alt_names(self.subject_alt_names())
-            .sign(&key)?;
+        let mut builder =
+            CsrBuilder::new(self.subject()).subject_alt_names(self.subject_alt_names());
+        if let Some(bc) = ca {
+            builder = builder.basic_constraints(bc);
+        }
+        let csr = builder.sign(&key)?;
         Ok((key, csr))
     }
 }
 
-/// cfssl's split of `hosts` into SANs: an IP address, else an email address (`local@domain`),
-/// else a URI (`scheme:...`), else a DNS name.
+/// cfssl's split of `hosts` into SANs: an IP address (an IPv4-mapped IPv6 one as IPv4, as Go
+/// writes it), else an email address (`local@domain`), else a URI (`scheme:...`), else a DNS
+/// name.
 pub fn split_hosts(hosts: &[String]) -> SubjectAltNames {
     let mut san = SubjectAltNames::default();
     for h in hosts {
         if let Ok(ip) = h.parse::<IpAddr>() {
-            san.ips.push(ip);
+            // An IPv4-mapped IPv6 address is the IPv4 address, as Go's x509 writes it
+            // (`ip.To4()`): 4 bytes, which a TLS client checking 10.0.0.1 compares.
+            san.ips.push(ip.to_canonical());
         } else if is_email(h) {
             san.emails.push(h.clone());
         } else if is_uri(h) {
@@ -409,6 +431,9 @@ pub struct SigningPolicy {
     pub ext_key_usage: Vec<ExtKeyUsage>,
     /// Validity.
     pub expiry: Duration,
+    /// Where `expiry` was set (`signing.profiles.NAME.expiry`, `signing.default.expiry`, or
+    /// `cfssl's default` when neither has one).
+    pub expiry_field: String,
     /// Whether the profile asks for CA:TRUE (`ca_constraint.is_ca`).
     pub is_ca: bool,
 }
@@ -422,6 +447,7 @@ impl SigningPolicy {
             key_usage: KeyUsage::DIGITAL_SIGNATURE.union(KeyUsage::KEY_ENCIPHERMENT),
             ext_key_usage: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
             expiry: CFSSL_LEAF_VALIDITY,
+            expiry_field: "cfssl's default".into(),
             is_ca: false,
         }
     }
@@ -528,15 +554,19 @@ impl SigningConfig {
                     .and_then(|d| d.expiry.as_ref())
                     .map(|e| ("signing.default.expiry".to_owned(), e))
             });
-        let expiry = match expiry_text {
-            Some((f, e)) => parse_duration(e).map_err(|err| invalid(f, err.to_string()))?,
-            None => CFSSL_LEAF_VALIDITY,
+        let (expiry, expiry_field) = match expiry_text {
+            Some((f, e)) => (
+                parse_duration(e).map_err(|err| invalid(f.clone(), err.to_string()))?,
+                f,
+            ),
+            None => (CFSSL_LEAF_VALIDITY, "cfssl's default".to_owned()),
         };
         Ok(SigningPolicy {
             name: name.to_owned(),
             key_usage,
             ext_key_usage,
             expiry,
+            expiry_field,
             is_ca: p.ca_constraint.as_ref().is_some_and(|c| c.is_ca),
         })
     }
@@ -555,6 +585,19 @@ pub fn cfssl_window(now: OffsetDateTime, expiry: Duration) -> Window {
     };
     let not_before = rounded - CFSSL_BACKDATE;
     Window::new(not_before, not_before + expiry)
+}
+
+/// [`cfssl_window`], refused ([`CfsslError::ExpiresAtOnce`]) when it has ended by `now`.
+fn live_window(now: OffsetDateTime, expiry: Duration, field: &str) -> Result<Window, CfsslError> {
+    let window = cfssl_window(now, expiry);
+    if window.not_after <= now {
+        return Err(CfsslError::ExpiresAtOnce {
+            field: field.to_owned(),
+            expiry: crate::format_duration(expiry),
+            not_after: crate::rfc3339(window.not_after),
+        });
+    }
+    Ok(window)
 }
 
 /// What `cfssl gencert` prints: the certificate, the request and the new private key.
@@ -611,11 +654,17 @@ pub struct NewCa {
 /// (43800h) from cfssl's NotBefore.
 pub fn init_ca(req: &CsrRequest, now: OffsetDateTime) -> Result<NewCa, CfsslError> {
     let (expiry, path_len) = req.ca_params()?;
-    let (key, csr) = req.key_and_csr()?;
+    let window = live_window(now, expiry, "ca.expiry")?;
+    // cfssl asks for CA:TRUE in the request only when it has a `ca` object.
+    let asked = req
+        .ca
+        .as_ref()
+        .map(|_| BasicConstraints { ca: true, path_len });
+    let (key, csr) = req.key_and_csr(asked)?;
     let key_pem = key.to_pem()?;
     let spec = CaSpec {
         subject: req.subject(),
-        window: cfssl_window(now, expiry),
+        window,
         path_len,
         key_id: KeyIdMethod::Sha1,
     };
@@ -663,7 +712,8 @@ pub fn gencert(
             "no usage: a profile used for signing needs at least one (as cfssl)",
         ));
     }
-    let (key, csr) = req.key_and_csr()?;
+    let window = live_window(now, policy.expiry, &policy.expiry_field)?;
+    let (key, csr) = req.key_and_csr(None)?;
     let key_pem = key.to_pem()?;
     let mut serial = [0u8; 20];
     aws_lc_rs::rand::fill(&mut serial).map_err(|_| kubepki_keys::Error::Generation)?;
@@ -675,7 +725,7 @@ pub fn gencert(
         ..IssueSpec::new(
             req.subject(),
             key.public_key_der(),
-            cfssl_window(now, policy.expiry),
+            window,
             CaExpiry::Refuse,
         )
     }
@@ -707,6 +757,84 @@ mod tests {
             assert_eq!(w.not_before, at(nb)?, "{now}");
             assert_eq!(w.not_after - w.not_before, Duration::hours(8760));
         }
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_private_key() -> R {
+        let req = CsrRequest::from_json(br#"{"CN": "rootCA"}"#)?;
+        let ca = init_ca(&req, OffsetDateTime::now_utc())?;
+        let body = ca
+            .issued
+            .key_pem
+            .lines()
+            .nth(1)
+            .ok_or("a PEM key has a body")?
+            .to_owned();
+        for shown in [format!("{:?}", ca.issued), format!("{ca:?}")] {
+            assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+            assert!(!shown.contains(&body), "{shown}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_hostname_keeps_the_hosts_of_the_request() -> R {
+        // cfssl gencert: `if c.Hostname != "" { req.Hosts = signer.SplitHosts(c.Hostname) }`.
+        let req = CsrRequest::from_json(br#"{"CN": "x", "hosts": ["a.example", "10.0.0.1"]}"#)?;
+        let kept = req.clone().with_hostname("");
+        assert_eq!(kept.hosts, req.hosts);
+        let replaced = req.with_hostname("b.example");
+        assert_eq!(replaced.hosts, Some(vec!["b.example".to_owned()]));
+        Ok(())
+    }
+
+    #[test]
+    fn ipv4_mapped_hosts_are_ipv4_addresses_as_go_writes_them() {
+        // Go's x509 writes an IPv4-mapped IPv6 address as its 4 IPv4 bytes (`ip.To4()`).
+        let san = split_hosts(&["::ffff:10.0.0.1".to_owned(), "::1".to_owned()]);
+        assert_eq!(
+            san.ips,
+            [
+                IpAddr::from([10, 0, 0, 1]),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_expiry_that_ends_before_issuance_is_refused() -> R {
+        // NotBefore is 5 minutes back: an expiry of a minute is over at once.
+        let now = OffsetDateTime::now_utc();
+        let Err(e) = init_ca(
+            &CsrRequest::from_json(br#"{"CN": "x", "ca": {"expiry": "1m"}}"#)?,
+            now,
+        ) else {
+            return Err("a CA expired at issuance was made".into());
+        };
+        assert!(
+            e.to_string().starts_with("ca.expiry: \"1m\" ends at "),
+            "{e}"
+        );
+        let root = init_ca(&CsrRequest::from_json(br#"{"CN": "r"}"#)?, now)?;
+        let config = SigningConfig::from_json(
+            br#"{"signing": {"profiles": {"p": {"usages": ["any"], "expiry": "1s"}}}}"#,
+        )?;
+        let req = CsrRequest::from_json(br#"{"CN": "leaf"}"#)?;
+        let Err(e) = gencert(&req, &root.authority, &config.policy(Some("p"))?, now) else {
+            return Err("a leaf expired at issuance was made".into());
+        };
+        assert!(matches!(e, CfsslError::ExpiresAtOnce { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("signing.profiles.p.expiry: \"1s\" ends at "),
+            "{e}"
+        );
+        // Six minutes leave about one.
+        let six = SigningConfig::from_json(
+            br#"{"signing": {"profiles": {"p": {"usages": ["any"], "expiry": "6m"}}}}"#,
+        )?;
+        gencert(&req, &root.authority, &six.policy(Some("p"))?, now)?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! `kubepki_ca::cfssl`; prints cfssl's JSON result or, with `--bare`, writes the files
 //! `cfssljson -bare` would (docs/cfssl.md).
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -45,7 +46,7 @@ pub struct GencertArgs {
     /// The profile of --config to sign with [default: signing.default].
     #[arg(long, requires = "config")]
     profile: Option<String>,
-    /// Comma-separated SANs replacing the request's `hosts`.
+    /// Comma-separated SANs replacing the request's `hosts` (empty: the request's are kept).
     #[arg(long)]
     hostname: Option<String>,
     /// Write NAME.pem (0644), NAME-key.pem (0600) and NAME.csr (0644) instead of printing
@@ -71,9 +72,17 @@ fn in_file(path: &Path) -> impl Fn(CfsslError) -> CliError + '_ {
     }
 }
 
-/// The three files of `--bare NAME`: certificate, key, request.
+/// The three files of `--bare NAME`: certificate, key, request. NAME must end in a file name
+/// as typed: `Path::file_name` reads `sub/` and `sub/.` as `sub`, which would write `sub.pem`
+/// beside the folder `sub` the user named.
 fn bare_paths(name: &Path) -> Result<[PathBuf; 3], CliError> {
-    let Some(base) = name.file_name().and_then(|n| n.to_str()) else {
+    let typed = name.as_os_str().as_bytes();
+    let last = typed.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    let base = name
+        .file_name()
+        .filter(|n| n.as_bytes() == last)
+        .and_then(|n| n.to_str());
+    let Some(base) = base else {
         return Err(CliError::Usage(format!(
             "--bare: \"{}\" must end in a file name",
             esc_path(name)
@@ -125,7 +134,9 @@ fn gencert(a: GencertArgs) -> Result<(), CliError> {
         )?;
         kubepki_ca::cfssl::gencert(&req, &ca, &policy, now).map_err(|e| match (&a.config, e) {
             // The profile's fault: name the config.
-            (Some(cfg), e @ CfsslError::CaPowers { .. }) => in_file(cfg)(e),
+            (Some(cfg), e @ (CfsslError::CaPowers { .. } | CfsslError::ExpiresAtOnce { .. })) => {
+                in_file(cfg)(e)
+            }
             (_, e) => in_file(&a.csr_json)(e),
         })?
     };

@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod out;
+#[cfg(test)]
+mod build_commit;
 mod certs;
 mod cfssl;
 mod cmd;

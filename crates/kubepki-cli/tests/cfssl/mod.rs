@@ -359,6 +359,22 @@ fn cfssl_and_kubepki_sign_the_same_files_alike() -> R {
             Some("root-ca"),
             Some("api.example.com,10.1.2.3,ops@example.com"),
         ),
+        // An empty -hostname is no -hostname: the request's hosts stay.
+        signing(
+            "empty-hostname",
+            "server-csr.json",
+            "rootCA-config.json",
+            Some("root-ca"),
+            Some(""),
+        ),
+        // An IPv4-mapped IPv6 address: Go writes the 4 bytes of the IPv4 address.
+        signing(
+            "mapped",
+            "server-csr.json",
+            "rootCA-config.json",
+            Some("root-ca"),
+            Some("::ffff:10.1.2.3,api.example.com"),
+        ),
     ];
     for (name, go, rs) in &cases {
         let go: Vec<&str> = go.iter().map(String::as_str).collect();
@@ -398,6 +414,22 @@ fn cfssl_and_kubepki_sign_the_same_files_alike() -> R {
         };
         let (ra, rb) = (req(&a)?, req(&b)?);
         assert_eq!(ra.lines().last(), rb.lines().last(), "{name}: CSR subject");
+        // The extensions the request asks for (SANs; a CA's BasicConstraints).
+        let asked = |dir: &Path| -> Res<String> {
+            let text = run_ok(
+                dir,
+                "openssl",
+                &["req", "-in", &format!("{name}.csr"), "-noout", "-text"],
+            )?;
+            Ok(text
+                .lines()
+                .skip_while(|l| !l.contains("Requested Extensions"))
+                .take_while(|l| !l.contains("Signature Algorithm"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n"))
+        };
+        assert_eq!(asked(&a)?, asked(&b)?, "{name}: CSR extensions");
     }
     Ok(())
 }
@@ -536,6 +568,41 @@ fn cfssl_files_that_cannot_be_used_are_refused_in_one_line() -> R {
         "p521.json",
         "key.size: 521 is not supported",
     )?;
+    // An expiry that is over before the certificate is made (NotBefore is 5 minutes back):
+    // cfssl issues an expired certificate; kubepki names the setting and makes no file.
+    fs::write(
+        dir.join("short-config.json"),
+        r#"{"signing": {"default": {"usages": ["server auth"], "expiry": "1s"}}}"#,
+    )?;
+    refused(
+        dir,
+        &[
+            "--ca",
+            "ca.pem",
+            "--ca-key",
+            "ca-key.pem",
+            "--config",
+            "short-config.json",
+            "--bare",
+            "short",
+            &v("client-csr.json"),
+        ],
+        1,
+        "short-config.json",
+        "signing.default.expiry: \"1s\" ends at ",
+    )?;
+    fs::write(
+        dir.join("short-ca.json"),
+        r#"{"CN": "x", "ca": {"expiry": "1m"}}"#,
+    )?;
+    refused(
+        dir,
+        &["--initca", "short-ca.json"],
+        1,
+        "short-ca.json",
+        "ca.expiry: \"1m\" ends at ",
+    )?;
+    assert!(!dir.join("short.pem").exists());
     // Usage errors (64): a new root and a signing CA at once; a leaf without a CA.
     refused(
         dir,
@@ -551,6 +618,18 @@ fn cfssl_files_that_cannot_be_used_are_refused_in_one_line() -> R {
         "required arguments",
         "not provided",
     )?;
+    // --bare names files, not a folder: "sub/" or "sub/." would write sub.pem beside it.
+    fs::create_dir(dir.join("sub"))?;
+    for bare in ["sub/", "sub/.", ".", "sub/.."] {
+        refused(
+            dir,
+            &["--initca", "--bare", bare, &v("rootCA-csr.json")],
+            64,
+            "--bare",
+            "must end in a file name",
+        )?;
+    }
+    assert!(!dir.join("sub.pem").exists());
     // --bare never replaces a file unless --force is given.
     refused(
         dir,
