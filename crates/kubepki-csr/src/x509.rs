@@ -451,7 +451,10 @@ impl SubjectAltNames {
             names.push(GeneralName::Rfc822Name(ia5(e)?));
         }
         for ip in &self.ips {
-            let octets = match ip {
+            // An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is written as its 4 IPv4 bytes, as
+            // Go's x509 writes it (`net.IP.To4`): verifiers compare 4-byte addresses with
+            // 4-byte SANs, so 16 bytes would not match the IPv4 address clients connect to.
+            let octets = match ip.to_canonical() {
                 IpAddr::V4(v4) => v4.octets().to_vec(),
                 IpAddr::V6(v6) => v6.octets().to_vec(),
             };

@@ -883,6 +883,8 @@ impl SanList {
     }
 
     fn ip(&mut self, ip: IpAddr) {
+        // `::ffff:a.b.c.d` is `a.b.c.d` (docs/compatibility.md §1.3).
+        let ip = ip.to_canonical();
         if !self.ips.contains(&ip) {
             self.ips.push(ip);
         }

@@ -140,10 +140,12 @@ impl ClusterSpec {
         Ok(name)
     }
 
-    /// The advertise address: the given one, or the source address of the default route.
+    /// The advertise address: the given one, or the source address of the default route. An
+    /// IPv4-mapped IPv6 address is its IPv4 address, as Go prints and compares it
+    /// (docs/compatibility.md §1.3).
     pub fn resolved_advertise_address(&self) -> Result<IpAddr, Error> {
         let ip = match self.advertise_address {
-            Some(ip) => ip,
+            Some(ip) => ip.to_canonical(),
             None => default_route_address()?,
         };
         if ip.is_unspecified() || ip.is_multicast() {

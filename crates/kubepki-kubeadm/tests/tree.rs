@@ -740,3 +740,35 @@ fn progress_counts_the_keys_signatures_and_files_of_init_and_renew() -> R {
     assert_eq!(events.last(), Some(&Event::Writing { files: 18 }));
     Ok(())
 }
+
+/// An IPv4-mapped IPv6 address given as the advertise address or in `certSANs` is the IPv4
+/// address: one 4-byte SAN, as Go writes it, so `openssl verify -verify_ip` accepts the IPv4
+/// address (docs/compatibility.md §1.3).
+#[test]
+fn ipv4_mapped_addresses_are_written_as_ipv4() -> Result<(), Box<dyn std::error::Error>> {
+    let mut spec = kubepki_kubeadm::ClusterSpec::default();
+    spec.advertise_address = Some("::ffff:192.0.2.7".parse()?);
+    spec.cert_sans = vec!["192.0.2.7".into(), "::ffff:198.51.100.9".into()];
+    let plan = kubepki_kubeadm::Plan::new(&spec)?;
+    let apiserver = plan
+        .certs
+        .iter()
+        .find(|c| c.id == kubepki_kubeadm::CertId::Apiserver)
+        .ok_or("no apiserver")?;
+    let want: Vec<std::net::IpAddr> = vec![
+        "10.96.0.1".parse()?,
+        "192.0.2.7".parse()?,
+        "198.51.100.9".parse()?,
+    ];
+    assert_eq!(apiserver.subject_alt_names.ips, want);
+    // The servers in the kubeconfigs name the IPv4 address too, as kubeadm writes them.
+    assert_eq!(plan.advertise_address, want[1]);
+    let sans = kubepki_csr::SubjectAltNames {
+        ips: vec!["::ffff:192.0.2.7".parse()?],
+        ..Default::default()
+    };
+    let der = sans.to_der()?;
+    // GeneralNames { [7] 4 bytes }: 30 06 87 04 c0 00 02 07.
+    assert_eq!(der, [0x30, 0x06, 0x87, 0x04, 192, 0, 2, 7]);
+    Ok(())
+}
