@@ -96,6 +96,9 @@ impl Profile {
         }
     }
 
+    /// Every profile.
+    pub const ALL: [Profile; 3] = [Profile::Client, Profile::Server, Profile::Peer];
+
     /// The profile's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -107,16 +110,14 @@ impl Profile {
 }
 
 impl std::str::FromStr for Profile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "client" => Ok(Profile::Client),
-            "server" => Ok(Profile::Server),
-            "peer" => Ok(Profile::Peer),
-            _ => Err(format!(
-                "unknown profile \"{s}\" (valid: client, server, peer)"
-            )),
-        }
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::UnknownProfile {
+                given: s.to_owned(),
+            })
     }
 }
 

@@ -128,6 +128,15 @@ pub enum Error {
         /// What it has.
         found: String,
     },
+    /// A leaf profile name that is not one of [`crate::Profile::ALL`].
+    #[error(
+        "unknown profile \"{}\" (valid: client, server, peer)",
+        kubepki_csr::escape_text(given)
+    )]
+    UnknownProfile {
+        /// What was given.
+        given: String,
+    },
     /// The CA's signing key ([`crate::CaSigningKey`]) could not sign.
     #[error("CA \"{ca}\" could not sign: {source}")]
     Signing {

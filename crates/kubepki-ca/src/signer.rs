@@ -28,6 +28,13 @@ pub enum SignerName {
 }
 
 impl SignerName {
+    /// Every signer kubepki implements.
+    pub const ALL: [SignerName; 3] = [
+        SignerName::KubeApiserverClient,
+        SignerName::KubeApiserverClientKubelet,
+        SignerName::KubeletServing,
+    ];
+
     /// The `signerName`.
     pub fn name(self) -> &'static str {
         match self {
@@ -57,12 +64,10 @@ impl FromStr for SignerName {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
+        if let Some(signer) = SignerName::ALL.into_iter().find(|n| n.name() == s) {
+            return Ok(signer);
+        }
         match s {
-            "kubernetes.io/kube-apiserver-client" => Ok(SignerName::KubeApiserverClient),
-            "kubernetes.io/kube-apiserver-client-kubelet" => {
-                Ok(SignerName::KubeApiserverClientKubelet)
-            }
-            "kubernetes.io/kubelet-serving" => Ok(SignerName::KubeletServing),
             "kubernetes.io/legacy-unknown" => Err(policy(
                 "signer",
                 "kubernetes.io/legacy-unknown cannot be used with certificates.k8s.io/v1 and has no policy to enforce",

@@ -295,8 +295,8 @@ struct SignArgs {
     #[arg(long)]
     csr: PathBuf,
     /// Leaf profile: client (clientAuth), server (serverAuth), peer (both).
-    #[arg(long)]
-    profile: ProfileArg,
+    #[arg(long, value_parser = profile_parser())]
+    profile: Profile,
     /// Where to write the certificate (0644).
     #[arg(long)]
     out: PathBuf,
@@ -311,11 +311,11 @@ struct SignArgs {
     force: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProfileArg {
-    Client,
-    Server,
-    Peer,
+/// `--profile`: the library's profile names, listed in `--help` and completions.
+fn profile_parser() -> impl clap::builder::TypedValueParser<Value = Profile> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Profile::ALL.map(Profile::name))
+        .try_map(|s| s.parse::<Profile>())
 }
 
 #[derive(Args, Debug)]
@@ -608,11 +608,7 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
         )?,
     };
     let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(|e| file_err(&a.csr)(&e))?;
-    let profile = match a.profile {
-        ProfileArg::Client => Profile::Client,
-        ProfileArg::Server => Profile::Server,
-        ProfileArg::Peer => Profile::Peer,
-    };
+    let profile = a.profile;
     let policy = if a.clamp_to_ca {
         CaExpiry::Clamp
     } else {

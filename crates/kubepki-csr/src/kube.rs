@@ -70,40 +70,60 @@ pub enum Usage {
 }
 
 impl Usage {
-    /// Every usage with its API name.
-    pub const ALL: [(Usage, &'static str); 23] = [
-        (Usage::Signing, "signing"),
-        (Usage::DigitalSignature, "digital signature"),
-        (Usage::ContentCommitment, "content commitment"),
-        (Usage::KeyEncipherment, "key encipherment"),
-        (Usage::KeyAgreement, "key agreement"),
-        (Usage::DataEncipherment, "data encipherment"),
-        (Usage::CertSign, "cert sign"),
-        (Usage::CrlSign, "crl sign"),
-        (Usage::EncipherOnly, "encipher only"),
-        (Usage::DecipherOnly, "decipher only"),
-        (Usage::Any, "any"),
-        (Usage::ServerAuth, "server auth"),
-        (Usage::ClientAuth, "client auth"),
-        (Usage::CodeSigning, "code signing"),
-        (Usage::EmailProtection, "email protection"),
-        (Usage::SMime, "s/mime"),
-        (Usage::IpsecEndSystem, "ipsec end system"),
-        (Usage::IpsecTunnel, "ipsec tunnel"),
-        (Usage::IpsecUser, "ipsec user"),
-        (Usage::Timestamping, "timestamping"),
-        (Usage::OcspSigning, "ocsp signing"),
-        (Usage::MicrosoftSgc, "microsoft sgc"),
-        (Usage::NetscapeSgc, "netscape sgc"),
+    /// Every usage, in the API's order.
+    pub const ALL: [Usage; 23] = [
+        Usage::Signing,
+        Usage::DigitalSignature,
+        Usage::ContentCommitment,
+        Usage::KeyEncipherment,
+        Usage::KeyAgreement,
+        Usage::DataEncipherment,
+        Usage::CertSign,
+        Usage::CrlSign,
+        Usage::EncipherOnly,
+        Usage::DecipherOnly,
+        Usage::Any,
+        Usage::ServerAuth,
+        Usage::ClientAuth,
+        Usage::CodeSigning,
+        Usage::EmailProtection,
+        Usage::SMime,
+        Usage::IpsecEndSystem,
+        Usage::IpsecTunnel,
+        Usage::IpsecUser,
+        Usage::Timestamping,
+        Usage::OcspSigning,
+        Usage::MicrosoftSgc,
+        Usage::NetscapeSgc,
     ];
 
     /// The API name, e.g. `client auth`.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(u, _)| *u == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("")
+        match self {
+            Usage::Signing => "signing",
+            Usage::DigitalSignature => "digital signature",
+            Usage::ContentCommitment => "content commitment",
+            Usage::KeyEncipherment => "key encipherment",
+            Usage::KeyAgreement => "key agreement",
+            Usage::DataEncipherment => "data encipherment",
+            Usage::CertSign => "cert sign",
+            Usage::CrlSign => "crl sign",
+            Usage::EncipherOnly => "encipher only",
+            Usage::DecipherOnly => "decipher only",
+            Usage::Any => "any",
+            Usage::ServerAuth => "server auth",
+            Usage::ClientAuth => "client auth",
+            Usage::CodeSigning => "code signing",
+            Usage::EmailProtection => "email protection",
+            Usage::SMime => "s/mime",
+            Usage::IpsecEndSystem => "ipsec end system",
+            Usage::IpsecTunnel => "ipsec tunnel",
+            Usage::IpsecUser => "ipsec user",
+            Usage::Timestamping => "timestamping",
+            Usage::OcspSigning => "ocsp signing",
+            Usage::MicrosoftSgc => "microsoft sgc",
+            Usage::NetscapeSgc => "netscape sgc",
+        }
     }
 }
 
@@ -117,18 +137,13 @@ impl FromStr for Usage {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(u, _)| *u)
+            .into_iter()
+            .find(|u| u.name() == s)
             .ok_or_else(|| Error::Validation {
                 field: "spec.usages",
                 reason: format!(
                     "unsupported usage \"{s}\" (allowed: {})",
-                    Self::ALL
-                        .iter()
-                        .map(|(_, n)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    Self::ALL.map(Usage::name).join(", ")
                 ),
             })
     }

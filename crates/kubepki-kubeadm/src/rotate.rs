@@ -199,6 +199,13 @@ pub enum RotationPhase {
 }
 
 impl RotationPhase {
+    /// Every phase, in the order a rotation runs them.
+    pub const ALL: [RotationPhase; 3] = [
+        RotationPhase::Start,
+        RotationPhase::Reissue,
+        RotationPhase::Finish,
+    ];
+
     /// `start`, `reissue`, `finish`.
     pub fn name(self) -> &'static str {
         match self {
@@ -227,18 +234,14 @@ impl fmt::Display for RotationPhase {
 impl FromStr for RotationPhase {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        [
-            RotationPhase::Start,
-            RotationPhase::Reissue,
-            RotationPhase::Finish,
-        ]
-        .into_iter()
-        .find(|p| p.name() == s)
-        .ok_or_else(|| Error::UnknownName {
-            kind: "rotation phase",
-            given: s.to_owned(),
-            valid: "start, reissue, finish".into(),
-        })
+        RotationPhase::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "rotation phase",
+                given: s.to_owned(),
+                valid: "start, reissue, finish".into(),
+            })
     }
 }
 
