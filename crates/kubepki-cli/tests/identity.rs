@@ -5,30 +5,9 @@ use std::fs;
 use std::path::Path;
 
 mod common;
-use common::kubepki;
+use common::{init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
-
-fn tree(d: &Path) -> R {
-    let r = kubepki(
-        d,
-        &[
-            "init",
-            "--cert-dir",
-            "c/pki",
-            "--kubeconfig-dir",
-            "c",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    Ok(())
-}
 
 const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 
@@ -36,7 +15,7 @@ const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 fn user_flow_csr_only_then_sign_request_then_kubeconfig() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &[
@@ -146,7 +125,7 @@ fn user_flow_csr_only_then_sign_request_then_kubeconfig() -> R {
 fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // A node identity asked of the user signer is fine; of the kubelet-serving signer without
     // SANs it is not.
     let r = kubepki(
@@ -230,7 +209,7 @@ fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
 fn node_credentials_and_an_extra_control_plane() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &[
@@ -325,7 +304,7 @@ fn node_credentials_and_an_extra_control_plane() -> R {
 fn node_certificates_outliving_the_ca_are_refused_like_sign() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let ca = kubepki_ca::Certificate::from_pem(&fs::read(d.join("c/pki/ca.crt"))?)?;
     let serving = |extra: &[&str]| {
         let mut a = vec![
@@ -415,7 +394,7 @@ fn node_certificates_outliving_the_ca_are_refused_like_sign() -> R {
 fn node_control_plane_refusals_say_what_to_do() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let cp2 = |extra: &[&str], from: &str| {
         let mut a = vec![
             "node",
@@ -499,7 +478,7 @@ fn manifest_name(path: &Path) -> Result<String, Box<dyn std::error::Error>> {
 fn awkward_common_names_get_one_valid_object_name_from_every_command() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &["keygen", "--algorithm", "ECDSA-P256", "--out", "k.key"],

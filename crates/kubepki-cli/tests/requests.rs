@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::kubepki;
+use common::{init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -17,28 +17,6 @@ fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data/hostile/requests")
         .join(name)
-}
-
-/// A tree in `d/c` (cluster CA for the signers) and `name` copied from the corpus into `d`.
-fn tree(d: &Path) -> R {
-    let r = kubepki(
-        d,
-        &[
-            "init",
-            "--cert-dir",
-            "c/pki",
-            "--kubeconfig-dir",
-            "c",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    Ok(())
 }
 
 fn copy(d: &Path, name: &str) -> Result<String, Box<dyn std::error::Error>> {
@@ -85,7 +63,7 @@ fn refused(d: &Path, args: &[&str], file: &str, message: &str) -> R {
 fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let serving = ["--signer-name", "kubernetes.io/kubelet-serving"];
     for (file, message) in [
         (
@@ -145,7 +123,7 @@ fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
 fn pem_tricks_in_a_request_are_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // OpenSSL refuses the raw text too; Go would read block B, a lenient reader block A.
     let f = copy(d, "csr--header-in-body-then-second-block.pem")?;
     let (ok, _) = openssl(&["req", "-in", &f, "-noout"], d)?;
@@ -177,7 +155,7 @@ fn pem_tricks_in_a_request_are_refused() -> R {
 fn denied_failed_and_issued_manifests_are_refused_and_requester_fields_cleared() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     for (file, message) in [
         (
             "manifest--denied.yaml",
@@ -242,7 +220,7 @@ fn denied_failed_and_issued_manifests_are_refused_and_requester_fields_cleared()
 fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let f = copy(d, "manifest--expiration-seconds-above-int32.yaml")?;
     refused(
         d,
@@ -277,7 +255,7 @@ fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
 fn existing_outputs_are_named_and_force_replaces_them() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &["user", "create", "jane", "--csr-only", "--out-dir", "u"],
@@ -397,7 +375,7 @@ fn existing_outputs_are_named_and_force_replaces_them() -> R {
 fn go_durations_are_accepted_for_validity_flags() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // Go's forms, and whole days (kubepki's documented extension on its own flags).
     for (validity, secs) in [("1.5h", 5400), ("10m0.5s", 600), ("1d12h", 129_600)] {
         let out = format!("u-{secs}.conf");
@@ -459,7 +437,7 @@ fn a_bare_pem_file_with_two_requests_is_refused() -> R {
     // next one; OpenSSL reads the first. One request a file, and END lines trimmed as Go does.
     let d = tempfile::tempdir()?;
     let d = d.path();
-    tree(d)?;
+    init_cluster(d)?;
     for (name, cn, org) in [("a", "evil-admin", "system:masters"), ("b", "jane", "dev")] {
         let key = format!("{name}.key");
         let r = kubepki(d, &["keygen", "--algorithm", "ECDSA-P256", "--out", &key])?;
