@@ -4,7 +4,6 @@
 //! (as can `generate_csrs`), and `init` in external-CA mode refuses certificates that are not the
 //! plan's and lists every CSR still awaiting signing.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,40 +17,18 @@ use kubepki_kubeadm::{
     Signed, SigningCas, Status, csr_path, generate_csrs, kubeconfig_csr_path, run, sign_csrs,
     verify,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+mod common;
+use common::{CAS, load_ca, now, signing_cas, snapshot, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn spec(dir: &Path, version: KubernetesVersion) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("n1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    let mut s = spec_in(dir, "n1");
     s.kubernetes_version = version;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
     s
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Res<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            } else {
-                out.insert(e.path(), fs::read(e.path())?);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The three CAs, made where the CA keys live.
@@ -76,25 +53,16 @@ impl CaSide {
     }
 
     fn load(&self, id: CertId) -> Res<CertificateAuthority> {
-        let p = self.dir.path().join("pki");
-        Ok(CertificateAuthority::load(
-            &fs::read(id.cert_path(&p))?,
-            &fs::read(id.key_path(&p))?,
-            now(),
-        )?)
+        load_ca(&self.dir.path().join("pki"), id, now())
     }
 
     fn all(&self) -> Res<SigningCas> {
-        Ok(SigningCas {
-            ca: Some(self.load(CertId::Ca)?),
-            front_proxy: Some(self.load(CertId::FrontProxyCa)?),
-            etcd: Some(self.load(CertId::EtcdCa)?),
-        })
+        signing_cas(&self.dir.path().join("pki"), now())
     }
 
     /// Copies the CA certificates (not the keys) into a node's tree.
     fn copy_certs_to(&self, plan: &Plan) -> R {
-        for id in [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa] {
+        for id in CAS {
             fs::copy(self.cert_path(id), id.cert_path(&plan.cert_dir))?;
         }
         Ok(())

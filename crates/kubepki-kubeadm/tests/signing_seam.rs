@@ -6,7 +6,6 @@
 //! verifies with `openssl verify`, and a failing key surfaces as `Error::Signing` naming the CA.
 
 use std::fs;
-use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -22,7 +21,10 @@ use kubepki_kubeadm::{
     CertId, ClusterSpec, Plan, Selection, Signed, SigningCas, Status, UserSpec, client_credentials,
     generate_csrs, kubelet_serving, run, sign_csrs, user_request, verify,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+mod common;
+use common::{now, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -71,17 +73,8 @@ impl CaSigningKey for CountingKey {
     }
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 fn spec(dir: &Path) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("n1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
-    s
+    spec_in(dir, "n1")
 }
 
 /// A root CA whose key is `key`, as init makes kubeadm's CAs.
