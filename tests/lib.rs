@@ -59,6 +59,49 @@ pub fn run_ok(dir: &Path, tool: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// `openssl verify -x509_strict -purpose PURPOSE -CAfile CA CERT`, run in `dir`.
+pub fn openssl_verify(dir: &Path, purpose: &str, ca: &str, cert: &str) -> Result<Outcome, String> {
+    run(dir, "openssl", &verify_args(purpose, ca, cert))
+}
+
+/// [`openssl_verify`] that must succeed: its output.
+pub fn openssl_verify_ok(
+    dir: &Path,
+    purpose: &str,
+    ca: &str,
+    cert: &str,
+) -> Result<String, String> {
+    run_ok(dir, "openssl", &verify_args(purpose, ca, cert))
+}
+
+fn verify_args<'a>(purpose: &'a str, ca: &'a str, cert: &'a str) -> [&'a str; 7] {
+    [
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        purpose,
+        "-CAfile",
+        ca,
+        cert,
+    ]
+}
+
+/// Writes the client certificate and key of the current user of the kubeconfig `path`
+/// (embedded or referenced) to `crt` and `key`.
+pub fn extract_client(
+    path: &Path,
+    crt: &Path,
+    key: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let kc = kubepki_kubeadm::Kubeconfig::from_slice(path, &fs::read(path)?)?;
+    fs::write(crt, kc.current_client_cert_pem(path)?.ok_or("no cert")?)?;
+    fs::write(
+        key,
+        kc.current_client_key_pem(path)?.ok_or("no key")?.as_slice(),
+    )?;
+    Ok(())
+}
+
 /// A child process killed (by its PID) when dropped.
 pub struct Proc(pub Child, pub &'static str);
 

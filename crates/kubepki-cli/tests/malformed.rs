@@ -166,55 +166,22 @@ fn cases(fx: &Fixture, file: &Path, role: &str, name: &str) -> R {
     if !name.contains("-instead") && name != "key--public-key-only.pem" {
         direct(&["inspect", name])?;
     }
-    if any || role == "cert" {
-        direct(&[
-            "sign",
-            "--ca-cert",
-            name,
-            "--ca-key",
-            &ca_key,
-            "--csr",
-            &csr,
-            "--profile",
-            "client",
-            "--out",
-            "x.crt",
-        ])?;
-        direct(&[
-            "sign-request",
-            &manifest,
-            "--ca-cert",
-            name,
-            "--ca-key",
-            &ca_key,
-            "--out",
-            "x.crt",
-        ])?;
-    }
-    if any || role == "key" {
-        direct(&[
-            "sign",
-            "--ca-cert",
-            &ca,
-            "--ca-key",
-            name,
-            "--csr",
-            &csr,
-            "--profile",
-            "client",
-            "--out",
-            "x.crt",
-        ])?;
-        direct(&[
-            "sign-request",
-            &manifest,
-            "--ca-cert",
-            &ca,
-            "--ca-key",
-            name,
-            "--out",
-            "x.crt",
-        ])?;
+    // The file as the CA certificate, then as the CA key, of both signing commands.
+    for (as_role, ca_cert, ca_key) in [("cert", name, ca_key.as_str()), ("key", &ca, name)] {
+        if !(any || role == as_role) {
+            continue;
+        }
+        let ca_flags = ["--ca-cert", ca_cert, "--ca-key", ca_key];
+        let out = ["--out", "x.crt"];
+        direct(
+            &[
+                &["sign", "--csr", &csr, "--profile", "client"][..],
+                &ca_flags,
+                &out,
+            ]
+            .concat(),
+        )?;
+        direct(&[&["sign-request", &manifest][..], &ca_flags, &out].concat())?;
     }
     if any || role == "csr" {
         direct(&[

@@ -13,7 +13,7 @@ use kubepki_kubeadm::{
 use time::OffsetDateTime;
 
 mod common;
-use common::{snapshot_with_dirs, spec_in};
+use common::{openssl_req_config, snapshot_with_dirs, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -621,13 +621,7 @@ fn secret_files_readable_by_others_fail_init_and_verify_alike() -> R {
 fn openssl_reissue(plan: &Plan, id: CertId, dn: &str, client: bool) -> R {
     let dir = &plan.cert_dir;
     let work = tempfile::tempdir()?;
-    let cnf = work.path().join("req.cnf");
-    fs::write(
-        &cnf,
-        format!(
-            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
-        ),
-    )?;
+    let cnf = openssl_req_config(work.path(), dn)?;
     let ext = work.path().join("ext.cnf");
     fs::write(
         &ext,

@@ -20,7 +20,9 @@ use kubepki_kubeadm::{
 use time::Duration;
 
 mod common;
-use common::{CAS, load_ca, now, signing_cas, snapshot, spec_in};
+use common::{
+    CAS, load_ca, now, openssl_req_config, openssl_verify, signing_cas, snapshot, spec_in,
+};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -424,23 +426,6 @@ fn purpose(eku: &ExtKeyUsage) -> &'static str {
         ExtKeyUsage::ServerAuth => "sslserver",
         _ => "sslclient",
     }
-}
-
-fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) -> R {
-    let out = Command::new("openssl")
-        .args(["verify", "-purpose", purpose, "-CAfile"])
-        .arg(ca)
-        .arg(cert)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{} under {} ({purpose}): {}{}",
-        cert.display(),
-        ca.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 #[test]
@@ -938,13 +923,7 @@ fn generate_csrs_refuses_a_pending_csr_the_configuration_no_longer_asks_for() ->
 /// with a new key of `newkey` (e.g. `rsa:1024`) when `key` is `None`.
 fn openssl_csr(key: Option<&Path>, newkey: &str, dn: &str, out: &Path) -> R {
     let work = tempfile::tempdir()?;
-    let cnf = work.path().join("req.cnf");
-    fs::write(
-        &cnf,
-        format!(
-            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
-        ),
-    )?;
+    let cnf = openssl_req_config(work.path(), dn)?;
     let mut cmd = Command::new("openssl");
     cmd.args(["req", "-new", "-config"]).arg(&cnf);
     match key {

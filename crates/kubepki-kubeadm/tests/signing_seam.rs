@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -90,20 +89,7 @@ fn openssl_verify(ca: &Certificate, cert: &Certificate, dir: &Path, purpose: &st
     let (ca_file, cert_file) = (dir.join("verify-ca.crt"), dir.join("verify-leaf.crt"));
     fs::write(&ca_file, ca.to_pem())?;
     fs::write(&cert_file, cert.to_pem())?;
-    let out = Command::new("openssl")
-        .args(["verify", "-purpose", purpose, "-CAfile"])
-        .arg(&ca_file)
-        .arg(&cert_file)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{} under {} ({purpose}): {}{}",
-        cert.display_name(),
-        ca.display_name(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    common::openssl_verify(&ca_file, &cert_file, purpose)
 }
 
 #[test]

@@ -36,21 +36,15 @@ pub const TREE: [&str; 8] = [
     "192.0.2.10",
 ];
 
-/// [`TREE`] with ECDSA-P256 keys (faster to make than the default RSA-2048).
+/// ECDSA-P256 keys: faster to make than the default RSA-2048.
+pub const P256: [&str; 2] = ["--encryption-algorithm", "ECDSA-P256"];
+
+/// [`TREE`] with [`P256`] keys.
 pub const TREE_P256: [&str; 10] = [
-    "--cert-dir",
-    "t/pki",
-    "--kubeconfig-dir",
-    "t",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-    "--encryption-algorithm",
-    "ECDSA-P256",
+    TREE[0], TREE[1], TREE[2], TREE[3], TREE[4], TREE[5], TREE[6], TREE[7], P256[0], P256[1],
 ];
 
-/// `init` of a whole tree in `c/pki` and `c` (node cp1, ECDSA-P256): the cluster CA of the
+/// `init` of a whole tree in `c/pki` and `c` (node cp1, [`P256`]): the cluster CA of the
 /// signer tests, kept apart from the `t` tree of [`TREE`].
 pub const INIT_CLUSTER: [&str; 11] = [
     "init",
@@ -58,12 +52,12 @@ pub const INIT_CLUSTER: [&str; 11] = [
     "c/pki",
     "--kubeconfig-dir",
     "c",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-    "--encryption-algorithm",
-    "ECDSA-P256",
+    TREE[4],
+    TREE[5],
+    TREE[6],
+    TREE[7],
+    P256[0],
+    P256[1],
 ];
 
 /// Runs [`INIT_CLUSTER`] in `dir` and checks that it succeeds.

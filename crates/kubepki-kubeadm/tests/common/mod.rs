@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kubepki_ca::CertificateAuthority;
 use kubepki_keys::KeyAlgorithm;
@@ -101,4 +102,35 @@ pub fn bytes(tree: &Tree, path: &str) -> Res<Vec<u8>> {
         .ok_or_else(|| format!("{path} not in the tree"))?
         .bytes
         .to_vec())
+}
+
+/// `openssl verify -purpose PURPOSE -CAfile CA CERT` succeeds.
+pub fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) -> Res<()> {
+    let out = Command::new("openssl")
+        .args(["verify", "-purpose", purpose, "-CAfile"])
+        .arg(ca)
+        .arg(cert)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{} under {} ({purpose}): {}{}",
+        cert.display(),
+        ca.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// An `openssl req` configuration in `dir` (`req.cnf`) whose subject is the `[dn]` lines `dn`
+/// (`name = value`; `kubeUID` is 1.3.6.1.4.1.57683.2).
+pub fn openssl_req_config(dir: &Path, dn: &str) -> Res<PathBuf> {
+    let cnf = dir.join("req.cnf");
+    fs::write(
+        &cnf,
+        format!(
+            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
+        ),
+    )?;
+    Ok(cnf)
 }
