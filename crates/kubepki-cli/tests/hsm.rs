@@ -15,7 +15,7 @@ use std::process::Command;
 use kubepki_kubeadm::Kubeconfig;
 
 mod common;
-use common::{BIN, Run, TREE_P256, files_under};
+use common::{BIN, Run, TREE, TREE_P256, files_under};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -1027,23 +1027,15 @@ fn init_refuses_one_token_key_for_two_cas() -> R {
     };
     t.ca_in_token("k", "side", "ca", "ca", "ECDSA-P256")?;
     let uri = "pkcs11:token=T;object=ca;type=private";
-    let r = t.run(&[
-        "init",
-        "--cert-dir",
-        "t/pki",
-        "--kubeconfig-dir",
-        "t",
-        "--node-name",
-        "cp1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
+    let keys = [
         "--ca-key-uri",
         uri,
         "--etcd-ca-key-uri",
         uri,
         "--pkcs11-module",
         MODULE,
-    ])?;
+    ];
+    let r = t.run(&[&["init"][..], &TREE, &keys].concat())?;
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("distinct keys"), "{}", r.stderr);
     assert!(files_under(&t.root().join("t")).is_empty());

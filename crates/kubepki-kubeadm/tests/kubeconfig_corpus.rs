@@ -4,21 +4,20 @@
 //! certificate and key — or refused with the expected reason and no file changed.
 
 use std::fs;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kubepki_ca::{Certificate, CertificateAuthority};
-use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_keys::PrivateKey;
 use kubepki_kubeadm::{
-    ClusterSpec, Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, renew,
-    resolve_reference, run,
+    Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, renew, resolve_reference,
+    run,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 mod common;
-use common::snapshot;
+use common::{snapshot, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -100,11 +99,7 @@ fn compact(s: &str) -> String {
 fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("cp1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = d.join("pki");
-    s.kubeconfig_dir = d.to_owned();
+    let s = spec_in(d, "cp1");
     let plan = Plan::new(&s)?;
     run(&plan, &Selection::all(), T0, false)?;
     let pki = snapshot(&s.cert_dir)?;

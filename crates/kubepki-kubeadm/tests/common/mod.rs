@@ -9,7 +9,7 @@ use std::process::Command;
 
 use kubepki_ca::CertificateAuthority;
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{CertId, ClusterSpec, SigningCas, Tree};
+use kubepki_kubeadm::{CertId, ClusterSpec, Plan, SigningCas, Status, Tree, verify};
 use time::{Duration, OffsetDateTime};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -133,4 +133,15 @@ pub fn openssl_req_config(dir: &Path, dn: &str) -> Res<PathBuf> {
         ),
     )?;
     Ok(cnf)
+}
+
+/// `verify` of `plan`'s tree at `at` fails no check (the failures are shown otherwise).
+pub fn assert_no_verify_failure(plan: &Plan, at: OffsetDateTime) {
+    let v = verify(plan, at);
+    let fails: Vec<_> = v
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .collect();
+    assert!(fails.is_empty(), "{fails:#?}");
 }
