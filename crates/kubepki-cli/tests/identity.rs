@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 mod common;
-use common::{init_cluster, kubepki};
+use common::{CP2, init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -143,31 +143,24 @@ fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
     )?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let csr = "w/system-node-w1.csr";
-    let mut a = vec![
-        "sign-request",
-        csr,
-        "--signer-name",
-        "kubernetes.io/kubelet-serving",
-        "--out",
-        "w.crt",
-    ];
-    a.extend_from_slice(&CA);
-    let r = kubepki(d, &a)?;
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("(subject-alt-names)"), "{}", r.stderr);
-    assert!(!d.join("w.crt").exists());
-    let mut a = vec![
-        "sign-request",
-        csr,
-        "--signer-name",
-        "kubernetes.io/legacy-unknown",
-        "--out",
-        "w.crt",
-    ];
-    a.extend_from_slice(&CA);
-    let r = kubepki(d, &a)?;
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("legacy-unknown"), "{}", r.stderr);
+    for (signer, needle) in [
+        ("kubernetes.io/kubelet-serving", "(subject-alt-names)"),
+        ("kubernetes.io/legacy-unknown", "legacy-unknown"),
+    ] {
+        let mut a = vec![
+            "sign-request",
+            csr,
+            "--signer-name",
+            signer,
+            "--out",
+            "w.crt",
+        ];
+        a.extend_from_slice(&CA);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains(needle), "{signer}: {}", r.stderr);
+        assert!(!d.join("w.crt").exists());
+    }
     // Two inputs, the second refused: nothing is written for the first either.
     let yaml = fs::read_to_string(d.join("w/system-node-w1-csr.yaml"))?;
     fs::write(
@@ -268,20 +261,7 @@ fn node_credentials_and_an_extra_control_plane() -> R {
     assert_eq!(r.code, 1);
     assert!(!d.join("x").exists());
 
-    let cp2 = [
-        "--cert-dir",
-        "cp2/pki",
-        "--kubeconfig-dir",
-        "cp2",
-        "--node-name",
-        "cp2",
-        "--apiserver-advertise-address",
-        "192.0.2.11",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-        "--control-plane-endpoint",
-        "192.0.2.10",
-    ];
+    let cp2 = CP2;
     let mut a = vec!["node", "control-plane", "--from-cert-dir", "c/pki"];
     a.extend_from_slice(&cp2);
     let r = kubepki(d, &a)?;

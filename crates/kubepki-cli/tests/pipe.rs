@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{BIN, TREE_P256, kubepki};
+use common::{BIN, CP2, TREE_P256, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -252,24 +252,11 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
         ),
         (
             "node control-plane",
-            vec![
-                "node",
-                "control-plane",
-                "--from-cert-dir",
-                "t/pki",
-                "--cert-dir",
-                "cp2/pki",
-                "--kubeconfig-dir",
-                "cp2",
-                "--node-name",
-                "cp2",
-                "--apiserver-advertise-address",
-                "192.0.2.11",
-                "--control-plane-endpoint",
-                "192.0.2.10",
-                "--encryption-algorithm",
-                "ECDSA-P256",
-            ],
+            [
+                &["node", "control-plane", "--from-cert-dir", "t/pki"][..],
+                &CP2,
+            ]
+            .concat(),
         ),
         ("--help", vec!["certs", "check-expiration", "--help"]),
         ("--version", vec!["--version"]),

@@ -44,19 +44,26 @@ const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 /// Runs `sign-request` with the tree's CA and `--out x.crt`; expects exit 1 with exactly
 /// `FILE: message` and nothing written.
 fn refused(d: &Path, args: &[&str], file: &str, message: &str) -> R {
+    let stderr = refusal(d, args, file)?;
+    assert_eq!(
+        stderr.trim_end(),
+        format!("kubepki: error: {file}: {message}"),
+        "{file}"
+    );
+    Ok(())
+}
+
+/// `sign-request ARGS` with the cluster CA and `--out x.crt`: exit 1 and nothing written; its
+/// standard error.
+fn refusal(d: &Path, args: &[&str], file: &str) -> Result<String, Box<dyn std::error::Error>> {
     let mut a = vec!["sign-request"];
     a.extend_from_slice(args);
     a.extend_from_slice(&CA);
     a.extend_from_slice(&["--out", "x.crt"]);
     let r = kubepki(d, &a)?;
     assert_eq!(r.code, 1, "{file}: {}", r.stderr);
-    assert_eq!(
-        r.stderr.trim_end(),
-        format!("kubepki: error: {file}: {message}"),
-        "{file}"
-    );
     assert!(!d.join("x.crt").exists(), "{file}: x.crt written");
-    Ok(())
+    Ok(r.stderr)
 }
 
 #[test]
@@ -93,18 +100,13 @@ fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
         "manifest--two-extension-request-attributes.yaml",
     ] {
         let f = copy(d, file)?;
-        let mut a = vec!["sign-request", &f, "--out", "x.crt"];
-        a.extend_from_slice(&CA);
-        let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{}", r.stderr);
+        let stderr = refusal(d, &[&f], &f)?;
         assert!(
-            r.stderr.starts_with(&format!(
+            stderr.starts_with(&format!(
                 "kubepki: error: {f}: invalid CertificateSigningRequest: spec.request: the certificate request"
             )),
-            "{}",
-            r.stderr
+            "{stderr}"
         );
-        assert!(!d.join("x.crt").exists());
     }
     // Duplicate challengePassword attributes are ignored, as Go ignores them: the request is
     // signed for exactly the SAN OpenSSL shows.
@@ -233,20 +235,14 @@ fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
         "manifest--expiration-seconds-string.json",
     ] {
         let f = copy(d, file)?;
-        let mut a = vec!["sign-request", &f, "--out", "x.crt"];
-        a.extend_from_slice(&CA);
-        let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{}", r.stderr);
+        let stderr = refusal(d, &[&f], &f)?;
         assert!(
-            r.stderr.starts_with(&format!(
+            stderr.starts_with(&format!(
                 "kubepki: error: {f}: malformed CertificateSigningRequest manifest: "
-            )) && r
-                .stderr
+            )) && stderr
                 .contains("expected an integer number of seconds (the API field is an int32)"),
-            "{}",
-            r.stderr
+            "{stderr}"
         );
-        assert!(!d.join("x.crt").exists());
     }
     Ok(())
 }

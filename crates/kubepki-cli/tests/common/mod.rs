@@ -60,6 +60,23 @@ pub const INIT_CLUSTER: [&str; 11] = [
     P256[1],
 ];
 
+/// A second control-plane node, cp2 at 192.0.2.11 behind the endpoint 192.0.2.10, its tree in
+/// `cp2/pki` and `cp2`, [`P256`] keys.
+pub const CP2: [&str; 12] = [
+    "--cert-dir",
+    "cp2/pki",
+    "--kubeconfig-dir",
+    "cp2",
+    "--node-name",
+    "cp2",
+    "--apiserver-advertise-address",
+    "192.0.2.11",
+    "--control-plane-endpoint",
+    "192.0.2.10",
+    P256[0],
+    P256[1],
+];
+
 /// Runs [`INIT_CLUSTER`] in `dir` and checks that it succeeds.
 pub fn init_cluster(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let r = kubepki(dir, &INIT_CLUSTER)?;
