@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
 use common::{init_cluster, kubepki};
@@ -24,19 +23,10 @@ fn copy(d: &Path, name: &str) -> Result<String, Box<dyn std::error::Error>> {
     Ok(name.to_owned())
 }
 
+/// `openssl ARGS` in `dir`: whether it succeeded, and its standard output and error.
 fn openssl(args: &[&str], dir: &Path) -> Result<(bool, String), Box<dyn std::error::Error>> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()?;
-    Ok((
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
+    let o = kubepki_interop::run(dir, "openssl", args)?;
+    Ok((o.ok, o.output))
 }
 
 const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
