@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{BIN, INIT_CLUSTER, TREE, TREE_P256, files_under};
+use common::{BIN, INIT_CLUSTER, INIT_TREE, TREE, files_under};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -703,7 +703,7 @@ fn a_name_is_refused_before_its_key_is_generated() -> R {
 /// as `apiserver.crt`, one with invalid UTF-8 as `front-proxy-client.crt`, a bidi override as
 /// `etcd/peer.crt`, and an `admin.conf` naming its certificate and key by hostile paths.
 fn hostile_tree(d: &Path) -> R {
-    let r = run(d, &[&["init"][..], &TREE_P256].concat())?;
+    let r = run(d, &INIT_TREE)?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let c = corpus_dir();
     fs::copy(c.join("cert--esc-hide.crt"), d.join("t/pki/apiserver.crt"))?;

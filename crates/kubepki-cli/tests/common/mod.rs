@@ -44,6 +44,12 @@ pub const TREE_P256: [&str; 10] = [
     TREE[0], TREE[1], TREE[2], TREE[3], TREE[4], TREE[5], TREE[6], TREE[7], P256[0], P256[1],
 ];
 
+/// `init` of the tree of [`TREE_P256`].
+pub const INIT_TREE: [&str; 11] = [
+    "init", TREE[0], TREE[1], TREE[2], TREE[3], TREE[4], TREE[5], TREE[6], TREE[7], P256[0],
+    P256[1],
+];
+
 /// `init` of a whole tree in `c/pki` and `c` (node cp1, [`P256`]): the cluster CA of the
 /// signer tests, kept apart from the `t` tree of [`TREE`].
 pub const INIT_CLUSTER: [&str; 11] = [
