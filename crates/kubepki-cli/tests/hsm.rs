@@ -15,7 +15,7 @@ use std::process::Command;
 use kubepki_kubeadm::Kubeconfig;
 
 mod common;
-use common::{BIN, Run, TREE, TREE_P256, files_under};
+use common::{BIN, Run, TREE, TREE_P256, files_under, side_flags};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -385,22 +385,11 @@ fn certs_sign_csrs_with_all_three_ca_keys_in_the_token() -> R {
         "ECDSA-P256",
     )?;
     t.ca_in_token("etcd-ca", "ca/pki/etcd", "ca", "etcd-ca", "RSA-2048")?;
-    let node = [
-        "--cert-dir",
-        "node/pki",
-        "--kubeconfig-dir",
-        "node",
-        "--node-name",
-        "n1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-    ];
+    let node = side_flags(Path::new("node"));
     let with_node = |args: &[&str]| -> Vec<String> {
         args.iter()
-            .chain(node.iter())
             .map(|s| s.to_string())
+            .chain(node.iter().cloned())
             .collect()
     };
     let run = |args: Vec<String>| {

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 mod common;
-use common::{CP2, init_cluster, kubepki};
+use common::{CP2, P256, init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -376,23 +376,14 @@ fn node_control_plane_refusals_say_what_to_do() -> R {
     let d = dir.path();
     init_cluster(d)?;
     let cp2 = |extra: &[&str], from: &str| {
-        let mut a = vec![
-            "node",
-            "control-plane",
-            "--from-cert-dir",
-            from,
-            "--cert-dir",
-            "cp2/pki",
-            "--kubeconfig-dir",
-            "cp2",
-            "--node-name",
-            "cp2",
-            "--apiserver-advertise-address",
-            "192.0.2.11",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ];
-        a.extend_from_slice(extra);
+        // CP2 without its --control-plane-endpoint.
+        let a = [
+            &["node", "control-plane", "--from-cert-dir", from][..],
+            &CP2[..8],
+            &P256,
+            extra,
+        ]
+        .concat();
         kubepki(d, &a)
     };
     let r = cp2(&[], "c/pki")?;

@@ -114,23 +114,30 @@ pub fn kubepki_side(
     which: &str,
     args: &[&str],
 ) -> Result<Run, Box<dyn std::error::Error>> {
-    let base = root.join(which);
+    let flags = side_flags(&root.join(which));
+    let mut a = args.to_vec();
+    a.extend(flags.iter().map(String::as_str));
+    kubepki(root, &a)
+}
+
+/// The flags of [`kubepki_side`] for the side in `base`: `--cert-dir BASE/pki
+/// --kubeconfig-dir BASE` and node n1's (192.0.2.10, [`P256`]).
+pub fn side_flags(base: &Path) -> Vec<String> {
     let (pki, kc) = (
         base.join("pki").display().to_string(),
         base.display().to_string(),
     );
-    let mut a = args.to_vec();
-    a.extend([
+    [
         "--cert-dir",
         &pki,
         "--kubeconfig-dir",
         &kc,
         "--node-name",
         "n1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-    ]);
-    kubepki(root, &a)
+    ]
+    .into_iter()
+    .chain(["--apiserver-advertise-address", "192.0.2.10"])
+    .chain(P256)
+    .map(str::to_owned)
+    .collect()
 }
