@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use kubepki_ca::{CertificateAuthority, sign_request};
 use kubepki_csr::KubeCsr;
-use kubepki_interop::{TlsServer, cn_and_orgs, run, run_ok};
+use kubepki_interop::{TlsServer, cn_and_orgs, extract_client, run, run_ok};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    CertId, ClusterAccess, ClusterSpec, Kubeconfig, Plan, Selection, Status, UserSpec,
-    control_plane_node, kubelet_kubeconfig, kubelet_serving, user_kubeconfig, user_request, verify,
+    CertId, ClusterAccess, ClusterSpec, Plan, Selection, Status, UserSpec, control_plane_node,
+    kubelet_kubeconfig, kubelet_serving, user_kubeconfig, user_request, verify,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -43,16 +43,11 @@ fn cluster_ca(pki: &Path) -> Res<CertificateAuthority> {
 fn client_files(dir: &Path, name: &str, kubeconfig: &str) -> Res<(PathBuf, PathBuf)> {
     let p = dir.join(format!("{name}.conf"));
     fs::write(&p, kubeconfig)?;
-    let kc = Kubeconfig::from_slice(&p, kubeconfig.as_bytes())?;
     let (crt, key) = (
         dir.join(format!("{name}.crt")),
         dir.join(format!("{name}.key")),
     );
-    fs::write(&crt, kc.current_client_cert_pem(&p)?.ok_or("no cert")?)?;
-    fs::write(
-        &key,
-        kc.current_client_key_pem(&p)?.ok_or("no key")?.as_slice(),
-    )?;
+    extract_client(&p, &crt, &key)?;
     Ok((crt, key))
 }
 

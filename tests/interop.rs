@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kubepki_ca::{CaExpiry, CaSpec, Certificate, CertificateAuthority, Profile, Window};
 use kubepki_csr::{CsrBuilder, KeyUsage, Subject};
-use kubepki_interop::{run, run_ok};
+use kubepki_interop::{openssl_verify, openssl_verify_ok, run_ok};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use time::{Duration, OffsetDateTime};
 
@@ -72,36 +72,12 @@ fn every_algorithm_is_accepted_by_openssl_and_gnutls() -> R {
             let name = format!("{}.crt", profile.name());
             write(d, &name, cert.to_pem().as_bytes())?;
             for p in purposes {
-                let out = run_ok(
-                    d,
-                    "openssl",
-                    &[
-                        "verify",
-                        "-x509_strict",
-                        "-purpose",
-                        p,
-                        "-CAfile",
-                        "ca.crt",
-                        &name,
-                    ],
-                )?;
+                let out = openssl_verify_ok(d, p, "ca.crt", &name)?;
                 assert!(out.contains(": OK"), "{alg} {p}: {out}");
             }
             // The wrong purpose is refused.
             if profile == Profile::Client {
-                let o = run(
-                    d,
-                    "openssl",
-                    &[
-                        "verify",
-                        "-x509_strict",
-                        "-purpose",
-                        "sslserver",
-                        "-CAfile",
-                        "ca.crt",
-                        &name,
-                    ],
-                )?;
+                let o = openssl_verify(d, "sslserver", "ca.crt", &name)?;
                 assert!(!o.ok, "{alg}: a client cert passed as server");
             }
             // GnuTLS, a second independent implementation.
@@ -171,19 +147,7 @@ fn openssl_made_csrs_are_signed_and_verified() -> R {
         CaExpiry::Refuse,
     )?;
     write(d, "u.crt", cert.to_pem().as_bytes())?;
-    run_ok(
-        d,
-        "openssl",
-        &[
-            "verify",
-            "-x509_strict",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            "ca.crt",
-            "u.crt",
-        ],
-    )?;
+    openssl_verify_ok(d, "sslclient", "ca.crt", "u.crt")?;
     // The certificate carries OpenSSL's key: OpenSSL says key and certificate match.
     let a = run_ok(d, "openssl", &["x509", "-in", "u.crt", "-noout", "-pubkey"])?;
     let b = run_ok(d, "openssl", &["pkey", "-in", "u.key", "-pubout"])?;

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kubepki_interop::{
-    SOFTHSM_MODULE, SOFTHSM_PIN, TlsServer, etcd_member_args, free_port, run, run_ok, spawn,
-    wait_listening, with_softhsm_token,
+    SOFTHSM_MODULE, SOFTHSM_PIN, TlsServer, etcd_member_args, extract_client, free_port,
+    openssl_verify_ok, run, run_ok, spawn, wait_listening, with_softhsm_token,
 };
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, Selection};
+use kubepki_kubeadm::{CertId, ClusterSpec, KubeconfigId, Plan, Selection};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -37,15 +37,9 @@ fn tree(dir: &Path, alg: KeyAlgorithm) -> Res<Plan> {
 
 /// Writes a kubeconfig's embedded client certificate and key to `<name>.crt`/`<name>.key`.
 fn extract(dir: &Path, id: KubeconfigId) -> Res<(PathBuf, PathBuf)> {
-    let p = dir.join(id.file_name());
-    let kc = Kubeconfig::from_slice(&p, &fs::read(&p)?)?;
     let crt = dir.join(format!("{}.client.crt", id.name()));
     let key = dir.join(format!("{}.client.key", id.name()));
-    fs::write(&crt, kc.current_client_cert_pem(&p)?.ok_or("no cert")?)?;
-    fs::write(
-        &key,
-        kc.current_client_key_pem(&p)?.ok_or("no key")?.as_slice(),
-    )?;
+    extract_client(&dir.join(id.file_name()), &crt, &key)?;
     Ok((crt, key))
 }
 
@@ -72,19 +66,7 @@ fn openssl_and_gnutls_verify_every_chain() -> R {
                 _ => &["sslclient"],
             };
             for purpose in purposes {
-                let out = run_ok(
-                    d,
-                    "openssl",
-                    &[
-                        "verify",
-                        "-x509_strict",
-                        "-purpose",
-                        purpose,
-                        "-CAfile",
-                        s(&ca),
-                        s(&crt),
-                    ],
-                )?;
+                let out = openssl_verify_ok(d, purpose, s(&ca), s(&crt))?;
                 assert!(out.contains(": OK"), "{}: {out}", c.id.name());
             }
             let out = run_ok(
@@ -124,19 +106,7 @@ fn openssl_and_gnutls_verify_every_chain() -> R {
         // kubeconfig client certificates chain to ca.crt as clients.
         for k in &plan.kubeconfigs {
             let (crt, _) = extract(d, k.id)?;
-            let out = run_ok(
-                d,
-                "openssl",
-                &[
-                    "verify",
-                    "-x509_strict",
-                    "-purpose",
-                    "sslclient",
-                    "-CAfile",
-                    s(&pki.join("ca.crt")),
-                    s(&crt),
-                ],
-            )?;
+            let out = openssl_verify_ok(d, "sslclient", s(&pki.join("ca.crt")), s(&crt))?;
             assert!(out.contains(": OK"), "{out}");
         }
     }

@@ -59,6 +59,49 @@ pub fn run_ok(dir: &Path, tool: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// `openssl verify -x509_strict -purpose PURPOSE -CAfile CA CERT`, run in `dir`.
+pub fn openssl_verify(dir: &Path, purpose: &str, ca: &str, cert: &str) -> Result<Outcome, String> {
+    run(dir, "openssl", &verify_args(purpose, ca, cert))
+}
+
+/// [`openssl_verify`] that must succeed: its output.
+pub fn openssl_verify_ok(
+    dir: &Path,
+    purpose: &str,
+    ca: &str,
+    cert: &str,
+) -> Result<String, String> {
+    run_ok(dir, "openssl", &verify_args(purpose, ca, cert))
+}
+
+fn verify_args<'a>(purpose: &'a str, ca: &'a str, cert: &'a str) -> [&'a str; 7] {
+    [
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        purpose,
+        "-CAfile",
+        ca,
+        cert,
+    ]
+}
+
+/// Writes the client certificate and key of the current user of the kubeconfig `path`
+/// (embedded or referenced) to `crt` and `key`.
+pub fn extract_client(
+    path: &Path,
+    crt: &Path,
+    key: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let kc = kubepki_kubeadm::Kubeconfig::from_slice(path, &fs::read(path)?)?;
+    fs::write(crt, kc.current_client_cert_pem(path)?.ok_or("no cert")?)?;
+    fs::write(
+        key,
+        kc.current_client_key_pem(path)?.ok_or("no key")?.as_slice(),
+    )?;
+    Ok(())
+}
+
 /// A child process killed (by its PID) when dropped.
 pub struct Proc(pub Child, pub &'static str);
 
@@ -283,76 +326,7 @@ pub fn cn_and_orgs(subject: &str) -> (String, Vec<String>) {
     (cn, orgs)
 }
 
-/// Debian's SoftHSM2 module.
-pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-/// The user PIN of the token [`with_softhsm_token`] makes.
-pub const SOFTHSM_PIN: &str = "Us3r-PIN-4417";
-const SOFTHSM_CHILD: &str = "KUBEPKI_SOFTHSM_TEST_CHILD";
-
-/// Runs `body` with a fresh SoftHSM2 token labelled `T` (user PIN [`SOFTHSM_PIN`]) in a child
-/// process of this test binary running only the test `test`: SoftHSM2 reads `SOFTHSM2_CONF`
-/// once per process. Without SoftHSM2 the test is skipped, except under CI (`CI` set), where
-/// that is a failure.
-pub fn with_softhsm_token(
-    test: &str,
-    body: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::var_os(SOFTHSM_CHILD).is_some() {
-        return body();
-    }
-    let available = Path::new(SOFTHSM_MODULE).exists()
-        && Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install softhsm2 ({SOFTHSM_MODULE}, softhsm2-util)"
-        );
-        eprintln!("skipped: SoftHSM2 is not installed");
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let tokens = dir.path().join("tokens");
-    fs::create_dir(&tokens)?;
-    let conf = dir.path().join("softhsm2.conf");
-    fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )?;
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "T",
-            "--pin",
-            SOFTHSM_PIN,
-        ])
-        .args(["--so-pin", "S0-PIN-8832"])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()?;
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let out = Command::new(std::env::current_exe()?)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(SOFTHSM_CHILD, "1")
-        .env("SOFTHSM2_CONF", &conf)
-        .output()?;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child {test} failed:\n{stdout}\n{stderr}"
-    );
-    Ok(())
-}
+mod softhsm_token;
+pub use softhsm_token::{
+    SOFTHSM_MODULE, SOFTHSM_PIN, softhsm_installed, softhsm_token, with_softhsm_token,
+};

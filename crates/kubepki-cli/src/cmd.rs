@@ -280,17 +280,8 @@ struct CaCreateArgs {
 
 #[derive(Args, Debug)]
 struct SignArgs {
-    /// CA certificate.
-    #[arg(long)]
-    ca_cert: PathBuf,
-    /// CA private key.
-    #[arg(long, required_unless_present = "ca_key_uri")]
-    ca_key: Option<PathBuf>,
-    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
-    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
-    ca_key_uri: Option<String>,
     #[command(flatten)]
-    pkcs11: crate::hsm::Pkcs11Flags,
+    ca: crate::hsm::SigningCaFlags,
     /// The CSR (PEM or DER) to sign.
     #[arg(long)]
     csr: PathBuf,
@@ -502,15 +493,7 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
         }
     }
     // The name is checked before the (possibly slow) key generation.
-    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
-    let spec = CaSpec {
-        // The key identifier of the version `init` models by default (kubeadm 1.35+: truncated
-        // SHA-256), so that `ca create` and `init` make CAs alike.
-        key_id: kubepki_kubeadm::KubernetesVersion::DEFAULT.ca_key_id(),
-        ..CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity)
-    };
-    spec.validate()
-        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
+    let spec = ca_spec(&a.cn, validity)?;
     let key = PrivateKey::generate(alg).map_err(other)?;
     let key_pem = key.to_pem().map_err(other)?;
     let ca = CertificateAuthority::create_root(&spec, key).map_err(other)?;
@@ -528,6 +511,20 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
         esc_path(&key_path)
     )?;
     Ok(())
+}
+
+/// The spec of `ca create`'s CA named `cn` (its name checked, `--cn` named in a refusal).
+fn ca_spec(cn: &str, validity: time::Duration) -> Result<CaSpec, CliError> {
+    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&cn.to_owned()))?;
+    let spec = CaSpec {
+        // The key identifier of the version `init` models by default (kubeadm 1.35+: truncated
+        // SHA-256), so that `ca create` and `init` make CAs alike.
+        key_id: kubepki_kubeadm::KubernetesVersion::DEFAULT.ca_key_id(),
+        ..CaSpec::kubeadm(cn, OffsetDateTime::now_utc(), validity)
+    };
+    spec.validate()
+        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
+    Ok(spec)
 }
 
 /// `ca create --key-uri`: the key pair is generated inside the token; only the certificate
@@ -557,15 +554,7 @@ fn ca_create_in_token(
     }
     // The name is checked before the key is made: a key left in the token would block the
     // next try with the same URI.
-    refuse_unsafe_names("--cn", "subject CN", std::slice::from_ref(&a.cn))?;
-    let spec = CaSpec {
-        // The key identifier of the version `init` models by default (kubeadm 1.35+: truncated
-        // SHA-256), so that `ca create` and `init` make CAs alike.
-        key_id: kubepki_kubeadm::KubernetesVersion::DEFAULT.ca_key_id(),
-        ..CaSpec::kubeadm(&a.cn, OffsetDateTime::now_utc(), validity)
-    };
-    spec.validate()
-        .map_err(|e| CliError::Usage(format!("--cn: {e}")))?;
+    let spec = ca_spec(&a.cn, validity)?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let key = hsm.generate("--key-uri", uri, alg)?;
     let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other)?;
@@ -586,26 +575,23 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
     let validity = parse_duration_with_days(&a.validity)
         .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     let now = OffsetDateTime::now_utc();
-    let ca = match (&a.ca_key, &a.ca_key_uri) {
+    let ca = match (&a.ca.ca_key, &a.ca.ca_key_uri) {
         (Some(ca_key), None) => {
-            let cert =
-                Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| file_err(&a.ca_cert)(&e))?;
+            let cert = Certificate::from_pem(&read(&a.ca.ca_cert)?)
+                .map_err(|e| file_err(&a.ca.ca_cert)(&e))?;
             let key = load_key(ca_key)?;
             CertificateAuthority::from_parts(cert, Some(key), now).map_err(|e| match e {
                 kubepki_ca::Error::KeyMismatch { .. } => CliError::File {
                     path: ca_key.clone(),
-                    msg: format!("does not match the CA certificate {}", a.ca_cert.display()),
+                    msg: format!(
+                        "does not match the CA certificate {}",
+                        a.ca.ca_cert.display()
+                    ),
                 },
-                other => file_err(&a.ca_cert)(&other),
+                other => file_err(&a.ca.ca_cert)(&other),
             })?
         }
-        (key, uri) => crate::hsm::load_ca(
-            &crate::hsm::Hsm::new(&a.pkcs11),
-            &a.ca_cert,
-            key.as_deref(),
-            "--ca-key-uri",
-            uri.as_deref(),
-        )?,
+        _ => a.ca.load()?,
     };
     let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(|e| file_err(&a.csr)(&e))?;
     let profile = a.profile;
@@ -620,7 +606,7 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
             kubepki_ca::Error::OutlivesCa {
                 leaf_not_after,
                 ca_not_after,
-            } => outlives_ca(&a.validity, &a.ca_cert, &leaf_not_after, &ca_not_after),
+            } => outlives_ca(&a.validity, &a.ca.ca_cert, &leaf_not_after, &ca_not_after),
             other => file_err(&a.csr)(&other),
         })?;
     let mut b = batch(a.force);

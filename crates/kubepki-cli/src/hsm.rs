@@ -251,6 +251,35 @@ impl Hsm {
     }
 }
 
+/// `--ca-cert` with `--ca-key` or `--ca-key-uri`: the CA of `sign` and `sign-request`.
+#[derive(Args, Debug)]
+pub struct SigningCaFlags {
+    /// The CA certificate.
+    #[arg(long)]
+    pub ca_cert: PathBuf,
+    /// The CA key.
+    #[arg(long, required_unless_present = "ca_key_uri")]
+    pub ca_key: Option<PathBuf>,
+    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
+    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
+    pub ca_key_uri: Option<String>,
+    #[command(flatten)]
+    pub pkcs11: Pkcs11Flags,
+}
+
+impl SigningCaFlags {
+    /// The CA from the key file or the token (see [`load_ca`]).
+    pub fn load(&self) -> Result<CertificateAuthority, CliError> {
+        load_ca(
+            &Hsm::new(&self.pkcs11),
+            &self.ca_cert,
+            self.ca_key.as_deref(),
+            "--ca-key-uri",
+            self.ca_key_uri.as_deref(),
+        )
+    }
+}
+
 /// A CA from its certificate and either its key file or its key URI (exactly one given).
 pub fn load_ca(
     hsm: &Hsm,

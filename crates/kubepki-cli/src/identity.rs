@@ -134,17 +134,8 @@ pub struct SignRequestArgs {
     /// CertificateSigningRequest manifests (YAML or JSON), or PEM CSRs with --signer-name.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// The CA certificate.
-    #[arg(long)]
-    ca_cert: PathBuf,
-    /// The CA key.
-    #[arg(long, required_unless_present = "ca_key_uri")]
-    ca_key: Option<PathBuf>,
-    /// The CA key in a PKCS#11 token (a `pkcs11:` URI), instead of --ca-key.
-    #[arg(long, value_name = "PKCS11_URI", conflicts_with = "ca_key")]
-    ca_key_uri: Option<String>,
     #[command(flatten)]
-    pkcs11: crate::hsm::Pkcs11Flags,
+    ca: crate::hsm::SigningCaFlags,
     /// kube-controller-manager's --cluster-signing-duration (Go duration; also whole days).
     #[arg(long, default_value = "8760h")]
     cluster_signing_duration: String,
@@ -554,13 +545,7 @@ pub fn sign_request_cmd(a: SignRequestArgs) -> Result<(), CliError> {
     }
     let ttl = duration("--cluster-signing-duration", &a.cluster_signing_duration)?;
     check_outputs(a.out.iter().chain(&a.out_manifest), a.force)?;
-    let ca = crate::hsm::load_ca(
-        &crate::hsm::Hsm::new(&a.pkcs11),
-        &a.ca_cert,
-        a.ca_key.as_deref(),
-        "--ca-key-uri",
-        a.ca_key_uri.as_deref(),
-    )?;
+    let ca = a.ca.load()?;
     let now = OffsetDateTime::now_utc();
     let mut batch = batch(a.force);
     let mut notes = Vec::new();

@@ -493,9 +493,7 @@ fn ca_create_derives_the_key_identifier_as_init_does_by_default() -> R {
 fn inspect_describes_kubeconfigs_without_key_material() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let mut init = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
-    init.extend(common::TREE);
-    ok(d, &init)?;
+    ok(d, &common::INIT_TREE)?;
     let fingerprint = {
         let out = std::process::Command::new("openssl")
             .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
@@ -604,9 +602,7 @@ fn inspect_describes_kubeconfigs_without_key_material() -> R {
 fn inspect_refuses_an_unusable_kubeconfig_after_describing_it() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let mut init = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
-    init.extend(common::TREE);
-    ok(d, &init)?;
+    ok(d, &common::INIT_TREE)?;
     fs::write(
         d.join("bad.conf"),
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://192.0.2.10:6443\n    certificate-authority: t/pki/ca.crt\ncontexts:\n- name: a\n  context: {cluster: c, user: client}\n- name: b\n  context: {cluster: c, user: ghost}\ncurrent-context: a\nusers:\n- name: client\n  user:\n    client-certificate: t/pki/apiserver-kubelet-client.crt\n    client-key: t/pki/front-proxy-client.key\n",

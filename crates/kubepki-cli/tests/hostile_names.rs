@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{BIN, files_under};
+use common::{BIN, INIT_CLUSTER, INIT_TREE, TREE, files_under};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -420,22 +420,7 @@ fn creation_commands_refuse_each_hostile_name_with_nothing_written() -> R {
     )?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     // A tree for the node commands, away from where the refused commands would write.
-    let r = run(
-        d.path(),
-        &[
-            "init",
-            "--cert-dir",
-            "c/pki",
-            "--kubeconfig-dir",
-            "c",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
+    let r = run(d.path(), &INIT_CLUSTER)?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let before = files_under(d.path()).len();
     let o = |s: &str| OsString::from(s);
@@ -718,22 +703,7 @@ fn a_name_is_refused_before_its_key_is_generated() -> R {
 /// as `apiserver.crt`, one with invalid UTF-8 as `front-proxy-client.crt`, a bidi override as
 /// `etcd/peer.crt`, and an `admin.conf` naming its certificate and key by hostile paths.
 fn hostile_tree(d: &Path) -> R {
-    let r = run(
-        d,
-        &[
-            "init",
-            "--cert-dir",
-            "t/pki",
-            "--kubeconfig-dir",
-            "t",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
+    let r = run(d, &INIT_TREE)?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let c = corpus_dir();
     fs::copy(c.join("cert--esc-hide.crt"), d.join("t/pki/apiserver.crt"))?;
@@ -755,17 +725,6 @@ fn hostile_tree(d: &Path) -> R {
     )?;
     Ok(())
 }
-
-const TREE: [&str; 8] = [
-    "--cert-dir",
-    "t/pki",
-    "--kubeconfig-dir",
-    "t",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-];
 
 #[test]
 fn tree_commands_show_hostile_files_escaped() -> R {

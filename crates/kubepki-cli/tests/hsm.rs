@@ -15,13 +15,13 @@ use std::process::Command;
 use kubepki_kubeadm::Kubeconfig;
 
 mod common;
-use common::{BIN, Run, files_under};
+use common::{BIN, Run, TREE, TREE_P256, files_under, side_flags};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "Us3r-PIN-4417";
+const MODULE: &str = kubepki_interop::SOFTHSM_MODULE;
+const PIN: &str = kubepki_interop::SOFTHSM_PIN;
 const WRONG_PIN: &str = "wr0ng-PIN-1166";
 
 /// A folder with its own SoftHSM2 configuration and one fresh token `T` (user PIN [`PIN`]).
@@ -33,48 +33,11 @@ struct Token {
 impl Token {
     /// `None` when SoftHSM2 is not installed (a failure under CI).
     fn new() -> Res<Option<Token>> {
-        let available = Path::new(MODULE).exists()
-            && Command::new("softhsm2-util")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success());
-        if !available {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must install softhsm2 ({MODULE}, softhsm2-util)"
-            );
-            eprintln!("skipped: SoftHSM2 is not installed");
+        if !kubepki_interop::softhsm_installed() {
             return Ok(None);
         }
         let dir = tempfile::tempdir()?;
-        let tokens = dir.path().join("tokens");
-        fs::create_dir(&tokens)?;
-        let conf = dir.path().join("softhsm2.conf");
-        fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )?;
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "T",
-                "--pin",
-                PIN,
-                "--so-pin",
-                "S0-5678",
-            ])
-            .env("SOFTHSM2_CONF", &conf)
-            .output()?;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let conf = kubepki_interop::softhsm_token(dir.path())?;
         Ok(Some(Token { dir, conf }))
     }
 
@@ -422,22 +385,11 @@ fn certs_sign_csrs_with_all_three_ca_keys_in_the_token() -> R {
         "ECDSA-P256",
     )?;
     t.ca_in_token("etcd-ca", "ca/pki/etcd", "ca", "etcd-ca", "RSA-2048")?;
-    let node = [
-        "--cert-dir",
-        "node/pki",
-        "--kubeconfig-dir",
-        "node",
-        "--node-name",
-        "n1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-    ];
+    let node = side_flags(Path::new("node"));
     let with_node = |args: &[&str]| -> Vec<String> {
         args.iter()
-            .chain(node.iter())
             .map(|s| s.to_string())
+            .chain(node.iter().cloned())
             .collect()
     };
     let run = |args: Vec<String>| {
@@ -702,21 +654,9 @@ fn init_renew_and_check_expiration_with_the_ca_keys_in_the_token() -> R {
         "--pkcs11-module",
         MODULE,
     ];
-    let tree = [
-        "--cert-dir",
-        "t/pki",
-        "--kubeconfig-dir",
-        "t",
-        "--node-name",
-        "cp1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-    ];
     let with = |cmd: &[&str], keys: &[&str]| -> Vec<String> {
         cmd.iter()
-            .chain(tree.iter())
+            .chain(TREE_P256.iter())
             .chain(keys.iter())
             .map(|s| (*s).to_owned())
             .collect()
@@ -1076,23 +1016,15 @@ fn init_refuses_one_token_key_for_two_cas() -> R {
     };
     t.ca_in_token("k", "side", "ca", "ca", "ECDSA-P256")?;
     let uri = "pkcs11:token=T;object=ca;type=private";
-    let r = t.run(&[
-        "init",
-        "--cert-dir",
-        "t/pki",
-        "--kubeconfig-dir",
-        "t",
-        "--node-name",
-        "cp1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
+    let keys = [
         "--ca-key-uri",
         uri,
         "--etcd-ca-key-uri",
         uri,
         "--pkcs11-module",
         MODULE,
-    ])?;
+    ];
+    let r = t.run(&[&["init"][..], &TREE, &keys].concat())?;
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("distinct keys"), "{}", r.stderr);
     assert!(files_under(&t.root().join("t")).is_empty());

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{BIN, TREE, kubepki};
+use common::{BIN, INIT_TREE, TREE, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -65,9 +65,7 @@ fn modes_are_exact_under_any_umask() -> R {
 fn no_output_ever_contains_key_material() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let mut a = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
-    a.extend(TREE);
-    let mut outputs = vec![kubepki(d, &a)?];
+    let mut outputs = vec![kubepki(d, &INIT_TREE)?];
     // The base64 bodies of every private key in the tree, and of the kubeconfig key data.
     let mut secrets = Vec::new();
     for f in ["t/pki/ca.key", "t/pki/apiserver.key", "t/pki/sa.key"] {
@@ -148,8 +146,7 @@ fn a_symlink_in_the_target_folder_is_refused_not_followed() -> R {
     let d = dir.path();
     fs::create_dir_all(d.join("t/pki"))?;
     std::os::unix::fs::symlink("/tmp/kubepki-stolen-ca-key", d.join("t/pki/ca.key"))?;
-    let mut a = vec!["init", "--encryption-algorithm", "ECDSA-P256"];
-    a.extend(TREE);
+    let a = INIT_TREE;
     let r = kubepki(d, &a)?;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("ca.key"), "{}", r.stderr);

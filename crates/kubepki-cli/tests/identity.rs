@@ -5,30 +5,9 @@ use std::fs;
 use std::path::Path;
 
 mod common;
-use common::kubepki;
+use common::{CP2, P256, init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
-
-fn tree(d: &Path) -> R {
-    let r = kubepki(
-        d,
-        &[
-            "init",
-            "--cert-dir",
-            "c/pki",
-            "--kubeconfig-dir",
-            "c",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    Ok(())
-}
 
 const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 
@@ -36,7 +15,7 @@ const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 fn user_flow_csr_only_then_sign_request_then_kubeconfig() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &[
@@ -146,7 +125,7 @@ fn user_flow_csr_only_then_sign_request_then_kubeconfig() -> R {
 fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // A node identity asked of the user signer is fine; of the kubelet-serving signer without
     // SANs it is not.
     let r = kubepki(
@@ -164,31 +143,24 @@ fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
     )?;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let csr = "w/system-node-w1.csr";
-    let mut a = vec![
-        "sign-request",
-        csr,
-        "--signer-name",
-        "kubernetes.io/kubelet-serving",
-        "--out",
-        "w.crt",
-    ];
-    a.extend_from_slice(&CA);
-    let r = kubepki(d, &a)?;
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("(subject-alt-names)"), "{}", r.stderr);
-    assert!(!d.join("w.crt").exists());
-    let mut a = vec![
-        "sign-request",
-        csr,
-        "--signer-name",
-        "kubernetes.io/legacy-unknown",
-        "--out",
-        "w.crt",
-    ];
-    a.extend_from_slice(&CA);
-    let r = kubepki(d, &a)?;
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("legacy-unknown"), "{}", r.stderr);
+    for (signer, needle) in [
+        ("kubernetes.io/kubelet-serving", "(subject-alt-names)"),
+        ("kubernetes.io/legacy-unknown", "legacy-unknown"),
+    ] {
+        let mut a = vec![
+            "sign-request",
+            csr,
+            "--signer-name",
+            signer,
+            "--out",
+            "w.crt",
+        ];
+        a.extend_from_slice(&CA);
+        let r = kubepki(d, &a)?;
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains(needle), "{signer}: {}", r.stderr);
+        assert!(!d.join("w.crt").exists());
+    }
     // Two inputs, the second refused: nothing is written for the first either.
     let yaml = fs::read_to_string(d.join("w/system-node-w1-csr.yaml"))?;
     fs::write(
@@ -230,7 +202,7 @@ fn sign_request_refusals_name_the_rule_and_write_nothing() -> R {
 fn node_credentials_and_an_extra_control_plane() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &[
@@ -289,20 +261,7 @@ fn node_credentials_and_an_extra_control_plane() -> R {
     assert_eq!(r.code, 1);
     assert!(!d.join("x").exists());
 
-    let cp2 = [
-        "--cert-dir",
-        "cp2/pki",
-        "--kubeconfig-dir",
-        "cp2",
-        "--node-name",
-        "cp2",
-        "--apiserver-advertise-address",
-        "192.0.2.11",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-        "--control-plane-endpoint",
-        "192.0.2.10",
-    ];
+    let cp2 = CP2;
     let mut a = vec!["node", "control-plane", "--from-cert-dir", "c/pki"];
     a.extend_from_slice(&cp2);
     let r = kubepki(d, &a)?;
@@ -325,7 +284,7 @@ fn node_credentials_and_an_extra_control_plane() -> R {
 fn node_certificates_outliving_the_ca_are_refused_like_sign() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let ca = kubepki_ca::Certificate::from_pem(&fs::read(d.join("c/pki/ca.crt"))?)?;
     let serving = |extra: &[&str]| {
         let mut a = vec![
@@ -415,25 +374,16 @@ fn node_certificates_outliving_the_ca_are_refused_like_sign() -> R {
 fn node_control_plane_refusals_say_what_to_do() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let cp2 = |extra: &[&str], from: &str| {
-        let mut a = vec![
-            "node",
-            "control-plane",
-            "--from-cert-dir",
-            from,
-            "--cert-dir",
-            "cp2/pki",
-            "--kubeconfig-dir",
-            "cp2",
-            "--node-name",
-            "cp2",
-            "--apiserver-advertise-address",
-            "192.0.2.11",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ];
-        a.extend_from_slice(extra);
+        // CP2 without its --control-plane-endpoint.
+        let a = [
+            &["node", "control-plane", "--from-cert-dir", from][..],
+            &CP2[..8],
+            &P256,
+            extra,
+        ]
+        .concat();
         kubepki(d, &a)
     };
     let r = cp2(&[], "c/pki")?;
@@ -499,7 +449,7 @@ fn manifest_name(path: &Path) -> Result<String, Box<dyn std::error::Error>> {
 fn awkward_common_names_get_one_valid_object_name_from_every_command() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &["keygen", "--algorithm", "ECDSA-P256", "--out", "k.key"],

@@ -10,24 +10,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::BIN;
+use common::{BIN, TREE_P256};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-const TREE: [&str; 10] = [
-    "--cert-dir",
-    "t/pki",
-    "--kubeconfig-dir",
-    "t",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-    "--encryption-algorithm",
-    "ECDSA-P256",
-];
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/malformed")
@@ -131,7 +119,7 @@ fn fixture() -> Res<Fixture> {
     let root = tempfile::tempdir()?;
     let d = root.path().to_owned();
     let mut a = vec!["init"];
-    a.extend(TREE);
+    a.extend(TREE_P256);
     let out = Command::new(BIN).args(&a).current_dir(&d).output()?;
     assert!(
         out.status.success(),
@@ -178,55 +166,22 @@ fn cases(fx: &Fixture, file: &Path, role: &str, name: &str) -> R {
     if !name.contains("-instead") && name != "key--public-key-only.pem" {
         direct(&["inspect", name])?;
     }
-    if any || role == "cert" {
-        direct(&[
-            "sign",
-            "--ca-cert",
-            name,
-            "--ca-key",
-            &ca_key,
-            "--csr",
-            &csr,
-            "--profile",
-            "client",
-            "--out",
-            "x.crt",
-        ])?;
-        direct(&[
-            "sign-request",
-            &manifest,
-            "--ca-cert",
-            name,
-            "--ca-key",
-            &ca_key,
-            "--out",
-            "x.crt",
-        ])?;
-    }
-    if any || role == "key" {
-        direct(&[
-            "sign",
-            "--ca-cert",
-            &ca,
-            "--ca-key",
-            name,
-            "--csr",
-            &csr,
-            "--profile",
-            "client",
-            "--out",
-            "x.crt",
-        ])?;
-        direct(&[
-            "sign-request",
-            &manifest,
-            "--ca-cert",
-            &ca,
-            "--ca-key",
-            name,
-            "--out",
-            "x.crt",
-        ])?;
+    // The file as the CA certificate, then as the CA key, of both signing commands.
+    for (as_role, ca_cert, ca_key) in [("cert", name, ca_key.as_str()), ("key", &ca, name)] {
+        if !(any || role == as_role) {
+            continue;
+        }
+        let ca_flags = ["--ca-cert", ca_cert, "--ca-key", ca_key];
+        let out = ["--out", "x.crt"];
+        direct(
+            &[
+                &["sign", "--csr", &csr, "--profile", "client"][..],
+                &ca_flags,
+                &out,
+            ]
+            .concat(),
+        )?;
+        direct(&[&["sign-request", &manifest][..], &ca_flags, &out].concat())?;
     }
     if any || role == "csr" {
         direct(&[
@@ -277,7 +232,7 @@ fn cases(fx: &Fixture, file: &Path, role: &str, name: &str) -> R {
         ] {
             let dir = tree_with(fx, file, "config.yaml")?;
             let mut a = cmd.to_vec();
-            a.extend(TREE);
+            a.extend(TREE_P256);
             a.extend(["--config", "t/config.yaml"]);
             check(
                 dir.path(),
@@ -335,7 +290,7 @@ fn cases(fx: &Fixture, file: &Path, role: &str, name: &str) -> R {
         for cmd in cmds {
             let dir = tree_with(fx, file, rel)?;
             let mut a = cmd.to_vec();
-            a.extend(TREE);
+            a.extend(TREE_P256);
             check(
                 dir.path(),
                 &a,

@@ -8,26 +8,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{BIN, kubepki};
+use common::{BIN, CP2, TREE_P256, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The status `docs/certs.md` gives for a closed standard output (128 + SIGPIPE).
 const BROKEN_PIPE: i32 = 141;
-
-const TREE: [&str; 10] = [
-    "--cert-dir",
-    "t/pki",
-    "--kubeconfig-dir",
-    "t",
-    "--node-name",
-    "cp1",
-    "--apiserver-advertise-address",
-    "192.0.2.10",
-    "--encryption-algorithm",
-    "ECDSA-P256",
-];
 
 /// How the reader goes away.
 #[derive(Clone, Copy, Debug)]
@@ -94,7 +81,7 @@ fn base() -> Res<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let mut a = vec!["init"];
-    a.extend(TREE);
+    a.extend(TREE_P256);
     ok(d, &a)?;
     ok(
         d,
@@ -122,12 +109,12 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
     let base = base()?;
     let with_tree = |cmd: &[&'static str]| -> Vec<&'static str> {
         let mut a = cmd.to_vec();
-        a.extend(TREE);
+        a.extend(TREE_P256);
         a
     };
     let fresh_tree = |cmd: &[&'static str]| -> Vec<&'static str> {
         let mut a = cmd.to_vec();
-        a.extend(TREE);
+        a.extend(TREE_P256);
         a.extend(["--cert-dir", "n/pki", "--kubeconfig-dir", "n"]);
         a
     };
@@ -144,7 +131,7 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
         "--etcd-ca-key",
         "t/pki/etcd/ca.key",
     ]);
-    sign_csrs.extend(TREE);
+    sign_csrs.extend(TREE_P256);
     sign_csrs.extend(["--cert-dir", "g/pki", "--kubeconfig-dir", "g"]);
     let mut sign = vec!["sign"];
     sign.extend(ca);
@@ -265,24 +252,11 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
         ),
         (
             "node control-plane",
-            vec![
-                "node",
-                "control-plane",
-                "--from-cert-dir",
-                "t/pki",
-                "--cert-dir",
-                "cp2/pki",
-                "--kubeconfig-dir",
-                "cp2",
-                "--node-name",
-                "cp2",
-                "--apiserver-advertise-address",
-                "192.0.2.11",
-                "--control-plane-endpoint",
-                "192.0.2.10",
-                "--encryption-algorithm",
-                "ECDSA-P256",
-            ],
+            [
+                &["node", "control-plane", "--from-cert-dir", "t/pki"][..],
+                &CP2,
+            ]
+            .concat(),
         ),
         ("--help", vec!["certs", "check-expiration", "--help"]),
         ("--version", vec!["--version"]),
@@ -294,7 +268,7 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
             copy_dir(base.path(), d)?;
             if *label == "sign-csrs" {
                 let mut g = vec!["certs", "generate-csr"];
-                g.extend(TREE);
+                g.extend(TREE_P256);
                 g.extend(["--cert-dir", "g/pki", "--kubeconfig-dir", "g"]);
                 ok(d, &g)?;
             }
@@ -316,13 +290,13 @@ fn every_command_with_a_closed_stdout_exits_141_without_a_panic() -> R {
             match *label {
                 "init" | "init -o json" => {
                     let mut v = vec!["verify"];
-                    v.extend(TREE);
+                    v.extend(TREE_P256);
                     v.extend(["--cert-dir", "n/pki", "--kubeconfig-dir", "n"]);
                     ok(d, &v)?;
                 }
                 "renew all" => {
                     let mut v = vec!["verify"];
-                    v.extend(TREE);
+                    v.extend(TREE_P256);
                     ok(d, &v)?;
                     assert_ne!(fs::read(d.join("t/pki/apiserver.key"))?, before, "{what}");
                 }

@@ -6,10 +6,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
-use common::kubepki;
+use common::{init_cluster, kubepki};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -19,46 +18,15 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A tree in `d/c` (cluster CA for the signers) and `name` copied from the corpus into `d`.
-fn tree(d: &Path) -> R {
-    let r = kubepki(
-        d,
-        &[
-            "init",
-            "--cert-dir",
-            "c/pki",
-            "--kubeconfig-dir",
-            "c",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "192.0.2.10",
-            "--encryption-algorithm",
-            "ECDSA-P256",
-        ],
-    )?;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    Ok(())
-}
-
 fn copy(d: &Path, name: &str) -> Result<String, Box<dyn std::error::Error>> {
     fs::copy(corpus(name), d.join(name))?;
     Ok(name.to_owned())
 }
 
+/// `openssl ARGS` in `dir`: whether it succeeded, and its standard output and error.
 fn openssl(args: &[&str], dir: &Path) -> Result<(bool, String), Box<dyn std::error::Error>> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()?;
-    Ok((
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
+    let o = kubepki_interop::run(dir, "openssl", args)?;
+    Ok((o.ok, o.output))
 }
 
 const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
@@ -66,26 +34,33 @@ const CA: [&str; 4] = ["--ca-cert", "c/pki/ca.crt", "--ca-key", "c/pki/ca.key"];
 /// Runs `sign-request` with the tree's CA and `--out x.crt`; expects exit 1 with exactly
 /// `FILE: message` and nothing written.
 fn refused(d: &Path, args: &[&str], file: &str, message: &str) -> R {
+    let stderr = refusal(d, args, file)?;
+    assert_eq!(
+        stderr.trim_end(),
+        format!("kubepki: error: {file}: {message}"),
+        "{file}"
+    );
+    Ok(())
+}
+
+/// `sign-request ARGS` with the cluster CA and `--out x.crt`: exit 1 and nothing written; its
+/// standard error.
+fn refusal(d: &Path, args: &[&str], file: &str) -> Result<String, Box<dyn std::error::Error>> {
     let mut a = vec!["sign-request"];
     a.extend_from_slice(args);
     a.extend_from_slice(&CA);
     a.extend_from_slice(&["--out", "x.crt"]);
     let r = kubepki(d, &a)?;
     assert_eq!(r.code, 1, "{file}: {}", r.stderr);
-    assert_eq!(
-        r.stderr.trim_end(),
-        format!("kubepki: error: {file}: {message}"),
-        "{file}"
-    );
     assert!(!d.join("x.crt").exists(), "{file}: x.crt written");
-    Ok(())
+    Ok(r.stderr)
 }
 
 #[test]
 fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let serving = ["--signer-name", "kubernetes.io/kubelet-serving"];
     for (file, message) in [
         (
@@ -115,18 +90,13 @@ fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
         "manifest--two-extension-request-attributes.yaml",
     ] {
         let f = copy(d, file)?;
-        let mut a = vec!["sign-request", &f, "--out", "x.crt"];
-        a.extend_from_slice(&CA);
-        let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{}", r.stderr);
+        let stderr = refusal(d, &[&f], &f)?;
         assert!(
-            r.stderr.starts_with(&format!(
+            stderr.starts_with(&format!(
                 "kubepki: error: {f}: invalid CertificateSigningRequest: spec.request: the certificate request"
             )),
-            "{}",
-            r.stderr
+            "{stderr}"
         );
-        assert!(!d.join("x.crt").exists());
     }
     // Duplicate challengePassword attributes are ignored, as Go ignores them: the request is
     // signed for exactly the SAN OpenSSL shows.
@@ -145,7 +115,7 @@ fn ambiguous_extension_requests_that_openssl_verifies_are_refused() -> R {
 fn pem_tricks_in_a_request_are_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // OpenSSL refuses the raw text too; Go would read block B, a lenient reader block A.
     let f = copy(d, "csr--header-in-body-then-second-block.pem")?;
     let (ok, _) = openssl(&["req", "-in", &f, "-noout"], d)?;
@@ -177,7 +147,7 @@ fn pem_tricks_in_a_request_are_refused() -> R {
 fn denied_failed_and_issued_manifests_are_refused_and_requester_fields_cleared() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     for (file, message) in [
         (
             "manifest--denied.yaml",
@@ -242,7 +212,7 @@ fn denied_failed_and_issued_manifests_are_refused_and_requester_fields_cleared()
 fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let f = copy(d, "manifest--expiration-seconds-above-int32.yaml")?;
     refused(
         d,
@@ -255,20 +225,14 @@ fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
         "manifest--expiration-seconds-string.json",
     ] {
         let f = copy(d, file)?;
-        let mut a = vec!["sign-request", &f, "--out", "x.crt"];
-        a.extend_from_slice(&CA);
-        let r = kubepki(d, &a)?;
-        assert_eq!(r.code, 1, "{}", r.stderr);
+        let stderr = refusal(d, &[&f], &f)?;
         assert!(
-            r.stderr.starts_with(&format!(
+            stderr.starts_with(&format!(
                 "kubepki: error: {f}: malformed CertificateSigningRequest manifest: "
-            )) && r
-                .stderr
+            )) && stderr
                 .contains("expected an integer number of seconds (the API field is an int32)"),
-            "{}",
-            r.stderr
+            "{stderr}"
         );
-        assert!(!d.join("x.crt").exists());
     }
     Ok(())
 }
@@ -277,7 +241,7 @@ fn expiration_seconds_as_a_string_or_above_int32_is_refused() -> R {
 fn existing_outputs_are_named_and_force_replaces_them() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     let r = kubepki(
         d,
         &["user", "create", "jane", "--csr-only", "--out-dir", "u"],
@@ -397,7 +361,7 @@ fn existing_outputs_are_named_and_force_replaces_them() -> R {
 fn go_durations_are_accepted_for_validity_flags() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    tree(d)?;
+    init_cluster(d)?;
     // Go's forms, and whole days (kubepki's documented extension on its own flags).
     for (validity, secs) in [("1.5h", 5400), ("10m0.5s", 600), ("1d12h", 129_600)] {
         let out = format!("u-{secs}.conf");
@@ -459,7 +423,7 @@ fn a_bare_pem_file_with_two_requests_is_refused() -> R {
     // next one; OpenSSL reads the first. One request a file, and END lines trimmed as Go does.
     let d = tempfile::tempdir()?;
     let d = d.path();
-    tree(d)?;
+    init_cluster(d)?;
     for (name, cn, org) in [("a", "evil-admin", "system:masters"), ("b", "jane", "dev")] {
         let key = format!("{name}.key");
         let r = kubepki(d, &["keygen", "--algorithm", "ECDSA-P256", "--out", &key])?;

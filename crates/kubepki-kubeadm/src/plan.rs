@@ -129,14 +129,9 @@ impl CertId {
 
     /// Looks a certificate up by kubeadm's name; `etcd/ca`-style base names are accepted too.
     pub fn from_name(name: &str) -> Result<CertId, Error> {
-        CertId::ALL
-            .into_iter()
-            .find(|c| c.name() == name || c.base_name() == name)
-            .ok_or_else(|| Error::UnknownName {
-                kind: "certificate",
-                given: name.to_owned(),
-                valid: CertId::ALL.map(|c| c.name()).join(", "),
-            })
+        by_name("certificate", CertId::ALL, name, |c| {
+            [c.name(), c.base_name()]
+        })
     }
 
     /// `<dir>/<base>.crt`.
@@ -200,15 +195,27 @@ impl KubeconfigId {
 
     /// Looks a kubeconfig up by phase name or file name.
     pub fn from_name(name: &str) -> Result<KubeconfigId, Error> {
-        KubeconfigId::ALL
-            .into_iter()
-            .find(|k| k.name() == name || k.file_name() == name)
-            .ok_or_else(|| Error::UnknownName {
-                kind: "kubeconfig",
-                given: name.to_owned(),
-                valid: KubeconfigId::ALL.map(|k| k.name()).join(", "),
-            })
+        by_name("kubeconfig", KubeconfigId::ALL, name, |k| {
+            [k.name(), k.file_name()]
+        })
     }
+}
+
+/// The item of `all` that `names` gives `name` for; otherwise [`Error::UnknownName`] listing
+/// the first name of each.
+fn by_name<T: Copy, const N: usize>(
+    kind: &'static str,
+    all: [T; N],
+    name: &str,
+    names: impl Fn(T) -> [&'static str; 2],
+) -> Result<T, Error> {
+    all.into_iter()
+        .find(|t| names(*t).contains(&name))
+        .ok_or_else(|| Error::UnknownName {
+            kind,
+            given: name.to_owned(),
+            valid: all.map(|t| names(t)[0]).join(", "),
+        })
 }
 
 /// One certificate of the tree as the plan wants it.

@@ -221,6 +221,32 @@ pub fn renew_in(
     Ok((files, planned.renewed, planned.warnings))
 }
 
+/// The certificate or kubeconfig file of `target` in the tree.
+pub(crate) fn target_path(spec: &ClusterSpec, target: RenewTarget) -> PathBuf {
+    match target {
+        RenewTarget::Cert(c) => c.cert_path(&spec.cert_dir),
+        RenewTarget::Kubeconfig(k) => spec.kubeconfig_dir.join(k.file_name()),
+    }
+}
+
+/// The identity a renewal keeps: the subject without attributes kubepki does not issue (CN, O,
+/// OU, C, ST and L only; any other attribute of the old certificate, one `verify` fails, is left
+/// out of the renewed one), and the DNS and IP SANs.
+pub(crate) fn old_identity(old: &Certificate) -> (Subject, SubjectAltNames) {
+    let sans = old.subject_alt_names();
+    (
+        Subject {
+            others: Vec::new(),
+            ..old.subject().clone()
+        },
+        SubjectAltNames {
+            dns: sans.dns,
+            ips: sans.ips,
+            ..SubjectAltNames::default()
+        },
+    )
+}
+
 /// What a renewal writes (path, contents, mode), and its report.
 struct Planned {
     writes: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)>,
@@ -250,9 +276,10 @@ fn plan_renewal(
     let mut out = Vec::new();
     let mut jobs = Vec::new();
     for &target in targets {
-        let (path, ca_id) = match target {
-            RenewTarget::Cert(c) => (c.cert_path(dir), c.issuer().unwrap_or(CertId::Ca)),
-            RenewTarget::Kubeconfig(k) => (spec.kubeconfig_dir.join(k.file_name()), CertId::Ca),
+        let path = target_path(spec, target);
+        let ca_id = match target {
+            RenewTarget::Cert(c) => c.issuer().unwrap_or(CertId::Ca),
+            RenewTarget::Kubeconfig(_) => CertId::Ca,
         };
         let files = match target {
             RenewTarget::Cert(c) => vec![c.cert_path(dir), c.key_path(dir)],
@@ -340,18 +367,7 @@ fn plan_renewal(
             continue;
         };
         let window = spec.leaf_window(now, ca.certificate().not_before());
-        let old_sans = job.old.subject_alt_names();
-        let sans = SubjectAltNames {
-            dns: old_sans.dns,
-            ips: old_sans.ips,
-            ..SubjectAltNames::default()
-        };
-        // kubepki issues CN, O, OU, C, ST and L only: any other attribute of the old
-        // certificate (one `verify` fails) is left out of the renewed one.
-        let subject = Subject {
-            others: Vec::new(),
-            ..job.old.subject().clone()
-        };
+        let (subject, sans) = old_identity(&job.old);
         let issue = IssueSpec::new(subject, key.public_key_der(), window, CaExpiry::Clamp)
             .with_ext_key_usage(job.old.ext_key_usage().unwrap_or(&[]).to_vec())
             .with_subject_alt_names(sans);

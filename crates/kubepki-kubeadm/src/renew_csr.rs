@@ -21,7 +21,7 @@ use crate::error::{Error, file_err, invalid};
 use crate::external::{Signed, SigningCas, csr_differences, issue};
 use crate::kubeconfig_edit::{self, NewCredentials, same_file};
 use crate::plan::{CertId, Plan, identity_differences};
-use crate::renew::{RenewTarget, TreeFiles, renew_targets};
+use crate::renew::{RenewTarget, TreeFiles, old_identity, renew_targets, target_path};
 use crate::spec::ClusterSpec;
 use crate::tree::{Source, parse_cert, parse_key, read_file};
 
@@ -195,14 +195,6 @@ pub fn write_renewal_csrs(
     Ok(out)
 }
 
-/// The certificate or kubeconfig file of `target` in the tree.
-fn target_path(spec: &ClusterSpec, target: RenewTarget) -> PathBuf {
-    match target {
-        RenewTarget::Cert(c) => c.cert_path(&spec.cert_dir),
-        RenewTarget::Kubeconfig(k) => spec.kubeconfig_dir.join(k.file_name()),
-    }
-}
-
 /// The certificate `target` has in the tree (a kubeconfig's client certificate), `None` when
 /// its file does not exist.
 fn old_certificate(
@@ -218,23 +210,6 @@ fn old_certificate(
         RenewTarget::Cert(_) => src.cert(&path)?,
         RenewTarget::Kubeconfig(_) => src.kubeconfig_cert(&path)?,
     }))
-}
-
-/// The identity a renewal keeps, as `certs renew` keeps it: the subject without attributes
-/// kubepki does not issue, and the DNS and IP SANs.
-fn old_identity(old: &Certificate) -> (Subject, SubjectAltNames) {
-    let sans = old.subject_alt_names();
-    (
-        Subject {
-            others: Vec::new(),
-            ..old.subject().clone()
-        },
-        SubjectAltNames {
-            dns: sans.dns,
-            ips: sans.ips,
-            ..SubjectAltNames::default()
-        },
-    )
 }
 
 /// `certs sign-csrs --csr-dir`, on the CA holder's side: signs every renewal CSR found in

@@ -2,7 +2,6 @@
 //! exist), one test per reuse or refuse rule of docs/init.md ("Existing files"); and an
 //! in-memory CA set reused for another node (docs/init.md, "Trees in memory").
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
@@ -14,6 +13,9 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
+mod common;
+use common::{bytes, node_spec, now_whole_seconds};
+
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -21,17 +23,11 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 const NOWHERE: &str = "/nonexistent/kubepki-decide-test";
 
 fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t - Duration::nanoseconds(i64::from(t.nanosecond()))
+    now_whole_seconds()
 }
 
 fn spec(node: &str, ip: [u8; 4]) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from(ip));
-    s.node_name = Some(node.into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = Path::new(NOWHERE).join("pki");
-    s.kubeconfig_dir = NOWHERE.into();
-    s
+    node_spec(node, ip, Path::new(NOWHERE).join("pki"), NOWHERE.into())
 }
 
 fn plan() -> Res<Plan> {
@@ -49,14 +45,6 @@ fn refusal(plan: &Plan, tree: &Tree, at: OffsetDateTime) -> Res<String> {
         Ok(d) => Err(format!("accepted: {d:?}").into()),
         Err(e) => Ok(e.to_string()),
     }
-}
-
-fn bytes(tree: &Tree, path: &str) -> Res<Vec<u8>> {
-    Ok(tree
-        .get(path)
-        .ok_or_else(|| format!("{path} not in the tree"))?
-        .bytes
-        .to_vec())
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Existing files (`docs/compatibility.md` §4): reuse, external-CA mode, re-run idempotence, refusals, and
 //! failures that leave nothing behind.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,16 +12,14 @@ use kubepki_kubeadm::{
 };
 use time::OffsetDateTime;
 
+mod common;
+use common::{openssl_req_config, snapshot_with_dirs, spec_in};
+
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn spec(dir: &Path) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("cp1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
-    s
+    spec_in(dir, "cp1")
 }
 
 fn init(s: &ClusterSpec) -> Result<Report, Error> {
@@ -34,36 +31,17 @@ fn init(s: &ClusterSpec) -> Result<Report, Error> {
     )
 }
 
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Res<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let e = e?;
-            let t = e.file_type()?;
-            if t.is_dir() {
-                stack.push(e.path());
-                out.insert(e.path(), b"<dir>".to_vec());
-            } else {
-                out.insert(e.path(), fs::read(e.path())?);
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[test]
 fn second_run_changes_no_byte() -> R {
     let dir = tempfile::tempdir()?;
     let s = spec(dir.path());
     let first = init(&s)?;
     assert_eq!(first.written.len(), 27);
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let again = init(&s)?;
     assert!(again.unchanged());
     assert!(again.items.iter().all(|i| i.action == Action::Reuse));
-    assert_eq!(snapshot(dir.path())?, before);
+    assert_eq!(snapshot_with_dirs(dir.path())?, before);
     Ok(())
 }
 
@@ -76,7 +54,7 @@ fn missing_leaf_is_made_with_the_existing_ca() -> R {
     fs::remove_file(pki.join("apiserver.crt"))?;
     fs::remove_file(pki.join("apiserver.key"))?;
     fs::remove_file(dir.path().join("scheduler.conf"))?;
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let r = init(&s)?;
     let mut written = r.written.clone();
     written.sort();
@@ -88,7 +66,7 @@ fn missing_leaf_is_made_with_the_existing_ca() -> R {
             dir.path().join("scheduler.conf")
         ]
     );
-    let after = snapshot(dir.path())?;
+    let after = snapshot_with_dirs(dir.path())?;
     for (p, bytes) in &before {
         assert_eq!(after.get(p), Some(bytes), "{} changed", p.display());
     }
@@ -115,7 +93,7 @@ fn external_ca_needs_every_leaf_and_lists_what_is_missing() -> R {
         fs::remove_file(pki.join(f))?;
     }
     fs::remove_file(dir.path().join("admin.conf"))?;
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let e = init(&s)
         .err()
         .ok_or("accepted an incomplete external-CA tree")?;
@@ -126,7 +104,7 @@ fn external_ca_needs_every_leaf_and_lists_what_is_missing() -> R {
         assert!(msg.contains(needle), "{needle} not in: {msg}");
     }
     assert!(!msg.contains("front-proxy-client"), "{msg}");
-    assert_eq!(snapshot(dir.path())?, before);
+    assert_eq!(snapshot_with_dirs(dir.path())?, before);
     Ok(())
 }
 
@@ -151,7 +129,7 @@ fn external_etcd_ca_alone_is_fine() -> R {
 
 fn expect_file_error(s: &ClusterSpec, file: &str, needle: &str) -> R {
     let root = s.kubeconfig_dir.clone();
-    let before = snapshot(&root)?;
+    let before = snapshot_with_dirs(&root)?;
     match init(s) {
         Err(e) if e.path().is_some() && !matches!(e, Error::Unusable { .. }) => {
             let (path, reason) = (e.path().unwrap_or(Path::new("")), e.to_string());
@@ -164,7 +142,7 @@ fn expect_file_error(s: &ClusterSpec, file: &str, needle: &str) -> R {
         }
         other => return Err(format!("expected a file error on {file}, got {other:?}").into()),
     }
-    assert_eq!(snapshot(&root)?, before, "something was written");
+    assert_eq!(snapshot_with_dirs(&root)?, before, "something was written");
     Ok(())
 }
 
@@ -254,10 +232,10 @@ fn a_failure_midway_leaves_nothing_new() -> R {
     let dir = tempfile::tempdir()?;
     let s = spec(dir.path());
     fs::create_dir(dir.path().join("scheduler.conf"))?;
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let e = init(&s).err().ok_or("wrote over a folder")?;
     assert!(e.to_string().contains("scheduler.conf"), "{e}");
-    assert_eq!(snapshot(dir.path())?, before);
+    assert_eq!(snapshot_with_dirs(dir.path())?, before);
     assert!(!dir.path().join("pki").exists(), "pki/ left behind");
 
     // A file where the etcd folder should be.
@@ -265,9 +243,9 @@ fn a_failure_midway_leaves_nothing_new() -> R {
     let s = spec(dir.path());
     fs::create_dir(dir.path().join("pki"))?;
     fs::write(dir.path().join("pki/etcd"), b"in the way")?;
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     assert!(init(&s).is_err());
-    assert_eq!(snapshot(dir.path())?, before);
+    assert_eq!(snapshot_with_dirs(dir.path())?, before);
 
     // A symlink planted at a target is never followed.
     let dir = tempfile::tempdir()?;
@@ -380,7 +358,7 @@ fn expired_leaves_are_refused_all_in_one_run_as_verify_fails_them() -> R {
     // A tree made two years ago: the CAs (10 years) are fine, every leaf (1 year) has expired.
     let then = OffsetDateTime::now_utc() - time::Duration::days(730);
     run(&Plan::new(&s)?, &Selection::all(), then, false)?;
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let now = OffsetDateTime::now_utc();
     for dry_run in [true, false] {
         let e = run(&Plan::new(&s)?, &Selection::all(), now, dry_run)
@@ -400,7 +378,11 @@ fn expired_leaves_are_refused_all_in_one_run_as_verify_fails_them() -> R {
         assert_eq!(files, verify_failures(&s, now)?, "{msg}");
         assert_eq!(files.len(), 12, "{files:?}");
     }
-    assert_eq!(snapshot(dir.path())?, before, "something was written");
+    assert_eq!(
+        snapshot_with_dirs(dir.path())?,
+        before,
+        "something was written"
+    );
     Ok(())
 }
 
@@ -410,7 +392,7 @@ fn a_node_name_change_is_reported_whole_and_kubelet_conf_is_not_reused() -> R {
     init(&spec(dir.path()))?;
     let mut s = spec(dir.path());
     s.node_name = Some("cp2".into());
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let now = OffsetDateTime::now_utc();
     let e = init(&s)
         .err()
@@ -434,7 +416,11 @@ fn a_node_name_change_is_reported_whole_and_kubelet_conf_is_not_reused() -> R {
     ] {
         assert!(msg.contains(needle), "{needle}: {msg}");
     }
-    assert_eq!(snapshot(dir.path())?, before, "something was written");
+    assert_eq!(
+        snapshot_with_dirs(dir.path())?,
+        before,
+        "something was written"
+    );
     // Once those four are removed, the rest is reused and the tree verifies for cp2.
     for f in &want {
         fs::remove_file(f)?;
@@ -464,7 +450,7 @@ fn an_unusable_ca_and_a_stale_leaf_are_reported_together() -> R {
     fs::write(pki.join("sa.pub"), other.public_key_pem())?;
     let mut s = spec(dir.path());
     s.cert_sans = vec!["api.example.com".into()];
-    let before = snapshot(dir.path())?;
+    let before = snapshot_with_dirs(dir.path())?;
     let e = init(&s).err().ok_or("accepted")?;
     let mut files = refused_files(&e);
     files.sort();
@@ -481,7 +467,7 @@ fn an_unusable_ca_and_a_stale_leaf_are_reported_together() -> R {
             .starts_with("3 existing files cannot be reused: "),
         "{e}"
     );
-    assert_eq!(snapshot(dir.path())?, before);
+    assert_eq!(snapshot_with_dirs(dir.path())?, before);
     Ok(())
 }
 
@@ -518,7 +504,7 @@ fn reissue(plan: &Plan, id: CertId, sans: kubepki_csr::SubjectAltNames) -> R {
 
 /// init refuses, and names the same files verify fails (modes included).
 fn refused_as_verify_fails(s: &ClusterSpec) -> Res<(String, Vec<PathBuf>)> {
-    let before = snapshot(&s.kubeconfig_dir)?;
+    let before = snapshot_with_dirs(&s.kubeconfig_dir)?;
     let now = OffsetDateTime::now_utc();
     let e = init(s).err().ok_or("init reused the tree")?;
     let msg = e.to_string();
@@ -526,7 +512,7 @@ fn refused_as_verify_fails(s: &ClusterSpec) -> Res<(String, Vec<PathBuf>)> {
     files.sort();
     assert_eq!(files, verify_failures(s, now)?, "{msg}");
     assert_eq!(
-        snapshot(&s.kubeconfig_dir)?,
+        snapshot_with_dirs(&s.kubeconfig_dir)?,
         before,
         "something was written"
     );
@@ -635,13 +621,7 @@ fn secret_files_readable_by_others_fail_init_and_verify_alike() -> R {
 fn openssl_reissue(plan: &Plan, id: CertId, dn: &str, client: bool) -> R {
     let dir = &plan.cert_dir;
     let work = tempfile::tempdir()?;
-    let cnf = work.path().join("req.cnf");
-    fs::write(
-        &cnf,
-        format!(
-            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
-        ),
-    )?;
+    let cnf = openssl_req_config(work.path(), dn)?;
     let ext = work.path().join("ext.cnf");
     fs::write(
         &ext,

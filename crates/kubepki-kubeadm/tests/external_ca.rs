@@ -4,7 +4,6 @@
 //! (as can `generate_csrs`), and `init` in external-CA mode refuses certificates that are not the
 //! plan's and lists every CSR still awaiting signing.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,43 +14,23 @@ use kubepki_csr::{BasicConstraints, CsrBuilder, ExtKeyUsage, Subject, SubjectAlt
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
     CertId, ClusterSpec, Error, Kept, Kubeconfig, KubeconfigId, KubernetesVersion, Plan, Selection,
-    Signed, SigningCas, Status, csr_path, generate_csrs, kubeconfig_csr_path, run, sign_csrs,
-    verify,
+    Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, run, sign_csrs, verify,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+mod common;
+use common::{
+    CAS, assert_no_verify_failure, load_ca, now, openssl_req_config, openssl_verify, signing_cas,
+    snapshot, spec_in,
+};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn spec(dir: &Path, version: KubernetesVersion) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("n1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+    let mut s = spec_in(dir, "n1");
     s.kubernetes_version = version;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
     s
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Res<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            } else {
-                out.insert(e.path(), fs::read(e.path())?);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The three CAs, made where the CA keys live.
@@ -76,25 +55,16 @@ impl CaSide {
     }
 
     fn load(&self, id: CertId) -> Res<CertificateAuthority> {
-        let p = self.dir.path().join("pki");
-        Ok(CertificateAuthority::load(
-            &fs::read(id.cert_path(&p))?,
-            &fs::read(id.key_path(&p))?,
-            now(),
-        )?)
+        load_ca(&self.dir.path().join("pki"), id, now())
     }
 
     fn all(&self) -> Res<SigningCas> {
-        Ok(SigningCas {
-            ca: Some(self.load(CertId::Ca)?),
-            front_proxy: Some(self.load(CertId::FrontProxyCa)?),
-            etcd: Some(self.load(CertId::EtcdCa)?),
-        })
+        signing_cas(&self.dir.path().join("pki"), now())
     }
 
     /// Copies the CA certificates (not the keys) into a node's tree.
     fn copy_certs_to(&self, plan: &Plan) -> R {
-        for id in [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa] {
+        for id in CAS {
             fs::copy(self.cert_path(id), id.cert_path(&plan.cert_dir))?;
         }
         Ok(())
@@ -458,23 +428,6 @@ fn purpose(eku: &ExtKeyUsage) -> &'static str {
     }
 }
 
-fn openssl_verify(ca: &Path, cert: &Path, purpose: &str) -> R {
-    let out = Command::new("openssl")
-        .args(["verify", "-purpose", purpose, "-CAfile"])
-        .arg(ca)
-        .arg(cert)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{} under {} ({purpose}): {}{}",
-        cert.display(),
-        ca.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 #[test]
 fn untouched_csrs_sign_to_exactly_the_plan_and_pass_openssl_verify() -> R {
     let ca_side = CaSide::new()?;
@@ -665,13 +618,7 @@ fn signing_in_parts_then_init_and_verify() -> R {
 
     ca_side.copy_certs_to(&plan)?;
     run(&plan, &Selection::all(), now(), false)?;
-    let v = verify(&plan, now());
-    let fails: Vec<_> = v
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .collect();
-    assert!(fails.is_empty(), "{fails:#?}");
+    assert_no_verify_failure(&plan, now());
     Ok(())
 }
 
@@ -970,13 +917,7 @@ fn generate_csrs_refuses_a_pending_csr_the_configuration_no_longer_asks_for() ->
 /// with a new key of `newkey` (e.g. `rsa:1024`) when `key` is `None`.
 fn openssl_csr(key: Option<&Path>, newkey: &str, dn: &str, out: &Path) -> R {
     let work = tempfile::tempdir()?;
-    let cnf = work.path().join("req.cnf");
-    fs::write(
-        &cnf,
-        format!(
-            "oid_section = new_oids\n[new_oids]\nkubeUID = 1.3.6.1.4.1.57683.2\n[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n{dn}\n"
-        ),
-    )?;
+    let cnf = openssl_req_config(work.path(), dn)?;
     let mut cmd = Command::new("openssl");
     cmd.args(["req", "-new", "-config"]).arg(&cnf);
     match key {

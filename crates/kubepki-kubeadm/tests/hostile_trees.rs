@@ -9,7 +9,10 @@ use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
     Action, CaSet, CertId, ClusterSpec, Plan, Selection, Tree, build, decide, run,
 };
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
+
+mod common;
+use common::{bytes, node_spec, now_whole_seconds};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -17,25 +20,11 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 const NOWHERE: &str = "/nonexistent/kubepki-hostile-trees";
 
 fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t - Duration::nanoseconds(i64::from(t.nanosecond()))
+    now_whole_seconds()
 }
 
 fn spec(cert_dir: PathBuf, kubeconfig_dir: PathBuf) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("cp1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = cert_dir;
-    s.kubeconfig_dir = kubeconfig_dir;
-    s
-}
-
-fn bytes(tree: &Tree, path: &str) -> Res<Vec<u8>> {
-    Ok(tree
-        .get(path)
-        .ok_or_else(|| format!("{path} not in the tree"))?
-        .bytes
-        .to_vec())
+    node_spec("cp1", [192, 0, 2, 10], cert_dir, kubeconfig_dir)
 }
 
 /// Replaces the line starting (after indentation) with `field:` in `text` by `field: value`.

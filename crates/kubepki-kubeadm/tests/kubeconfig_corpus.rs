@@ -3,20 +3,21 @@
 //! outside the replaced values is as it was, and the files the user references hold the new
 //! certificate and key — or refused with the expected reason and no file changed.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use kubepki_ca::{Certificate, CertificateAuthority};
-use kubepki_keys::{KeyAlgorithm, PrivateKey};
+use kubepki_keys::PrivateKey;
 use kubepki_kubeadm::{
-    ClusterSpec, Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, renew,
-    resolve_reference, run,
+    Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, renew, resolve_reference,
+    run,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
+
+mod common;
+use common::{snapshot, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -25,22 +26,6 @@ const T0: OffsetDateTime = datetime!(2026-08-19 09:08:30 UTC);
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeconfigs")
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), fs::read(&p).unwrap_or_default());
-            }
-        }
-    }
-    out
 }
 
 /// The values the markers of the templates stand for (see make.py).
@@ -114,14 +99,10 @@ fn compact(s: &str) -> String {
 fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("cp1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = d.join("pki");
-    s.kubeconfig_dir = d.to_owned();
+    let s = spec_in(d, "cp1");
     let plan = Plan::new(&s)?;
     run(&plan, &Selection::all(), T0, false)?;
-    let pki = snapshot(&s.cert_dir);
+    let pki = snapshot(&s.cert_dir)?;
     let admin = d.join("admin.conf");
     let kc = Kubeconfig::from_slice(&admin, &fs::read(&admin)?)?;
     let old_cert_pem = kc.current_client_cert_pem(&admin)?.ok_or("no cert")?;
@@ -165,7 +146,7 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
         if fs::symlink_metadata(&link).is_err() {
             std::os::unix::fs::symlink("admin-client.key", &link)?;
         }
-        let before = snapshot(d);
+        let before = snapshot(d)?;
         let (done, _) = renew(
             &s,
             &[RenewTarget::Kubeconfig(KubeconfigId::Admin)],
@@ -181,7 +162,7 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
                 };
                 assert!(reason.contains(fragment), "{name}: {reason}");
                 assert!(reason.contains("admin.conf"), "{name}: {reason}");
-                assert!(snapshot(d) == before, "{name}: a file changed");
+                assert!(snapshot(d)? == before, "{name}: a file changed");
             }
             "renew" => {
                 assert!(
@@ -223,7 +204,7 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
                         .map(|p| resolve_reference(&admin, p))
                         .map(|p| fs::canonicalize(p).unwrap_or_default())
                         .collect();
-                let after = snapshot(d);
+                let after = snapshot(d)?;
                 for (p, old) in &before {
                     let changed = after.get(p) != Some(old);
                     let canon = fs::canonicalize(p)?;
@@ -253,6 +234,6 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
         "{seen} files, {renewed} renewed"
     );
     // The tree's own files were never touched by these renewals.
-    assert!(snapshot(&s.cert_dir) == pki, "a file under pki/ changed");
+    assert!(snapshot(&s.cert_dir)? == pki, "a file under pki/ changed");
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! trip (generate-csr → sign-csrs → init), and verify on good and deliberately broken trees.
 
 use std::fs;
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -16,18 +15,16 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
+mod common;
+use common::{load_ca, snapshot, spec_in};
+
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const T0: OffsetDateTime = datetime!(2026-08-19 09:08:30 UTC);
 
 fn spec(dir: &Path) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("cp1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
-    s
+    spec_in(dir, "cp1")
 }
 
 fn init_at(s: &ClusterSpec, now: OffsetDateTime) -> Res<Plan> {
@@ -368,17 +365,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Res<Vec<(PathBuf, Vec<u8>)>> {
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|f| Ok((f.clone(), fs::read(&f)?)))
-        .collect()
-}
-
 fn no_ca_key(dir: &Path) {
     let mut files = Vec::new();
     walk(dir, &mut files);
@@ -406,14 +392,7 @@ fn external_ca_round_trip() -> R {
         ..Selection::none()
     };
     run(&ca_plan, &cas_only, T0, false)?;
-    let load = |id: CertId| -> Res<CertificateAuthority> {
-        let p = ca_side.path().join("pki");
-        Ok(CertificateAuthority::load(
-            &fs::read(id.cert_path(&p))?,
-            &fs::read(id.key_path(&p))?,
-            T0,
-        )?)
-    };
+    let load = |id: CertId| load_ca(&ca_side.path().join("pki"), id, T0);
 
     // The node: keys and CSRs.
     let node = tempfile::tempdir()?;
@@ -554,12 +533,7 @@ impl Tree {
     }
 
     fn ca(&self, id: CertId) -> Res<CertificateAuthority> {
-        let p = self.pki();
-        Ok(CertificateAuthority::load(
-            &fs::read(id.cert_path(&p))?,
-            &fs::read(id.key_path(&p))?,
-            OffsetDateTime::now_utc(),
-        )?)
+        load_ca(&self.pki(), id, OffsetDateTime::now_utc())
     }
 
     /// Replaces `id`'s certificate (same key) with one issued by `signer` as described.

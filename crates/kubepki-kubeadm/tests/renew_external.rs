@@ -3,13 +3,11 @@
 //! `install_renewal` back on the node, and every refusal of the last two leaving the tree as it
 //! was.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, Window};
+use kubepki_ca::{CaExpiry, Certificate, IssueSpec, Window};
 use kubepki_csr::{Csr, CsrBuilder, Subject};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
@@ -17,42 +15,17 @@ use kubepki_kubeadm::{
     Signed, SigningCas, Status, install_renewal, renew_targets, renewal_files, run,
     sign_renewal_csrs, verify, write_renewal_csrs,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+mod common;
+use common::{CAS, now, signing_cas, snapshot, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn spec(dir: &Path) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("n1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
-    s
+    spec_in(dir, "n1")
 }
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Res<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            } else {
-                out.insert(e.path(), fs::read(e.path())?);
-            }
-        }
-    }
-    Ok(out)
-}
-
-const CAS: [CertId; 3] = [CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa];
 
 /// A node whose tree was made 300 days ago, its CA keys moved to a CA side, and a CSR folder.
 struct Setup {
@@ -93,19 +66,7 @@ impl Setup {
     }
 
     fn cas(&self) -> Res<SigningCas> {
-        let p = self.ca.path().join("pki");
-        let load = |id: CertId| -> Res<CertificateAuthority> {
-            Ok(CertificateAuthority::load(
-                &fs::read(id.cert_path(&p))?,
-                &fs::read(id.key_path(&p))?,
-                now(),
-            )?)
-        };
-        Ok(SigningCas {
-            ca: Some(load(CertId::Ca)?),
-            front_proxy: Some(load(CertId::FrontProxyCa)?),
-            etcd: Some(load(CertId::EtcdCa)?),
-        })
+        signing_cas(&self.ca.path().join("pki"), now())
     }
 
     fn dir(&self) -> &Path {

@@ -17,6 +17,9 @@ use kubepki_kubeadm::{
 };
 use time::OffsetDateTime;
 
+mod common;
+use common::snapshot;
+
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -69,23 +72,6 @@ fn kubeconfig_client(p: &Path) -> Res<Certificate> {
     Ok(Certificate::from_pem(
         &kc.current_client_cert_pem(p)?.ok_or("no client cert")?,
     )?)
-}
-
-fn snapshot(dir: &Path) -> Res<Vec<(PathBuf, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), fs::read(&p)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn signed_by(cert: &Certificate, ca: &Certificate) -> bool {

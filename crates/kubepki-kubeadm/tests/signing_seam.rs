@@ -6,9 +6,7 @@
 //! verifies with `openssl verify`, and a failing key surfaces as `Error::Signing` naming the CA.
 
 use std::fs;
-use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -19,10 +17,13 @@ use kubepki_ca::{
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, SignatureAlgorithm};
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Plan, Selection, Signed, SigningCas, Status, UserSpec, client_credentials,
-    generate_csrs, kubelet_serving, run, sign_csrs, user_request, verify,
+    CertId, ClusterSpec, Plan, Selection, Signed, SigningCas, UserSpec, client_credentials,
+    generate_csrs, kubelet_serving, run, sign_csrs, user_request,
 };
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+mod common;
+use common::{assert_no_verify_failure, now, spec_in};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -71,17 +72,8 @@ impl CaSigningKey for CountingKey {
     }
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 fn spec(dir: &Path) -> ClusterSpec {
-    let mut s = ClusterSpec::with_advertise_address(IpAddr::from([192, 0, 2, 10]));
-    s.node_name = Some("n1".into());
-    s.encryption_algorithm = KeyAlgorithm::EcdsaP256;
-    s.cert_dir = dir.join("pki");
-    s.kubeconfig_dir = dir.to_owned();
-    s
+    spec_in(dir, "n1")
 }
 
 /// A root CA whose key is `key`, as init makes kubeadm's CAs.
@@ -97,20 +89,7 @@ fn openssl_verify(ca: &Certificate, cert: &Certificate, dir: &Path, purpose: &st
     let (ca_file, cert_file) = (dir.join("verify-ca.crt"), dir.join("verify-leaf.crt"));
     fs::write(&ca_file, ca.to_pem())?;
     fs::write(&cert_file, cert.to_pem())?;
-    let out = Command::new("openssl")
-        .args(["verify", "-purpose", purpose, "-CAfile"])
-        .arg(&ca_file)
-        .arg(&cert_file)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{} under {} ({purpose}): {}{}",
-        cert.display_name(),
-        ca.display_name(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    common::openssl_verify(&ca_file, &cert_file, purpose)
 }
 
 #[test]
@@ -172,13 +151,7 @@ fn every_issuance_path_signs_through_the_seam_and_verifies_with_openssl() -> R {
     }
     // The rest of the tree (sa keys) and a full verify with the CA certificates alone.
     run(&plan, &Selection::all(), now(), false)?;
-    let v = verify(&plan, now());
-    let fails: Vec<_> = v
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .collect();
-    assert!(fails.is_empty(), "{fails:#?}");
+    assert_no_verify_failure(&plan, now());
 
     // Renewal: the same identity with a new key, as `certs renew` re-issues a leaf.
     let before = ca_key.calls();

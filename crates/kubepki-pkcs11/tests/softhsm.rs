@@ -5,7 +5,7 @@
 //! binary with its own `SOFTHSM2_CONF` and token directory. Without SoftHSM2 the tests are
 //! skipped, except under CI (`CI` set), where that is a failure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -17,80 +17,13 @@ use time::{Duration, OffsetDateTime};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "Us3r-PIN-4417";
-const SO_PIN: &str = "S0-PIN-8832";
-const CHILD: &str = "KUBEPKI_PKCS11_TEST_CHILD";
-
-fn softhsm_available() -> bool {
-    Path::new(MODULE).exists()
-        && Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
-/// Runs `body` with a fresh SoftHSM2 token labelled `T` (user PIN [`PIN`]) in a child process.
-fn with_token(test: &str, body: impl FnOnce() -> R) -> R {
-    if std::env::var_os(CHILD).is_some() {
-        return body();
-    }
-    if !softhsm_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install softhsm2 ({MODULE}, softhsm2-util)"
-        );
-        eprintln!("skipped: SoftHSM2 is not installed");
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let conf = init_softhsm(dir.path())?;
-    let out = Command::new(std::env::current_exe()?)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("SOFTHSM2_CONF", &conf)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child {test} failed:\n{stdout}\n{stderr}"
-    );
-    Ok(())
-}
-
-/// A SoftHSM2 configuration in `dir` with one initialized token `T`.
-fn init_softhsm(dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir(&tokens)?;
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )?;
-    let out = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "T",
-            "--pin",
-            PIN,
-            "--so-pin",
-            SO_PIN,
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(conf)
-}
+// The token setup the other test crates share through kubepki-interop, which depends on this
+// crate: included by path rather than as a dependency.
+#[path = "../../../tests/softhsm_token.rs"]
+mod softhsm_token;
+use softhsm_token::{
+    SOFTHSM_MODULE as MODULE, SOFTHSM_PIN as PIN, with_softhsm_token as with_token,
+};
 
 fn options() -> Pkcs11Options {
     Pkcs11Options::new()

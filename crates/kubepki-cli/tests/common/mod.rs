@@ -36,6 +36,60 @@ pub const TREE: [&str; 8] = [
     "192.0.2.10",
 ];
 
+/// ECDSA-P256 keys: faster to make than the default RSA-2048.
+pub const P256: [&str; 2] = ["--encryption-algorithm", "ECDSA-P256"];
+
+/// [`TREE`] with [`P256`] keys.
+pub const TREE_P256: [&str; 10] = [
+    TREE[0], TREE[1], TREE[2], TREE[3], TREE[4], TREE[5], TREE[6], TREE[7], P256[0], P256[1],
+];
+
+/// `init` of the tree of [`TREE_P256`].
+pub const INIT_TREE: [&str; 11] = [
+    "init", TREE[0], TREE[1], TREE[2], TREE[3], TREE[4], TREE[5], TREE[6], TREE[7], P256[0],
+    P256[1],
+];
+
+/// `init` of a whole tree in `c/pki` and `c` (node cp1, [`P256`]): the cluster CA of the
+/// signer tests, kept apart from the `t` tree of [`TREE`].
+pub const INIT_CLUSTER: [&str; 11] = [
+    "init",
+    "--cert-dir",
+    "c/pki",
+    "--kubeconfig-dir",
+    "c",
+    TREE[4],
+    TREE[5],
+    TREE[6],
+    TREE[7],
+    P256[0],
+    P256[1],
+];
+
+/// A second control-plane node, cp2 at 192.0.2.11 behind the endpoint 192.0.2.10, its tree in
+/// `cp2/pki` and `cp2`, [`P256`] keys.
+pub const CP2: [&str; 12] = [
+    "--cert-dir",
+    "cp2/pki",
+    "--kubeconfig-dir",
+    "cp2",
+    "--node-name",
+    "cp2",
+    "--apiserver-advertise-address",
+    "192.0.2.11",
+    "--control-plane-endpoint",
+    "192.0.2.10",
+    P256[0],
+    P256[1],
+];
+
+/// Runs [`INIT_CLUSTER`] in `dir` and checks that it succeeds.
+pub fn init_cluster(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let r = kubepki(dir, &INIT_CLUSTER)?;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Ok(())
+}
+
 /// Every file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -60,23 +114,30 @@ pub fn kubepki_side(
     which: &str,
     args: &[&str],
 ) -> Result<Run, Box<dyn std::error::Error>> {
-    let base = root.join(which);
+    let flags = side_flags(&root.join(which));
+    let mut a = args.to_vec();
+    a.extend(flags.iter().map(String::as_str));
+    kubepki(root, &a)
+}
+
+/// The flags of [`kubepki_side`] for the side in `base`: `--cert-dir BASE/pki
+/// --kubeconfig-dir BASE` and node n1's (192.0.2.10, [`P256`]).
+pub fn side_flags(base: &Path) -> Vec<String> {
     let (pki, kc) = (
         base.join("pki").display().to_string(),
         base.display().to_string(),
     );
-    let mut a = args.to_vec();
-    a.extend([
+    [
         "--cert-dir",
         &pki,
         "--kubeconfig-dir",
         &kc,
         "--node-name",
         "n1",
-        "--apiserver-advertise-address",
-        "192.0.2.10",
-        "--encryption-algorithm",
-        "ECDSA-P256",
-    ]);
-    kubepki(root, &a)
+    ]
+    .into_iter()
+    .chain(["--apiserver-advertise-address", "192.0.2.10"])
+    .chain(P256)
+    .map(str::to_owned)
+    .collect()
 }
