@@ -13,7 +13,7 @@ use kubepki_csr::KubeCsr;
 use kubepki_interop::{TlsServer, cn_and_orgs, extract_client, run, run_ok};
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    CertId, ClusterAccess, ClusterSpec, Plan, Selection, Status, UserSpec, control_plane_node,
+    CertId, CheckStatus, ClusterAccess, ClusterSpec, Plan, Selection, UserSpec, control_plane_node,
     kubelet_kubeconfig, kubelet_serving, user_kubeconfig, user_request, verify,
 };
 use time::{Duration, OffsetDateTime};
@@ -57,7 +57,7 @@ fn users_and_nodes_authenticate_at_a_real_tls_server() -> R {
     let d = dir.path();
     let s = spec(d, "cp1", [192, 0, 2, 10]);
     let plan = Plan::new(&s)?;
-    kubepki_kubeadm::run(&plan, &Selection::all(), OffsetDateTime::now_utc(), false)?;
+    kubepki_kubeadm::init_tree(&plan, &Selection::all(), OffsetDateTime::now_utc(), false)?;
     let pki = d.join("pki");
     let ca = cluster_ca(&pki)?;
 
@@ -185,7 +185,7 @@ fn worker_kubeconfig(ca: &CertificateAuthority) -> Res<String> {
 fn second_control_plane_node_from_the_shared_files() -> R {
     let first = tempfile::tempdir()?;
     let s1 = spec(first.path(), "cp1", [192, 0, 2, 10]);
-    kubepki_kubeadm::run(
+    kubepki_kubeadm::init_tree(
         &Plan::new(&s1)?,
         &Selection::all(),
         OffsetDateTime::now_utc(),
@@ -225,7 +225,7 @@ fn second_control_plane_node_from_the_shared_files() -> R {
     let bad: Vec<_> = v
         .checks
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == CheckStatus::Fail)
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
     // OpenSSL: node 2's apiserver certificate verifies under node 1's CA.
@@ -249,7 +249,7 @@ fn second_control_plane_node_from_the_shared_files() -> R {
     let third = tempfile::tempdir()?;
     let s3 = spec(third.path(), "cp3", [192, 0, 2, 12]);
     let other = tempfile::tempdir()?;
-    kubepki_kubeadm::run(
+    kubepki_kubeadm::init_tree(
         &Plan::new(&spec(other.path(), "x", [192, 0, 2, 99]))?,
         &Selection::all(),
         OffsetDateTime::now_utc(),

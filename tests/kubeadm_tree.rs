@@ -26,7 +26,7 @@ fn tree(dir: &Path, alg: KeyAlgorithm) -> Res<Plan> {
     s.kubeconfig_dir = dir.to_owned();
     s.cert_sans = vec!["api.example.com".into(), "2001:db8::10".into()];
     let plan = Plan::new(&s)?;
-    kubepki_kubeadm::run(
+    kubepki_kubeadm::init_tree(
         &plan,
         &Selection::all(),
         time::OffsetDateTime::now_utc(),
@@ -152,7 +152,7 @@ fn real_etcd_and_tls_server_with_the_ca_keys_in_a_token() -> R {
             s.cert_dir = d.join("pki");
             s.kubeconfig_dir = d.to_owned();
             let plan = Plan::new(&s)?;
-            kubepki_kubeadm::run_with_ca_keys(
+            kubepki_kubeadm::init_tree_with_ca_keys(
                 &plan,
                 &Selection::all(),
                 &held,
@@ -347,11 +347,11 @@ fn a_tree_made_by_the_openssl_cli_passes_verify() -> R {
     let fails: Vec<_> = v
         .checks
         .iter()
-        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .filter(|c| c.status == kubepki_kubeadm::CheckStatus::Fail)
         .collect();
     assert!(fails.is_empty(), "{fails:#?}");
     // OpenSSL's leaves last exactly 365 days, kubeadm's 365 days + 5 minutes: a warning each.
-    assert_eq!(v.count(kubepki_kubeadm::Status::Warn), 7);
+    assert_eq!(v.count(kubepki_kubeadm::CheckStatus::Warn), 7);
     let e = kubepki_kubeadm::check_expiration(&spec, time::OffsetDateTime::now_utc());
     assert!(e.problems.is_empty(), "{:?}", e.problems);
     assert!(e.certificates.iter().all(|c| c.expires.is_some()));

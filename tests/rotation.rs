@@ -155,7 +155,7 @@ fn count_blocks(path: &Path, label: &str) -> Res<usize> {
 fn snapshots(root: &Path) -> Res<Vec<PathBuf>> {
     let work = root.join("work");
     let sp = spec(&work, "cp1", [192, 0, 2, 10], None);
-    kubepki_kubeadm::run(&Plan::new(&sp)?, &Selection::all(), now(), false)?;
+    kubepki_kubeadm::init_tree(&Plan::new(&sp)?, &Selection::all(), now(), false)?;
     let snap = |k: usize| -> Res<PathBuf> {
         let d = root.join(format!("s{k}"));
         copy_dir(&work, &d)?;
@@ -639,7 +639,7 @@ fn etcd_cluster_stays_healthy_through_a_rolling_rotation() -> R {
             )
         })
         .collect();
-    kubepki_kubeadm::run(&Plan::new(&specs[0])?, &Selection::all(), now(), false)?;
+    kubepki_kubeadm::init_tree(&Plan::new(&specs[0])?, &Selection::all(), now(), false)?;
     let pki1 = nodes[0].join("pki");
     for sp in &specs[1..] {
         control_plane_node(&Plan::new(sp)?, &pki1, now())?;

@@ -6,7 +6,9 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{ClusterSpec, Plan, RotateOptions, RotationPhase, Selection, rotate, run};
+use kubepki_kubeadm::{
+    ClusterSpec, Plan, RotateOptions, RotationPhase, Selection, init_tree, rotate,
+};
 use time::OffsetDateTime;
 
 fn spec(dir: &std::path::Path, alg: KeyAlgorithm) -> ClusterSpec {
@@ -23,7 +25,7 @@ fn tree_before(alg: KeyAlgorithm, phase: RotationPhase) -> (tempfile::TempDir, C
     let dir = tempfile::tempdir().expect("tempdir");
     let s = spec(dir.path(), alg);
     let now = OffsetDateTime::now_utc();
-    run(&Plan::new(&s).expect("plan"), &Selection::all(), now, false).expect("init");
+    init_tree(&Plan::new(&s).expect("plan"), &Selection::all(), now, false).expect("init");
     let opts = RotateOptions::default();
     for p in [RotationPhase::Start, RotationPhase::Reissue] {
         if p >= phase {
@@ -43,7 +45,8 @@ fn rotation(c: &mut Criterion) {
                 || tempfile::tempdir().expect("tempdir"),
                 |dir| {
                     let plan = Plan::new(&spec(dir.path(), alg)).expect("plan");
-                    run(&plan, &Selection::all(), OffsetDateTime::now_utc(), false).expect("init");
+                    init_tree(&plan, &Selection::all(), OffsetDateTime::now_utc(), false)
+                        .expect("init");
                     dir
                 },
                 BatchSize::PerIteration,

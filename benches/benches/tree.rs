@@ -10,7 +10,8 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kubepki_keys::{KeyAlgorithm, generate_many};
 use kubepki_kubeadm::{
-    ClusterSpec, Plan, Selection, Tree, apply, check_expiration, decide, run, verify, write_folder,
+    ClusterSpec, Plan, Selection, Tree, apply, check_expiration, decide, init_tree, verify,
+    write_folder,
 };
 use time::OffsetDateTime;
 
@@ -39,7 +40,7 @@ fn tree(c: &mut Criterion) {
                 || tempfile::tempdir().expect("tempdir"),
                 |dir| {
                     let plan = Plan::new(&spec(dir.path(), alg)).expect("plan");
-                    let r = run(&plan, &Selection::all(), OffsetDateTime::now_utc(), false)
+                    let r = init_tree(&plan, &Selection::all(), OffsetDateTime::now_utc(), false)
                         .expect("init");
                     assert_eq!(r.written.len(), 27);
                     dir
@@ -55,7 +56,7 @@ fn read_only(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = spec(dir.path(), KeyAlgorithm::Rsa2048);
     let plan = Plan::new(&s).expect("plan");
-    run(&plan, &Selection::all(), OffsetDateTime::now_utc(), false).expect("init");
+    init_tree(&plan, &Selection::all(), OffsetDateTime::now_utc(), false).expect("init");
     let mut g = c.benchmark_group("read_only");
     g.bench_function("check_expiration", |b| {
         b.iter(|| check_expiration(&s, OffsetDateTime::now_utc()))
@@ -64,7 +65,9 @@ fn read_only(c: &mut Criterion) {
         b.iter(|| assert!(verify(&plan, OffsetDateTime::now_utc()).passed()))
     });
     g.bench_function("dry_run", |b| {
-        b.iter(|| run(&plan, &Selection::all(), OffsetDateTime::now_utc(), true).expect("dry run"))
+        b.iter(|| {
+            init_tree(&plan, &Selection::all(), OffsetDateTime::now_utc(), true).expect("dry run")
+        })
     });
     g.finish();
 }

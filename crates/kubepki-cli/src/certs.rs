@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use kubepki_ca::parse_duration_with_days;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    CertId, Kept, Plan, RenewStatus, Signed, SigningCas, Status, Urgency, check_ca_role,
+    CertId, CheckStatus, Kept, Plan, RenewStatus, Signed, SigningCas, Urgency, check_ca_role,
     generate_csrs, parse_renew_name, sign_csrs, verify,
 };
 use time::{Duration, OffsetDateTime};
@@ -550,9 +550,9 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
         VerifyOutput::Text => {
             for c in &v.checks {
                 let tag = match c.status {
-                    Status::Pass => "PASS",
-                    Status::Warn => "WARN",
-                    Status::Fail => "FAIL",
+                    CheckStatus::Pass => "PASS",
+                    CheckStatus::Warn => "WARN",
+                    CheckStatus::Fail => "FAIL",
                 };
                 // Padded after escaping, so the columns stay aligned.
                 outln!(
@@ -565,9 +565,9 @@ pub fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
             outln!(
                 "\n{} checks: {} passed, {} warnings, {} failed",
                 v.checks.len(),
-                v.count(Status::Pass),
-                v.count(Status::Warn),
-                v.count(Status::Fail)
+                v.count(CheckStatus::Pass),
+                v.count(CheckStatus::Warn),
+                v.count(CheckStatus::Fail)
             )?;
         }
     }

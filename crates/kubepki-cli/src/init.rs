@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
-use kubepki_kubeadm::{Action, CertId, Item, ItemKind, Plan, Report, Selection, Tree, build};
+use kubepki_kubeadm::{
+    Action, CertId, InitItem, InitItemKind, InitReport, Plan, Selection, Tree, build,
+};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -236,7 +238,7 @@ pub fn run(a: InitArgs) -> Result<(), CliError> {
     let (mut report, sink) = match a.export {
         None => (
             crate::progress::during(progress, || {
-                kubepki_kubeadm::run_with_ca_keys(
+                kubepki_kubeadm::init_tree_with_ca_keys(
                     &plan,
                     &selection,
                     &ca_keys,
@@ -353,7 +355,7 @@ fn export(
     ca_keys: &[kubepki_kubeadm::HeldCaKey],
     format: ExportFormat,
     dest: Option<&Path>,
-) -> Result<(Report, usize), CliError> {
+) -> Result<(InitReport, usize), CliError> {
     if let Some(dest) = dest {
         // Fail before making keys; the batch below refuses an existing file again, atomically.
         if dest.symlink_metadata().is_ok() {
@@ -431,7 +433,7 @@ fn export(
     Ok((applied.into_report(Vec::new(), Vec::new()), tree.len()))
 }
 
-fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError> {
+fn print_text(plan: &Plan, report: &InitReport, sink: &Sink) -> Result<(), CliError> {
     let to_stderr = matches!(sink, Sink::Export { .. });
     macro_rules! sayln {
         ($($t:tt)*) => {
@@ -444,7 +446,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
     let mut said_certs = false;
     let mut said_kubeconfig = false;
     for item in &report.items {
-        let tag = if item.kind == ItemKind::Kubeconfig {
+        let tag = if item.kind == InitItemKind::Kubeconfig {
             if !said_kubeconfig {
                 sayln!(
                     "[kubeconfig] Using kubeconfig folder \"{}\"",
@@ -471,9 +473,9 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
             .map(|c| c.base_name())
             .unwrap_or(&item.name);
         match (item.kind, item.action) {
-            (ItemKind::CertificateAuthority | ItemKind::Certificate, Action::Create) => {
+            (InitItemKind::CertificateAuthority | InitItemKind::Certificate, Action::Create) => {
                 sayln!("{tag} Generating \"{base}\" certificate and key")?;
-                if !item.dns_names.is_empty() && item.kind == ItemKind::Certificate {
+                if !item.dns_names.is_empty() && item.kind == InitItemKind::Certificate {
                     sayln!(
                         "{tag} {base} serving cert is signed for DNS names [{}] and IPs [{}]",
                         esc(&item.dns_names.join(" ")),
@@ -481,25 +483,25 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
                     )?;
                 }
             }
-            (ItemKind::CertificateAuthority, Action::Reuse) if item.external => {
+            (InitItemKind::CertificateAuthority, Action::Reuse) if item.external => {
                 sayln!("{tag} Using existing {base} keyless certificate authority")?
             }
-            (ItemKind::CertificateAuthority, Action::Reuse) => {
+            (InitItemKind::CertificateAuthority, Action::Reuse) => {
                 sayln!("{tag} Using existing {base} certificate authority")?
             }
-            (ItemKind::Certificate, Action::Reuse) => {
+            (InitItemKind::Certificate, Action::Reuse) => {
                 sayln!("{tag} Using existing {base} certificate and key on disk")?
             }
-            (ItemKind::ServiceAccountKeys, Action::Create) => {
+            (InitItemKind::ServiceAccountKeys, Action::Create) => {
                 sayln!("{tag} Generating \"sa\" key and public key")?
             }
-            (ItemKind::ServiceAccountKeys, Action::Reuse) => {
+            (InitItemKind::ServiceAccountKeys, Action::Reuse) => {
                 sayln!("{tag} Using the existing \"sa\" key")?
             }
-            (ItemKind::Kubeconfig, Action::Create) => {
+            (InitItemKind::Kubeconfig, Action::Create) => {
                 sayln!("{tag} Writing \"{}\" kubeconfig file", item.name)?
             }
-            (ItemKind::Kubeconfig, Action::Reuse) => sayln!(
+            (InitItemKind::Kubeconfig, Action::Reuse) => sayln!(
                 "{tag} Using existing kubeconfig file: \"{}\"",
                 item.files
                     .first()
@@ -574,7 +576,7 @@ fn print_text(plan: &Plan, report: &Report, sink: &Sink) -> Result<(), CliError>
     Ok(())
 }
 
-fn print_dry_run(item: &Item) -> Result<(), CliError> {
+fn print_dry_run(item: &InitItem) -> Result<(), CliError> {
     let verb = match item.action {
         Action::Create => "would create",
         Action::Reuse => "would reuse",

@@ -101,7 +101,7 @@ fn check_expiration_text_json_and_warn_within() -> R {
     s.kubeconfig_dir = old.path().to_owned();
     let plan = kubepki_kubeadm::Plan::new(&s)?;
     let then = time::OffsetDateTime::now_utc() - time::Duration::days(730);
-    kubepki_kubeadm::run(&plan, &kubepki_kubeadm::Selection::all(), then, false)?;
+    kubepki_kubeadm::init_tree(&plan, &kubepki_kubeadm::Selection::all(), then, false)?;
     let od = dirs(old.path());
     let r = kubepki(
         d,

@@ -301,7 +301,7 @@ fn expired_leaves_are_not_reused_and_all_are_named_in_one_run() -> R {
     s.cert_dir = d.join("out/pki");
     s.kubeconfig_dir = d.join("out");
     let then = time::OffsetDateTime::now_utc() - time::Duration::days(730);
-    kubepki_kubeadm::run(
+    kubepki_kubeadm::init_tree(
         &kubepki_kubeadm::Plan::new(&s)?,
         &kubepki_kubeadm::Selection::all(),
         then,

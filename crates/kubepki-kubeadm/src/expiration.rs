@@ -69,7 +69,7 @@ pub enum Urgency {
 /// write). For a tree in memory, or bytes, use [`Expiration::of_tree`].
 ///
 /// ```
-/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, Urgency, check_expiration, run};
+/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, Urgency, check_expiration, init_tree};
 /// use time::{Duration, OffsetDateTime};
 ///
 /// let dir = tempfile::tempdir()?;
@@ -79,7 +79,7 @@ pub enum Urgency {
 /// spec.cert_dir = dir.path().join("pki");
 /// spec.kubeconfig_dir = dir.path().to_owned();
 /// let now = OffsetDateTime::now_utc();
-/// run(&Plan::new(&spec)?, &Selection::all(), now, false)?;
+/// init_tree(&Plan::new(&spec)?, &Selection::all(), now, false)?;
 ///
 /// let exp = check_expiration(&spec, now);
 /// assert!(exp.problems.is_empty());

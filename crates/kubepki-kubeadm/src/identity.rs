@@ -416,7 +416,7 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 /// `from_cert_dir` lacks, with what to do (docs/identities.md).
 ///
 /// ```
-/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, control_plane_node, run};
+/// use kubepki_kubeadm::{ClusterSpec, Plan, Selection, control_plane_node, init_tree};
 /// use kubepki_ca::{Certificate, CertificateAuthority};
 ///
 /// let (first, second) = (tempfile::tempdir()?, tempfile::tempdir()?);
@@ -430,7 +430,7 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 ///     Ok(s)
 /// };
 /// let now = time::OffsetDateTime::now_utc();
-/// run(&Plan::new(&spec(first.path(), "cp1", "192.0.2.10")?)?, &Selection::all(), now, false)?;
+/// init_tree(&Plan::new(&spec(first.path(), "cp1", "192.0.2.10")?)?, &Selection::all(), now, false)?;
 ///
 /// let cp2 = Plan::new(&spec(second.path(), "cp2", "192.0.2.11")?)?;
 /// control_plane_node(&cp2, &first.path().join("pki"), now)?;
@@ -448,7 +448,7 @@ pub fn control_plane_node(
     plan: &Plan,
     from_cert_dir: &Path,
     now: OffsetDateTime,
-) -> Result<crate::Report, Error> {
+) -> Result<crate::InitReport, Error> {
     control_plane_node_with_ca_keys(plan, from_cert_dir, &[], now)
 }
 
@@ -460,7 +460,7 @@ pub fn control_plane_node_with_ca_keys(
     from_cert_dir: &Path,
     ca_keys: &[crate::HeldCaKey],
     now: OffsetDateTime,
-) -> Result<crate::Report, Error> {
+) -> Result<crate::InitReport, Error> {
     if plan.spec.control_plane_endpoint.is_none() {
         return Err(invalid(
             "controlPlaneEndpoint",

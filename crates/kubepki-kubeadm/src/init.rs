@@ -1,7 +1,7 @@
 //! `init` in three steps (docs/architecture.md, "Decide, apply, sinks"): [`decide`] looks at
 //! the current tree and decides per item whether to reuse or create it (`docs/compatibility.md` §4); [`apply`]
 //! generates every new key in parallel and signs, returning the new files as a [`Tree`]; a sink
-//! writes them: the crash-safe folder batch ([`write_folder`], [`run`]) or an export.
+//! writes them: the crash-safe folder batch ([`write_folder`], [`init_tree`]) or an export.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -138,7 +138,7 @@ pub enum Action {
 /// What kind of item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ItemKind {
+pub enum InitItemKind {
     /// A CA certificate and key.
     CertificateAuthority,
     /// A leaf certificate and key.
@@ -149,14 +149,14 @@ pub enum ItemKind {
     Kubeconfig,
 }
 
-/// One entry of a [`Report`].
+/// One entry of a [`InitReport`].
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Item {
+pub struct InitItem {
     /// kubeadm's name: `ca`, `etcd-server`, `sa`, `admin.conf`.
     pub name: String,
     /// What it is.
-    pub kind: ItemKind,
+    pub kind: InitItemKind,
     /// Create or reuse.
     pub action: Action,
     /// A CA whose key is absent (external CA mode).
@@ -216,9 +216,9 @@ fn serialize_time<S: serde::Serializer>(
     }
 }
 
-impl Item {
-    fn new(name: &str, kind: ItemKind, action: Action, files: Vec<PathBuf>) -> Item {
-        Item {
+impl InitItem {
+    fn new(name: &str, kind: InitItemKind, action: Action, files: Vec<PathBuf>) -> InitItem {
+        InitItem {
             name: name.into(),
             kind,
             action,
@@ -239,11 +239,11 @@ impl Item {
 /// What a run did, or would do (dry run).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Report {
+pub struct InitReport {
     /// Nothing was written.
     pub dry_run: bool,
     /// Items in kubeadm's order.
-    pub items: Vec<Item>,
+    pub items: Vec<InitItem>,
     /// Files written by this run (empty for a dry run or when everything was reused).
     pub written: Vec<PathBuf>,
     /// Files that an earlier kubepki, killed while writing, had left half moved into place and
@@ -255,7 +255,7 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-impl Report {
+impl InitReport {
     /// Whether the run changed nothing on disk.
     pub fn unchanged(&self) -> bool {
         self.written.is_empty() && self.recovered.is_empty()
@@ -270,7 +270,7 @@ enum CaState {
 }
 
 enum LeafChoice {
-    Reuse(Box<Item>),
+    Reuse(Box<InitItem>),
     Create,
     /// External-CA mode: the key and its CSR (`certs generate-csr`) are there, the certificate
     /// is not yet.
@@ -281,7 +281,7 @@ enum LeafChoice {
 /// [`decide`] returns, naming every file and rule at once). It holds the loaded CAs (and their
 /// keys) that [`apply`] signs with; `Debug` shows the items only.
 pub struct Decision {
-    items: Vec<(Item, Option<Todo>)>,
+    items: Vec<(InitItem, Option<Todo>)>,
     cas: BTreeMap<CertId, CaState>,
     /// What new kubeconfigs trust: every certificate of `ca.crt` (two during a CA rotation:
     /// docs/rotation.md); empty when the cluster CA is made by this run.
@@ -306,12 +306,12 @@ impl std::fmt::Debug for Decision {
 impl Decision {
     /// The items in kubeadm's order, each with its action (`Create` items carry the planned
     /// subject, SANs and validity window).
-    pub fn items(&self) -> impl Iterator<Item = &Item> {
+    pub fn items(&self) -> impl Iterator<Item = &InitItem> {
         self.items.iter().map(|(i, _)| i)
     }
 
     /// The item named `name` (`ca`, `apiserver`, `sa`, `admin.conf`).
-    pub fn item(&self, name: &str) -> Option<&Item> {
+    pub fn item(&self, name: &str) -> Option<&InitItem> {
         self.items().find(|i| i.name == name)
     }
 
@@ -325,9 +325,9 @@ impl Decision {
         self.items.iter().all(|(_, t)| t.is_none())
     }
 
-    /// The decision as a dry-run [`Report`] (what `--dry-run` prints).
-    pub fn into_report(self) -> Report {
-        Report {
+    /// The decision as a dry-run [`InitReport`] (what `--dry-run` prints).
+    pub fn into_report(self) -> InitReport {
+        InitReport {
             dry_run: true,
             items: self.items.into_iter().map(|(i, _)| i).collect(),
             written: Vec::new(),
@@ -339,13 +339,13 @@ impl Decision {
 }
 
 /// What [`apply`] made: the items (with the validity of what was issued), and the new and
-/// changed files as a [`Tree`], for a sink: the folder writer ([`write_folder`], what [`run`]
+/// changed files as a [`Tree`], for a sink: the folder writer ([`write_folder`], what [`init_tree`]
 /// uses) or an export ([`Tree::to_tar`], [`Tree::to_json`], [`Tree::to_capi_secrets`]).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Applied {
     /// Items in kubeadm's order.
-    pub items: Vec<Item>,
+    pub items: Vec<InitItem>,
     /// The files this run made, in the order the folder writer stages them.
     pub files: Tree,
     /// Warnings (kubeadm warns about the same things).
@@ -373,8 +373,8 @@ impl Applied {
     }
 
     /// The report of a run that wrote `written` (after recovery completed `recovered`).
-    pub fn into_report(self, written: Vec<PathBuf>, recovered: Vec<PathBuf>) -> Report {
-        Report {
+    pub fn into_report(self, written: Vec<PathBuf>, recovered: Vec<PathBuf>) -> InitReport {
+        InitReport {
             dry_run: false,
             items: self.items,
             written,
@@ -386,11 +386,11 @@ impl Applied {
 }
 
 /// The tree paths of `item`'s files (certificate-folder files under `pki/`).
-fn item_paths(plan: &Plan, item: &Item) -> Vec<String> {
+fn item_paths(plan: &Plan, item: &InitItem) -> Vec<String> {
     item.files
         .iter()
         .filter_map(|f| match item.kind {
-            ItemKind::Kubeconfig => kubeconfig_rel(plan, f),
+            InitItemKind::Kubeconfig => kubeconfig_rel(plan, f),
             _ => cert_rel(plan, f),
         })
         .collect()
@@ -404,25 +404,25 @@ fn item_paths(plan: &Plan, item: &Item) -> Vec<String> {
 ///
 /// Selected items the plan does not have (the etcd certificates with external etcd,
 /// `super-admin.conf` before 1.29) are skipped; see [`Plan::cert`] and [`Plan::kubeconfig`].
-pub fn run(
+pub fn init_tree(
     plan: &Plan,
     selection: &Selection,
     now: OffsetDateTime,
     dry_run: bool,
-) -> Result<Report, Error> {
-    run_with_ca_keys(plan, selection, &[], now, dry_run)
+) -> Result<InitReport, Error> {
+    init_tree_with_ca_keys(plan, selection, &[], now, dry_run)
 }
 
-/// [`run`] with CA keys held outside the folders (a token, a KMS: [`Tree::set_ca_key`]): the
+/// [`init_tree`] with CA keys held outside the folders (a token, a KMS: [`Tree::set_ca_key`]): the
 /// CAs in `ca_keys` sign through them, a missing CA certificate is made with its held key, and
 /// no key file is written for them (a key file for such a CA is refused).
-pub fn run_with_ca_keys(
+pub fn init_tree_with_ca_keys(
     plan: &Plan,
     selection: &Selection,
     ca_keys: &[crate::memtree::HeldCaKey],
     now: OffsetDateTime,
     dry_run: bool,
-) -> Result<Report, Error> {
+) -> Result<InitReport, Error> {
     // Readers (a dry run) report an unfinished batch; writers complete it first.
     let (_lock, recovered) = if dry_run {
         (crate::tree::lock_for_reading(&plan.spec)?, Vec::new())
@@ -554,7 +554,7 @@ pub fn decide(
     // 2. Decide every item; every existing file that cannot be reused is collected.
     let mut missing: Vec<String> = Vec::new();
     let mut awaiting: Vec<PathBuf> = Vec::new();
-    let mut items: Vec<(Item, Option<Todo>)> = Vec::new();
+    let mut items: Vec<(InitItem, Option<Todo>)> = Vec::new();
     for spec in plan
         .certs
         .iter()
@@ -682,9 +682,9 @@ pub fn decide(
             .map(|c| c.not_before())
             .unwrap_or_else(|| plan.ca_window(now).not_before);
         let w = plan.leaf_window(now, ca_nb);
-        let mut item = Item::new(
+        let mut item = InitItem::new(
             spec.id.file_name(),
-            ItemKind::Kubeconfig,
+            InitItemKind::Kubeconfig,
             Action::Create,
             vec![path],
         );
@@ -894,7 +894,7 @@ pub fn apply(plan: &Plan, decision: Decision) -> Result<Applied, Error> {
             }
         }
     }
-    let items: Vec<Item> = items.into_iter().map(|(i, _)| i).collect();
+    let items: Vec<InitItem> = items.into_iter().map(|(i, _)| i).collect();
     let paths = items.iter().map(|i| item_paths(plan, i)).collect();
     Ok(Applied {
         items,
@@ -1342,7 +1342,7 @@ fn decide_leaf(
 }
 
 enum SaState {
-    Complete(Box<Item>),
+    Complete(Box<InitItem>),
     NeedPub(PrivateKey),
     Missing,
 }
@@ -1394,7 +1394,7 @@ fn check_kubeconfig(
     authority: Option<&CertificateAuthority>,
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
-) -> Result<Item, Error> {
+) -> Result<InitItem, Error> {
     let kc = cur.kubeconfig(path)?;
     let ca_pem = kc.current_ca_pem(path)?;
     let Some(ca) = authority.map(|a| a.certificate()) else {
@@ -1432,9 +1432,9 @@ fn check_kubeconfig(
                 .map_err(|e| file_err(path, format!("client-certificate-data: {e}")))
         })
         .transpose()?;
-    let mut item = Item::new(
+    let mut item = InitItem::new(
         spec.id.file_name(),
-        ItemKind::Kubeconfig,
+        InitItemKind::Kubeconfig,
         Action::Reuse,
         vec![path.to_owned()],
     );
@@ -1496,13 +1496,13 @@ fn check_kubeconfig(
     Ok(item)
 }
 
-fn planned_item(spec: &CertSpec, dir: &Path, alg: KeyAlgorithm) -> Item {
-    Item {
+fn planned_item(spec: &CertSpec, dir: &Path, alg: KeyAlgorithm) -> InitItem {
+    InitItem {
         name: spec.id.name().into(),
         kind: if spec.id.is_ca() {
-            ItemKind::CertificateAuthority
+            InitItemKind::CertificateAuthority
         } else {
-            ItemKind::Certificate
+            InitItemKind::Certificate
         },
         action: Action::Create,
         external: false,
@@ -1528,18 +1528,18 @@ fn cert_item(
     dir: &Path,
     cert: &Certificate,
     external: bool,
-) -> Item {
+) -> InitItem {
     let sans = cert.subject_alt_names();
     let mut files = vec![spec.id.cert_path(dir)];
     if !external {
         files.push(spec.id.key_path(dir));
     }
-    let mut item = Item {
+    let mut item = InitItem {
         name: spec.id.name().into(),
         kind: if spec.id.is_ca() {
-            ItemKind::CertificateAuthority
+            InitItemKind::CertificateAuthority
         } else {
-            ItemKind::Certificate
+            InitItemKind::Certificate
         },
         action,
         external,
@@ -1557,10 +1557,10 @@ fn cert_item(
     item
 }
 
-fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> Item {
-    let mut item = Item::new(
+fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> InitItem {
+    let mut item = InitItem::new(
         "sa",
-        ItemKind::ServiceAccountKeys,
+        InitItemKind::ServiceAccountKeys,
         action,
         vec![plan.sa_key_path(), plan.sa_pub_path()],
     );
@@ -1568,7 +1568,7 @@ fn sa_item(plan: &Plan, action: Action, alg: Option<KeyAlgorithm>) -> Item {
     item
 }
 
-fn fill_times(item: &mut Item, cert: &Certificate) {
+fn fill_times(item: &mut InitItem, cert: &Certificate) {
     item.not_before = Some(cert.not_before());
     item.not_after = Some(cert.not_after());
 }

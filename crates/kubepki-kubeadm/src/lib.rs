@@ -48,7 +48,7 @@
 //!   the decision.
 //!
 //! ```
-//! use kubepki_kubeadm::{ClusterSpec, Plan, Selection, run};
+//! use kubepki_kubeadm::{ClusterSpec, Plan, Selection, init_tree};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let mut spec = ClusterSpec::with_advertise_address("192.0.2.10".parse()?);
@@ -58,12 +58,12 @@
 //! spec.kubeconfig_dir = dir.path().to_owned();
 //!
 //! let plan = Plan::new(&spec)?;
-//! let report = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
+//! let report = init_tree(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
 //! assert_eq!(report.written.len(), 10 * 2 + 2 + 5); // certs + keys, sa.key/sa.pub, kubeconfigs
 //! assert!(dir.path().join("pki/etcd/server.crt").exists());
 //!
 //! // A second run reuses everything and writes nothing.
-//! let again = run(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
+//! let again = init_tree(&plan, &Selection::all(), time::OffsetDateTime::now_utc(), false)?;
 //! assert!(again.unchanged());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -112,8 +112,8 @@ pub use identity::{
     shared_files, user_kubeconfig, user_request,
 };
 pub use init::{
-    Action, Applied, Decision, Item, ItemKind, Report, Selection, apply, build, decide,
-    kubeconfig_yaml, run, run_with_ca_keys, write_folder,
+    Action, Applied, Decision, InitItem, InitItemKind, InitReport, Selection, apply, build, decide,
+    init_tree, init_tree_with_ca_keys, kubeconfig_yaml, write_folder,
 };
 pub use kind::{FileKind, file_kind};
 pub use kubeconfig::{
@@ -145,7 +145,7 @@ pub use spec::{
     ClusterSpec, DEFAULT_BIND_PORT, DEFAULT_CERT_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DNS_DOMAIN,
     DEFAULT_KUBECONFIG_DIR, DEFAULT_SERVICE_SUBNET,
 };
-pub use verify::{Check, Status, Verification, verify};
+pub use verify::{Check, CheckStatus, Verification, verify};
 pub use version::{KubernetesVersion, NEWEST_KNOWN_MINOR, OLDEST_KNOWN};
 
 /// The README examples, compiled and run as doc tests.

@@ -17,7 +17,7 @@ use crate::error::{Error, file_err, invalid};
 use crate::plan::{CertId, KubeconfigId, Plan};
 
 /// A CA key held outside the tree (in a token, a KMS), for the CA it signs for: what
-/// [`Tree::set_ca_key`] takes, and the folder commands' `ca_keys` (`run_with_ca_keys`, ...).
+/// [`Tree::set_ca_key`] takes, and the folder commands' `ca_keys` (`init_tree_with_ca_keys`, ...).
 pub type HeldCaKey = (CertId, Arc<dyn CaSigningKey>);
 
 /// The prefix of the certificate folder's files in a [`Tree`] (kubeadm's `/etc/kubernetes/pki`).

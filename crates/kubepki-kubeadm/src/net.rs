@@ -248,8 +248,8 @@ pub fn https_url(host: &Host, port: u16) -> String {
 pub fn parse_san(field: &str, s: &str) -> Result<Host, Error> {
     let t = s.trim();
     if let Ok(ip) = t.parse::<IpAddr>() {
-        // `::ffff:a.b.c.d` is the IPv4 address, as Go's `net.IP` treats it (docs/compatibility.md
-        // §1): it is written in 4 bytes and equal to `a.b.c.d` when SANs are compared.
+        // `::ffff:a.b.c.d` is the IPv4 address, as Go's `net.IP` treats it: it is written in 4
+        // bytes and equal to `a.b.c.d` when SANs are compared (docs/compatibility.md §1.3).
         return Ok(Host::Ip(ip.to_canonical()));
     }
     let name = t.strip_prefix("*.").unwrap_or(t);

@@ -17,7 +17,7 @@ use crate::tree::{read_cert, read_file, read_key};
 /// A check's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Status {
+pub enum CheckStatus {
     /// As it must be.
     Pass,
     /// Works, but differs from the configuration.
@@ -30,7 +30,7 @@ pub enum Status {
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
     /// The outcome.
-    pub status: Status,
+    pub status: CheckStatus,
     /// What was checked: `apiserver`, `sa`, `admin.conf`, `tree`.
     pub item: String,
     /// Which rule: `parses`, `key`, `chain`, `usages`, `subject`, `sans`, `validity`, `mode`, ...
@@ -48,20 +48,26 @@ pub struct Verification {
 
 impl Verification {
     /// How many checks have `status`.
-    pub fn count(&self, status: Status) -> usize {
+    pub fn count(&self, status: CheckStatus) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 
     /// Whether nothing failed.
     pub fn passed(&self) -> bool {
-        self.count(Status::Fail) == 0
+        self.count(CheckStatus::Fail) == 0
     }
 }
 
 struct Checks(Vec<Check>);
 
 impl Checks {
-    fn push(&mut self, status: Status, item: &str, check: &'static str, detail: impl Into<String>) {
+    fn push(
+        &mut self,
+        status: CheckStatus,
+        item: &str,
+        check: &'static str,
+        detail: impl Into<String>,
+    ) {
         self.0.push(Check {
             status,
             item: item.into(),
@@ -74,17 +80,17 @@ impl Checks {
     fn failed(&self, item: &str, check: &str) -> bool {
         self.0
             .iter()
-            .any(|c| c.item == item && c.check == check && c.status == Status::Fail)
+            .any(|c| c.item == item && c.check == check && c.status == CheckStatus::Fail)
     }
 
     fn result(&mut self, item: &str, check: &'static str, r: Result<String, String>) -> bool {
         match r {
             Ok(d) => {
-                self.push(Status::Pass, item, check, d);
+                self.push(CheckStatus::Pass, item, check, d);
                 true
             }
             Err(d) => {
-                self.push(Status::Fail, item, check, d);
+                self.push(CheckStatus::Fail, item, check, d);
                 false
             }
         }
@@ -105,7 +111,7 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
     let _lock = match crate::tree::lock_for_reading(&plan.spec) {
         Ok(l) => Some(l),
         Err(e) => {
-            c.push(Status::Fail, "tree", "complete", e.to_string());
+            c.push(CheckStatus::Fail, "tree", "complete", e.to_string());
             None
         }
     };
@@ -125,11 +131,16 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
         };
         let ca = match CertificateAuthority::from_certificate(cert.clone()) {
             Ok(ca) => {
-                c.push(Status::Pass, item, "ca", "CA:TRUE, may sign certificates");
+                c.push(
+                    CheckStatus::Pass,
+                    item,
+                    "ca",
+                    "CA:TRUE, may sign certificates",
+                );
                 ca
             }
             Err(e) => {
-                c.push(Status::Fail, item, "ca", e.to_string());
+                c.push(CheckStatus::Fail, item, "ca", e.to_string());
                 continue;
             }
         };
@@ -161,7 +172,7 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             key_check(&mut c, item, &kp, &cert);
         } else {
             c.push(
-                Status::Pass,
+                CheckStatus::Pass,
                 item,
                 "key",
                 format!(
@@ -218,7 +229,7 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
             .into_iter()
             .flatten()
             {
-                c.push(Status::Fail, "sa", "parses", e);
+                c.push(CheckStatus::Fail, "sa", "parses", e);
             }
         }
     }
@@ -296,7 +307,7 @@ pub fn verify(plan: &Plan, now: OffsetDateTime) -> Verification {
 fn load_cert(c: &mut Checks, item: &str, path: &Path) -> Option<Certificate> {
     if !path.exists() {
         c.push(
-            Status::Fail,
+            CheckStatus::Fail,
             item,
             "parses",
             format!("{} is missing", path.display()),
@@ -305,11 +316,16 @@ fn load_cert(c: &mut Checks, item: &str, path: &Path) -> Option<Certificate> {
     }
     match read_cert(path) {
         Ok(cert) => {
-            c.push(Status::Pass, item, "parses", format!("{}", path.display()));
+            c.push(
+                CheckStatus::Pass,
+                item,
+                "parses",
+                format!("{}", path.display()),
+            );
             Some(cert)
         }
         Err(e) => {
-            c.push(Status::Fail, item, "parses", e.to_string());
+            c.push(CheckStatus::Fail, item, "parses", e.to_string());
             None
         }
     }
@@ -332,7 +348,7 @@ fn key_check(c: &mut Checks, item: &str, path: &Path, cert: &Certificate) {
             );
             mode_check(c, item, path);
         }
-        Err(e) => c.push(Status::Fail, item, "key", e.to_string()),
+        Err(e) => c.push(CheckStatus::Fail, item, "key", e.to_string()),
     }
 }
 
@@ -354,7 +370,7 @@ fn chain_checks(
             );
         }
         None => c.push(
-            Status::Fail,
+            CheckStatus::Fail,
             item,
             "chain",
             format!("its CA {} could not be read", issuer.name()),
@@ -390,7 +406,7 @@ fn window_check(
         && cert.not_after() > ca.certificate().not_after()
     {
         c.push(
-            Status::Fail,
+            CheckStatus::Fail,
             item,
             "validity",
             format!(
@@ -407,7 +423,7 @@ fn window_check(
         let clamped = ca.is_some_and(|a| cert.not_after() == a.certificate().not_after());
         if have != want && !clamped {
             c.push(
-                Status::Warn,
+                CheckStatus::Warn,
                 item,
                 "validity",
                 format!(
@@ -435,7 +451,7 @@ fn kubeconfig_checks(
     if !path.exists() {
         if k.id == crate::plan::KubeconfigId::SuperAdmin {
             c.push(
-                Status::Warn,
+                CheckStatus::Warn,
                 item,
                 "parses",
                 format!(
@@ -445,7 +461,7 @@ fn kubeconfig_checks(
             );
         } else {
             c.push(
-                Status::Fail,
+                CheckStatus::Fail,
                 item,
                 "parses",
                 format!("{} is missing", path.display()),
@@ -457,7 +473,7 @@ fn kubeconfig_checks(
     let kc = match read_file(&path).and_then(|b| Kubeconfig::from_slice(&path, &b)) {
         Ok(kc) => kc,
         Err(e) => {
-            c.push(Status::Fail, item, "parses", e.to_string());
+            c.push(CheckStatus::Fail, item, "parses", e.to_string());
             return;
         }
     };
@@ -476,7 +492,7 @@ fn kubeconfig_checks(
     let (ca_pem, cert_pem, key_pem, server) = match parts {
         Ok(p) => p,
         Err(e) => {
-            c.push(Status::Fail, item, "parses", e.to_string());
+            c.push(CheckStatus::Fail, item, "parses", e.to_string());
             return;
         }
     };
@@ -495,7 +511,7 @@ fn kubeconfig_checks(
             .collect::<Vec<_>>()
             .join("; ");
             c.push(
-                Status::Fail,
+                CheckStatus::Fail,
                 item,
                 "parses",
                 format!("{}: {why}", path.display()),
@@ -503,7 +519,12 @@ fn kubeconfig_checks(
             return;
         }
     };
-    c.push(Status::Pass, item, "parses", path.display().to_string());
+    c.push(
+        CheckStatus::Pass,
+        item,
+        "parses",
+        path.display().to_string(),
+    );
     if let Some(ca) = ca {
         // Every certificate of ca.crt, in its order (two during a CA rotation).
         let want: Vec<&[u8]> = match bundle {
@@ -537,13 +558,13 @@ fn kubeconfig_checks(
     }
     if server != k.server {
         c.push(
-            Status::Warn,
+            CheckStatus::Warn,
             item,
             "server",
             format!("server is {server}, the configuration says {}", k.server),
         );
     } else {
-        c.push(Status::Pass, item, "server", server);
+        c.push(CheckStatus::Pass, item, "server", server);
     }
     keys_seen.push((item.to_owned(), cert.public_key_der().to_vec()));
 }

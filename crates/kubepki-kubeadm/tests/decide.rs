@@ -368,7 +368,8 @@ fn in_memory_ca_set_gives_a_new_nodes_files() -> R {
     let node2 = Plan::new(&spec("cp2", [192, 0, 2, 11]))?;
     let applied = build(&node2, &Selection::all(), &cas, now())?;
     for i in &applied.items {
-        let reused = i.kind == kubepki_kubeadm::ItemKind::CertificateAuthority || i.name == "sa";
+        let reused =
+            i.kind == kubepki_kubeadm::InitItemKind::CertificateAuthority || i.name == "sa";
         let want = if reused {
             Action::Reuse
         } else {
@@ -464,7 +465,7 @@ fn in_memory_tree_through_the_folder_sink() -> R {
             bytes(&applied.files, f)?
         );
     }
-    let again = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false)?;
+    let again = kubepki_kubeadm::init_tree(&plan, &Selection::all(), now(), false)?;
     assert!(again.unchanged());
     // The folder read back is the tree that was written.
     let read = Tree::read_folder(&plan)?;
@@ -510,10 +511,10 @@ fn every_folder_prefix_the_sink_can_leave_is_finished_by_init() -> R {
             }
         }
         kubepki_kubeadm::write_folder(&plan, &part)?;
-        let r = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false);
+        let r = kubepki_kubeadm::init_tree(&plan, &Selection::all(), now(), false);
         assert_eq!(r.is_ok(), finishes, "{prefixes:?}: {:?}", r.err());
         if finishes {
-            let again = kubepki_kubeadm::run(&plan, &Selection::all(), now(), false)?;
+            let again = kubepki_kubeadm::init_tree(&plan, &Selection::all(), now(), false)?;
             assert!(again.unchanged());
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::Certificate;
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    Action, CertId, ClusterSpec, Error, KubeconfigId, Plan, Report, Selection, run,
+    Action, CertId, ClusterSpec, Error, InitReport, KubeconfigId, Plan, Selection, init_tree,
 };
 use time::OffsetDateTime;
 
@@ -22,8 +22,8 @@ fn spec(dir: &Path) -> ClusterSpec {
     spec_in(dir, "cp1")
 }
 
-fn init(s: &ClusterSpec) -> Result<Report, Error> {
-    run(
+fn init(s: &ClusterSpec) -> Result<InitReport, Error> {
+    init_tree(
         &Plan::new(s)?,
         &Selection::all(),
         OffsetDateTime::now_utc(),
@@ -264,7 +264,7 @@ fn phases_and_dry_run() -> R {
     let plan = Plan::new(&s)?;
     let now = OffsetDateTime::now_utc();
     // Dry run: every item planned with subject and validity; nothing written.
-    let r = run(&plan, &Selection::all(), now, true)?;
+    let r = init_tree(&plan, &Selection::all(), now, true)?;
     assert!(r.dry_run && r.written.is_empty());
     assert_eq!(r.items.len(), 16);
     let api = r
@@ -294,28 +294,28 @@ fn phases_and_dry_run() -> R {
         certs: vec![c],
         ..Selection::none()
     };
-    let e = run(&plan, &one(CertId::Apiserver), now, false)
+    let e = init_tree(&plan, &one(CertId::Apiserver), now, false)
         .err()
         .ok_or("no CA, yet signed")?;
     assert!(e.to_string().contains("ca.crt"), "{e}");
-    run(&plan, &one(CertId::Ca), now, false)?;
-    let r = run(&plan, &one(CertId::Apiserver), now, false)?;
+    init_tree(&plan, &one(CertId::Ca), now, false)?;
+    let r = init_tree(&plan, &one(CertId::Apiserver), now, false)?;
     assert_eq!(r.written.len(), 2);
     let k = Selection {
         kubeconfigs: vec![KubeconfigId::Kubelet],
         ..Selection::none()
     };
     assert_eq!(
-        run(&plan, &k, now, false)?.written,
+        init_tree(&plan, &k, now, false)?.written,
         [dir.path().join("kubelet.conf")]
     );
     let sa = Selection {
         sa: true,
         ..Selection::none()
     };
-    assert_eq!(run(&plan, &sa, now, false)?.written.len(), 2);
+    assert_eq!(init_tree(&plan, &sa, now, false)?.written.len(), 2);
     // The rest of the tree completes around what exists.
-    let r = run(&plan, &Selection::all(), now, false)?;
+    let r = init_tree(&plan, &Selection::all(), now, false)?;
     assert_eq!(
         r.items.iter().filter(|i| i.action == Action::Reuse).count(),
         4
@@ -339,7 +339,7 @@ fn verify_failures(s: &ClusterSpec, now: OffsetDateTime) -> Res<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = v
         .checks
         .iter()
-        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .filter(|c| c.status == kubepki_kubeadm::CheckStatus::Fail)
         .filter(|c| c.check != "distinct keys")
         .map(|c| match CertId::from_name(&c.item) {
             Ok(id) => id.cert_path(&s.cert_dir),
@@ -357,11 +357,11 @@ fn expired_leaves_are_refused_all_in_one_run_as_verify_fails_them() -> R {
     let s = spec(dir.path());
     // A tree made two years ago: the CAs (10 years) are fine, every leaf (1 year) has expired.
     let then = OffsetDateTime::now_utc() - time::Duration::days(730);
-    run(&Plan::new(&s)?, &Selection::all(), then, false)?;
+    init_tree(&Plan::new(&s)?, &Selection::all(), then, false)?;
     let before = snapshot_with_dirs(dir.path())?;
     let now = OffsetDateTime::now_utc();
     for dry_run in [true, false] {
-        let e = run(&Plan::new(&s)?, &Selection::all(), now, dry_run)
+        let e = init_tree(&Plan::new(&s)?, &Selection::all(), now, dry_run)
             .err()
             .ok_or("an expired tree was reused")?;
         let msg = e.to_string();
@@ -596,7 +596,7 @@ fn secret_files_readable_by_others_fail_init_and_verify_alike() -> R {
     let fails: Vec<(&str, &str)> = v
         .checks
         .iter()
-        .filter(|c| c.status == kubepki_kubeadm::Status::Fail)
+        .filter(|c| c.status == kubepki_kubeadm::CheckStatus::Fail)
         .map(|c| (c.item.as_str(), c.check))
         .collect();
     assert_eq!(fails, [("apiserver", "mode"), ("admin.conf", "mode")]);

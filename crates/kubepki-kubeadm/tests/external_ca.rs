@@ -14,7 +14,7 @@ use kubepki_csr::{BasicConstraints, CsrBuilder, ExtKeyUsage, Subject, SubjectAlt
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
     CertId, ClusterSpec, Error, Kept, Kubeconfig, KubeconfigId, KubernetesVersion, Plan, Selection,
-    Signed, SigningCas, csr_path, generate_csrs, kubeconfig_csr_path, run, sign_csrs, verify,
+    Signed, SigningCas, csr_path, generate_csrs, init_tree, kubeconfig_csr_path, sign_csrs, verify,
 };
 use time::Duration;
 
@@ -46,7 +46,7 @@ impl CaSide {
             certs: vec![CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa],
             ..Selection::none()
         };
-        run(&plan, &cas, now(), false)?;
+        init_tree(&plan, &cas, now(), false)?;
         Ok(CaSide { dir })
     }
 
@@ -617,7 +617,7 @@ fn signing_in_parts_then_init_and_verify() -> R {
     fs::write(plan.cert_dir.join("apiserver.crt"), &api_before)?;
 
     ca_side.copy_certs_to(&plan)?;
-    run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
     assert_no_verify_failure(&plan, now());
     Ok(())
 }
@@ -733,7 +733,7 @@ fn generate_csrs_makes_only_what_is_missing() -> R {
         3
     );
     ca_side.copy_certs_to(&plan)?;
-    run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
     assert!(verify(&plan, now()).passed());
     // A CSR whose key is gone is refused, naming it.
     fs::remove_file(plan.cert_dir.join("front-proxy-client.crt"))?;
@@ -755,7 +755,7 @@ fn init_in_external_ca_mode_lists_every_csr_awaiting_signing() -> R {
     let (dir, plan) = node(KubernetesVersion::DEFAULT)?;
     ca_side.copy_certs_to(&plan)?;
     let before = snapshot(dir.path())?;
-    let e = run(&plan, &Selection::all(), now(), false)
+    let e = init_tree(&plan, &Selection::all(), now(), false)
         .err()
         .ok_or("init accepted unsigned CSRs")?;
     let msg = e.to_string();
@@ -774,7 +774,7 @@ fn init_in_external_ca_mode_lists_every_csr_awaiting_signing() -> R {
     assert_eq!(snapshot(dir.path())?, before);
     // The same for a dry run.
     assert!(matches!(
-        run(&plan, &Selection::all(), now(), true),
+        init_tree(&plan, &Selection::all(), now(), true),
         Err(Error::AwaitingSignature { .. })
     ));
     Ok(())
@@ -807,7 +807,7 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
     )?;
     fs::write(&api_path, evil.to_pem())?;
     let before = snapshot(dir.path())?;
-    let msg = run(&plan, &Selection::all(), now(), false)
+    let msg = init_tree(&plan, &Selection::all(), now(), false)
         .err()
         .ok_or("init reused an apiserver.crt with an extra SAN")?
         .to_string();
@@ -834,7 +834,7 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
     )?;
     let good = fs::read(&kc_path)?;
     fs::write(&kc_path, evil.to_pem())?;
-    let msg = run(&plan, &Selection::all(), now(), false)
+    let msg = init_tree(&plan, &Selection::all(), now(), false)
         .err()
         .ok_or("init reused a system:masters apiserver-kubelet-client.crt")?
         .to_string();
@@ -866,7 +866,7 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
         &key,
     )?;
     fs::write(&admin, yaml.as_bytes())?;
-    let msg = run(&plan, &Selection::all(), now(), false)
+    let msg = init_tree(&plan, &Selection::all(), now(), false)
         .err()
         .ok_or("init reused a system:masters admin.conf")?
         .to_string();
@@ -876,7 +876,7 @@ fn init_in_external_ca_mode_refuses_a_certificate_that_is_not_the_plans() -> R {
     );
     fs::write(&admin, good_admin)?;
     // Restored: accepted.
-    run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
     Ok(())
 }
 

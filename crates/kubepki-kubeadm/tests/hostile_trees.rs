@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_keys::KeyAlgorithm;
 use kubepki_kubeadm::{
-    Action, CaSet, CertId, ClusterSpec, Plan, Selection, Tree, build, decide, run,
+    Action, CaSet, CertId, ClusterSpec, Plan, Selection, Tree, build, decide, init_tree,
 };
 use time::OffsetDateTime;
 
@@ -61,8 +61,8 @@ fn init_twice_with_one_folder_for_both_reuses_everything() -> R {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("k");
     let plan = Plan::new(&spec(dir.clone(), dir.clone()))?;
-    run(&plan, &Selection::all(), now(), false)?;
-    let again = run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
+    let again = init_tree(&plan, &Selection::all(), now(), false)?;
     let created: Vec<_> = again
         .items
         .iter()
@@ -79,8 +79,8 @@ fn init_twice_with_kubeconfigs_inside_the_cert_dir_reuses_everything() -> R {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("pki");
     let plan = Plan::new(&spec(dir.clone(), dir.join("kc")))?;
-    run(&plan, &Selection::all(), now(), false)?;
-    let again = run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
+    let again = init_tree(&plan, &Selection::all(), now(), false)?;
     assert!(
         again.items.iter().all(|i| i.action == Action::Reuse),
         "{:?}",
@@ -303,7 +303,7 @@ fn a_dangling_link_in_the_tree_is_named() -> R {
     std::os::unix::fs::symlink("/nonexistent/target", s.cert_dir.join("apiserver.key"))?;
     let plan = Plan::new(&s)?;
     // init: a key (of any kind) without its certificate is refused before anything is made.
-    let e = run(&plan, &Selection::all(), now(), false)
+    let e = init_tree(&plan, &Selection::all(), now(), false)
         .err()
         .ok_or("init accepted a dangling link")?;
     let msg = e.to_string();

@@ -11,8 +11,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use kubepki_ca::{Certificate, CertificateAuthority};
 use kubepki_keys::PrivateKey;
 use kubepki_kubeadm::{
-    Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, renew, resolve_reference,
-    run,
+    Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection, init_tree, renew,
+    resolve_reference,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
@@ -101,7 +101,7 @@ fn every_odd_kubeconfig_is_renewed_exactly_or_refused_untouched() -> R {
     let d = dir.path();
     let s = spec_in(d, "cp1");
     let plan = Plan::new(&s)?;
-    run(&plan, &Selection::all(), T0, false)?;
+    init_tree(&plan, &Selection::all(), T0, false)?;
     let pki = snapshot(&s.cert_dir)?;
     let admin = d.join("admin.conf");
     let kc = Kubeconfig::from_slice(&admin, &fs::read(&admin)?)?;

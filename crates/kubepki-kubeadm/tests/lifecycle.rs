@@ -9,9 +9,9 @@ use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, Window}
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget, Selection,
-    SigningCas, Status, Urgency, check_expiration, generate_csrs, kubeconfig_yaml, renew, run,
-    sign_csrs, verify,
+    CertId, CheckStatus, ClusterSpec, Kubeconfig, KubeconfigId, Plan, RenewStatus, RenewTarget,
+    Selection, SigningCas, Urgency, check_expiration, generate_csrs, init_tree, kubeconfig_yaml,
+    renew, sign_csrs, verify,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
@@ -29,7 +29,7 @@ fn spec(dir: &Path) -> ClusterSpec {
 
 fn init_at(s: &ClusterSpec, now: OffsetDateTime) -> Res<Plan> {
     let plan = Plan::new(s)?;
-    run(&plan, &Selection::all(), now, false)?;
+    init_tree(&plan, &Selection::all(), now, false)?;
     Ok(plan)
 }
 
@@ -391,7 +391,7 @@ fn external_ca_round_trip() -> R {
         certs: vec![CertId::Ca, CertId::FrontProxyCa, CertId::EtcdCa],
         ..Selection::none()
     };
-    run(&ca_plan, &cas_only, T0, false)?;
+    init_tree(&ca_plan, &cas_only, T0, false)?;
     let load = |id: CertId| load_ca(&ca_side.path().join("pki"), id, T0);
 
     // The node: keys and CSRs.
@@ -460,7 +460,7 @@ fn external_ca_round_trip() -> R {
         let to = id.cert_path(&node.path().join("pki"));
         fs::copy(id.cert_path(&ca_side.path().join("pki")), to)?;
     }
-    let report = run(
+    let report = init_tree(
         &node_plan,
         &Selection::all(),
         T0 + Duration::minutes(2),
@@ -481,7 +481,7 @@ fn external_ca_round_trip() -> R {
     let fails: Vec<_> = v
         .checks
         .iter()
-        .filter(|c| c.status != Status::Pass)
+        .filter(|c| c.status != CheckStatus::Pass)
         .collect();
     assert!(fails.is_empty(), "{fails:#?}");
 
@@ -559,7 +559,7 @@ impl Tree {
         let mut v: Vec<_> = verify(&self.plan, OffsetDateTime::now_utc())
             .checks
             .into_iter()
-            .filter(|c| c.status == Status::Fail)
+            .filter(|c| c.status == CheckStatus::Fail)
             .map(|c| (c.item, c.check))
             .collect();
         v.dedup();
@@ -575,7 +575,11 @@ fn now_window() -> Window {
 fn verify_passes_a_good_tree_and_names_each_broken_rule() -> R {
     let good = Tree::new()?;
     let v = verify(&good.plan, OffsetDateTime::now_utc());
-    assert!(v.passed() && v.count(Status::Warn) == 0, "{:#?}", v.checks);
+    assert!(
+        v.passed() && v.count(CheckStatus::Warn) == 0,
+        "{:#?}",
+        v.checks
+    );
     assert!(v.checks.len() > 100);
 
     let fail = |t: &Tree, item: &str, check: &str| -> R {
@@ -744,7 +748,7 @@ fn verify_reports_bad_files_and_checks_the_rest() -> R {
     let fails: Vec<(String, &str)> = v
         .checks
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == CheckStatus::Fail)
         .map(|c| (c.item.clone(), c.check))
         .collect();
     assert_eq!(
@@ -758,7 +762,7 @@ fn verify_reports_bad_files_and_checks_the_rest() -> R {
     let detail = |item: &str| {
         v.checks
             .iter()
-            .find(|c| c.item == item && c.status == Status::Fail)
+            .find(|c| c.item == item && c.status == CheckStatus::Fail)
             .map(|c| c.detail.clone())
             .unwrap_or_default()
     };
@@ -766,14 +770,14 @@ fn verify_reports_bad_files_and_checks_the_rest() -> R {
     assert!(detail("scheduler.conf").contains("scheduler.conf"));
     // The rest of the tree was still checked.
     assert!(
-        v.checks
-            .iter()
-            .any(|c| c.item == "etcd-server" && c.check == "chain" && c.status == Status::Pass)
+        v.checks.iter().any(|c| c.item == "etcd-server"
+            && c.check == "chain"
+            && c.status == CheckStatus::Pass)
     );
     assert!(
-        v.checks
-            .iter()
-            .any(|c| c.item == "admin.conf" && c.check == "identity" && c.status == Status::Pass)
+        v.checks.iter().any(|c| c.item == "admin.conf"
+            && c.check == "identity"
+            && c.status == CheckStatus::Pass)
     );
     Ok(())
 }
@@ -849,7 +853,7 @@ fn verify_reads_kubelet_conf_after_tls_bootstrap() -> R {
             assert!(
                 v.checks.iter().any(|c| c.item == "kubelet.conf"
                     && c.check == check
-                    && c.status == Status::Pass),
+                    && c.status == CheckStatus::Pass),
                 "{path}: {check}"
             );
         }
@@ -859,7 +863,7 @@ fn verify_reads_kubelet_conf_after_tls_bootstrap() -> R {
         let fail = v
             .checks
             .iter()
-            .find(|c| c.item == "kubelet.conf" && c.status == Status::Fail)
+            .find(|c| c.item == "kubelet.conf" && c.status == CheckStatus::Fail)
             .ok_or("no failure")?;
         assert!(
             fail.detail.contains("kubelet-client-current.pem"),
@@ -921,7 +925,7 @@ fn verify_fails_a_kubeconfig_whose_user_merges_other_credentials() -> R {
         let fail = v
             .checks
             .iter()
-            .find(|c| c.item == "admin.conf" && c.status == Status::Fail)
+            .find(|c| c.item == "admin.conf" && c.status == CheckStatus::Fail)
             .ok_or(format!("{name}: admin.conf did not fail"))?;
         assert_eq!(fail.check, "parses", "{name}");
         assert!(
@@ -932,9 +936,9 @@ fn verify_fails_a_kubeconfig_whose_user_merges_other_credentials() -> R {
         );
         // Nothing about its credentials passes (only the file mode is checked).
         assert!(
-            !v.checks
-                .iter()
-                .any(|c| c.item == "admin.conf" && c.check != "mode" && c.status == Status::Pass),
+            !v.checks.iter().any(|c| c.item == "admin.conf"
+                && c.check != "mode"
+                && c.status == CheckStatus::Pass),
             "{name}: some admin.conf check passed"
         );
     }
@@ -959,7 +963,7 @@ fn verify_fails_and_renew_refuses_base64_kubectl_refuses() -> R {
         let fail = v
             .checks
             .iter()
-            .find(|c| c.item == "admin.conf" && c.status == Status::Fail)
+            .find(|c| c.item == "admin.conf" && c.status == CheckStatus::Fail)
             .ok_or(format!("{name}: admin.conf did not fail"))?;
         assert!(
             fail.detail.contains(&format!(

@@ -11,9 +11,9 @@ use kubepki_ca::{CaExpiry, Certificate, IssueSpec, Window};
 use kubepki_csr::{Csr, CsrBuilder, Subject};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, CsrStatus, Error, InstallStatus, Kubeconfig, Plan, RenewTarget, Selection,
-    Signed, SigningCas, Status, install_renewal, renew_targets, renewal_files, run,
-    sign_renewal_csrs, verify, write_renewal_csrs,
+    CertId, CheckStatus, ClusterSpec, CsrStatus, Error, InstallStatus, Kubeconfig, Plan,
+    RenewTarget, Selection, Signed, SigningCas, init_tree, install_renewal, renew_targets,
+    renewal_files, sign_renewal_csrs, verify, write_renewal_csrs,
 };
 use time::Duration;
 
@@ -42,7 +42,7 @@ impl Setup {
             csrs: tempfile::tempdir()?,
         };
         let plan = s.plan()?;
-        run(&plan, &Selection::all(), now() - Duration::days(300), false)?;
+        init_tree(&plan, &Selection::all(), now() - Duration::days(300), false)?;
         fs::create_dir_all(s.ca.path().join("pki/etcd"))?;
         for id in CAS {
             let to = s.ca.path().join("pki");
@@ -156,7 +156,7 @@ fn the_loop_renews_every_item_with_a_new_key_and_serial_and_the_old_identity() -
         "{:?}",
         v.checks
             .iter()
-            .filter(|c| c.status == Status::Fail)
+            .filter(|c| c.status == CheckStatus::Fail)
             .collect::<Vec<_>>()
     );
     for (t, old) in targets.iter().zip(&before) {
@@ -491,7 +491,7 @@ fn verify_failures(s: &Setup) -> Res<String> {
     let v = verify(&s.plan()?, now());
     Ok(v.checks
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == CheckStatus::Fail)
         .map(|c| format!("{c:?}"))
         .collect::<Vec<_>>()
         .join("\n"))

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::Certificate;
 use kubepki_keys::{KeyAlgorithm, public_key_algorithm};
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Error, Generation, Kubeconfig, Plan, RenewTarget, RotateOptions,
-    RotationPhase, RotationStage, RotationTarget, Selection, Status, Tree, build,
-    control_plane_node, decide, renew_in, rotate, rotate_in, rotation_status, rotation_status_in,
-    run, verify,
+    CertId, CheckStatus, ClusterSpec, Error, Generation, Kubeconfig, Plan, RenewTarget,
+    RotateOptions, RotationPhase, RotationStage, RotationTarget, Selection, Tree, build,
+    control_plane_node, decide, init_tree, renew_in, rotate, rotate_in, rotation_status,
+    rotation_status_in, verify,
 };
 use time::OffsetDateTime;
 
@@ -41,7 +41,7 @@ fn spec(dir: &Path, node: &str, ip: [u8; 4], alg: KeyAlgorithm) -> ClusterSpec {
 
 fn init(dir: &Path, alg: KeyAlgorithm) -> Res<ClusterSpec> {
     let s = spec(dir, "cp1", [192, 0, 2, 10], alg);
-    run(
+    init_tree(
         &Plan::new(&s)?,
         &Selection::all(),
         OffsetDateTime::now_utc(),
@@ -104,7 +104,7 @@ fn every_stage_on_folders() -> R {
         let failed: Vec<_> = v
             .checks
             .iter()
-            .filter(|c| c.status == Status::Fail)
+            .filter(|c| c.status == CheckStatus::Fail)
             .collect();
         assert!(failed.is_empty(), "{phase}: verify: {failed:?}");
         assert!(
@@ -385,7 +385,7 @@ fn a_lost_key_and_a_leaf_left_behind() -> R {
     assert!(
         v.checks
             .iter()
-            .any(|c| c.item == "apiserver" && c.check == "chain" && c.status == Status::Fail),
+            .any(|c| c.item == "apiserver" && c.check == "chain" && c.status == CheckStatus::Fail),
         "verify passes a leaf of the old CA after reissue"
     );
     let status = rotation_status(&s)?;
@@ -535,7 +535,7 @@ fn several_control_plane_nodes_rotate_to_the_same_cas() -> R {
     let failed: Vec<_> = v
         .checks
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == CheckStatus::Fail)
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
     Ok(())
@@ -643,11 +643,11 @@ fn a_same_name_foreign_ca_and_a_lost_sa_key() -> R {
     assert!(
         v.checks
             .iter()
-            .any(|c| c.item == "ca" && c.check == "rotation" && c.status == Status::Fail)
+            .any(|c| c.item == "ca" && c.check == "rotation" && c.status == CheckStatus::Fail)
     );
     // init (a missing kubeconfig made again) and renew embed the CA alone, as kubeadm does.
     fs::remove_file(d.join("scheduler.conf"))?;
-    run(
+    init_tree(
         &Plan::new(&s)?,
         &Selection::all(),
         OffsetDateTime::now_utc(),
@@ -838,7 +838,7 @@ fn second_review() -> R {
     assert!(
         v.checks
             .iter()
-            .any(|c| c.item == "tree" && c.check == "mode" && c.status == Status::Fail)
+            .any(|c| c.item == "tree" && c.check == "mode" && c.status == CheckStatus::Fail)
     );
 
     // A record left by an interrupted finish (ca) and a new sa rotation: reissue takes sa only.

@@ -18,7 +18,7 @@ use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, SignatureAlgorithm};
 use kubepki_kubeadm::{
     CertId, ClusterSpec, Plan, Selection, Signed, SigningCas, UserSpec, client_credentials,
-    generate_csrs, kubelet_serving, run, sign_csrs, user_request,
+    generate_csrs, init_tree, kubelet_serving, sign_csrs, user_request,
 };
 use time::Duration;
 
@@ -150,7 +150,7 @@ fn every_issuance_path_signs_through_the_seam_and_verifies_with_openssl() -> R {
         openssl_verify(issuer.certificate(), &cert, dir.path(), purpose)?;
     }
     // The rest of the tree (sa keys) and a full verify with the CA certificates alone.
-    run(&plan, &Selection::all(), now(), false)?;
+    init_tree(&plan, &Selection::all(), now(), false)?;
     assert_no_verify_failure(&plan, now());
 
     // Renewal: the same identity with a new key, as `certs renew` re-issues a leaf.

@@ -12,7 +12,7 @@ use kubepki_csr::x509::oids;
 use kubepki_csr::{ExtKeyUsage, Subject};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
-    CertId, ClusterSpec, Kubeconfig, KubernetesVersion, Plan, Report, Selection, run,
+    CertId, ClusterSpec, InitReport, Kubeconfig, KubernetesVersion, Plan, Selection, init_tree,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -32,9 +32,9 @@ fn spec(dir: &Path) -> ClusterSpec {
     s
 }
 
-fn make(s: &ClusterSpec, now: OffsetDateTime) -> Res<(Plan, Report)> {
+fn make(s: &ClusterSpec, now: OffsetDateTime) -> Res<(Plan, InitReport)> {
     let plan = Plan::new(s)?;
-    let report = run(&plan, &Selection::all(), now, false)?;
+    let report = init_tree(&plan, &Selection::all(), now, false)?;
     Ok((plan, report))
 }
 
@@ -118,7 +118,7 @@ type Leaf<'a> = (
     CertId,
 );
 
-fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &Report) -> R {
+fn check_tree(dir: &Path, e: &Expect, now: OffsetDateTime, report: &InitReport) -> R {
     let pki = dir.join("pki");
     let v = e.version;
     let cas = [
@@ -680,7 +680,9 @@ fn progress_counts_the_keys_signatures_and_files_of_init_and_renew() -> R {
     let plan = Plan::new(&s)?;
     let seen = Arc::new(Seen::default());
     let caller = std::thread::current().id();
-    observe(seen.clone(), || run(&plan, &Selection::all(), now(), false))?;
+    observe(seen.clone(), || {
+        init_tree(&plan, &Selection::all(), now(), false)
+    })?;
     let events = seen.events();
     // The default tree: 16 RSA-2048 keys (3 CAs, 7 leaves, 5 kubeconfigs, sa.key) in one
     // batch, each counted once whichever thread made it; 15 certificates signed (the CAs'

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use kubepki_ca::CertificateAuthority;
 use kubepki_keys::KeyAlgorithm;
-use kubepki_kubeadm::{CertId, ClusterSpec, Plan, SigningCas, Status, Tree, verify};
+use kubepki_kubeadm::{CertId, CheckStatus, ClusterSpec, Plan, SigningCas, Tree, verify};
 use time::{Duration, OffsetDateTime};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -141,7 +141,7 @@ pub fn assert_no_verify_failure(plan: &Plan, at: OffsetDateTime) {
     let fails: Vec<_> = v
         .checks
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == CheckStatus::Fail)
         .collect();
     assert!(fails.is_empty(), "{fails:#?}");
 }
