@@ -408,7 +408,7 @@ pub fn shared_files(external_etcd: bool) -> Vec<PathBuf> {
 /// shared CAs and sa keys copied from `from_cert_dir` (identical copies may already be there),
 /// then this node's leaves and admin.conf, controller-manager.conf, scheduler.conf and
 /// kubelet.conf (which join would get through TLS bootstrap), decided and made as
-/// [`crate::run`] does over the node's tree plus those copies, and written as one crash-safe
+/// [`crate::init_tree`] does over the node's tree plus those copies, and written as one crash-safe
 /// batch: on failure nothing is written. No super-admin.conf (init node only).
 ///
 /// As `kubeadm join --control-plane`, it refuses a cluster without a `controlPlaneEndpoint`

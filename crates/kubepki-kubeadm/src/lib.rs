@@ -44,7 +44,7 @@
 //!   ([`client_credentials`], [`user_kubeconfig`], [`user_request`], [`control_plane_node`]).
 //! - Errors are values to match ([`Error::MissingFile`], [`Error::Malformed`],
 //!   [`Error::NotReusable`] with its [`Rule`]s, [`Error::problems`]).
-//! - [`run`]: all of it on the plan's folders under the tree's lock; or, with `dry_run`, only
+//! - [`init_tree`]: all of it on the plan's folders under the tree's lock; or, with `dry_run`, only
 //!   the decision.
 //!
 //! ```
