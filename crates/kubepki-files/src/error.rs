@@ -81,6 +81,20 @@ pub enum Error {
         /// recovery").
         reason: String,
     },
+    /// A recovery journal that cannot be opened or read: nothing in it was acted on.
+    #[error(
+        "{}: refused to recover from this journal ({step}: {source}); nothing in it was acted on. Inspect it and remove it by hand",
+        escape_path(path)
+    )]
+    JournalUnreadable {
+        /// The journal.
+        path: PathBuf,
+        /// What failed.
+        step: JournalStep,
+        /// What the system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The system's random generator failed (names of temporary files and journals).
     #[error("random number generation failed")]
     Random,
@@ -96,7 +110,8 @@ impl Error {
             | Error::Exists { path }
             | Error::Symlink { path }
             | Error::Busy { path, .. }
-            | Error::Journal { path, .. } => path,
+            | Error::Journal { path, .. }
+            | Error::JournalUnreadable { path, .. } => path,
             Error::Random => Path::new(""),
         }
     }
@@ -149,6 +164,28 @@ impl std::fmt::Display for Step {
             ),
             Step::KeepOld => f.write_str("cannot keep the old file to restore on failure"),
         }
+    }
+}
+
+/// The step at which a journal could not be read ([`Error::JournalUnreadable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalStep {
+    /// Opening it.
+    Open,
+    /// Looking at what it is.
+    Stat,
+    /// Reading it.
+    Read,
+}
+
+impl std::fmt::Display for JournalStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JournalStep::Open => "cannot open",
+            JournalStep::Stat => "cannot stat",
+            JournalStep::Read => "cannot read",
+        })
     }
 }
 

@@ -54,7 +54,7 @@ use zeroize::Zeroizing;
 pub use lock::{FolderLock, LOCK_WAIT, LockMode, lock_folder, lock_wait};
 pub use recover::{lock_for_reading, pending, recover};
 
-pub use error::{Error, Refusal, Step};
+pub use error::{Error, JournalStep, Refusal, Step};
 use kubepki_keys::hex;
 use kubepki_keys::pem::MAX_INPUT_LEN;
 

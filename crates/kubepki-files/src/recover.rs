@@ -27,7 +27,7 @@ use rustix::fs::FileType;
 
 use super::lock::{self, FolderLock, LockMode, lock_folder};
 use super::sys;
-use crate::{Error, Refusal, Step};
+use crate::{Error, JournalStep, Refusal, Step};
 use kubepki_keys::pem::MAX_INPUT_LEN;
 
 pub(super) const JOURNAL_PREFIX: &str = ".kubepki-journal-";
@@ -193,8 +193,15 @@ fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Er
         path: path.to_owned(),
         reason,
     };
-    let fd = sys::open_read_at(dir, name).map_err(|e| refuse(format!("cannot open: {e}")))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| refuse(format!("cannot stat: {e}")))?;
+    let unreadable = |step: JournalStep| {
+        move |source: std::io::Error| Error::JournalUnreadable {
+            path: path.to_owned(),
+            step,
+            source,
+        }
+    };
+    let fd = sys::open_read_at(dir, name).map_err(unreadable(JournalStep::Open))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| unreadable(JournalStep::Stat)(e.into()))?;
     if sys::kind(&st) != FileType::RegularFile {
         return Err(refuse(format!("is {}", sys::kind_name(sys::kind(&st)))));
     }
@@ -205,7 +212,7 @@ fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Er
     std::fs::File::from(fd)
         .take(MAX_INPUT_LEN as u64 + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| refuse(format!("cannot read: {e}")))?;
+        .map_err(unreadable(JournalStep::Read))?;
     if buf.len() > MAX_INPUT_LEN {
         return Err(refuse("is larger than any journal kubepki writes".into()));
     }
