@@ -6,7 +6,7 @@
 //!   `.build-info` (the toolchain, aws-lc-rs and AWS-LC it was built with) next to it.
 //! * `cargo dist-man`: the man pages, one per command and subcommand, in `target/dist/man/`.
 //!
-//! Not published; it runs cargo and the built binary, and writes through `kubepki_keys::files`.
+//! Not published; it runs cargo and the built binary, and writes through `kubepki_files`.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC};
+use kubepki_files::{FileBatch, MODE_PUBLIC};
 
 /// The one target of the release binary.
 const TARGET: &str = "x86_64-unknown-linux-gnu";

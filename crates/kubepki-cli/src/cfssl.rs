@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use kubepki_ca::cfssl::{CfsslError, CsrRequest, Issued, SigningConfig, SigningPolicy};
-use kubepki_keys::files::{MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{MODE_PUBLIC, MODE_SECRET};
 use time::OffsetDateTime;
 
 use crate::cmd::{CliError, batch, read, write_err};
@@ -104,7 +104,7 @@ fn gencert(a: GencertArgs) -> Result<(), CliError> {
     {
         for p in paths {
             if std::fs::symlink_metadata(p).is_ok() {
-                return Err(write_err(kubepki_keys::Error::Exists { path: p.clone() }));
+                return Err(write_err(kubepki_files::Error::Exists { path: p.clone() }));
             }
         }
     }

@@ -7,7 +7,7 @@ use kubepki_ca::{
     DEFAULT_LEAF_VALIDITY, Profile, Window, parse_duration_with_days,
 };
 use kubepki_csr::{Csr, CsrBuilder, KubeCsr, Subject, Usage, has_unsafe_chars};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use time::OffsetDateTime;
 
@@ -56,10 +56,9 @@ fn other(e: impl std::fmt::Display) -> CliError {
 
 /// Reads an input file (bounded size), naming it in any error.
 pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    read_limited(path).map(|b| b.to_vec()).map_err(|e| match e {
-        kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
-        other => file_err(path)(&other),
-    })
+    read_limited(path)
+        .map(|b| b.to_vec())
+        .map_err(|e| files_err(e, Writing::Output))
 }
 
 /// The CA certificates a kubeconfig made with the CA file `cert` trusts
@@ -100,13 +99,41 @@ fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)
 }
 
-pub(crate) fn write_err(e: kubepki_keys::Error) -> CliError {
+pub(crate) fn write_err(e: kubepki_files::Error) -> CliError {
+    files_err(e, Writing::Output)
+}
+
+/// Who wrote the files a [`kubepki_files::Error`] is about, for its wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writing {
+    /// A command's own output or input files (`--force` replaces an output).
+    Output,
+    /// The kubeadm tree, written by the library (`kubepki_kubeadm`).
+    Tree,
+}
+
+/// The one mapping of file errors (`kubepki_files::Error`) to CLI errors: the file first, then
+/// what is wrong with it; another process holding the tree is [`CliError::Busy`].
+pub(crate) fn files_err(e: kubepki_files::Error, writing: Writing) -> CliError {
+    use kubepki_files::Error as F;
     match e {
-        kubepki_keys::Error::Io { path, reason } => CliError::File { path, msg: reason },
-        kubepki_keys::Error::Exists { path } => CliError::File {
-            path,
-            msg: "already exists (use --force to replace it)".into(),
+        F::Io { .. } | F::Step { .. } | F::Refused { .. } => CliError::File {
+            path: e.path().to_owned(),
+            msg: e.detail(),
         },
+        F::Exists { path } => CliError::File {
+            path,
+            msg: match writing {
+                Writing::Output => "already exists (use --force to replace it)",
+                Writing::Tree => "appeared while kubepki was writing; nothing was changed",
+            }
+            .into(),
+        },
+        F::Symlink { path } if writing == Writing::Tree => CliError::File {
+            path,
+            msg: "is a symbolic link; kubepki never writes through links".into(),
+        },
+        e @ F::Busy { .. } if writing == Writing::Tree => CliError::Busy(e.to_string()),
         other => CliError::Other(other.to_string()),
     }
 }
@@ -489,7 +516,7 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     // Check before the (possibly slow) key generation.
     for p in [&crt, &key_path] {
         if !a.force && std::fs::symlink_metadata(p).is_ok() {
-            return Err(write_err(kubepki_keys::Error::Exists { path: p.clone() }));
+            return Err(write_err(kubepki_files::Error::Exists { path: p.clone() }));
         }
     }
     // The name is checked before the (possibly slow) key generation.
@@ -540,7 +567,7 @@ fn ca_create_in_token(
     crate::hsm::Hsm::check_uri("--key-uri", uri)?;
     // Check before the key is made in the token.
     if !a.force && std::fs::symlink_metadata(crt).is_ok() {
-        return Err(write_err(kubepki_keys::Error::Exists {
+        return Err(write_err(kubepki_files::Error::Exists {
             path: crt.to_path_buf(),
         }));
     }

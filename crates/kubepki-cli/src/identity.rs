@@ -10,7 +10,7 @@ use kubepki_ca::{
     sign_request,
 };
 use kubepki_csr::{Csr, KubeCsr};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use kubepki_kubeadm::{
     ClusterAccess, RbacGrant, RbacSubject, UserSpec, kubelet_kubeconfig, kubelet_serving,
@@ -304,7 +304,7 @@ fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
 fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch
         .commit()
-        .map_err(|e| lib_err(kubepki_kubeadm::Error::Key(e)))
+        .map_err(|e| lib_err(kubepki_kubeadm::Error::Files(e)))
 }
 
 /// A batch for the output of a command with `--force` (which replaces files atomically).
@@ -344,8 +344,8 @@ fn check_outputs<'a>(
 /// where one appears during the commit is reported by [`commit`]).
 fn stage(batch: &mut FileBatch, p: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
     batch.stage(p, bytes, mode).map_err(|e| match e {
-        kubepki_keys::Error::Exists { path } => exists_err(&path),
-        other => lib_err(kubepki_kubeadm::Error::Key(other)),
+        kubepki_files::Error::Exists { path } => exists_err(&path),
+        other => lib_err(kubepki_kubeadm::Error::Files(other)),
     })
 }
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_kubeadm::{
     Action, CertId, InitItem, InitItemKind, InitReport, Plan, Selection, Tree, build,
 };
@@ -120,22 +120,9 @@ enum Sink<'a> {
 /// Library errors as CLI errors (file errors keep the file first).
 pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
     match e {
-        e @ kubepki_kubeadm::Error::Key(kubepki_keys::Error::Busy { .. }) => {
-            CliError::Busy(e.to_string())
-        }
         kubepki_kubeadm::Error::File { path, reason }
         | kubepki_kubeadm::Error::Config { path, reason } => CliError::File { path, msg: reason },
-        kubepki_kubeadm::Error::Key(kubepki_keys::Error::Io { path, reason }) => {
-            CliError::File { path, msg: reason }
-        }
-        kubepki_kubeadm::Error::Key(kubepki_keys::Error::Exists { path }) => CliError::File {
-            path,
-            msg: "appeared while kubepki was writing; nothing was changed".into(),
-        },
-        kubepki_kubeadm::Error::Key(kubepki_keys::Error::Symlink { path }) => CliError::File {
-            path,
-            msg: "is a symbolic link; kubepki never writes through links".into(),
-        },
+        kubepki_kubeadm::Error::Files(e) => crate::cmd::files_err(e, crate::cmd::Writing::Tree),
         // The library names its inputs as fields; here they came from flags.
         kubepki_kubeadm::Error::Invalid { field, reason } => {
             let flag = match field.as_str() {
@@ -319,7 +306,7 @@ fn rbac(
                 .stage(path, yaml.as_bytes(), MODE_PUBLIC)
                 .and_then(|()| batch.commit())
                 .map_err(|e| match e {
-                    kubepki_keys::Error::Exists { path } => CliError::File {
+                    kubepki_files::Error::Exists { path } => CliError::File {
                         path,
                         msg: "already exists; kubepki never overwrites it".into(),
                     },
@@ -422,7 +409,7 @@ fn export(
                 .stage(path, &bytes, MODE_SECRET)
                 .and_then(|()| batch.commit());
             written.map_err(|e| match e {
-                kubepki_keys::Error::Exists { path } => CliError::File {
+                kubepki_files::Error::Exists { path } => CliError::File {
                     path,
                     msg: "already exists; kubepki never overwrites an export".into(),
                 },

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use clap::{Args, CommandFactory};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC};
+use kubepki_files::{FileBatch, MODE_PUBLIC};
 
 use crate::cmd::{Cli, CliError, Format};
 

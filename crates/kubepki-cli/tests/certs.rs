@@ -648,8 +648,7 @@ fn check_expiration_on_a_busy_tree_exits_75() -> R {
     let dd = dirs(d);
     assert_eq!(kubepki(d, &args(&["init"], &dd))?.code, 0);
     // This process plays another kubepki holding the exclusive lock on the certificate folder.
-    let lock =
-        kubepki_keys::files::lock_folder(&d.join("pki"), kubepki_keys::files::LockMode::Exclusive)?;
+    let lock = kubepki_files::lock_folder(&d.join("pki"), kubepki_files::LockMode::Exclusive)?;
     let out = std::process::Command::new(common::BIN)
         .args(args(&["certs", "check-expiration"], &dd))
         .env("KUBEPKI_LOCK_WAIT", "2")

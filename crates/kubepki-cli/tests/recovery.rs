@@ -269,7 +269,7 @@ fn spawn(d: &Path, a: &[&str]) -> std::io::Result<std::process::Child> {
 
 #[test]
 fn readers_wait_for_a_writer_and_writers_for_readers() -> R {
-    use kubepki_keys::files::{LockMode, lock_folder};
+    use kubepki_files::{LockMode, lock_folder};
     let root = tempfile::tempdir()?;
     let d = root.path();
     assert_eq!(

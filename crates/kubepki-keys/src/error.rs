@@ -80,55 +80,6 @@ pub enum Error {
     /// A signature algorithm kubepki cannot verify.
     #[error("unsupported signature algorithm {0}")]
     UnsupportedSignatureAlgorithm(String),
-    /// A file-system operation failed.
-    #[error("{}: {reason}", crate::escape::escape_path(path))]
-    Io {
-        /// The file or folder.
-        path: std::path::PathBuf,
-        /// What failed.
-        reason: String,
-    },
-    /// A file that would be overwritten.
-    #[error(
-        "{}: already exists (kubepki never overwrites a file unless asked)",
-        crate::escape::escape_path(path)
-    )]
-    Exists {
-        /// The file.
-        path: std::path::PathBuf,
-    },
-    /// A symbolic link where a file is to be written.
-    #[error(
-        "{}: is a symbolic link; kubepki does not write through links",
-        crate::escape::escape_path(path)
-    )]
-    Symlink {
-        /// The link.
-        path: std::path::PathBuf,
-    },
-    /// Another process holds the lock on a folder for longer than kubepki waits.
-    #[error(
-        "{}: another kubepki process is using this folder (waited {} s); try again when it has finished",
-        crate::escape::escape_path(path),
-        waited.as_secs()
-    )]
-    Busy {
-        /// The folder.
-        path: std::path::PathBuf,
-        /// How long kubepki waited.
-        waited: std::time::Duration,
-    },
-    /// A recovery journal that is not exactly what kubepki writes: nothing in it was acted on.
-    #[error(
-        "{}: refused to recover from this journal ({reason}); nothing in it was acted on. Inspect it and remove it by hand",
-        crate::escape::escape_path(path)
-    )]
-    Journal {
-        /// The journal.
-        path: std::path::PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
     /// A signature algorithm that does not fit the key (e.g. ECDSA on an RSA key).
     #[error("signature algorithm {alg} does not match the {key} key")]
     SignatureAlgorithmMismatch {

@@ -23,7 +23,6 @@
 mod algorithm;
 mod error;
 pub mod escape;
-pub mod files;
 pub mod oids;
 mod parallel;
 pub mod pem;

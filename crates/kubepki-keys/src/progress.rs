@@ -5,7 +5,7 @@
 //! libraries report what they do as [`Event`]s: how many keys a batch generates and each key
 //! generated ([`crate::generate_many`], from its worker threads), each certificate a CA signs
 //! (`kubepki_ca`'s one signing function), each batch of files about to be written
-//! ([`crate::files::FileBatch`]). The libraries count; the observer only shows.
+//! (`kubepki_files::FileBatch`). The libraries count; the observer only shows.
 //!
 //! The observer is scoped to the calling thread and to the threads the libraries start for
 //! that call, as `tracing`'s `with_default` scopes a subscriber: no library function grows a
@@ -135,7 +135,8 @@ pub fn certificate_signed() {
     scope.observer.event(Event::Signed { done });
 }
 
-/// Reports `event` to the current thread's observer, if any.
-pub(crate) fn emit(event: Event) {
-    Observer::current().emit(event);
+/// Reports that a batch of `files` files is about to be written (for `kubepki_files`'s
+/// `FileBatch`): [`Event::Writing`] to the current thread's observer, if any.
+pub fn writing(files: usize) {
+    Observer::current().emit(Event::Writing { files });
 }

@@ -48,8 +48,13 @@ const V1BETA4_ONLY: &[&str] = &[
 /// Reads a kubeadm config file and applies it onto `spec`. Returns the warnings (ignored kinds
 /// and fields). `spec.kubernetes_version` is taken from the file when it sets one.
 pub fn apply_config_file(spec: &mut ClusterSpec, path: &Path) -> Result<Vec<String>, Error> {
-    let bytes = kubepki_keys::files::read_limited(path).map_err(|e| match e {
-        kubepki_keys::Error::Io { path, reason } => Error::Config { path, reason },
+    let bytes = kubepki_files::read_limited(path).map_err(|e| match e {
+        e @ (kubepki_files::Error::Io { .. }
+        | kubepki_files::Error::Step { .. }
+        | kubepki_files::Error::Refused { .. }) => Error::Config {
+            path: e.path().to_owned(),
+            reason: e.detail(),
+        },
         other => Error::Config {
             path: path.to_owned(),
             reason: other.to_string(),

@@ -8,9 +8,12 @@ use crate::rules::RuleFailure;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A key, PEM or file-writing problem.
+    /// A key or PEM problem.
     #[error(transparent)]
     Key(#[from] kubepki_keys::Error),
+    /// A file that cannot be written, locked, recovered or read.
+    #[error(transparent)]
+    Files(#[from] kubepki_files::Error),
     /// A CSR or X.509 encoding problem.
     #[error(transparent)]
     Csr(#[from] kubepki_csr::Error),
@@ -262,13 +265,7 @@ impl Error {
             | Error::NotReusable { path, .. }
             | Error::File { path, .. }
             | Error::Config { path, .. } => Some(path),
-            Error::Key(
-                kubepki_keys::Error::Io { path, .. }
-                | kubepki_keys::Error::Exists { path }
-                | kubepki_keys::Error::Symlink { path }
-                | kubepki_keys::Error::Busy { path, .. }
-                | kubepki_keys::Error::Journal { path, .. },
-            ) => Some(path),
+            Error::Files(e) => Some(e.path()).filter(|p| !p.as_os_str().is_empty()),
             Error::RecoveryPending { journal } => Some(journal),
             _ => None,
         }

@@ -109,7 +109,7 @@ pub fn check_expiration_with_ca_keys(
     let mut busy = None;
     let _lock = match crate::tree::lock_for_reading(spec) {
         Ok(l) => Some(l),
-        Err(e @ crate::Error::Key(kubepki_keys::Error::Busy { .. })) => {
+        Err(e @ crate::Error::Files(kubepki_files::Error::Busy { .. })) => {
             busy = Some(e.to_string());
             None
         }

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, LEAF_KEY_USAGE};
 use kubepki_csr::x509::oids;
 use kubepki_csr::{Csr, CsrBuilder, ExtKeyUsage, Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
 use time::OffsetDateTime;
 

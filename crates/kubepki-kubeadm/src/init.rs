@@ -13,7 +13,7 @@ use kubepki_ca::{
     CaExpiry, CaSigningKey, CaSpec, Certificate, CertificateAuthority, IssueSpec, rfc3339,
 };
 use kubepki_csr::{ExtKeyUsage, Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many};
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -435,15 +435,15 @@ pub(crate) fn credential(
         (Some(d), None) => decode(path, &format!("{field}-data"), d).map(Some),
         (None, Some(f)) => {
             let p = resolve_reference(path, f);
-            kubepki_keys::files::read_limited(&p)
-                .map(Some)
-                .map_err(|e| {
-                    let why = match e {
-                        kubepki_keys::Error::Io { reason, .. } => reason,
-                        other => other.to_string(),
-                    };
-                    file_err(path, format!("{field} {}: {why}", p.display()))
-                })
+            kubepki_files::read_limited(&p).map(Some).map_err(|e| {
+                let why = match e {
+                    kubepki_files::Error::Io { .. }
+                    | kubepki_files::Error::Step { .. }
+                    | kubepki_files::Error::Refused { .. } => e.detail(),
+                    other => other.to_string(),
+                };
+                file_err(path, format!("{field} {}: {why}", p.display()))
+            })
         }
         (None, None) => Ok(None),
     }

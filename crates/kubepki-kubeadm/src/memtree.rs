@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kubepki_keys::files::{MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{MODE_PUBLIC, MODE_SECRET};
 use std::sync::Arc;
 
 use kubepki_ca::CaSigningKey;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_ca::{CaExpiry, Certificate, CertificateAuthority, IssueSpec, rfc3339};
 use kubepki_csr::{Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, generate_many, public_key_algorithm};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -166,7 +166,7 @@ pub fn renew_with_ca_keys(
         algorithm,
         now,
     )?;
-    // Each folder of the batch gets its own journal (`kubepki_keys::files`), so the next
+    // Each folder of the batch gets its own journal (`kubepki_files`), so the next
     // writer of any of them completes the batch if this one is interrupted.
     let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
     for (p, contents, mode) in &planned.writes {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_ca::{Certificate, rfc3339};
 use kubepki_csr::{Csr, CsrBuilder, Subject, SubjectAltNames};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, public_key_algorithm, spki_equal};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
@@ -94,9 +94,11 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path, flag: &str) -> Result<(), E
     }
     // The folder holds the new private keys until they are installed: nobody else may be able
     // to swap a key and its CSR for their own (a CA would sign it; the identity is right).
-    kubepki_keys::files::check_private_folder(csr_dir).map_err(|e| match e {
-        kubepki_keys::Error::Io { reason, .. } => {
-            invalid(flag, format!("{}: {reason}", csr_dir.display()))
+    kubepki_files::check_private_folder(csr_dir).map_err(|e| match e {
+        e @ (kubepki_files::Error::Io { .. }
+        | kubepki_files::Error::Step { .. }
+        | kubepki_files::Error::Refused { .. }) => {
+            invalid(flag, format!("{}: {}", csr_dir.display(), e.detail()))
         }
         other => file_err(csr_dir, other),
     })?;

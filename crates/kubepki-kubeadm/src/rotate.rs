@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use kubepki_ca::{CaSpec, Certificate, CertificateAuthority, LABEL_CERTIFICATE};
-use kubepki_keys::files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
+use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, LABEL_PUBLIC_KEY, PrivateKey, spki_equal};
 use serde::Serialize;
 use time::OffsetDateTime;

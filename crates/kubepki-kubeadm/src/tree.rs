@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_ca::Certificate;
+use kubepki_files::{FolderLock, LockMode, lock_folder, read_limited};
 use kubepki_keys::PrivateKey;
-use kubepki_keys::files::{FolderLock, LockMode, lock_folder, read_limited};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, file_err, malformed};
@@ -15,7 +15,12 @@ use crate::spec::ClusterSpec;
 /// Reads a file of the tree (bounded size).
 pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
     read_limited(path).map_err(|e| match e {
-        kubepki_keys::Error::Io { path, reason } => Error::File { path, reason },
+        e @ (kubepki_files::Error::Io { .. }
+        | kubepki_files::Error::Step { .. }
+        | kubepki_files::Error::Refused { .. }) => Error::File {
+            path: e.path().to_owned(),
+            reason: e.detail(),
+        },
         other => file_err(path, other),
     })
 }
@@ -175,7 +180,7 @@ pub(crate) fn lock_for_writing(
     let etcd = spec.cert_dir.join("etcd");
     let rotation = spec.cert_dir.join(crate::rotate::ROTATION_DIR);
     let recovered =
-        kubepki_keys::files::recover(&[&spec.cert_dir, &etcd, &rotation, &spec.kubeconfig_dir])?;
+        kubepki_files::recover(&[&spec.cert_dir, &etcd, &rotation, &spec.kubeconfig_dir])?;
     Ok((TreeLock { _held: held }, recovered))
 }
 
@@ -190,7 +195,7 @@ pub(crate) fn lock_for_reading(spec: &crate::ClusterSpec) -> Result<TreeLock, Er
         .into_iter()
         .chain([etcd.as_path(), rotation.as_path()])
     {
-        held.extend(kubepki_keys::files::lock_for_reading(dir)?);
+        held.extend(kubepki_files::lock_for_reading(dir)?);
     }
     for dir in [
         spec.cert_dir.as_path(),
@@ -198,7 +203,7 @@ pub(crate) fn lock_for_reading(spec: &crate::ClusterSpec) -> Result<TreeLock, Er
         &rotation,
         &spec.kubeconfig_dir,
     ] {
-        if let Some(journal) = kubepki_keys::files::pending(dir)?.into_iter().next() {
+        if let Some(journal) = kubepki_files::pending(dir)?.into_iter().next() {
             return Err(Error::RecoveryPending { journal });
         }
     }

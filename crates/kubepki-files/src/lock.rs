@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::FlockOperation;
 
 use super::sys;
-use crate::Error;
+use crate::{Error, Refusal, Step};
 
 /// How long a command waits for another kubepki process to release a folder, unless the
 /// environment variable `KUBEPKI_LOCK_WAIT` gives another number of seconds ([`lock_wait`]).
@@ -151,18 +151,19 @@ pub(super) fn open_existing(dir: &Path) -> std::io::Result<OwnedFd> {
 /// Locks the folder `path` (which must exist), waiting up to [`LOCK_WAIT`] for another process
 /// to release it.
 pub fn lock_folder(path: &Path, mode: LockMode) -> Result<FolderLock, Error> {
-    let fd = open_existing(path).map_err(|e| Error::Io {
+    let fd = open_existing(path).map_err(|source| Error::Step {
         path: path.to_owned(),
-        reason: format!("cannot open this folder: {e}"),
+        step: Step::OpenFolder,
+        source,
     })?;
     lock_fd(fd, path, mode)
 }
 
 /// Locks the already opened folder `fd`.
 pub(super) fn lock_fd(fd: OwnedFd, path: &Path, mode: LockMode) -> Result<FolderLock, Error> {
-    let io = |e: std::io::Error| Error::Io {
+    let io = |source: std::io::Error| Error::Io {
         path: path.to_owned(),
-        reason: e.to_string(),
+        source,
     };
     let key = sys::identity(&rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?);
     if let Some(held) = registered(key) {
@@ -170,9 +171,9 @@ pub(super) fn lock_fd(fd: OwnedFd, path: &Path, mode: LockMode) -> Result<Folder
             // flock(2) cannot upgrade atomically (a failed try drops the shared lock): a
             // process that reads a folder first and then writes it takes it for writing from
             // the start.
-            return Err(Error::Io {
+            return Err(Error::Refused {
                 path: path.to_owned(),
-                reason: "this process holds the folder for reading; it cannot also write it".into(),
+                reason: Refusal::HeldForReading,
             });
         }
         return Ok(FolderLock(held));
@@ -213,9 +214,10 @@ fn wait_for(fd: BorrowedFd<'_>, op: FlockOperation, path: &Path) -> Result<(), E
             Ok(()) => return Ok(()),
             Err(rustix::io::Errno::WOULDBLOCK) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
-                return Err(Error::Io {
+                return Err(Error::Step {
                     path: path.to_owned(),
-                    reason: format!("cannot lock this folder: {e}"),
+                    step: Step::LockFolder,
+                    source: e.into(),
                 });
             }
         }

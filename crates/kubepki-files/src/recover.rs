@@ -27,8 +27,8 @@ use rustix::fs::FileType;
 
 use super::lock::{self, FolderLock, LockMode, lock_folder};
 use super::sys;
-use crate::Error;
-use crate::pem::MAX_INPUT_LEN;
+use crate::{Error, JournalStep, Refusal, Step};
+use kubepki_keys::pem::MAX_INPUT_LEN;
 
 pub(super) const JOURNAL_PREFIX: &str = ".kubepki-journal-";
 
@@ -98,14 +98,14 @@ pub(super) struct Journal {
 const MAX_FOLDERS: usize = 64;
 
 /// The header and moves of a journal; [`ARM`] is appended once every folder has its journal.
-pub(super) fn journal_text(folders: usize, moves: &[Move]) -> Result<String, String> {
+pub(super) fn journal_text(folders: usize, moves: &[Move]) -> Result<String, Refusal> {
     let mut text = format!("folders {folders}\n");
     for m in moves {
         let (Some(t), Some(n)) = (m.temp.to_str(), m.name.to_str()) else {
-            return Err("file names that are not UTF-8 are not supported".into());
+            return Err(Refusal::NonUtf8Name);
         };
         if !plain_name(n) {
-            return Err("file names with tabs or newlines are not supported".into());
+            return Err(Refusal::TabOrNewlineName);
         }
         text.push_str(if m.replace { "R\t" } else { "L\t" });
         text.push_str(t);
@@ -193,8 +193,15 @@ fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Er
         path: path.to_owned(),
         reason,
     };
-    let fd = sys::open_read_at(dir, name).map_err(|e| refuse(format!("cannot open: {e}")))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| refuse(format!("cannot stat: {e}")))?;
+    let unreadable = |step: JournalStep| {
+        move |source: std::io::Error| Error::JournalUnreadable {
+            path: path.to_owned(),
+            step,
+            source,
+        }
+    };
+    let fd = sys::open_read_at(dir, name).map_err(unreadable(JournalStep::Open))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| unreadable(JournalStep::Stat)(e.into()))?;
     if sys::kind(&st) != FileType::RegularFile {
         return Err(refuse(format!("is {}", sys::kind_name(sys::kind(&st)))));
     }
@@ -205,7 +212,7 @@ fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Er
     std::fs::File::from(fd)
         .take(MAX_INPUT_LEN as u64 + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| refuse(format!("cannot read: {e}")))?;
+        .map_err(unreadable(JournalStep::Read))?;
     if buf.len() > MAX_INPUT_LEN {
         return Err(refuse("is larger than any journal kubepki writes".into()));
     }
@@ -228,10 +235,7 @@ struct Found<'a> {
 /// journal is read and every move checked before anything is done. Returns the files put in
 /// place.
 pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Error> {
-    let io = |p: PathBuf, e: std::io::Error| Error::Io {
-        path: p,
-        reason: e.to_string(),
-    };
+    let io = |path: PathBuf, source: std::io::Error| Error::Io { path, source };
     let todo: Vec<&FolderLock> = locks
         .iter()
         .copied()
@@ -354,10 +358,7 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
 /// do, each with whether its link is already made.
 fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
     let (dir, folder) = (f.lock.fd(), f.lock.path());
-    let io = |p: PathBuf, e: std::io::Error| Error::Io {
-        path: p,
-        reason: e.to_string(),
-    };
+    let io = |path: PathBuf, source: std::io::Error| Error::Io { path, source };
     let refuse = |reason: String| Error::Journal {
         path: f.path.clone(),
         reason,
@@ -422,9 +423,10 @@ pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
             Ok(fd) => locks.push(super::lock::lock_fd(fd, dir, LockMode::Exclusive)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::Io {
+                return Err(Error::Step {
                     path: dir.to_path_buf(),
-                    reason: format!("cannot open this folder: {e}"),
+                    step: Step::OpenFolder,
+                    source: e,
                 });
             }
         }
@@ -447,15 +449,16 @@ pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(Error::Io {
+            return Err(Error::Step {
                 path: dir.to_owned(),
-                reason: format!("cannot open this folder: {e}"),
+                step: Step::OpenFolder,
+                source: e,
             });
         }
     };
-    let names = sys::list(&fd).map_err(|e| Error::Io {
+    let names = sys::list(&fd).map_err(|source| Error::Io {
         path: dir.to_owned(),
-        reason: e.to_string(),
+        source,
     })?;
     let mut out: Vec<PathBuf> = names
         .iter()
@@ -497,7 +500,7 @@ fn completed(dir: impl AsFd, name: &OsStr, path: &Path) -> bool {
 pub fn lock_for_reading(dir: &Path) -> Result<Option<FolderLock>, Error> {
     match lock_folder(dir, LockMode::Shared) {
         Ok(l) => Ok(Some(l)),
-        Err(Error::Io { .. }) => Ok(None),
+        Err(Error::Io { .. } | Error::Step { .. } | Error::Refused { .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }
