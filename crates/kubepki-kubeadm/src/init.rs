@@ -63,18 +63,12 @@ impl Selection {
                 sa: true,
                 ..Selection::none()
             }),
-            _ => match CertId::from_name(name) {
-                Ok(id) => Ok(Selection {
+            _ => CertId::from_name(name)
+                .map(|id| Selection {
                     certs: vec![id],
                     ..Selection::none()
-                }),
-                Err(Error::UnknownName { kind, given, valid }) => Err(Error::UnknownName {
-                    kind,
-                    given,
-                    valid: format!("{valid}, all, sa"),
-                }),
-                Err(e) => Err(e),
-            },
+                })
+                .map_err(|e| also_valid(e, "all, sa")),
         }
     }
 
@@ -84,18 +78,12 @@ impl Selection {
         if name == "all" {
             return Ok(Selection::all_kubeconfigs());
         }
-        match KubeconfigId::from_name(name) {
-            Ok(id) => Ok(Selection {
+        KubeconfigId::from_name(name)
+            .map(|id| Selection {
                 kubeconfigs: vec![id],
                 ..Selection::none()
-            }),
-            Err(Error::UnknownName { kind, given, valid }) => Err(Error::UnknownName {
-                kind,
-                given,
-                valid: format!("{valid}, all"),
-            }),
-            Err(e) => Err(e),
-        }
+            })
+            .map_err(|e| also_valid(e, "all"))
     }
 
     /// Every certificate and the service-account keys (`init phase certs all`).
@@ -147,6 +135,18 @@ pub enum InitItemKind {
     ServiceAccountKeys,
     /// A kubeconfig file.
     Kubeconfig,
+}
+
+/// An unknown-name error that also lists the phase's own names (`all`, `sa`).
+fn also_valid(e: Error, extra: &str) -> Error {
+    match e {
+        Error::UnknownName { kind, given, valid } => Error::UnknownName {
+            kind,
+            given,
+            valid: format!("{valid}, {extra}"),
+        },
+        other => other,
+    }
 }
 
 /// One entry of a [`InitReport`].
