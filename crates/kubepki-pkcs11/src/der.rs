@@ -81,6 +81,12 @@ fn text(e: der::Error) -> String {
     e.to_string()
 }
 
+/// A DER INTEGER from big-endian unsigned bytes; no bytes at all is 0. `UintRef::new(&[])`
+/// would encode the empty INTEGER `02 00`, which DER forbids (X.690 8.3.1).
+fn uint(be: &[u8]) -> Result<UintRef<'_>, String> {
+    UintRef::new(if be.is_empty() { &[0] } else { be }).map_err(text)
+}
+
 fn spki(algorithm: AlgorithmIdentifierRef<'_>, key: &[u8]) -> Result<Vec<u8>, String> {
     SubjectPublicKeyInfoRef {
         algorithm,
@@ -93,8 +99,8 @@ fn spki(algorithm: AlgorithmIdentifierRef<'_>, key: &[u8]) -> Result<Vec<u8>, St
 /// `ECDSA-Sig-Value` from the raw halves (big-endian, as PKCS#11 returns them).
 pub(crate) fn ecdsa_sig_value(r: &[u8], s: &[u8]) -> Result<Vec<u8>, String> {
     EcdsaSigValue {
-        r: UintRef::new(r).map_err(text)?,
-        s: UintRef::new(s).map_err(text)?,
+        r: uint(r)?,
+        s: uint(s)?,
     }
     .to_der()
     .map_err(text)
@@ -103,9 +109,13 @@ pub(crate) fn ecdsa_sig_value(r: &[u8], s: &[u8]) -> Result<Vec<u8>, String> {
 /// An RSA `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters) from the modulus and public
 /// exponent.
 pub(crate) fn rsa_spki(n: &[u8], e: &[u8]) -> Result<Vec<u8>, String> {
+    let zero = |v: &[u8]| v.iter().all(|&b| b == 0);
+    if zero(n) || zero(e) {
+        return Err("an RSA modulus or public exponent of zero".into());
+    }
     let key = RsaPublicKeyRef {
-        modulus: UintRef::new(n).map_err(text)?,
-        public_exponent: UintRef::new(e).map_err(text)?,
+        modulus: uint(n)?,
+        public_exponent: uint(e)?,
     }
     .to_der()
     .map_err(text)?;
@@ -169,6 +179,12 @@ mod tests {
             ecdsa_sig_value(&[0, 0], &[0])?,
             [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]
         );
+        // An empty half is the integer 0 (`02 01 00`), never the empty INTEGER `02 00` that
+        // DER forbids (X.690 8.3.1: at least one content octet).
+        assert_eq!(
+            ecdsa_sig_value(&[], &[1])?,
+            [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01]
+        );
         Ok(())
     }
 
@@ -226,6 +242,19 @@ mod tests {
         n0.extend_from_slice(n);
         assert_eq!(rsa_spki(n, rsa.public_exponent.as_bytes())?, spki_der);
         assert_eq!(rsa_spki(&n0, &[0x01, 0x00, 0x01])?, spki_der);
+        // An empty or zero modulus or exponent (a token attribute read back empty) is no RSA
+        // key: refused, never written as the empty INTEGER `02 00` DER forbids.
+        for (n, e) in [
+            (&[][..], &[1, 0, 1][..]),
+            (n, &[]),
+            (&[0, 0], &[1, 0, 1]),
+            (n, &[0]),
+        ] {
+            assert_eq!(
+                rsa_spki(n, e).map_err(|e| e.to_string()),
+                Err("an RSA modulus or public exponent of zero".to_owned())
+            );
+        }
         Ok(())
     }
 }
