@@ -784,7 +784,10 @@ fn tbs(
     let derr = |what: &str, e: der::Error| Error::Der(format!("{what}: {e}"));
     Tbs {
         version: x509_cert::Version::V3,
-        serial_number: SerialNumber::new(serial).map_err(|e| derr("serial number", e))?,
+        // No bytes is 0, as Go's big.Int writes it: `der` would write the empty INTEGER
+        // `02 00`, which DER forbids and kubepki's reader refuses once the TBS is signed.
+        serial_number: SerialNumber::new(if serial.is_empty() { &[0] } else { serial })
+            .map_err(|e| derr("serial number", e))?,
         signature: algorithm_identifier(alg),
         issuer: Name::from_der(issuer_der).map_err(|e| derr("issuer name", e))?,
         validity: Validity::new(x509_time(window.not_before)?, x509_time(window.not_after)?),

@@ -249,3 +249,28 @@ fn key_identifiers_match_independent_values() -> Result<(), Box<dyn std::error::
     assert_eq!(seen, 3);
     Ok(())
 }
+
+#[test]
+fn an_explicit_serial_is_a_minimal_positive_integer() -> R {
+    let now = OffsetDateTime::now_utc();
+    let ca = root("serials", now)?;
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    // No bytes is 0, as the writer before x509-cert and Go's big.Int write it (`02 01 00`),
+    // never the empty INTEGER `02 00` DER forbids (and kubepki's reader refuses after signing).
+    for (serial, want) in [
+        (&[][..], "00"),
+        (&[0][..], "00"),
+        (&[0, 0, 1][..], "01"),
+        (&[0xff, 1][..], "00ff01"),
+    ] {
+        let mut spec = IssueSpec::new(
+            Subject::cn("x"),
+            key.public_key_der(),
+            Window::kubeadm(now, Duration::hours(1)),
+            CaExpiry::Refuse,
+        );
+        spec.serial = Some(serial.to_vec());
+        assert_eq!(ca.issue(&spec)?.serial_hex(), want, "{serial:02x?}");
+    }
+    Ok(())
+}
