@@ -479,7 +479,7 @@ impl CertificateAuthority {
         if let Some(ski) = self.cert.subject_key_id() {
             exts.push(Extension::authority_key_id(ski)?);
         }
-        if !spec.subject_alt_names.is_empty() {
+        if !spec.subject_alt_names.encodes_nothing() {
             exts.push(Extension::subject_alt_name(
                 &spec.subject_alt_names,
                 spec.subject.is_empty(),
@@ -692,7 +692,7 @@ fn build_ca(
             (self_issued.as_slice(), key, spec.window)
         }
     };
-    if !san.is_empty() {
+    if !san.encodes_nothing() {
         exts.push(Extension::subject_alt_name(&san, spec.subject.is_empty())?);
     }
     let tbs = tbs(

@@ -274,3 +274,26 @@ fn an_explicit_serial_is_a_minimal_positive_integer() -> R {
     }
     Ok(())
 }
+
+#[test]
+fn a_request_whose_only_san_is_an_other_name_gets_no_empty_san_extension() -> R {
+    // An otherName is not copied (kubepki encodes DNS, email, IP and URI names only); the
+    // certificate then carries no SubjectAltName, never an empty GeneralNames `30 00`
+    // (RFC 5280 4.2.1.6: SIZE (1..MAX)), which OpenSSL shows as `<EMPTY>`.
+    let now = OffsetDateTime::now_utc();
+    let ca = root("others", now)?;
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let spec = IssueSpec::new(
+        Subject::cn("jane"),
+        key.public_key_der(),
+        Window::kubeadm(now, Duration::hours(1)),
+        CaExpiry::Refuse,
+    )
+    .with_subject_alt_names(kubepki_csr::SubjectAltNames {
+        others: vec!["otherName".into()],
+        ..Default::default()
+    });
+    let cert = ca.issue(&spec)?;
+    assert_eq!(cert.extensions().subject_alt_names, None);
+    Ok(())
+}

@@ -98,7 +98,7 @@ impl CsrBuilder {
 
     /// Signs the request with `key` (whose public key it carries).
     pub fn sign(&self, key: &PrivateKey) -> Result<Csr, Error> {
-        if self.subject.is_empty() && self.san.is_empty() {
+        if self.subject.is_empty() && self.san.encodes_nothing() {
             return Err(Error::Invalid(
                 "a certificate request needs a subject or at least one SAN".into(),
             ));
@@ -115,7 +115,7 @@ impl CsrBuilder {
         if let Some(bc) = self.basic_constraints {
             exts.push(Extension::basic_constraints(bc)?);
         }
-        if !self.san.is_empty() {
+        if !self.san.encodes_nothing() {
             exts.push(Extension::subject_alt_name(
                 &self.san,
                 self.subject.is_empty(),

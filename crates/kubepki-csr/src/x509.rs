@@ -399,6 +399,14 @@ impl SubjectAltNames {
             && self.others.is_empty()
     }
 
+    /// Whether no entry is encoded: no DNS name, email, IP address or URI
+    /// ([`SubjectAltNames::others`] are descriptions, never encoded). Such names get no
+    /// SubjectAltName extension at all: an empty `GeneralNames` is not allowed (RFC 5280
+    /// 4.2.1.6, `SIZE (1..MAX)`), and Go writes none.
+    pub fn encodes_nothing(&self) -> bool {
+        self.dns.is_empty() && self.ips.is_empty() && self.uris.is_empty() && self.emails.is_empty()
+    }
+
     /// Checks every entry is encodable: DNS names and emails ASCII without spaces, URIs with a
     /// scheme.
     pub fn validate(&self) -> Result<(), Error> {

@@ -356,3 +356,28 @@ fn object_name_is_always_a_valid_object_name() {
         );
     }
 }
+
+#[test]
+fn names_that_are_only_descriptions_write_no_san_extension() -> R {
+    // `SubjectAltNames::others` (an otherName read from a request, say) are descriptions and
+    // are never encoded: a request with nothing else carries no SubjectAltName at all, never
+    // an empty GeneralNames `30 00` (RFC 5280 4.2.1.6: SIZE (1..MAX)).
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+    let only_other = kubepki_csr::SubjectAltNames {
+        others: vec!["otherName".into()],
+        ..Default::default()
+    };
+    let csr = CsrBuilder::new(Subject::cn("jane"))
+        .subject_alt_names(only_other.clone())
+        .sign(&key)?;
+    assert_eq!(csr.requested_extensions().subject_alt_names, None);
+    assert!(csr.requested_extensions().all.is_empty());
+    // With no subject either, there is nothing to request.
+    assert!(matches!(
+        CsrBuilder::new(Subject::default())
+            .subject_alt_names(only_other)
+            .sign(&key),
+        Err(Error::Invalid(_))
+    ));
+    Ok(())
+}
