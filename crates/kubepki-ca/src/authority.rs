@@ -162,8 +162,11 @@ impl KeyIdMethod {
     /// ```
     pub fn key_id(self, spki_der: &[u8]) -> Result<Vec<u8>, Error> {
         use der::Decode;
-        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
-            .map_err(|e| Error::Der(format!("public key: {e}")))?;
+        let spki =
+            spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|source| Error::Der {
+                context: Some("public key".into()),
+                source,
+            })?;
         let key = spki.subject_public_key.raw_bytes();
         Ok(match self {
             KeyIdMethod::Sha1 => kubepki_keys::sha1_for_key_identifier(key).to_vec(),
@@ -686,9 +689,10 @@ fn build_ca(
             (p.cert.subject_der(), p.require_key()?, window)
         }
         None => {
-            self_issued = subject
-                .to_der()
-                .map_err(|e| Error::Der(format!("subject name: {e}")))?;
+            self_issued = subject.to_der().map_err(|source| Error::Der {
+                context: Some("subject name".into()),
+                source,
+            })?;
             (self_issued.as_slice(), key, spec.window)
         }
     };
@@ -758,8 +762,9 @@ struct Tbs<'a> {
 /// 1970-9999, which `der` cannot represent (and kubepki could not read back).
 fn x509_time(t: OffsetDateTime) -> Result<Time, Error> {
     let u = t.to_offset(time::UtcOffset::UTC);
-    let bad = |e: String| Error::Der(format!("validity time {}: {e}", rfc3339(t)));
-    let year = u16::try_from(u.year()).map_err(|e| bad(e.to_string()))?;
+    let context = || Some(format!("validity time {}", rfc3339(t)));
+    let year = u16::try_from(u.year())
+        .map_err(|e| Error::Malformed(format!("validity time {}: {e}", rfc3339(t))))?;
     let dt = DateTime::new(
         year,
         u.month().into(),
@@ -768,7 +773,10 @@ fn x509_time(t: OffsetDateTime) -> Result<Time, Error> {
         u.minute(),
         u.second(),
     )
-    .map_err(|e| bad(e.to_string()))?;
+    .map_err(|source| Error::Der {
+        context: context(),
+        source,
+    })?;
     Ok(Time::from(dt))
 }
 
@@ -781,7 +789,10 @@ fn tbs(
     spki_der: &[u8],
     exts: &[Extension],
 ) -> Result<Vec<u8>, Error> {
-    let derr = |what: &str, e: der::Error| Error::Der(format!("{what}: {e}"));
+    let derr = |what: &str, source: der::Error| Error::Der {
+        context: Some(what.to_owned()),
+        source,
+    };
     Tbs {
         version: x509_cert::Version::V3,
         // No bytes is 0, as Go's big.Int writes it: `der` would write the empty INTEGER
@@ -832,9 +843,10 @@ mod tests {
             ),
         ];
         for (t, want) in cases {
-            let der = x509_time(t)?
-                .to_der()
-                .map_err(|e| Error::Der(e.to_string()));
+            let der = x509_time(t)?.to_der().map_err(|source| Error::Der {
+                context: None,
+                source,
+            });
             assert_eq!(der?, want, "{t}");
         }
         // der (and so kubepki's reader) has no year before 1970.

@@ -70,12 +70,15 @@ impl Certificate {
     /// Reads DER.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         pem::check_len(der.len())?;
-        let derr = |e: der::Error| Error::Der(e.to_string());
+        let derr = |source: der::Error| Error::Der {
+            context: None,
+            source,
+        };
         let signed = SignedData::parse(der, "certificate")?;
         let cert = x509_cert::Certificate::from_der(der).map_err(derr)?;
         let tbs = cert.tbs_certificate();
         if tbs.signature().oid != cert.signature_algorithm().oid {
-            return Err(Error::Der(
+            return Err(Error::Malformed(
                 "the signature algorithm inside and outside the TBSCertificate differ".into(),
             ));
         }
@@ -88,7 +91,7 @@ impl Certificate {
             i64::try_from(secs)
                 .ok()
                 .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-                .ok_or_else(|| Error::Der("validity time out of range".into()))
+                .ok_or_else(|| Error::Malformed("validity time out of range".into()))
         };
         Ok(Certificate {
             der: der.to_vec(),

@@ -16,9 +16,20 @@ pub enum Error {
         /// Labels found instead.
         found: String,
     },
-    /// DER that does not decode as an X.509 certificate.
+    /// DER that does not decode as an X.509 certificate (or a value `der` cannot encode): the
+    /// cause is `der`'s error.
+    #[error("invalid certificate: {}", kubepki_csr::der_message(.context.as_deref(), .source))]
+    Der {
+        /// What was being read or written (`public key`, `serial number`, ...), if named.
+        context: Option<String>,
+        /// `der`'s error.
+        #[source]
+        source: der::Error,
+    },
+    /// A certificate that decodes but breaks a rule of its own (two signature algorithms, a time
+    /// out of range).
     #[error("invalid certificate: {}", kubepki_csr::escape_text(.0))]
-    Der(String),
+    Malformed(String),
     /// A certificate used as a CA that is not one.
     #[error("\"{subject}\" is not a CA certificate (BasicConstraints CA:TRUE is missing)")]
     NotACa {

@@ -297,3 +297,26 @@ fn a_request_whose_only_san_is_an_other_name_gets_no_empty_san_extension() -> R 
     assert_eq!(cert.extensions().subject_alt_names, None);
     Ok(())
 }
+
+/// Bytes that are not DER give a typed error that carries `der`'s error as its source, with the
+/// message people saw before.
+#[test]
+fn undecodable_certificates_carry_ders_error() -> Result<(), Box<dyn std::error::Error>> {
+    let e = kubepki_ca::Certificate::from_der(b"\x30\x03\x02\x01")
+        .err()
+        .ok_or("garbage decoded")?;
+    assert!(
+        matches!(&e, kubepki_ca::Error::Der { .. })
+            || matches!(&e, kubepki_ca::Error::Csr(kubepki_csr::Error::Der { .. })),
+        "{e:?}"
+    );
+    let mut source = std::error::Error::source(&e);
+    let mut found = false;
+    while let Some(s) = source {
+        found |= s.downcast_ref::<der::Error>().is_some();
+        source = s.source();
+    }
+    assert!(found, "no der::Error in the chain of {e}");
+    assert!(e.to_string().starts_with("invalid certi"), "{e}");
+    Ok(())
+}

@@ -196,12 +196,12 @@ impl Csr {
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         pem::check_len(der.len())?;
         let signed = SignedData::parse(der, "PKCS#10")?;
-        let req = CertReq::from_der(der).map_err(|e| Error::Der(e.to_string()))?;
+        let req = CertReq::from_der(der).map_err(crate::x509::der_error)?;
         let public_key = req
             .info
             .public_key
             .to_der()
-            .map_err(|e| Error::Der(e.to_string()))?;
+            .map_err(crate::x509::der_error)?;
         // A key too small to use is named as such, before its signature is looked at (the
         // verifier refuses RSA below 2048 bits as "does not verify").
         if let Err(e @ kubepki_keys::Error::RsaTooSmall { .. }) =
@@ -240,9 +240,8 @@ impl Csr {
                 });
             }
             if let Some(value) = values.first() {
-                let bytes = value.to_der().map_err(|e| Error::Der(e.to_string()))?;
-                let req_exts =
-                    ExtensionReq::from_der(&bytes).map_err(|e| Error::Der(e.to_string()))?;
+                let bytes = value.to_der().map_err(crate::x509::der_error)?;
+                let req_exts = ExtensionReq::from_der(&bytes).map_err(crate::x509::der_error)?;
                 extensions = Extensions::parse(&req_exts.0)?;
             }
         }

@@ -16,9 +16,18 @@ pub enum Error {
         /// Labels found instead.
         found: String,
     },
-    /// DER that does not decode as PKCS#10.
+    /// DER that does not decode (or a value `der` cannot encode): the cause is `der`'s error.
+    #[error("invalid certificate request: {}", der_message(.context.as_deref(), .source))]
+    Der {
+        /// What was being read, when it is not the request itself (e.g. `certificate`).
+        context: Option<String>,
+        /// `der`'s error.
+        #[source]
+        source: der::Error,
+    },
+    /// A structure that decodes but breaks a rule of its own (a signature with unused bits).
     #[error("invalid certificate request: {}", escape(.0))]
-    Der(String),
+    Malformed(String),
     /// The CSR's self-signature does not verify.
     #[error("the certificate request's signature does not verify (tampered or corrupt)")]
     BadSignature,
@@ -107,5 +116,13 @@ fn reason_note(reason: &Option<String>) -> String {
     match reason {
         Some(r) if !r.is_empty() => format!(", reason {}", escape(r)),
         _ => String::new(),
+    }
+}
+
+/// `[context: ]der error`, escaped: the text of [`Error::Der`] (and of `kubepki-ca`'s).
+pub fn der_message(context: Option<&str>, e: &der::Error) -> String {
+    match context {
+        Some(c) => escape(&format!("{c}: {e}")).into_owned(),
+        None => escape(&e.to_string()).into_owned(),
     }
 }

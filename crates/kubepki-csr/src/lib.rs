@@ -25,7 +25,7 @@ pub mod x509;
 pub mod yaml;
 
 pub use csr::{Csr, CsrBuilder, LABEL_CSR};
-pub use error::{Error, NotSignable};
+pub use error::{Error, NotSignable, der_message};
 pub use kube::{
     API_VERSION, Condition, KIND, KubeCsr, MIN_EXPIRATION_SECONDS, Metadata, Spec, Status, Usage,
     check_dns_subdomain, object_name, validate_signer_name,

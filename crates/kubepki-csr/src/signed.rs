@@ -32,15 +32,16 @@ pub struct SignedData {
 impl SignedData {
     /// Splits a signed DER object; `what` names it in errors.
     pub fn parse(der: &[u8], what: &str) -> Result<Self, Error> {
-        let raw = Raw::from_der(der).map_err(|e| Error::Der(format!("{what}: {e}")))?;
-        let tbs = raw
-            .tbs
-            .to_der()
-            .map_err(|e| Error::Der(format!("{what}: {e}")))?;
+        let derr = |source| Error::Der {
+            context: Some(what.to_owned()),
+            source,
+        };
+        let raw = Raw::from_der(der).map_err(derr)?;
+        let tbs = raw.tbs.to_der().map_err(derr)?;
         let signature = raw
             .signature
             .as_bytes()
-            .ok_or_else(|| Error::Der(format!("{what}: signature has unused bits")))?
+            .ok_or_else(|| Error::Malformed(format!("{what}: signature has unused bits")))?
             .to_vec();
         Ok(SignedData {
             tbs,

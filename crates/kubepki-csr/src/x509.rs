@@ -342,8 +342,11 @@ fn is_go_printable(s: &str) -> bool {
 }
 
 /// An encoding error from `der` (an over-long value, a character a string type cannot hold).
-pub(crate) fn der_error(e: der::Error) -> Error {
-    Error::Der(e.to_string())
+pub(crate) fn der_error(source: der::Error) -> Error {
+    Error::Der {
+        context: None,
+        source,
+    }
 }
 
 fn directory_string_value(any: &Any) -> Result<String, Error> {

@@ -101,7 +101,7 @@ fn bad_requests_are_refused() {
     ));
     assert!(matches!(
         Csr::from_der(b"\x30\x03\x02\x01\x00"),
-        Err(Error::Der(_))
+        Err(Error::Der { .. })
     ));
     let empty = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
         .map_err(Error::from)
