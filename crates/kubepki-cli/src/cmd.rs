@@ -199,9 +199,9 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct KeygenArgs {
-    /// Key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384, Ed25519.
-    #[arg(long, default_value = "RSA-2048")]
-    algorithm: String,
+    /// Key algorithm.
+    #[arg(long, default_value = "RSA-2048", ignore_case = true, value_parser = algorithm_parser())]
+    algorithm: KeyAlgorithm,
     /// Where to write the private key (mode 0600).
     #[arg(long)]
     out: PathBuf,
@@ -295,8 +295,8 @@ struct CaCreateArgs {
     #[arg(long, default_value = "ca")]
     name: String,
     /// Key algorithm.
-    #[arg(long, default_value = "RSA-2048")]
-    algorithm: String,
+    #[arg(long, default_value = "RSA-2048", ignore_case = true, value_parser = algorithm_parser())]
+    algorithm: KeyAlgorithm,
     /// Validity (Go duration, e.g. 87600h or 1.5h; also whole days, 3650d).
     #[arg(long, default_value = "87600h")]
     validity: String,
@@ -377,9 +377,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn algorithm(s: &str) -> Result<KeyAlgorithm, CliError> {
-    s.parse::<KeyAlgorithm>()
-        .map_err(|e| CliError::Usage(format!("--algorithm: {e}")))
+/// `--algorithm`: the library's key algorithm names (any case), listed in `--help` and
+/// completions.
+fn algorithm_parser() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
+        .try_map(|s| s.parse::<KeyAlgorithm>())
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, CliError> {
@@ -387,7 +390,7 @@ fn load_key(path: &Path) -> Result<PrivateKey, CliError> {
 }
 
 fn keygen(a: KeygenArgs) -> Result<(), CliError> {
-    let alg = algorithm(&a.algorithm)?;
+    let alg = a.algorithm;
     let key = PrivateKey::generate(alg).map_err(other)?;
     let mut b = batch(a.force);
     let pem = key.to_pem().map_err(other)?;
@@ -499,7 +502,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
 }
 
 fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
-    let alg = algorithm(&a.algorithm)?;
+    let alg = a.algorithm;
     let validity = parse_duration_with_days(&a.validity)
         .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     if a.name.is_empty() || a.name.contains('/') {

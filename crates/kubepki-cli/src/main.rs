@@ -80,6 +80,9 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 /// but its newlines kept, so a value could add lines of its own: the message is then made here
 /// from clap's error kind and context, every value escaped, on one line.
 fn clap_message(e: &clap::Error) -> String {
+    if let Some(line) = invalid_value_line(e) {
+        return line;
+    }
     let hostile = std::env::args_os()
         .skip(1)
         .any(|a| kubepki_csr::has_unsafe_chars(&a.to_string_lossy()));
@@ -102,4 +105,38 @@ fn clap_message(e: &clap::Error) -> String {
         "error: {what} ({}){why}; values shown escaped\n\nFor more information, try '--help'.",
         context.join("; ")
     )
+}
+
+/// A value outside a flag's list (`--algorithm RSA-1024`, `--profile bogus`) is one line, like
+/// every other bad input: `kubepki: error: --algorithm: invalid value 'RSA-1024' (valid: …)`,
+/// the value escaped.
+fn invalid_value_line(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != clap::error::ErrorKind::InvalidValue {
+        return None;
+    }
+    let mut arg = None;
+    let mut value = None;
+    let mut valid = Vec::new();
+    for (kind, v) in e.context() {
+        match (kind, v) {
+            (ContextKind::InvalidArg, ContextValue::String(s)) => arg = Some(s.clone()),
+            (ContextKind::InvalidValue, ContextValue::String(s)) => value = Some(s.clone()),
+            (ContextKind::ValidValue, ContextValue::Strings(list)) => valid.clone_from(list),
+            _ => {}
+        }
+    }
+    // "--algorithm <ALGORITHM>" names the flag by its first word.
+    let arg = arg?;
+    let flag = arg.split_whitespace().next().unwrap_or(&arg);
+    let value = value?;
+    let valid = if valid.is_empty() {
+        String::new()
+    } else {
+        format!(" (valid: {})", valid.join(", "))
+    };
+    Some(format!(
+        "kubepki: error: {flag}: invalid value '{}'{valid}",
+        out::esc(&value)
+    ))
 }
