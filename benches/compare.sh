@@ -110,8 +110,8 @@ fi
 if want 5; then
 # 5. Whole trees, whole processes, for RSA-2048, RSA-3072 and ECDSA-P256: `kubepki init` against
 #    the Go peer and the OpenSSL CLI script, PAIRS rounds of one run each, in turn (kubepki, Go,
-#    OpenSSL), each into a fresh folder; medians, the ratio of the medians and the median of the
-#    per-round ratios.
+#    OpenSSL), each into a fresh folder after a sync (untimed); medians, the ratio of the medians
+#    and the median of the per-round ratios.
 command -v go >/dev/null || { echo "section 5 needs go (Debian package golang-go)" >&2; exit 1; }
 # A build cache in the temp dir when Go has none (no HOME, as under some CI runners).
 if ! go env GOCACHE >/dev/null 2>&1 || [ -z "$(go env GOCACHE 2>/dev/null)" ]; then
@@ -135,7 +135,12 @@ kubepki, work, pairs, dynamic = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.
 peer = os.path.join(work, "kubeadm-peer")
 
 def timed(argv, out):
+    # Each program starts on a settled file system: the previous tree's removal, and whatever
+    # the previous program left unwritten (the Go peer and the OpenSSL script never flush), are
+    # written out first, untimed. Otherwise kubepki's flush (syncfs) would pay for the peers'
+    # writes and deletions, and the order of the programs would decide the ratios.
     shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     t = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dt = time.perf_counter() - t

@@ -143,11 +143,15 @@ struct Staged {
     temp: OsString,
     id: (u64, u64),
     linked: bool,
+    /// The temporary name is gone (moved into place): nothing to remove on drop.
+    temp_gone: bool,
     /// Overwriting batches: a second name for the file being replaced, kept until the whole
     /// batch is in place so that a failure halfway can put the old files back.
     backup: Option<OsString>,
     /// The rollback could not put the old file back: its second name must stay.
     keep_backup: bool,
+    /// The SHA-256 of the contents, for the journal (recovery checks the file against it).
+    digest: [u8; 32],
     /// The owner and group to give the file once it is in place
     /// ([`FileBatch::keeping_owner_and_mode`]); the temporary file stays the running user's,
     /// so that recovery can tell it is kubepki's.
@@ -269,9 +273,11 @@ impl FileBatch {
             temp,
             id: st.as_ref().map(sys::identity).unwrap_or((0, 0)),
             linked: false,
+            temp_gone: false,
             backup: None,
             keep_backup: false,
             owner: replaced.as_ref().map(|old| (old.st_uid, old.st_gid)),
+            digest: sha256(contents),
         });
         st?;
         // The umask may have narrowed the mode; it never widens it. Set it exactly.
@@ -417,10 +423,11 @@ impl FileBatch {
             .map(|s| self.folders[s.folder].path.join(&s.name))
     }
 
-    /// Moves every staged file into place: first every staged file, however long ago it was
-    /// staged, is made durable (one `syncfs(2)` per file system, or parallel `fsync`s; see
-    /// `flush_staged` in the source), then each folder's journal is armed, then the files are
-    /// linked (or renamed) and the folders fsynced. On failure, files this batch put in place are
+    /// Moves every staged file into place: each folder gets its journal (the moves and each
+    /// file's digest), then every staged file, however long ago it was staged, is made durable
+    /// with the journals (one `syncfs(2)` per file system, or parallel `fsync`s; see
+    /// `flush_staged` in the source), then the files are moved (or renamed) into place and
+    /// made durable again: two flushes per file system, however many files. On failure, files this batch put in place are
     /// removed again and the error is returned; nothing pre-existing is changed unless the
     /// batch is [`FileBatch::overwriting`] (where a replaced file is replaced atomically).
     pub fn commit(self) -> Result<(), Error> {
@@ -550,8 +557,9 @@ impl FileBatch {
                 self.staged[idx].backup = Some(backup);
             }
         }
-        // One journal per folder, each listing only the moves inside that folder, all with one
-        // batch name; armed only once every folder has its journal (see `recover`).
+        // One journal per folder, each listing only the moves inside that folder with the
+        // digest of each file, all with one batch name, written whole and armed: recovery
+        // tells from the digests whether the flush below completed (see `recover`).
         let batch = journal_name()?;
         let used: Vec<usize> = (0..self.folders.len())
             .filter(|i| self.staged.iter().any(|s| s.folder == *i))
@@ -565,68 +573,55 @@ impl FileBatch {
                     replace: overwrite,
                     temp: s.temp.clone(),
                     name: s.name.clone(),
+                    digest: Some(s.digest),
                 })
                 .collect();
             let text =
                 recover::journal_text(used.len(), &moves).map_err(|reason| Error::Refused {
                     path: self.folders[i].path.join(&moves[0].name),
                     reason,
-                })?;
+                })? + recover::ARM;
             write_journal(&mut self.folders[i], &batch, text.as_bytes(), Journal::Body)?;
         }
-        // Every staged file, every journal body and their folders' entries durable at once;
-        // only then is any journal armed (see `flush_staged`). One way of flushing for the
-        // whole batch.
+        // Every staged file, every journal and their folders' entries durable at once, before
+        // the first move (see `flush_staged`). One way of flushing for the whole batch.
         let kind = flush_kind();
         self.flush_staged(&used, kind)?;
-        let mut armed = Vec::new();
-        for &i in &used {
-            let path = self.folders[i].path.join(&batch);
-            let f = sys::append_at(self.folders[i].lock.fd(), &batch).map_err(io_err(&path))?;
-            let mut f = File::from(f);
-            f.write_all(recover::ARM.as_bytes())
-                .map_err(io_err(&path))?;
-            armed.push((f, path));
-        }
-        // Every journal's `end` line durable before the first move. Its body and folder entry
-        // already are (`flush_staged`): one `syncfs` per file system, or `fdatasync`, one per
-        // journal.
-        match kind {
-            Flush::FileSystem => self.sync_file_systems(&used)?,
-            Flush::EachFile => sync_each(
-                armed
-                    .iter()
-                    .map(|(f, p)| (f.as_fd(), p.as_path()))
-                    .collect(),
-                true,
-            )?,
-        }
         for idx in 0..self.staged.len() {
             let (fd, target) = {
                 let s = &self.staged[idx];
                 (self.folders[s.folder].lock.fd(), self.path_of(s))
             };
             let s = &self.staged[idx];
-            check_target(fd, &s.name, &target, overwrite)?;
             let io = io_err(&target);
             if overwrite {
+                check_target(fd, &s.name, &target, overwrite)?;
                 sys::rename_at(fd, &s.temp, &s.name).map_err(&io)?;
             } else {
-                // link(2) fails with EEXIST instead of replacing: no-clobber even under a race.
-                sys::link_at(fd, &s.temp, &s.name).map_err(|e| {
+                // No-clobber even under a race: `renameat2(RENAME_NOREPLACE)`, or where the
+                // file system lacks it, link(2) (which fails with EEXIST instead of replacing)
+                // then unlink.
+                let exists = |e: std::io::Error| {
                     if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        Error::Exists {
-                            path: target.clone(),
+                        // Say what is in the way (a link, a folder, a file).
+                        match check_target(fd, &s.name, &target, false) {
+                            Err(refused) => refused,
+                            Ok(()) => Error::Exists {
+                                path: target.clone(),
+                            },
                         }
                     } else {
                         io(e)
                     }
-                })?;
-                self.staged[idx].linked = true;
-                let s = &self.staged[idx];
-                sys::unlink_at(fd, &s.temp).map_err(&io)?;
+                };
+                if !sys::rename_noreplace_at(fd, &s.temp, &s.name).map_err(exists)? {
+                    sys::link_at(fd, &s.temp, &s.name).map_err(exists)?;
+                    self.staged[idx].linked = true;
+                    sys::unlink_at(fd, &self.staged[idx].temp).map_err(&io)?;
+                }
             }
             self.staged[idx].linked = true;
+            self.staged[idx].temp_gone = true;
         }
         // A replaced file gets its owner back, now that it is in place (only root can; a
         // file that is no longer the one written is left alone).
@@ -679,15 +674,15 @@ impl FileBatch {
         Ok(())
     }
 
-    /// Makes every staged file durable, with the journal bodies and the folder entries of both,
-    /// before any journal is armed (and so before any file is moved into place). Runs in
+    /// Makes every staged file durable, with the journals and the folder entries of both,
+    /// before any file is moved into place. Runs in
     /// `commit`, after the last `stage`: every staged file is covered, however long ago it was
     /// staged, and nothing is moved before it returns.
     ///
     /// Instead of one `fsync` per file, one `syncfs(2)` per file system the batch's folders are
     /// on ([`Flush::FileSystem`]). It is as durable: `syncfs` writes out and waits for every
     /// dirty page and inode of the file system (each temporary file's contents and inode, the
-    /// journal bodies, the new folder entries), then commits the file system's log and flushes
+    /// journals, the new folder entries), then commits the file system's log and flushes
     /// the device's write cache — what `fsync` does for one file, for all of them at once. Since
     /// Linux 5.8 it also reports a write-back error of any file of that file system since the
     /// folder handle was opened (before the batch wrote its first file), so a lost write fails
@@ -707,9 +702,9 @@ impl FileBatch {
 
     /// One `syncfs(2)` per file system of the folders `which`: everything written there so far
     /// durable at once (file contents, inodes, folder entries; see `flush_staged`). In
-    /// [`Flush::FileSystem`] mode the batch's later steps use it too — arming the journals,
-    /// after the moves — so a batch costs three flushes per file system, however many files and
-    /// folders it has (the journals' removal needs none: see `commit_inner`).
+    /// [`Flush::FileSystem`] mode the batch's last step uses it too, after the moves, so a batch
+    /// costs two flushes per file system, however many files and folders it has (the
+    /// journals' removal needs none: see `commit_inner`).
     fn sync_file_systems(&self, which: &[usize]) -> Result<(), Error> {
         let mut devices: Vec<u64> = Vec::new();
         for &i in which {
@@ -782,7 +777,6 @@ impl FileBatch {
                 .iter()
                 .map(|&i| (self.folders[i].lock.fd(), self.folders[i].path.as_path()))
                 .collect(),
-            false,
         )
     }
 
@@ -811,6 +805,7 @@ impl FileBatch {
                         replace: true,
                         temp: b.clone(),
                         name: s.name.clone(),
+                        digest: None,
                     })
                 })
                 .collect();
@@ -837,17 +832,12 @@ impl FileBatch {
     }
 }
 
-/// Flushes `fds` (`fdatasync` when `data_only`, else `fsync`) one after the other, naming the
-/// path of the first that fails. (Flushing them side by side, one thread each, was measured
-/// too: no faster on the 2-core test machine, slower when its cores were busy.)
-fn sync_each(fds: Vec<(std::os::fd::BorrowedFd<'_>, &Path)>, data_only: bool) -> Result<(), Error> {
+/// fsyncs `fds` one after the other, naming the path of the first that fails. (Flushing them
+/// side by side, one thread each, was measured too: no faster on the 2-core test machine,
+/// slower when its cores were busy.)
+fn sync_each(fds: Vec<(std::os::fd::BorrowedFd<'_>, &Path)>) -> Result<(), Error> {
     for (fd, path) in fds {
-        if data_only {
-            sys::sync_data(fd)
-        } else {
-            sys::sync(fd)
-        }
-        .map_err(io_err(path))?;
+        sys::sync(fd).map_err(io_err(path))?;
     }
     Ok(())
 }
@@ -1011,8 +1001,9 @@ impl Committed {
 /// How [`write_journal`] writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Journal {
-    /// A new journal's header and moves, not flushed: [`FileBatch::flush_staged`] makes it and
-    /// its folder entry durable together with the staged files.
+    /// A new batch's journal, whole and armed, not flushed: [`FileBatch::flush_staged`] makes
+    /// it and its folder entry durable together with the staged files (its digests tell
+    /// recovery whether that happened).
     Body,
     /// A new, armed journal (a rollback's), flushed with its folder at once.
     Whole,
@@ -1045,7 +1036,9 @@ fn write_journal(
 impl Drop for FileBatch {
     fn drop(&mut self) {
         for s in &self.staged {
-            let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
+            if !s.temp_gone {
+                let _ = sys::unlink_at(self.folders[s.folder].lock.fd(), &s.temp);
+            }
             lock::mark_live(&s.temp, false);
             if let Some(b) = &s.backup {
                 if !s.keep_backup {
@@ -1062,6 +1055,13 @@ impl Drop for FileBatch {
             }
         }
     }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 fn parent(p: &Path) -> PathBuf {
@@ -1164,19 +1164,18 @@ mod tests {
         // The shape of an `init` tree (27 files in 3 folders), and ten times as many files.
         let tree = flushes_for(Flush::FileSystem, 9)?;
         let big = flushes_for(Flush::FileSystem, 90)?;
-        // One syncfs (one file system) for the staged files, one for the armed journals, one
-        // after the links (the journals' removal is not flushed).
-        assert_eq!(tree, 3, "flush calls for 27 files in 3 folders");
+        // One syncfs (one file system) for the staged files with their journals, one after
+        // the moves (the journals' removal is not flushed).
+        assert_eq!(tree, 2, "flush calls for 27 files in 3 folders");
         assert_eq!(big, tree, "270 files need no more flushes than 27");
         Ok(())
     }
 
     #[test]
     fn the_fallback_flushes_every_file_in_parallel_and_writes_the_same() -> Result<(), Error> {
-        // Each file and journal, each folder before arming, each journal once armed, each
-        // folder after the links.
-        assert_eq!(flushes_for(Flush::EachFile, 9)?, 27 + 3 + 3 + 3 + 3);
-        assert_eq!(flushes_for(Flush::EachFile, 1)?, 3 + 3 + 3 + 3 + 3);
+        // Each file and journal, each folder before the moves, each folder after them.
+        assert_eq!(flushes_for(Flush::EachFile, 9)?, 27 + 3 + 3 + 3);
+        assert_eq!(flushes_for(Flush::EachFile, 1)?, 3 + 3 + 3 + 3);
         Ok(())
     }
 
@@ -1194,6 +1193,7 @@ mod tests {
             replace: false,
             temp: temp.clone(),
             name: "a.crt".into(),
+            digest: Some(sha256(b"new")),
         }];
         let text = recover::journal_text(1, &moves).map_err(|reason| Error::Refused {
             path: d.clone(),
@@ -1382,6 +1382,190 @@ mod tests {
             }
             let _ = fs::remove_dir_all(&root);
         }
+        Ok(())
+    }
+
+    /// A journal of the form a batch writes now: armed at once, each move with the SHA-256 of
+    /// what the batch wrote (`contents`), in folder `d` of a batch spanning `folders`.
+    fn digest_journal(
+        d: &Path,
+        folders: usize,
+        moves: &[(&str, &[u8])],
+        replace: bool,
+    ) -> Result<(), Error> {
+        let moves: Vec<recover::Move> = moves
+            .iter()
+            .map(|(name, contents)| recover::Move {
+                replace,
+                temp: recover::temp_name(OsStr::new(name), 4_194_999, "0d"),
+                name: OsString::from(name),
+                digest: Some(sha256(contents)),
+            })
+            .collect();
+        let text = recover::journal_text(folders, &moves).map_err(|reason| Error::Refused {
+            path: d.to_owned(),
+            reason,
+        })? + recover::ARM;
+        fs::write(d.join(".kubepki-journal-4194999-0d"), text).map_err(|source| Error::Io {
+            path: d.to_owned(),
+            source,
+        })
+    }
+
+    fn put(d: &Path, name: &str, contents: &[u8]) -> Result<(), Error> {
+        fs::write(d.join(name), contents).map_err(|source| Error::Io {
+            path: d.join(name),
+            source,
+        })
+    }
+
+    fn temp_of(name: &str) -> String {
+        recover::temp_name(OsStr::new(name), 4_194_999, "0d")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// A batch's journal is armed before its flush: a crash (a power loss) before the flush
+    /// completed can leave it with a temporary file torn or missing. Such a batch never moved
+    /// a file and is dropped; one whose files are all intact is replayed (after a SIGKILL
+    /// every written file is intact); a batch a move of which was made is completed.
+    #[test]
+    fn digests_tell_a_batch_whose_flush_did_not_complete() -> Result<(), Error> {
+        type Setup = fn(&Path) -> Result<(), Error>;
+        type Want = Vec<(&'static str, Option<&'static [u8]>)>;
+        let cases: [(&str, Setup, Want); 5] = [
+            (
+                "intact, nothing moved: replayed",
+                |d| {
+                    digest_journal(d, 1, &[("a.crt", b"A"), ("b.key", b"B")], false)?;
+                    put(d, &temp_of("a.crt"), b"A")?;
+                    put(d, &temp_of("b.key"), b"B")
+                },
+                vec![("a.crt", Some(b"A")), ("b.key", Some(b"B"))],
+            ),
+            (
+                "one torn, nothing moved: dropped",
+                |d| {
+                    digest_journal(d, 1, &[("a.crt", b"A"), ("b.key", b"B")], false)?;
+                    put(d, &temp_of("a.crt"), b"A")?;
+                    put(d, &temp_of("b.key"), b"")
+                },
+                vec![("a.crt", None), ("b.key", None)],
+            ),
+            (
+                "one missing, nothing moved: dropped",
+                |d| {
+                    digest_journal(d, 1, &[("a.crt", b"A"), ("b.key", b"B")], false)?;
+                    put(d, &temp_of("a.crt"), b"A")
+                },
+                vec![("a.crt", None), ("b.key", None)],
+            ),
+            (
+                "one moved, one left: completed",
+                |d| {
+                    digest_journal(d, 1, &[("a.crt", b"A"), ("b.key", b"B")], false)?;
+                    put(d, "a.crt", b"A")?;
+                    put(d, &temp_of("b.key"), b"B")
+                },
+                vec![("a.crt", Some(b"A")), ("b.key", Some(b"B"))],
+            ),
+            (
+                "replacing, one torn, nothing moved: dropped, the old files stay",
+                |d| {
+                    digest_journal(d, 1, &[("a.crt", b"A"), ("b.key", b"B")], true)?;
+                    put(d, "a.crt", b"old a")?;
+                    put(d, "b.key", b"old b")?;
+                    put(d, &temp_of("a.crt"), b"A")?;
+                    put(d, &temp_of("b.key"), b"B, cut sh")
+                },
+                vec![("a.crt", Some(b"old a")), ("b.key", Some(b"old b"))],
+            ),
+        ];
+        for (what, setup, want) in cases {
+            let d = tmpdir("digests");
+            setup(&d)?;
+            recover(&[&d])?;
+            for (name, contents) in want {
+                assert_eq!(
+                    fs::read(d.join(name)).ok().as_deref(),
+                    contents,
+                    "{what}: {name}"
+                );
+            }
+            let scratch = fs::read_dir(&d)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(".kubepki-"))
+                .count();
+            assert_eq!(scratch, 0, "{what}: journal or temp left");
+            let _ = fs::remove_dir_all(&d);
+        }
+        Ok(())
+    }
+
+    /// What a crash cannot leave is refused, with nothing done: a torn temporary file in a
+    /// batch a move of which was made (its flush had completed), and a batch missing one of
+    /// its folders' journals while moves are left after a move was made.
+    #[test]
+    fn a_torn_file_after_a_move_is_refused() -> Result<(), Error> {
+        let d = tmpdir("torn");
+        digest_journal(&d, 1, &[("a.crt", b"A"), ("b.key", b"B")], false)?;
+        put(&d, "a.crt", b"A")?;
+        put(&d, &temp_of("b.key"), b"changed")?;
+        let before = snapshot(&d);
+        assert!(matches!(recover(&[&d]), Err(Error::Journal { .. })));
+        assert_eq!(snapshot(&d), before, "nothing done");
+        let _ = fs::remove_dir_all(&d);
+
+        let root = tmpdir("halfgroup");
+        let (a, b) = (root.join("a"), root.join("b"));
+        for f in [&a, &b] {
+            fs::create_dir_all(f).map_err(|source| Error::Io {
+                path: f.clone(),
+                source,
+            })?;
+        }
+        // b's journal never written (or lost), yet a moved one file and has one left.
+        digest_journal(&a, 2, &[("a.crt", b"A"), ("b.crt", b"B")], false)?;
+        put(&a, "a.crt", b"A")?;
+        put(&a, &temp_of("b.crt"), b"B")?;
+        let before = snapshot(&a);
+        assert!(matches!(recover(&[&a, &b]), Err(Error::Journal { .. })));
+        assert_eq!(snapshot(&a), before, "nothing done");
+        let _ = fs::remove_dir_all(&root);
+        Ok(())
+    }
+
+    /// A batch over two folders whose second journal was never written (a crash while the
+    /// journals were being written): nothing was moved, so nothing is, in either folder; and
+    /// once every move of a batch was made, a journal left in one folder is simply removed.
+    #[test]
+    fn a_digest_batch_missing_a_journal_is_dropped_or_finished() -> Result<(), Error> {
+        let root = tmpdir("twodigest");
+        let (a, b) = (root.join("a"), root.join("b"));
+        for f in [&a, &b] {
+            fs::create_dir_all(f).map_err(|source| Error::Io {
+                path: f.clone(),
+                source,
+            })?;
+        }
+        digest_journal(&a, 2, &[("a.crt", b"A")], false)?;
+        put(&a, &temp_of("a.crt"), b"A")?;
+        put(&b, &temp_of("b.crt"), b"B")?;
+        assert_eq!(recover(&[&a, &b])?, Vec::<PathBuf>::new());
+        assert!(!a.join("a.crt").exists() && !b.join("b.crt").exists());
+        assert!(
+            snapshot(&a).is_empty() && snapshot(&b).is_empty(),
+            "scratch left"
+        );
+
+        // Every move made; only a's journal is left (its removal was not flushed).
+        digest_journal(&a, 2, &[("a.crt", b"A")], false)?;
+        put(&a, "a.crt", b"A")?;
+        assert_eq!(recover(&[&a, &b])?, Vec::<PathBuf>::new());
+        assert_eq!(snapshot(&a).len(), 1, "only a.crt is left");
+        let _ = fs::remove_dir_all(&root);
         Ok(())
     }
 

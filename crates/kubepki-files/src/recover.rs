@@ -2,13 +2,25 @@
 //!
 //! Before the first file of a batch is moved into place, every folder of the batch gets a
 //! journal `.kubepki-journal-PID-HEX` (one HEX for the whole batch) that says how many folders
-//! the batch spans (`folders N`) and lists the moves *inside that folder*, one a line: `L` (link,
+//! the batch spans (`folders N`) and lists the moves *inside that folder*, one a line: `L` (move,
 //! no-clobber) or `R` (rename, replacing), the temporary file, the final name — bare names, never
-//! paths. Only when every folder's journal is written is each *armed* with a closing `end` line;
-//! only then does the first move happen. So a batch with any journal not armed never moved a
-//! file and is dropped whole, and a batch whose journals are all armed is completed whole: the
-//! next writer of those folders replays every one of them ([`recover`]), so a batch spanning
-//! `pki/`, `pki/etcd/` and the kubeconfig folder is never left half done.
+//! paths — and the SHA-256 of the file's contents; a closing `end` line *arms* it.
+//!
+//! A batch writes each journal whole, armed, together with its temporary files, and makes them
+//! all durable with one flush; only then does the first move happen. The digests tell recovery
+//! whether that flush completed: a crash before it (a power loss) can leave a journal whose
+//! temporary files are missing or torn. So, per batch ([`recover`]):
+//! - if a move was already made (its final name holds the file of that digest), the flush had
+//!   completed: every temporary file left is moved into place (one that is torn is refused, with
+//!   nothing done: only someone else can have changed it);
+//! - if none was made, the batch is replayed when every folder's journal is there and every
+//!   temporary file is intact (they are flushed first), and dropped otherwise: it never moved a
+//!   file.
+//!
+//! So a batch spanning `pki/`, `pki/etcd/` and the kubeconfig folder is never left half done.
+//! Journals of three fields a line (no digest: a rollback's, and every journal of kubepki
+//! releases before stop 29) are armed only after their files were flushed: armed, they are
+//! replayed, not armed, dropped. Recovery removes a batch's journals only once all its moves are durable.
 //!
 //! A journal is input like any other: someone who can write into the folder can plant one. So
 //! recovery acts only on journals that are exactly what kubepki writes, and only on moves of
@@ -84,6 +96,9 @@ pub(super) struct Move {
     pub(super) replace: bool,
     pub(super) temp: OsString,
     pub(super) name: OsString,
+    /// The SHA-256 of the file's contents; `None` in a journal armed only once its files were
+    /// flushed (a rollback's, or an older kubepki's).
+    pub(super) digest: Option<[u8; 32]>,
 }
 
 /// A journal as read: how many folders its batch spans and its moves; `armed` once its `end`
@@ -111,6 +126,10 @@ pub(super) fn journal_text(folders: usize, moves: &[Move]) -> Result<String, Ref
         text.push_str(t);
         text.push('\t');
         text.push_str(n);
+        if let Some(d) = &m.digest {
+            text.push('\t');
+            text.push_str(&kubepki_keys::hex(d));
+        }
         text.push('\n');
     }
     Ok(text)
@@ -142,11 +161,28 @@ fn parse_journal(text: &[u8], pid: u32) -> Result<Journal, String> {
     for (i, line) in lines.enumerate() {
         let bad = |why: &str| format!("line {}: {why}", i + 2);
         let mut parts = line.split('\t');
-        let (Some(kind), Some(temp), Some(name), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("not of the form KIND<TAB>TEMP<TAB>NAME"));
+        let (Some(kind), Some(temp), Some(name), digest, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad("not of the form KIND<TAB>TEMP<TAB>NAME[<TAB>SHA256]"));
         };
+        let digest = match digest {
+            None => None,
+            Some(d) => Some(
+                parse_digest(d)
+                    .ok_or_else(|| bad("the digest is not 64 lower-case hexadecimal digits"))?,
+            ),
+        };
+        if moves
+            .first()
+            .is_some_and(|m: &Move| m.digest.is_some() != digest.is_some())
+        {
+            return Err(bad("some lines have a digest and some do not"));
+        }
         let replace = match kind {
             "L" => false,
             "R" => true,
@@ -176,6 +212,7 @@ fn parse_journal(text: &[u8], pid: u32) -> Result<Journal, String> {
             replace,
             temp: temp.into(),
             name: name.into(),
+            digest,
         });
     }
     if armed && moves.is_empty() {
@@ -186,6 +223,23 @@ fn parse_journal(text: &[u8], pid: u32) -> Result<Journal, String> {
         moves,
         armed,
     })
+}
+
+/// 64 lower-case hexadecimal digits, as kubepki writes a SHA-256.
+fn parse_digest(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in s.as_bytes().chunks(2).enumerate() {
+        let nib = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        out[i] = (nib(pair[0])? << 4) | nib(pair[1])?;
+    }
+    Some(out)
 }
 
 fn read_journal(dir: impl AsFd, name: &OsStr, path: &Path) -> Result<Vec<u8>, Error> {
@@ -228,6 +282,10 @@ struct Found<'a> {
     batch: String,
     journal: Journal,
 }
+
+/// A batch to replay: each of its journals with the moves left to do (and whether each is
+/// already linked).
+type BatchMoves<'f, 'l> = Vec<(&'f Found<'l>, Vec<(&'f Move, bool)>)>;
 
 /// Completes the batches dead writers left in the folders `locks` hold exclusively (a batch
 /// whose journals are all armed is replayed in every one of these folders; one with a journal
@@ -280,7 +338,8 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
     batches.sort();
     batches.dedup();
     let mut drop_journals: Vec<&Found<'_>> = Vec::new();
-    let mut replay: Vec<(&Found<'_>, Vec<(&Move, bool)>)> = Vec::new();
+    // Each batch to replay: its journals, each with the moves left to do.
+    let mut replay: Vec<BatchMoves<'_, '_>> = Vec::new();
     for b in batches {
         let group: Vec<&Found<'_>> = found.iter().filter(|f| f.batch == b).collect();
         // Every journal of a batch says how many folders it spans; more journals than that, or
@@ -302,9 +361,61 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
             drop_journals.extend(group);
             continue;
         }
-        for f in group {
-            replay.push((f, check_moves(f)?));
+        let checked: Vec<(&Found<'_>, Vec<(&Move, State)>)> = group
+            .iter()
+            .map(|f| Ok((*f, check_moves(f)?)))
+            .collect::<Result<_, Error>>()?;
+        let states = || checked.iter().flat_map(|(_, m)| m.iter().map(|(_, s)| *s));
+        // A move made (or a link made) proves the batch's flush completed.
+        let moved = states().any(|s| matches!(s, State::Moved | State::Todo { linked: true }));
+        let whole = group.len() == group[0].journal.folders;
+        if !moved && (!whole || states().any(|s| matches!(s, State::Missing | State::Torn))) {
+            // Never moved a file (a crash before its flush completed, or before its last
+            // journal was written): dropped; its temporary files go with step 4.
+            drop_journals.extend(group);
+            continue;
         }
+        if moved {
+            // The flush had completed: a torn temporary file, or a journal missing while
+            // moves are left, is not what a crash leaves.
+            let left = states().any(|s| matches!(s, State::Todo { .. }));
+            let refusal = checked.iter().find_map(|(f, m)| {
+                m.iter()
+                    .find(|(_, s)| *s == State::Torn)
+                    .map(|(mv, _)| (f, format!(
+                        "{} is not the file this batch wrote (its digest differs), yet files of the batch were already moved into place; the batch cannot be completed safely",
+                        mv.temp.to_string_lossy()
+                    )))
+                    .or_else(|| {
+                        (!whole && left).then(|| (f, format!(
+                            "only {} of the batch's {} journals were found, yet files of the batch were already moved into place; the batch cannot be completed safely",
+                            group.len(),
+                            f.journal.folders
+                        )))
+                    })
+            });
+            if let Some((f, reason)) = refusal {
+                return Err(Error::Journal {
+                    path: f.path.clone(),
+                    reason,
+                });
+            }
+        }
+        replay.push(
+            checked
+                .into_iter()
+                .map(|(f, m)| {
+                    let todo = m
+                        .into_iter()
+                        .filter_map(|(mv, s)| match s {
+                            State::Todo { linked } => Some((mv, linked)),
+                            _ => None,
+                        })
+                        .collect();
+                    (f, todo)
+                })
+                .collect(),
+        );
     }
     // 3. Act.
     let mut done = Vec::new();
@@ -313,23 +424,36 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
         sys::unlink_at(dir, &f.name).map_err(|e| io(f.path.clone(), e))?;
         sys::sync(dir).map_err(|e| io(f.lock.path().to_owned(), e))?;
     }
-    for (f, moves) in replay {
-        let (dir, folder) = (f.lock.fd(), f.lock.path());
-        for (m, already_linked) in moves {
-            let target = folder.join(&m.name);
-            if m.replace {
-                sys::rename_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
-            } else {
-                if !already_linked {
-                    sys::link_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
+    for batch in replay {
+        // Every move of the batch, in every folder, durable before any of its journals goes:
+        // a crash in between finds every journal again.
+        for (f, moves) in &batch {
+            let (dir, folder) = (f.lock.fd(), f.lock.path());
+            for &(m, already_linked) in moves {
+                let target = folder.join(&m.name);
+                if m.digest.is_some() {
+                    // Its journal was armed before it was flushed: flush it before it is moved.
+                    let fd =
+                        sys::open_read_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))?;
+                    sys::sync(&fd).map_err(|e| io(folder.join(&m.temp), e))?;
                 }
-                sys::unlink_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))?;
+                if m.replace {
+                    sys::rename_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
+                } else {
+                    if !already_linked {
+                        sys::link_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
+                    }
+                    sys::unlink_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))?;
+                }
+                done.push(target);
             }
-            done.push(target);
+            sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
         }
-        sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
-        sys::unlink_at(dir, &f.name).map_err(|e| io(f.path.clone(), e))?;
-        sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
+        for (f, _) in &batch {
+            let dir = f.lock.fd();
+            sys::unlink_at(dir, &f.name).map_err(|e| io(f.path.clone(), e))?;
+            sys::sync(dir).map_err(|e| io(f.lock.path().to_owned(), e))?;
+        }
     }
     // 4. Temporary files of other processes: with the folder locked exclusively, their writers
     // are gone (a live writer holds the lock). Removing such a name is harmless whoever owns
@@ -352,11 +476,46 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
     Ok(done)
 }
 
+/// Where one move of an armed journal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// To do: the temporary file is there (and intact, when the journal has digests);
+    /// `linked` when a no-clobber move already gave it its final name.
+    Todo { linked: bool },
+    /// Done: the temporary file is gone and the final name holds the file of the digest (or,
+    /// in a journal without digests, the temporary file is gone).
+    Moved,
+    /// Neither the temporary file nor the final file of the digest is there.
+    Missing,
+    /// The temporary file is there but its contents are not those of the digest.
+    Torn,
+}
+
+/// Whether the regular file `name` in `dir` holds contents of SHA-256 `digest` (read without
+/// following a link, without blocking, and no further than any file kubepki writes).
+fn holds(dir: impl AsFd, name: &OsStr, digest: &[u8; 32]) -> std::io::Result<bool> {
+    let fd = match sys::open_read_at(&dir, name) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if sys::kind(&rustix::fs::fstat(&fd)?) != FileType::RegularFile {
+        return Ok(false);
+    }
+    let mut buf = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_INPUT_LEN as u64 + 1)
+        .read_to_end(&mut buf)?;
+    let got = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &buf);
+    // Not a secret: the digest is in the journal for anyone who can read the folder.
+    Ok(got.as_ref() == digest.as_slice())
+}
+
 /// Checks every move of an armed journal against the folder, before anything is done: the
 /// temporary file (if still there) is a regular file of this user; a link target is absent or
-/// already that file; a rename target is absent or a regular file. Returns the moves left to
-/// do, each with whether its link is already made.
-fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
+/// already that file; a rename target is absent or a regular file. Says where each move
+/// stands.
+fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, State)>, Error> {
     let (dir, folder) = (f.lock.fd(), f.lock.path());
     let io = |path: PathBuf, source: std::io::Error| Error::Io { path, source };
     let refuse = |reason: String| Error::Journal {
@@ -367,7 +526,16 @@ fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
     for m in &f.journal.moves {
         let target = folder.join(&m.name);
         let Some(t) = sys::stat_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))? else {
-            continue; // already moved before the crash
+            // Moved before the crash, or (with a digest) perhaps never made durable.
+            let state = match &m.digest {
+                None => State::Moved,
+                Some(d) if holds(dir, &m.name, d).map_err(|e| io(target.clone(), e))? => {
+                    State::Moved
+                }
+                Some(_) => State::Missing,
+            };
+            todo.push((m, state));
+            continue;
         };
         if sys::kind(&t) != FileType::RegularFile || !sys::owned_by_me(&t) {
             return Err(refuse(format!(
@@ -384,11 +552,23 @@ fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
                 m.temp.to_string_lossy()
             ))
         };
+        let intact = match &m.digest {
+            None => true,
+            Some(d) => holds(dir, &m.temp, d).map_err(|e| io(folder.join(&m.temp), e))?,
+        };
+        let todo_or_torn = |linked| {
+            if intact {
+                State::Todo { linked }
+            } else {
+                State::Torn
+            }
+        };
         match sys::stat_at(dir, &m.name).map_err(|e| io(target.clone(), e))? {
             None if !single => return Err(not_single()),
-            None => todo.push((m, false)),
+            None => todo.push((m, todo_or_torn(false))),
             Some(g) if !m.replace && sys::identity(&g) == sys::identity(&t) => {
-                todo.push((m, true)); // linked before the crash; only the temp is left
+                // linked before the crash; only the temp is left
+                todo.push((m, todo_or_torn(true)));
             }
             Some(_) if !m.replace => {
                 return Err(refuse(format!(
@@ -404,7 +584,7 @@ fn check_moves<'f>(f: &'f Found<'_>) -> Result<Vec<(&'f Move, bool)>, Error> {
                 )));
             }
             Some(_) if !single => return Err(not_single()),
-            Some(_) => todo.push((m, false)),
+            Some(_) => todo.push((m, todo_or_torn(false))),
         }
     }
     Ok(todo)
@@ -520,11 +700,13 @@ mod tests {
                 replace: false,
                 temp: temp_name(OsStr::new("a.crt"), 42, "0a1b"),
                 name: "a.crt".into(),
+                digest: None,
             },
             Move {
                 replace: true,
                 temp: temp_name(OsStr::new("b.key"), 42, "ff"),
                 name: "b.key".into(),
+                digest: None,
             },
         ];
         let text = armed(&moves);

@@ -54,16 +54,6 @@ pub(super) fn create_at(dir: impl AsFd, name: &OsStr, mode: u32) -> io::Result<O
     )?)
 }
 
-/// Opens the existing file `name` in `dir` for appending, never through a link.
-pub(super) fn append_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::openat(
-        dir,
-        name,
-        OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
 /// `lstat` of `name` in `dir`; `None` if it does not exist.
 pub(super) fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<Stat>> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -107,6 +97,19 @@ pub(super) fn owned_by_me(s: &Stat) -> bool {
 pub(super) fn link_at(dir: impl AsFd, from: &OsStr, to: &OsStr) -> io::Result<()> {
     let d = dir.as_fd();
     Ok(rustix::fs::linkat(d, from, d, to, AtFlags::empty())?)
+}
+
+/// `renameat2(2)` of `from` to `to`, both in `dir`, with `RENAME_NOREPLACE`: fails with
+/// `EEXIST` instead of replacing. `Ok(false)` when the file system (or the kernel, before
+/// 3.15) does not support it (`EINVAL`, `ENOSYS`): nothing was done, [`link_at`] then
+/// [`unlink_at`] do the same in two steps.
+pub(super) fn rename_noreplace_at(dir: impl AsFd, from: &OsStr, to: &OsStr) -> io::Result<bool> {
+    let d = dir.as_fd();
+    match rustix::fs::renameat_with(d, from, d, to, rustix::fs::RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `rename(2)` of `from` to `to`, both in `dir`.
@@ -159,12 +162,6 @@ pub(super) fn sync_uncounted(fd: impl AsFd) -> io::Result<()> {
 pub(super) fn sync(fd: impl AsFd) -> io::Result<()> {
     count_flush();
     Ok(rustix::fs::fsync(fd)?)
-}
-
-/// fdatasync of a file: its data and the metadata needed to read it back (its size).
-pub(super) fn sync_data(fd: impl AsFd) -> io::Result<()> {
-    count_flush();
-    Ok(rustix::fs::fdatasync(fd)?)
 }
 
 /// `syncfs(2)`: writes out and waits for everything the file system that holds `fd` has not

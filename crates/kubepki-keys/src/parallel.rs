@@ -20,14 +20,18 @@ pub fn generate_many(algs: &[KeyAlgorithm]) -> Result<Vec<PrivateKey>, Error> {
         progress.emit(Event::KeyGenerated { done: n, total });
         key
     };
+    // Elliptic-curve keys take tens of microseconds each: starting threads (and seeding a
+    // random generator in each) costs more than it saves, and under load a thread that waits
+    // for a core delays the whole batch. (Decided before the core count is read: reading it
+    // means reading cgroup files.)
+    if algs.iter().all(|a| cost(*a) == 1) {
+        return algs.iter().map(|a| generate(*a)).collect();
+    }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(algs.len());
-    // Elliptic-curve keys take tens of microseconds each: starting threads (and seeding a
-    // random generator in each) costs more than it saves, and under load a thread that waits
-    // for a core delays the whole batch.
-    if workers <= 1 || algs.iter().all(|a| cost(*a) == 1) {
+    if workers <= 1 {
         return algs.iter().map(|a| generate(*a)).collect();
     }
     // Start with the expensive keys so that both cores finish at about the same time.

@@ -928,8 +928,8 @@ pub fn write_folder(plan: &Plan, files: &Tree) -> Result<Vec<PathBuf>, Error> {
 /// The folder sink for a caller that holds the tree's exclusive lock. Returns the files
 /// written, in the tree's order.
 ///
-/// The batch's journals are armed only once every folder has one, so recovery completes the
-/// batch in all its folders or drops it whole (docs/architecture.md, "Journals and
+/// The batch's journals (one per folder, each with its files' digests) let recovery complete
+/// the batch in all its folders or drop it whole (docs/architecture.md, "Journals and
 /// recovery"). The folders are still staged in the order their files depend on each other —
 /// `etcd/` (the etcd CA and what it signs), then the certificate folder, then the kubeconfig
 /// folder — so that even a batch recovered in one folder alone (by a command writing only

@@ -191,16 +191,19 @@ impl Tree {
             ..Tree::default()
         };
         for (rel, abs) in paths {
-            if !abs.exists() {
-                // A link to nothing is there all the same: no file may be made in its place.
-                if std::fs::symlink_metadata(&abs).is_ok() {
+            // One `lstat` for a name that is not there (the common case: a new tree).
+            match std::fs::symlink_metadata(&abs) {
+                Err(_) => continue,
+                Ok(m) if m.file_type().is_symlink() && !abs.exists() => {
+                    // A link to nothing is there all the same: no file may be made in its place.
                     tree.unreadable.push((
                         rel,
                         "is a symbolic link to nothing; kubepki does not write through links"
                             .into(),
                     ));
+                    continue;
                 }
-                continue;
+                Ok(_) => {}
             }
             match crate::tree::read_file(&abs) {
                 Ok(bytes) => {
