@@ -17,10 +17,15 @@
 //!   temporary file is intact (they are flushed first), and dropped otherwise: it never moved a
 //!   file.
 //!
-//! So a batch spanning `pki/`, `pki/etcd/` and the kubeconfig folder is never left half done.
-//! Journals of three fields a line (no digest: a rollback's, and every journal of kubepki
-//! releases before stop 29) are armed only after their files were flushed: armed, they are
-//! replayed, not armed, dropped. Recovery removes a batch's journals only once all its moves are durable.
+//! This needs every journal of the batch: a batch with digests spans one folder, or folders
+//! that are always recovered together (`FileBatch::recovered_together`: a tree's), and one
+//! found by a recovery of only some of its folders is refused, with nothing done. So a batch
+//! spanning `pki/`, `pki/etcd/` and the kubeconfig folder is never left half done.
+//! Journals of three fields a line (no digest: a rollback's, a batch's over several folders
+//! that may be recovered one at a time, and every journal of kubepki releases before stop 29)
+//! are armed only after their files were flushed: armed, they are replayed in whatever folders
+//! are being recovered, not armed, dropped. Recovery removes a batch's journals only once all
+//! its moves are durable.
 //!
 //! A journal is input like any other: someone who can write into the folder can plant one. So
 //! recovery acts only on journals that are exactly what kubepki writes, and only on moves of
@@ -292,7 +297,13 @@ type BatchMoves<'f, 'l> = Vec<(&'f Found<'l>, Vec<(&'f Move, bool)>)>;
 /// not armed never moved a file and is dropped), then removes their temporary files. Every
 /// journal is read and every move checked before anything is done. Returns the files put in
 /// place.
-pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Error> {
+///
+/// `together`: `locks` are every folder a batch found there may span (the caller says so, as
+/// [`recover`]'s does); a journal missing from them is then gone for good. Otherwise (a batch
+/// recovering the one folder it first writes into) a batch whose journals have digests and
+/// are not all among `locks` cannot be decided here — its other journals may be in folders not
+/// given, and only they tell whether its flush completed — and is refused, with nothing done.
+pub(super) fn recover_locked(locks: &[&FolderLock], together: bool) -> Result<Vec<PathBuf>, Error> {
     let io = |path: PathBuf, source: std::io::Error| Error::Io { path, source };
     let todo: Vec<&FolderLock> = locks
         .iter()
@@ -361,6 +372,20 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
             drop_journals.extend(group);
             continue;
         }
+        let digests = group
+            .iter()
+            .any(|f| f.journal.moves.iter().any(|m| m.digest.is_some()));
+        if digests && !together && group.len() < group[0].journal.folders {
+            return Err(Error::Journal {
+                path: group[0].path.clone(),
+                reason: format!(
+                    "belongs to a batch over {} folders, only {} of which {} being recovered; only a recovery of all of them (a command that writes the whole tree) can tell whether to complete or drop it",
+                    group[0].journal.folders,
+                    group.len(),
+                    if group.len() == 1 { "is" } else { "are" }
+                ),
+            });
+        }
         let checked: Vec<(&Found<'_>, Vec<(&Move, State)>)> = group
             .iter()
             .map(|f| Ok((*f, check_moves(f)?)))
@@ -369,7 +394,10 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
         // A move made (or a link made) proves the batch's flush completed.
         let moved = states().any(|s| matches!(s, State::Moved | State::Todo { linked: true }));
         let whole = group.len() == group[0].journal.folders;
-        if !moved && (!whole || states().any(|s| matches!(s, State::Missing | State::Torn))) {
+        if digests
+            && !moved
+            && (!whole || states().any(|s| matches!(s, State::Missing | State::Torn)))
+        {
             // Never moved a file (a crash before its flush completed, or before its last
             // journal was written): dropped; its temporary files go with step 4.
             drop_journals.extend(group);
@@ -387,7 +415,7 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
                         mv.temp.to_string_lossy()
                     )))
                     .or_else(|| {
-                        (!whole && left).then(|| (f, format!(
+                        (digests && !whole && left).then(|| (f, format!(
                             "only {} of the batch's {} journals were found, yet files of the batch were already moved into place; the batch cannot be completed safely",
                             group.len(),
                             f.journal.folders
@@ -425,18 +453,35 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
         sys::sync(dir).map_err(|e| io(f.lock.path().to_owned(), e))?;
     }
     for batch in replay {
+        // A journal with digests was armed before its batch's flush, which may not have
+        // completed (a crash right after writing them): every temporary file left and every
+        // journal of the batch, in every folder, and their folder entries, durable before the
+        // first move — else a power loss during this recovery could keep a move and lose
+        // another folder's file or journal, and the next recovery would complete or drop only
+        // part of the batch.
+        if batch
+            .iter()
+            .any(|(f, _)| f.journal.moves.iter().any(|m| m.digest.is_some()))
+        {
+            for (f, moves) in &batch {
+                let (dir, folder) = (f.lock.fd(), f.lock.path());
+                let names = moves.iter().map(|(m, _)| &m.temp).chain([&f.name]);
+                for name in names {
+                    let fd = sys::open_read_at(dir, name).map_err(|e| io(folder.join(name), e))?;
+                    sys::sync(&fd).map_err(|e| io(folder.join(name), e))?;
+                    trace(format!("sync {}", name.to_string_lossy()));
+                }
+                sys::sync(dir).map_err(|e| io(folder.to_owned(), e))?;
+                trace(format!("sync {}", folder.display()));
+            }
+        }
         // Every move of the batch, in every folder, durable before any of its journals goes:
         // a crash in between finds every journal again.
         for (f, moves) in &batch {
             let (dir, folder) = (f.lock.fd(), f.lock.path());
             for &(m, already_linked) in moves {
                 let target = folder.join(&m.name);
-                if m.digest.is_some() {
-                    // Its journal was armed before it was flushed: flush it before it is moved.
-                    let fd =
-                        sys::open_read_at(dir, &m.temp).map_err(|e| io(folder.join(&m.temp), e))?;
-                    sys::sync(&fd).map_err(|e| io(folder.join(&m.temp), e))?;
-                }
+                trace(format!("move {}", m.name.to_string_lossy()));
                 if m.replace {
                     sys::rename_at(dir, &m.temp, &m.name).map_err(|e| io(target.clone(), e))?;
                 } else {
@@ -476,6 +521,18 @@ pub(super) fn recover_locked(locks: &[&FolderLock]) -> Result<Vec<PathBuf>, Erro
     Ok(done)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: what recovery flushed and moved, in order.
+    pub(super) static TRACE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Tests: notes a step of recovery in [`TRACE`].
+fn trace(_step: String) {
+    #[cfg(test)]
+    TRACE.with(|t| t.borrow_mut().push(_step));
+}
+
 /// Where one move of an armed journal stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -494,12 +551,21 @@ enum State {
 /// Whether the regular file `name` in `dir` holds contents of SHA-256 `digest` (read without
 /// following a link, without blocking, and no further than any file kubepki writes).
 fn holds(dir: impl AsFd, name: &OsStr, digest: &[u8; 32]) -> std::io::Result<bool> {
+    // Look before opening: only a regular file is ever opened (opening a device can have
+    // effects of its own; a link is not followed).
+    let Some(before) = sys::stat_at(&dir, name)? else {
+        return Ok(false);
+    };
+    if sys::kind(&before) != FileType::RegularFile {
+        return Ok(false);
+    }
     let fd = match sys::open_read_at(&dir, name) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    if sys::kind(&rustix::fs::fstat(&fd)?) != FileType::RegularFile {
+    let st = rustix::fs::fstat(&fd)?;
+    if sys::kind(&st) != FileType::RegularFile || sys::identity(&st) != sys::identity(&before) {
         return Ok(false);
     }
     let mut buf = Vec::new();
@@ -618,7 +684,7 @@ pub fn recover(dirs: &[&Path]) -> Result<Vec<PathBuf>, Error> {
             unique.push(l);
         }
     }
-    recover_locked(&unique)
+    recover_locked(&unique, true)
 }
 
 /// The journals of unfinished batches in `dir` (none if it does not exist), for readers, which

@@ -54,6 +54,16 @@ pub(super) fn create_at(dir: impl AsFd, name: &OsStr, mode: u32) -> io::Result<O
     )?)
 }
 
+/// Opens the existing file `name` in `dir` for appending, never through a link.
+pub(super) fn append_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// `lstat` of `name` in `dir`; `None` if it does not exist.
 pub(super) fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<Stat>> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {

@@ -168,7 +168,10 @@ pub fn renew_with_ca_keys(
     )?;
     // Each folder of the batch gets its own journal (`kubepki_files`), so the next
     // writer of any of them completes the batch if this one is interrupted.
-    let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
+    // The tree's folders were recovered together (`lock_for_writing` above).
+    let mut batch = FileBatch::overwriting()
+        .keeping_owner_and_mode()
+        .recovered_together();
     for (p, contents, mode) in &planned.writes {
         batch.stage(p, contents, *mode)?;
     }

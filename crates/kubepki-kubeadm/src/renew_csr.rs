@@ -574,7 +574,10 @@ pub fn install_renewal(
     if !refused.is_empty() {
         return Err(Error::RenewalRefused { refused });
     }
-    let mut batch = FileBatch::overwriting().keeping_owner_and_mode();
+    // The tree's folders were recovered together (`lock_for_writing` above).
+    let mut batch = FileBatch::overwriting()
+        .keeping_owner_and_mode()
+        .recovered_together();
     for (p, contents, mode) in &writes {
         batch.stage(p, contents, *mode)?;
     }
