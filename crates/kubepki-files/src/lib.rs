@@ -1727,6 +1727,25 @@ mod tests {
         put(&a, "a.crt", b"A")?;
         assert_eq!(recover(&[&a, &b])?, Vec::<PathBuf>::new());
         assert_eq!(snapshot(&a).len(), 1, "only a.crt is left");
+        fs::remove_file(a.join("a.crt")).map_err(|source| Error::Io {
+            path: a.join("a.crt"),
+            source,
+        })?;
+
+        // A kill between creating a's journal and writing it: b's is whole and armed, a's
+        // (the first folder recovery reads) empty (found by
+        // `rotation_phases_killed_at_random_moments`: it was refused as two journals that
+        // disagree on the folder count). Nothing was moved: dropped.
+        digest_journal(&b, 2, &[("b.crt", b"B")], false)?;
+        put(&b, &temp_of("b.crt"), b"B")?;
+        put(&a, ".kubepki-journal-4194999-0d", b"")?;
+        put(&a, &temp_of("a.crt"), b"A")?;
+        assert_eq!(recover(&[&a, &b])?, Vec::<PathBuf>::new());
+        assert!(!a.join("a.crt").exists() && !b.join("b.crt").exists());
+        assert!(
+            snapshot(&a).is_empty() && snapshot(&b).is_empty(),
+            "scratch left"
+        );
         let _ = fs::remove_dir_all(&root);
         Ok(())
     }

@@ -354,10 +354,14 @@ pub(super) fn recover_locked(locks: &[&FolderLock], together: bool) -> Result<Ve
     for b in batches {
         let group: Vec<&Found<'_>> = found.iter().filter(|f| f.batch == b).collect();
         // Every journal of a batch says how many folders it spans; more journals than that, or
-        // journals that disagree, are not what kubepki writes.
+        // armed journals that disagree, are not what kubepki writes. A journal not armed may
+        // be cut short anywhere, even empty (a kill between creating and writing it, while
+        // another folder's journal of the same batch is already whole and armed): it is not
+        // compared.
+        let first_armed = group.iter().find(|f| f.journal.armed);
         if let Some(f) = group.iter().find(|f| {
             f.journal.armed
-                && (f.journal.folders != group[0].journal.folders
+                && (first_armed.is_some_and(|a| f.journal.folders != a.journal.folders)
                     || group.len() > f.journal.folders)
         }) {
             return Err(Error::Journal {
