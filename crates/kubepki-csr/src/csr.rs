@@ -172,10 +172,12 @@ impl Csr {
             (Some(b), None) => Csr::from_der(b.contents()),
             // Readers disagree on which of several requests a file holds (Go's pem.Decode skips
             // a block it cannot parse and takes the next): one request a file.
-            (Some(_), Some(_)) => Err(kubepki_keys::Error::Pem(format!(
-                "several certificate requests in one file ({}); exactly one is expected",
-                pem::describe_labels(&blocks)
-            ))
+            (Some(_), Some(_)) => Err(kubepki_keys::Error::Pem(
+                kubepki_keys::PemProblem::SeveralOfOneKind {
+                    what: "certificate requests",
+                    labels: pem::describe_labels(&blocks),
+                },
+            )
             .into()),
             (None, _) => Err(Error::NoCsr {
                 found: pem::describe_labels(&blocks),

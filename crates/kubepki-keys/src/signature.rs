@@ -63,7 +63,7 @@ pub fn verify_signature(
         .as_bytes()
         .ok_or_else(|| Error::Der {
             what: "public key",
-            reason: "unused bits in the key BIT STRING".into(),
+            problem: crate::DerProblem::UnusedBits,
         })?;
     let curve = spki
         .algorithm
@@ -91,7 +91,7 @@ pub fn verify_signature(
             (Some(oids::SECP384R1), oids::ECDSA_WITH_SHA256) => &sig::ECDSA_P384_SHA256_ASN1,
             (Some(oids::SECP384R1), oids::ECDSA_WITH_SHA384) => &sig::ECDSA_P384_SHA384_ASN1,
             (Some(oids::SECP384R1), _) => &sig::ECDSA_P384_SHA512_ASN1,
-            (Some(other), _) => return Err(Error::UnsupportedCurve(oids::name(&other))),
+            (Some(other), _) => return Err(Error::UnsupportedCurve(Some(other))),
             (None, _) => return Err(mismatch()),
         },
         (
@@ -104,7 +104,7 @@ pub fn verify_signature(
             | oids::ECDSA_WITH_SHA512,
             _,
         ) => return Err(mismatch()),
-        (other, _) => return Err(Error::UnsupportedSignatureAlgorithm(oids::name(&other))),
+        (other, _) => return Err(Error::UnsupportedSignatureAlgorithm(other)),
     };
     UnparsedPublicKey::new(alg, key_bytes)
         .verify(msg, signature)
