@@ -173,7 +173,7 @@ impl ClusterFlags {
 
 fn strip_field(e: &kubepki_kubeadm::Error) -> String {
     match e {
-        kubepki_kubeadm::Error::Invalid { reason, .. } => reason.clone(),
+        kubepki_kubeadm::Error::Invalid { reason, .. } => reason.to_string(),
         other => other.to_string(),
     }
 }

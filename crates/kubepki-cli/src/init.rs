@@ -121,7 +121,10 @@ enum Sink<'a> {
 pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
     match e {
         kubepki_kubeadm::Error::File { path, reason }
-        | kubepki_kubeadm::Error::Config { path, reason } => CliError::File { path, msg: reason },
+        | kubepki_kubeadm::Error::Config { path, reason } => CliError::File {
+            path,
+            msg: reason.to_string(),
+        },
         kubepki_kubeadm::Error::Files(e) => crate::cmd::files_err(e, crate::cmd::Writing::Tree),
         // The library names its inputs as fields; here they came from flags.
         kubepki_kubeadm::Error::Invalid { field, reason } => {

@@ -71,7 +71,7 @@ fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
     if kind == FileKind::Kubeconfig {
         // Files it names are read relative to it, as kubectl does; no key or token is shown.
         let report = kubepki_kubeadm::describe_kubeconfig(path, data).map_err(|e| match e {
-            kubepki_kubeadm::Error::File { reason, .. } => reason,
+            kubepki_kubeadm::Error::File { reason, .. } => reason.to_string(),
             other => other.to_string(),
         })?;
         let mut v = serde_json::Map::new();

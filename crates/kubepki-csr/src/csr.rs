@@ -6,12 +6,12 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::attr::{Attribute, Attributes};
 use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
 
-use crate::Error;
 use crate::signed::{SignedData, sign_and_wrap};
 use crate::x509::{
     BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
     der_error, oids,
 };
+use crate::{Error, InvalidValue};
 
 /// PEM label of a PKCS#10 request.
 pub const LABEL_CSR: &str = "CERTIFICATE REQUEST";
@@ -99,9 +99,7 @@ impl CsrBuilder {
     /// Signs the request with `key` (whose public key it carries).
     pub fn sign(&self, key: &PrivateKey) -> Result<Csr, Error> {
         if self.subject.is_empty() && self.san.encodes_nothing() {
-            return Err(Error::Invalid(
-                "a certificate request needs a subject or at least one SAN".into(),
-            ));
+            return Err(Error::Invalid(InvalidValue::Empty));
         }
         self.subject.validate()?;
         self.san.validate()?;
