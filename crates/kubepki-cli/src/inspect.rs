@@ -8,7 +8,8 @@ use kubepki_keys::{PrivateKey, describe_public_key, oids, pem};
 use kubepki_kubeadm::FileKind;
 use serde_json::{Value, json};
 
-use crate::cmd::{CliError, Format, read};
+use crate::cmd::{Format, read};
+use crate::errors::CliError;
 
 /// Runs `inspect` on one file.
 pub fn run(path: &Path, format: Format) -> Result<(), CliError> {

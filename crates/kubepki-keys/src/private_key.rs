@@ -131,7 +131,7 @@ impl PrivateKey {
         let curve = parsed
             .parameters
             .and_then(|p| p.named_curve())
-            .ok_or_else(|| Error::Der {
+            .ok_or(Error::Der {
                 what: "SEC1 EC key",
                 problem: DerProblem::NoNamedCurve,
             })?;
@@ -158,7 +158,7 @@ impl PrivateKey {
                     .algorithm
                     .parameters
                     .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-                    .ok_or_else(|| Error::Der {
+                    .ok_or(Error::Der {
                         what: "PKCS#8 EC key",
                         problem: DerProblem::NoNamedCurve,
                     })?;

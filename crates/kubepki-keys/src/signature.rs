@@ -58,13 +58,10 @@ pub fn verify_signature(
 ) -> Result<(), Error> {
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(der_err("public key"))?;
     let key_oid = spki.algorithm.oid;
-    let key_bytes = spki
-        .subject_public_key
-        .as_bytes()
-        .ok_or_else(|| Error::Der {
-            what: "public key",
-            problem: crate::DerProblem::UnusedBits,
-        })?;
+    let key_bytes = spki.subject_public_key.as_bytes().ok_or(Error::Der {
+        what: "public key",
+        problem: crate::DerProblem::UnusedBits,
+    })?;
     let curve = spki
         .algorithm
         .parameters

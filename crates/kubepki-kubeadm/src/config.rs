@@ -53,11 +53,11 @@ pub fn apply_config_file(spec: &mut ClusterSpec, path: &Path) -> Result<Vec<Stri
         | kubepki_files::Error::Step { .. }
         | kubepki_files::Error::Refused { .. }) => Error::Config {
             path: e.path().to_owned(),
-            reason: Reason::Read(e),
+            reason: Reason::Read(Box::new(e)),
         },
         other => Error::Config {
             path: path.to_owned(),
-            reason: Reason::Files(other),
+            reason: Reason::Files(Box::new(other)),
         },
     })?;
     apply_config(spec, path, &bytes)

@@ -300,25 +300,25 @@ pub enum Reason {
     /// A name that is not a lower-case RFC 1123 subdomain.
     #[error("{0}")]
     Name(#[source] kubepki_csr::SubdomainProblem),
-    /// A key or PEM problem.
+    /// A key or PEM problem (boxed, as the other library errors here, to keep [`Error`] small).
     #[error("{0}")]
-    Key(#[source] kubepki_keys::Error),
+    Key(#[source] Box<kubepki_keys::Error>),
     /// A CSR or X.509 encoding problem.
     #[error("{0}")]
-    Csr(#[source] kubepki_csr::Error),
+    Csr(#[source] Box<kubepki_csr::Error>),
     /// A certificate or CA problem.
     #[error("{0}")]
-    Ca(#[source] kubepki_ca::Error),
+    Ca(#[source] Box<kubepki_ca::Error>),
     /// JSON that does not parse or has another shape.
     #[error("{0}")]
     Json(#[source] serde_json::Error),
     /// A file that cannot be read (the file is named by the error that holds this reason, so
     /// its text is [`kubepki_files::Error::detail`]).
     #[error("{}", .0.detail())]
-    Read(#[source] kubepki_files::Error),
+    Read(#[source] Box<kubepki_files::Error>),
     /// A file-writer or reader error, shown whole (it names its own file).
     #[error("{0}")]
-    Files(#[source] kubepki_files::Error),
+    Files(#[source] Box<kubepki_files::Error>),
     /// A `kubernetesVersion` that cannot be used.
     #[error("\"{given}\": {problem}")]
     Version {
@@ -406,7 +406,7 @@ impl From<std::io::Error> for Reason {
 
 impl From<kubepki_files::Error> for Reason {
     fn from(e: kubepki_files::Error) -> Self {
-        Reason::Files(e)
+        Reason::Files(Box::new(e))
     }
 }
 
@@ -418,19 +418,19 @@ impl From<kubepki_csr::SubdomainProblem> for Reason {
 
 impl From<kubepki_keys::Error> for Reason {
     fn from(e: kubepki_keys::Error) -> Self {
-        Reason::Key(e)
+        Reason::Key(Box::new(e))
     }
 }
 
 impl From<kubepki_csr::Error> for Reason {
     fn from(e: kubepki_csr::Error) -> Self {
-        Reason::Csr(e)
+        Reason::Csr(Box::new(e))
     }
 }
 
 impl From<kubepki_ca::Error> for Reason {
     fn from(e: kubepki_ca::Error) -> Self {
-        Reason::Ca(e)
+        Reason::Ca(Box::new(e))
     }
 }
 

@@ -99,7 +99,7 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path, flag: &str) -> Result<(), E
         | kubepki_files::Error::Step { .. }
         | kubepki_files::Error::Refused { .. }) => invalid(
             flag,
-            Reason::within(csr_dir.display().to_string(), Reason::Read(e)),
+            Reason::within(csr_dir.display().to_string(), Reason::Read(Box::new(e))),
         ),
         other => file_err(csr_dir, other),
     })?;

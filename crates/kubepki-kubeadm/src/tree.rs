@@ -19,7 +19,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         | kubepki_files::Error::Step { .. }
         | kubepki_files::Error::Refused { .. }) => Error::File {
             path: e.path().to_owned(),
-            reason: Reason::Read(e),
+            reason: Reason::Read(Box::new(e)),
         },
         other => file_err(path, other),
     })
