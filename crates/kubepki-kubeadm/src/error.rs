@@ -300,7 +300,7 @@ pub enum Reason {
     /// A name that is not a lower-case RFC 1123 subdomain.
     #[error("{0}")]
     Name(#[source] kubepki_csr::SubdomainProblem),
-    /// A key or PEM problem (boxed, as the other library errors here, to keep [`Error`] small).
+    /// A key or PEM problem (boxed, as the other library errors here, to keep [`enum@Error`] small).
     #[error("{0}")]
     Key(#[source] Box<kubepki_keys::Error>),
     /// A CSR or X.509 encoding problem.
