@@ -11,13 +11,13 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, load_ca};
+use crate::cmd::load_ca;
+use crate::errors::{CliError, in_file, lib_err, other_err};
 
 /// `certs sign-csrs`'s exit code when it left items unsigned (no CSR for them, or their CA was
 /// not given); documented in docs/certs.md.
 pub const EXIT_SIGNED_IN_PART: u8 = 3;
-use crate::flags::{ClusterFlags, other_err};
-use crate::init::lib_err;
+use crate::flags::ClusterFlags;
 use crate::out::{EXIT_BUSY, esc, esc_path};
 
 /// `kubepki certs`.
@@ -453,10 +453,7 @@ fn signing_ca(
             )));
         }
     };
-    check_ca_role(plan, role, &ca).map_err(|e| CliError::File {
-        path: cert.clone(),
-        msg: e.to_string(),
-    })?;
+    check_ca_role(plan, role, &ca).map_err(in_file(cert))?;
     Ok(Some(ca))
 }
 

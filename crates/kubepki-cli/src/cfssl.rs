@@ -10,7 +10,9 @@ use kubepki_ca::cfssl::{CfsslError, CsrRequest, Issued, SigningConfig, SigningPo
 use kubepki_files::{MODE_PUBLIC, MODE_SECRET};
 use time::OffsetDateTime;
 
-use crate::cmd::{CliError, batch, read, write_err};
+use crate::cmd::{batch, read};
+use crate::errors::CliError;
+use crate::errors::{in_file, write_err};
 use crate::out::{esc, esc_path};
 
 /// cfssl's commands, over cfssl's own files.
@@ -62,13 +64,6 @@ pub struct GencertArgs {
 pub fn run(c: CfsslCommand) -> Result<(), CliError> {
     match c {
         CfsslCommand::Gencert(a) => gencert(*a),
-    }
-}
-
-fn in_file(path: &Path) -> impl Fn(CfsslError) -> CliError + '_ {
-    move |e| CliError::File {
-        path: path.to_owned(),
-        msg: e.to_string(),
     }
 }
 

@@ -11,48 +11,8 @@ use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET, read_limited};
 use kubepki_keys::{KeyAlgorithm, PrivateKey};
 use time::OffsetDateTime;
 
+use crate::errors::{CliError, Writing, files_err, in_file, other_err, outlives_ca, write_err};
 use crate::out::{esc, esc_path};
-
-/// Errors the CLI reports: always one line, naming the file when there is one.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// A problem with one file.
-    #[error("{}: {msg}", crate::out::esc_path(path))]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
-    /// A result already reported on stdout/stderr; only the exit code is left to set.
-    #[error("exit status {0}")]
-    Exit(u8),
-    /// A command line that cannot be used (a flag value, a combination of flags, `--config`),
-    /// in every command: exits [`crate::out::EXIT_USAGE`], as clap's own usage errors do.
-    #[error("{0}")]
-    Usage(String),
-    /// Another kubepki process held the tree's lock for longer than kubepki waits: exits
-    /// [`crate::out::EXIT_BUSY`].
-    #[error("{0}")]
-    Busy(String),
-    /// Standard output could not be written (a closed pipe: see [`crate::out`]).
-    #[error("writing to standard output: {0}")]
-    Stdout(std::io::Error),
-}
-
-fn file_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> CliError + '_ {
-    move |e| CliError::File {
-        path: path.to_owned(),
-        msg: e.to_string(),
-    }
-}
-
-fn other(e: impl std::fmt::Display) -> CliError {
-    CliError::Other(e.to_string())
-}
 
 /// Reads an input file (bounded size), naming it in any error.
 pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -64,78 +24,25 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
 /// The CA certificates a kubeconfig made with the CA file `cert` trusts
 /// (`certificate-authority-data`): its CA, and during a rotation of it both (docs/rotation.md).
 pub fn ca_trust(cert: &Path) -> Result<Vec<Certificate>, CliError> {
-    kubepki_kubeadm::ca_trust_bundle(cert).map_err(crate::init::lib_err)
+    kubepki_kubeadm::ca_trust_bundle(cert).map_err(crate::errors::lib_err)
 }
 
 /// Loads a CA from its certificate and key files; an error names the file at fault.
 pub fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, CliError> {
-    let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(cert)(&e))?;
-    let k = PrivateKey::from_pem(&read(key)?).map_err(|e| file_err(key)(&e))?;
+    let c = Certificate::from_pem(&read(cert)?).map_err(in_file(cert))?;
+    let k = PrivateKey::from_pem(&read(key)?).map_err(in_file(key))?;
     if !k.matches_public_key(c.public_key_der()) {
         return Err(CliError::File {
             path: key.to_owned(),
             msg: format!("is not the private key of {}", cert.display()),
         });
     }
-    CertificateAuthority::from_parts(c, Some(k), OffsetDateTime::now_utc())
-        .map_err(|e| file_err(cert)(&e))
-}
-
-/// The one message for a certificate that would outlive its CA (`sign`, `node kubelet-*`).
-pub fn outlives_ca(
-    validity: &str,
-    ca_cert: &Path,
-    leaf_not_after: &str,
-    ca_not_after: &str,
-) -> CliError {
-    CliError::Other(format!(
-        "--validity {validity}: the certificate would expire at {leaf_not_after}, after its CA {} ({ca_not_after}); pass --clamp-to-ca to end it with the CA, or give a shorter --validity",
-        ca_cert.display()
-    ))
+    CertificateAuthority::from_parts(c, Some(k), OffsetDateTime::now_utc()).map_err(in_file(cert))
 }
 
 /// Writes a batch, mapping file errors.
 fn commit(batch: FileBatch) -> Result<(), CliError> {
     batch.commit().map_err(write_err)
-}
-
-pub(crate) fn write_err(e: kubepki_files::Error) -> CliError {
-    files_err(e, Writing::Output)
-}
-
-/// Who wrote the files a [`kubepki_files::Error`] is about, for its wording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Writing {
-    /// A command's own output or input files (`--force` replaces an output).
-    Output,
-    /// The kubeadm tree, written by the library (`kubepki_kubeadm`).
-    Tree,
-}
-
-/// The one mapping of file errors (`kubepki_files::Error`) to CLI errors: the file first, then
-/// what is wrong with it; another process holding the tree is [`CliError::Busy`].
-pub(crate) fn files_err(e: kubepki_files::Error, writing: Writing) -> CliError {
-    use kubepki_files::Error as F;
-    match e {
-        F::Io { .. } | F::Step { .. } | F::Refused { .. } => CliError::File {
-            path: e.path().to_owned(),
-            msg: e.detail(),
-        },
-        F::Exists { path } => CliError::File {
-            path,
-            msg: match writing {
-                Writing::Output => "already exists (use --force to replace it)",
-                Writing::Tree => "appeared while kubepki was writing; nothing was changed",
-            }
-            .into(),
-        },
-        F::Symlink { path } if writing == Writing::Tree => CliError::File {
-            path,
-            msg: "is a symbolic link; kubepki never writes through links".into(),
-        },
-        e @ F::Busy { .. } if writing == Writing::Tree => CliError::Busy(e.to_string()),
-        other => CliError::Other(other.to_string()),
-    }
 }
 
 pub(crate) fn batch(force: bool) -> FileBatch {
@@ -262,8 +169,8 @@ struct CsrArgs {
     expiration_seconds: Option<i64>,
     /// spec.usages entry; repeatable (default: "digital signature", "key encipherment",
     /// "client auth").
-    #[arg(long = "usage", requires = "k8s_manifest")]
-    usages: Vec<String>,
+    #[arg(long = "usage", requires = "k8s_manifest", value_parser = usage_parser)]
+    usages: Vec<Usage>,
     /// Replace existing files.
     #[arg(long)]
     force: bool,
@@ -298,8 +205,8 @@ struct CaCreateArgs {
     #[arg(long, default_value = "RSA-2048", ignore_case = true, value_parser = algorithm_parser())]
     algorithm: KeyAlgorithm,
     /// Validity (Go duration, e.g. 87600h or 1.5h; also whole days, 3650d).
-    #[arg(long, default_value = "87600h")]
-    validity: String,
+    #[arg(long, default_value = "87600h", value_parser = Validity::parse)]
+    validity: Validity,
     /// Replace existing files.
     #[arg(long)]
     force: bool,
@@ -319,14 +226,38 @@ struct SignArgs {
     #[arg(long)]
     out: PathBuf,
     /// Validity (Go duration, e.g. 8760h or 1.5h; also whole days, 365d).
-    #[arg(long, default_value = "8760h")]
-    validity: String,
+    #[arg(long, default_value = "8760h", value_parser = Validity::parse)]
+    validity: Validity,
     /// If the certificate would outlive the CA, end it with the CA instead of refusing.
     #[arg(long)]
     clamp_to_ca: bool,
     /// Replace an existing output file.
     #[arg(long)]
     force: bool,
+}
+
+/// `--usage`: a `spec.usages` name, parsed by the library (its message names the allowed ones).
+fn usage_parser(s: &str) -> Result<Usage, kubepki_csr::Error> {
+    s.parse()
+}
+
+/// A `--validity` as given (for messages) and as the library's duration parser reads it.
+#[derive(Clone, Debug)]
+struct Validity {
+    /// The text given.
+    given: String,
+    /// The duration.
+    duration: time::Duration,
+}
+
+impl Validity {
+    /// The value parser: [`parse_duration_with_days`], whose message clap's error carries.
+    fn parse(s: &str) -> Result<Self, kubepki_ca::DurationError> {
+        Ok(Validity {
+            given: s.to_owned(),
+            duration: parse_duration_with_days(s)?,
+        })
+    }
 }
 
 /// `--profile`: the library's profile names, listed in `--help` and completions.
@@ -386,14 +317,14 @@ fn algorithm_parser() -> impl clap::builder::TypedValueParser<Value = KeyAlgorit
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, CliError> {
-    PrivateKey::from_pem(&read(path)?).map_err(|e| file_err(path)(&e))
+    PrivateKey::from_pem(&read(path)?).map_err(in_file(path))
 }
 
 fn keygen(a: KeygenArgs) -> Result<(), CliError> {
     let alg = a.algorithm;
-    let key = PrivateKey::generate(alg).map_err(other)?;
+    let key = PrivateKey::generate(alg).map_err(other_err)?;
     let mut b = batch(a.force);
-    let pem = key.to_pem().map_err(other)?;
+    let pem = key.to_pem().map_err(other_err)?;
     b.stage(&a.out, pem.as_bytes(), MODE_SECRET)
         .map_err(write_err)?;
     if let Some(p) = &a.pub_out {
@@ -452,7 +383,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
     for e in &a.emails {
         builder = builder.email(e.clone());
     }
-    let csr = builder.sign(&key).map_err(other)?;
+    let csr = builder.sign(&key).map_err(other_err)?;
     let mut b = batch(a.force);
     b.stage(&a.out, csr.to_pem().as_bytes(), MODE_SECRET)
         .map_err(write_err)?;
@@ -464,13 +395,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
                 Usage::ClientAuth,
             ]
         } else {
-            a.usages
-                .iter()
-                .map(|u| {
-                    u.parse::<Usage>()
-                        .map_err(|e| CliError::Usage(format!("--usage: {e}")))
-                })
-                .collect::<Result<_, _>>()?
+            a.usages.clone()
         };
         let name = a
             .name
@@ -485,7 +410,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
         } else {
             manifest.to_yaml()
         }
-        .map_err(other)?;
+        .map_err(other_err)?;
         b.stage(path, text.as_bytes(), MODE_PUBLIC)
             .map_err(write_err)?;
     }
@@ -503,8 +428,7 @@ fn csr(a: CsrArgs) -> Result<(), CliError> {
 
 fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     let alg = a.algorithm;
-    let validity = parse_duration_with_days(&a.validity)
-        .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
+    let validity = a.validity.duration;
     if a.name.is_empty() || a.name.contains('/') {
         return Err(CliError::Usage(format!(
             "--name: \"{}\" must be a plain file name",
@@ -524,9 +448,9 @@ fn ca_create(a: CaCreateArgs) -> Result<(), CliError> {
     }
     // The name is checked before the (possibly slow) key generation.
     let spec = ca_spec(&a.cn, validity)?;
-    let key = PrivateKey::generate(alg).map_err(other)?;
-    let key_pem = key.to_pem().map_err(other)?;
-    let ca = CertificateAuthority::create_root(&spec, key).map_err(other)?;
+    let key = PrivateKey::generate(alg).map_err(other_err)?;
+    let key_pem = key.to_pem().map_err(other_err)?;
+    let ca = CertificateAuthority::create_root(&spec, key).map_err(other_err)?;
     let mut b = batch(a.force);
     b.stage(&crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
         .map_err(write_err)?;
@@ -587,7 +511,7 @@ fn ca_create_in_token(
     let spec = ca_spec(&a.cn, validity)?;
     let hsm = crate::hsm::Hsm::new(&a.pkcs11);
     let key = hsm.generate("--key-uri", uri, alg)?;
-    let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other)?;
+    let ca = CertificateAuthority::create_root_with_signing_key(&spec, key).map_err(other_err)?;
     let mut b = batch(a.force);
     b.stage(crt, ca.certificate().to_pem().as_bytes(), MODE_PUBLIC)
         .map_err(write_err)?;
@@ -602,13 +526,12 @@ fn ca_create_in_token(
 }
 
 fn sign(a: SignArgs) -> Result<(), CliError> {
-    let validity = parse_duration_with_days(&a.validity)
-        .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
+    let validity = a.validity.duration;
     let now = OffsetDateTime::now_utc();
     let ca = match (&a.ca.ca_key, &a.ca.ca_key_uri) {
         (Some(ca_key), None) => {
-            let cert = Certificate::from_pem(&read(&a.ca.ca_cert)?)
-                .map_err(|e| file_err(&a.ca.ca_cert)(&e))?;
+            let cert =
+                Certificate::from_pem(&read(&a.ca.ca_cert)?).map_err(in_file(&a.ca.ca_cert))?;
             let key = load_key(ca_key)?;
             CertificateAuthority::from_parts(cert, Some(key), now).map_err(|e| match e {
                 kubepki_ca::Error::KeyMismatch { .. } => CliError::File {
@@ -618,12 +541,12 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
                         a.ca.ca_cert.display()
                     ),
                 },
-                other => file_err(&a.ca.ca_cert)(&other),
+                other => in_file(&a.ca.ca_cert)(other),
             })?
         }
         _ => a.ca.load()?,
     };
-    let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(|e| file_err(&a.csr)(&e))?;
+    let csr = Csr::from_pem_or_der(&read(&a.csr)?).map_err(in_file(&a.csr))?;
     let profile = a.profile;
     let policy = if a.clamp_to_ca {
         CaExpiry::Clamp
@@ -636,8 +559,13 @@ fn sign(a: SignArgs) -> Result<(), CliError> {
             kubepki_ca::Error::OutlivesCa {
                 leaf_not_after,
                 ca_not_after,
-            } => outlives_ca(&a.validity, &a.ca.ca_cert, &leaf_not_after, &ca_not_after),
-            other => file_err(&a.csr)(&other),
+            } => outlives_ca(
+                &a.validity.given,
+                &a.ca.ca_cert,
+                &leaf_not_after,
+                &ca_not_after,
+            ),
+            other => in_file(&a.csr)(other),
         })?;
     let mut b = batch(a.force);
     b.stage(&a.out, issued.to_pem().as_bytes(), MODE_PUBLIC)

@@ -6,10 +6,16 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kubepki_kubeadm::net::{HostPort, parse_port, parse_san, parse_service_subnet};
-use kubepki_kubeadm::{ClusterSpec, Plan, apply_config_file};
+use kubepki_kubeadm::{ClusterSpec, KubernetesVersion, Plan, apply_config_file};
 
-use crate::cmd::CliError;
-use crate::init::lib_err;
+use crate::errors::{CliError, config_err, flag_err, lib_err, strip_field};
+
+/// `--kubernetes-version`: the library's version parser; its message, without the config
+/// field's name, follows the flag (`--kubernetes-version: "v2.0": only Kubernetes 1.x exists`).
+fn kubernetes_version_parser(s: &str) -> Result<KubernetesVersion, String> {
+    s.parse()
+        .map_err(|e: kubepki_kubeadm::Error| strip_field(&e))
+}
 
 /// kubeadm's flags that describe the cluster (`init`, `certs ...`, `verify`). Flags override
 /// values from `--config`.
@@ -49,18 +55,8 @@ pub struct ClusterFlags {
     #[arg(long, global = true)]
     pub encryption_algorithm: Option<String>,
     /// The kubeadm behaviour to reproduce [default: v1.37.0].
-    #[arg(long, global = true)]
-    kubernetes_version: Option<String>,
-}
-
-/// A flag problem as a CLI error: a usage error (exit [`crate::out::EXIT_USAGE`]), as clap's.
-pub(crate) fn flag_err(e: impl std::fmt::Display) -> CliError {
-    CliError::Usage(e.to_string())
-}
-
-/// Anything else (an output that cannot be encoded, ...): exit 1.
-pub(crate) fn other_err(e: impl std::fmt::Display) -> CliError {
-    CliError::Other(e.to_string())
+    #[arg(long, global = true, value_parser = kubernetes_version_parser)]
+    kubernetes_version: Option<KubernetesVersion>,
 }
 
 impl ClusterFlags {
@@ -81,16 +77,9 @@ impl ClusterFlags {
         spec.validate().map_err(|e| self.config_err(e))
     }
 
-    /// A value the configuration gives (flag or `--config`) that cannot be used is a usage
-    /// error (exit [`crate::out::EXIT_USAGE`]).
+    /// A value the configuration gives that cannot be used ([`config_err`]).
     fn config_err(&self, e: kubepki_kubeadm::Error) -> CliError {
-        match (&self.config, e) {
-            (Some(cfg), kubepki_kubeadm::Error::Invalid { field, reason }) => {
-                CliError::Usage(format!("{}: {field}: {reason}", cfg.display()))
-            }
-            (None, e @ kubepki_kubeadm::Error::Invalid { .. }) => CliError::Usage(e.to_string()),
-            (_, e) => lib_err(e),
-        }
+        config_err(self.config.as_deref(), e)
     }
 
     /// kubeadm defaults, then the config file, then the flags.
@@ -100,12 +89,7 @@ impl ClusterFlags {
         // The flag's version is set before the file is read, so that the file's checks (which
         // API versions and feature gates that kubeadm accepts) see it; a file that names
         // another version contradicts the flag.
-        let flag_version = match &self.kubernetes_version {
-            Some(v) => Some(v.parse().map_err(|e: kubepki_kubeadm::Error| {
-                flag_err(format!("--kubernetes-version: {}", strip_field(&e)))
-            })?),
-            None => None,
-        };
+        let flag_version = self.kubernetes_version;
         if let Some(v) = flag_version {
             spec.kubernetes_version = v;
         }
@@ -168,12 +152,5 @@ impl ClusterFlags {
                 .map_err(|e| flag_err(format!("--encryption-algorithm: {e}")))?;
         }
         Ok((spec, warnings))
-    }
-}
-
-fn strip_field(e: &kubepki_kubeadm::Error) -> String {
-    match e {
-        kubepki_kubeadm::Error::Invalid { reason, .. } => reason.clone(),
-        other => other.to_string(),
     }
 }

@@ -9,7 +9,8 @@ use clap::Args;
 use kubepki_ca::{CaSigningKey, Certificate, CertificateAuthority};
 use kubepki_keys::KeyAlgorithm;
 
-use crate::cmd::{CliError, read};
+use crate::cmd::read;
+use crate::errors::{CliError, in_file};
 
 /// `--pkcs11-module`, for every command that takes a CA key URI.
 #[derive(Args, Debug, Default, Clone)]
@@ -166,7 +167,7 @@ impl Hsm {
             let key = self
                 .provider
                 .generate(&uri, alg)
-                .map_err(|e| CliError::Other(e.to_string()))?;
+                .map_err(crate::errors::other_err)?;
             Ok(key)
         }
         #[cfg(not(feature = "pkcs11"))]
@@ -184,7 +185,7 @@ impl Hsm {
             let key = self
                 .provider
                 .key(&parsed)
-                .map_err(|e| CliError::Other(e.to_string()))?;
+                .map_err(crate::errors::other_err)?;
             Ok(key)
         }
         #[cfg(not(feature = "pkcs11"))]
@@ -215,11 +216,7 @@ impl Hsm {
         flag: &str,
         uri: &str,
     ) -> Result<CertificateAuthority, CliError> {
-        let file_err = |e: &dyn std::fmt::Display| CliError::File {
-            path: cert.to_path_buf(),
-            msg: e.to_string(),
-        };
-        let c = Certificate::from_pem(&read(cert)?).map_err(|e| file_err(&e))?;
+        let c = Certificate::from_pem(&read(cert)?).map_err(in_file(cert))?;
         #[cfg(feature = "pkcs11")]
         {
             let key = self.key(flag, uri)?;
@@ -230,7 +227,7 @@ impl Hsm {
             };
             let (token_has, cert_has) =
                 (describe(key.public_key_der()), describe(c.public_key_der()));
-            let ca = CertificateAuthority::from_certificate(c).map_err(|e| file_err(&e))?;
+            let ca = CertificateAuthority::from_certificate(c).map_err(in_file(cert))?;
             let ca = ca.with_signing_key(key).map_err(|e| match e {
                 kubepki_ca::Error::KeyMismatch { .. } => CliError::Other(format!(
                     "{parsed}: the token's key ({token_has}) is not the key of the CA certificate {} ({cert_has})",
@@ -240,7 +237,7 @@ impl Hsm {
             })?;
             ca.certificate()
                 .check_time(time::OffsetDateTime::now_utc())
-                .map_err(|e| file_err(&e))?;
+                .map_err(in_file(cert))?;
             Ok(ca)
         }
         #[cfg(not(feature = "pkcs11"))]

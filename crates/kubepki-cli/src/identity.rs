@@ -18,9 +18,9 @@ use kubepki_kubeadm::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::cmd::{CliError, load_ca, outlives_ca, read, refuse_unsafe_names};
-use crate::flags::{ClusterFlags, flag_err, other_err};
-use crate::init::lib_err;
+use crate::cmd::{load_ca, read, refuse_unsafe_names};
+use crate::errors::{CliError, exists_err, flag_err, in_file, lib_err, other_err, outlives_ca};
+use crate::flags::ClusterFlags;
 use crate::out::{esc, esc_path};
 
 /// `kubepki user`.
@@ -316,14 +316,6 @@ fn batch(force: bool) -> FileBatch {
     }
 }
 
-/// The message for an output file that exists before anything is written.
-fn exists_err(path: &Path) -> CliError {
-    CliError::File {
-        path: path.to_owned(),
-        msg: "already exists (use --force to replace it)".into(),
-    }
-}
-
 /// Refuses, before any key is made or request signed, output files that already exist.
 fn check_outputs<'a>(
     paths: impl IntoIterator<Item = &'a PathBuf>,
@@ -497,26 +489,11 @@ fn user_create(a: UserCreateArgs) -> Result<(), CliError> {
 fn user_kc(a: UserKubeconfigArgs) -> Result<(), CliError> {
     check_outputs([&a.out_kubeconfig], a.force)?;
     let ca_cert =
-        kubepki_ca::Certificate::from_pem(&read(&a.ca_cert)?).map_err(|e| CliError::File {
-            path: a.ca_cert.clone(),
-            msg: e.to_string(),
-        })?;
-    let ca = CertificateAuthority::from_certificate(ca_cert).map_err(|e| CliError::File {
-        path: a.ca_cert.clone(),
-        msg: e.to_string(),
-    })?;
-    let cert = kubepki_ca::Certificate::from_pem(&read(&a.cert)?).map_err(|e| CliError::File {
-        path: a.cert.clone(),
-        msg: e.to_string(),
-    })?;
-    ca.check_issued(&cert).map_err(|e| CliError::File {
-        path: a.cert.clone(),
-        msg: e.to_string(),
-    })?;
-    let key = PrivateKey::from_pem(&read(&a.key)?).map_err(|e| CliError::File {
-        path: a.key.clone(),
-        msg: e.to_string(),
-    })?;
+        kubepki_ca::Certificate::from_pem(&read(&a.ca_cert)?).map_err(in_file(&a.ca_cert))?;
+    let ca = CertificateAuthority::from_certificate(ca_cert).map_err(in_file(&a.ca_cert))?;
+    let cert = kubepki_ca::Certificate::from_pem(&read(&a.cert)?).map_err(in_file(&a.cert))?;
+    ca.check_issued(&cert).map_err(in_file(&a.cert))?;
+    let key = PrivateKey::from_pem(&read(&a.key)?).map_err(in_file(&a.key))?;
     if !key.matches_public_key(cert.public_key_der()) {
         return Err(CliError::File {
             path: a.key.clone(),

@@ -12,8 +12,8 @@ use kubepki_kubeadm::{
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::cmd::CliError;
-use crate::flags::{ClusterFlags, flag_err, other_err};
+use crate::errors::{CliError, flag_err, lib_err, other_err};
+use crate::flags::ClusterFlags;
 use crate::out::{esc, esc_path};
 
 /// `kubepki init`. A flag given twice takes its last value, as kubeadm's flags do.
@@ -115,34 +115,6 @@ enum Sink<'a> {
         dest: Cow<'a, str>,
         files: usize,
     },
-}
-
-/// Library errors as CLI errors (file errors keep the file first).
-pub fn lib_err(e: kubepki_kubeadm::Error) -> CliError {
-    match e {
-        kubepki_kubeadm::Error::File { path, reason }
-        | kubepki_kubeadm::Error::Config { path, reason } => CliError::File { path, msg: reason },
-        kubepki_kubeadm::Error::Files(e) => crate::cmd::files_err(e, crate::cmd::Writing::Tree),
-        // The library names its inputs as fields; here they came from flags.
-        kubepki_kubeadm::Error::Invalid { field, reason } => {
-            let flag = match field.as_str() {
-                "server" => "--cluster-server",
-                "nodeName" => "--node-name",
-                "namespace" => "--namespace",
-                "dnsNames" => "--dns",
-                "fromCertDir" => "--from-cert-dir",
-                other => other,
-            };
-            CliError::Other(format!("{flag}: {reason}"))
-        }
-        kubepki_kubeadm::Error::NoAdvertiseAddress { reason } => CliError::Other(format!(
-            "no advertise address: pass --apiserver-advertise-address (or localAPIEndpoint.advertiseAddress); {reason}"
-        )),
-        kubepki_kubeadm::Error::NoNodeName { reason } => {
-            CliError::Other(format!("nodeRegistration.name: {reason}; pass --node-name"))
-        }
-        other => CliError::Other(other.to_string()),
-    }
 }
 
 /// Runs `kubepki init [phase ...]`.

@@ -8,7 +8,8 @@ use kubepki_keys::{PrivateKey, describe_public_key, oids, pem};
 use kubepki_kubeadm::FileKind;
 use serde_json::{Value, json};
 
-use crate::cmd::{CliError, Format, read};
+use crate::cmd::{Format, read};
+use crate::errors::CliError;
 
 /// Runs `inspect` on one file.
 pub fn run(path: &Path, format: Format) -> Result<(), CliError> {
@@ -71,7 +72,7 @@ fn describe(path: &Path, data: &[u8]) -> Result<Value, String> {
     if kind == FileKind::Kubeconfig {
         // Files it names are read relative to it, as kubectl does; no key or token is shown.
         let report = kubepki_kubeadm::describe_kubeconfig(path, data).map_err(|e| match e {
-            kubepki_kubeadm::Error::File { reason, .. } => reason,
+            kubepki_kubeadm::Error::File { reason, .. } => reason.to_string(),
             other => other.to_string(),
         })?;
         let mut v = serde_json::Map::new();

@@ -10,6 +10,7 @@ mod build_commit;
 mod certs;
 mod cfssl;
 mod cmd;
+mod errors;
 mod flags;
 mod hsm;
 mod identity;
@@ -24,8 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cmd::CliError;
-use crate::out::{EXIT_BROKEN_PIPE, EXIT_BUSY, EXIT_USAGE};
+use crate::out::{EXIT_BROKEN_PIPE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = match cmd::Cli::try_parse() {
@@ -35,29 +35,7 @@ fn main() -> ExitCode {
     // The command's own outcome first; a failure to flush the last buffered output only
     // matters when the command itself succeeded.
     let result = cmd::run(cli).and_then(|()| out::flush());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Exit(code)) => {
-            let _ = out::flush();
-            ExitCode::from(code)
-        }
-        Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            ExitCode::from(EXIT_BROKEN_PIPE)
-        }
-        Err(CliError::Usage(msg)) => {
-            diag!("kubepki: error: {}", out::esc(&msg));
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(CliError::Busy(msg)) => {
-            diag!("kubepki: error: {}", out::esc(&msg));
-            ExitCode::from(EXIT_BUSY)
-        }
-        Err(e) => {
-            // One line: whatever the message quotes is escaped, newlines included.
-            diag!("kubepki: error: {}", out::esc(&e.to_string()));
-            ExitCode::FAILURE
-        }
-    }
+    errors::exit_code(result)
 }
 
 /// `--help` and `--version` print to standard output and exit 0; a command line that cannot be
@@ -109,9 +87,19 @@ fn clap_message(e: &clap::Error) -> String {
 
 /// A value outside a flag's list (`--algorithm RSA-1024`, `--profile bogus`) is one line, like
 /// every other bad input: `kubepki: error: --algorithm: invalid value 'RSA-1024' (valid: …)`,
-/// the value escaped.
+/// the value escaped. A value the library's parser refuses (`--validity 5x`, a typed value
+/// parser) is the library's message: `kubepki: error: --validity: invalid duration "5x"`.
 fn invalid_value_line(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue};
+    if e.kind() == clap::error::ErrorKind::ValueValidation {
+        let arg = e.get(ContextKind::InvalidArg).map(ToString::to_string)?;
+        let flag = arg.split_whitespace().next().unwrap_or(&arg);
+        let why = std::error::Error::source(e)?;
+        return Some(format!(
+            "kubepki: error: {}",
+            out::esc(&format!("{flag}: {why}"))
+        ));
+    }
     if e.kind() != clap::error::ErrorKind::InvalidValue {
         return None;
     }

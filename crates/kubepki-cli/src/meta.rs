@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 use clap::{Args, CommandFactory};
 use kubepki_files::{FileBatch, MODE_PUBLIC};
 
-use crate::cmd::{Cli, CliError, Format};
+use crate::cmd::{Cli, Format};
+use crate::errors::CliError;
 
 /// `kubepki version`.
 #[derive(Args, Debug)]
@@ -132,9 +133,9 @@ pub fn man_pages(a: &ManArgs) -> Result<(), CliError> {
     for (name, page) in &pages {
         batch
             .stage(&a.out_dir.join(name), page, MODE_PUBLIC)
-            .map_err(crate::cmd::write_err)?;
+            .map_err(crate::errors::write_err)?;
     }
-    batch.commit().map_err(crate::cmd::write_err)?;
+    batch.commit().map_err(crate::errors::write_err)?;
     outln!(
         "wrote {} man pages to {}",
         pages.len(),

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use kubepki_csr::escape::{escape, escape_path, is_unsafe_char};
 
-use crate::cmd::CliError;
+use crate::errors::CliError;
 
 /// Exit status when standard output is a pipe whose reader has gone: 128 + SIGPIPE (13), what
 /// a shell reports for a program the signal ended (`yes | head -1` under `set -o pipefail`).

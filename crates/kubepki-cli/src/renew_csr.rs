@@ -13,9 +13,8 @@ use kubepki_kubeadm::{
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::cmd::{CliError, load_ca};
-use crate::flags::other_err;
-use crate::init::lib_err;
+use crate::cmd::load_ca;
+use crate::errors::{CliError, lib_err, other_err};
 use crate::out::esc_path;
 
 /// Output formats of the external-CA renewal commands.

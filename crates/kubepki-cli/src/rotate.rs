@@ -11,9 +11,9 @@ use kubepki_kubeadm::{
 };
 use time::OffsetDateTime;
 
-use crate::cmd::{CliError, Format};
-use crate::flags::{ClusterFlags, flag_err, other_err};
-use crate::init::lib_err;
+use crate::cmd::Format;
+use crate::errors::{CliError, flag_err, lib_err, other_err};
+use crate::flags::ClusterFlags;
 use crate::out::{esc, esc_path};
 
 /// The phases, and `status`.

@@ -6,12 +6,12 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::attr::{Attribute, Attributes};
 use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
 
-use crate::Error;
 use crate::signed::{SignedData, sign_and_wrap};
 use crate::x509::{
     BasicConstraints, ExtKeyUsage, Extension, Extensions, KeyUsage, Subject, SubjectAltNames,
     der_error, oids,
 };
+use crate::{Error, InvalidValue};
 
 /// PEM label of a PKCS#10 request.
 pub const LABEL_CSR: &str = "CERTIFICATE REQUEST";
@@ -99,9 +99,7 @@ impl CsrBuilder {
     /// Signs the request with `key` (whose public key it carries).
     pub fn sign(&self, key: &PrivateKey) -> Result<Csr, Error> {
         if self.subject.is_empty() && self.san.encodes_nothing() {
-            return Err(Error::Invalid(
-                "a certificate request needs a subject or at least one SAN".into(),
-            ));
+            return Err(Error::Invalid(InvalidValue::Empty));
         }
         self.subject.validate()?;
         self.san.validate()?;
@@ -172,10 +170,12 @@ impl Csr {
             (Some(b), None) => Csr::from_der(b.contents()),
             // Readers disagree on which of several requests a file holds (Go's pem.Decode skips
             // a block it cannot parse and takes the next): one request a file.
-            (Some(_), Some(_)) => Err(kubepki_keys::Error::Pem(format!(
-                "several certificate requests in one file ({}); exactly one is expected",
-                pem::describe_labels(&blocks)
-            ))
+            (Some(_), Some(_)) => Err(kubepki_keys::Error::Pem(
+                kubepki_keys::PemProblem::SeveralOfOneKind {
+                    what: "certificate requests",
+                    labels: pem::describe_labels(&blocks),
+                },
+            )
             .into()),
             (None, _) => Err(Error::NoCsr {
                 found: pem::describe_labels(&blocks),

@@ -1,4 +1,4 @@
-use kubepki_keys::escape::escape;
+use kubepki_keys::escape::{escape, escape_bytes};
 use thiserror::Error;
 
 /// Errors from CSR and manifest handling.
@@ -25,9 +25,12 @@ pub enum Error {
         #[source]
         source: der::Error,
     },
-    /// A structure that decodes but breaks a rule of its own (a signature with unused bits).
-    #[error("invalid certificate request: {}", escape(.0))]
-    Malformed(String),
+    /// A signed structure whose signature `BIT STRING` has unused bits.
+    #[error("invalid certificate request: {}", escape(&format!("{context}: signature has unused bits")))]
+    SignatureUnusedBits {
+        /// What was being read (`certificate request`, `certificate`).
+        context: String,
+    },
     /// The CSR's self-signature does not verify.
     #[error("the certificate request's signature does not verify (tampered or corrupt)")]
     BadSignature,
@@ -59,9 +62,9 @@ pub enum Error {
     /// skips these too).
     #[error("{0}")]
     NotSignable(NotSignable),
-    /// A value that cannot be encoded or is not allowed.
-    #[error("{}", escape(.0))]
-    Invalid(String),
+    /// A name, SAN or extension that cannot be encoded or is not allowed: the rule it breaks.
+    #[error("{}", escape(&.0.to_string()))]
+    Invalid(InvalidValue),
     /// A subject attribute or SAN holding a control character (C0, DEL, C1) or a bidirectional
     /// formatting character ([`kubepki_keys::escape::is_unsafe_char`]): kubepki never requests
     /// or issues such a name, since every terminal that shows it could be made to show
@@ -77,16 +80,184 @@ pub enum Error {
         value: String,
     },
     /// A manifest that is not valid YAML/JSON or does not have the expected shape.
-    #[error("malformed CertificateSigningRequest manifest: {}", escape(.0))]
-    Manifest(String),
+    #[error("malformed CertificateSigningRequest manifest: {}", escape(&.0.to_string()))]
+    Manifest(#[source] ManifestProblem),
     /// A manifest that parses but fails the API server's validation.
-    #[error("invalid CertificateSigningRequest: {field}: {}", escape(reason))]
+    #[error("invalid CertificateSigningRequest: {field}: {}", escape(&rule.to_string()))]
     Validation {
         /// The field path, e.g. `spec.signerName`.
         field: &'static str,
-        /// What is wrong.
-        reason: String,
+        /// The rule it breaks.
+        #[source]
+        rule: ValidationRule,
     },
+}
+
+/// The rule a subject, SAN or extension breaks ([`Error::Invalid`]). Values are shown
+/// escaped.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InvalidValue {
+    /// A request with neither a subject nor a SAN.
+    #[error("a certificate request needs a subject or at least one SAN")]
+    Empty,
+    /// A subject with two CNs.
+    #[error("subject has more than one CN")]
+    SeveralCommonNames,
+    /// A subject attribute other than CN, O, OU, C, ST and L, which kubepki never issues.
+    #[error(
+        "subject attribute {attribute} = \"{}\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only",
+        escape(value)
+    )]
+    AttributeNotIssued {
+        /// The attribute's short name or dotted OID.
+        attribute: String,
+        /// Its value.
+        value: String,
+    },
+    /// A subject attribute that is empty or longer than 256 bytes.
+    #[error("subject attribute \"{}\" must have 1 to 256 bytes", escape(.0))]
+    AttributeLength(String),
+    /// A country that is not two letters.
+    #[error("country \"{}\" must be a two-letter code", escape(.0))]
+    Country(String),
+    /// A subject attribute whose string type does not hold its bytes.
+    #[error(
+        "subject attribute \"{}\" is not a valid {tag} (shown escaped)",
+        escape_bytes(bytes)
+    )]
+    NotAString {
+        /// The value's bytes.
+        bytes: Vec<u8>,
+        /// Its ASN.1 string type.
+        tag: der::Tag,
+    },
+    /// A DNS SAN that is empty, longer than 253 bytes, or not printable ASCII without spaces.
+    #[error("invalid DNS name \"{}\"", escape(.0))]
+    DnsName(String),
+    /// An email SAN without `@` or not printable ASCII without spaces.
+    #[error("invalid email address \"{}\"", escape(.0))]
+    Email(String),
+    /// A URI SAN without a scheme or not printable ASCII without spaces.
+    #[error("invalid URI \"{}\"", escape(.0))]
+    Uri(String),
+    /// An IP address SAN of neither 4 nor 16 bytes.
+    #[error("IP address SAN has {0} bytes")]
+    IpAddressLength(usize),
+    /// A known extension whose value does not decode.
+    #[error("bad {extension} extension: {source}")]
+    Extension {
+        /// The extension (`KeyUsage`, `ExtendedKeyUsage`, ...).
+        extension: &'static str,
+        /// `der`'s error.
+        #[source]
+        source: der::Error,
+    },
+}
+
+/// Why a `CertificateSigningRequest` manifest cannot be read or written ([`Error::Manifest`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// Bytes that are not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// JSON that does not parse or has another shape.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    /// YAML that does not parse or has another shape: the reader's one-line message with the
+    /// position ([`crate::yaml::from_str`]).
+    #[error("{0}")]
+    Yaml(String),
+}
+
+/// The API server's rule a `CertificateSigningRequest` manifest breaks ([`Error::Validation`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ValidationRule {
+    /// A fixed value (`apiVersion`, `kind`) that is another.
+    #[error("must be \"{want}\", found \"{found}\"")]
+    Mismatch {
+        /// The value required.
+        want: &'static str,
+        /// The value found.
+        found: String,
+    },
+    /// A required field that is empty.
+    #[error("required")]
+    Required,
+    /// `spec.usages` empty.
+    #[error("required: at least one usage")]
+    NoUsages,
+    /// A usage listed twice.
+    #[error("duplicate usage \"{0}\"")]
+    DuplicateUsage(String),
+    /// A usage name that Kubernetes does not know.
+    #[error("unsupported usage \"{0}\" (allowed: {allowed})", allowed = crate::Usage::ALL.map(crate::Usage::name).join(", "))]
+    UnsupportedUsage(String),
+    /// `spec.expirationSeconds` beyond an int32.
+    #[error("{0} is out of range (the API field is an int32: at most {max})", max = i32::MAX)]
+    ExpirationOutOfRange(i64),
+    /// `spec.expirationSeconds` below [`crate::MIN_EXPIRATION_SECONDS`].
+    #[error("{0} is less than the minimum of {min}", min = crate::MIN_EXPIRATION_SECONDS)]
+    ExpirationTooShort(i64),
+    /// A field that is not base64.
+    #[error("not valid base64: {0}")]
+    Base64(#[source] base64::DecodeError),
+    /// `spec.request` without a PEM block.
+    #[error("does not contain a PEM block")]
+    NoPemBlock,
+    /// `spec.request` whose PEM is malformed or holds several blocks.
+    #[error("{0}")]
+    Pem(#[source] kubepki_keys::Error),
+    /// `spec.request` holding a PEM block of another type.
+    #[error("PEM block type must be \"CERTIFICATE REQUEST\", found \"{0}\"")]
+    PemLabel(String),
+    /// `spec.request` whose PKCS#10 request is not valid.
+    #[error("{0}")]
+    Request(#[source] Box<Error>),
+    /// `metadata.name` that is not an object name.
+    #[error("{0}")]
+    Name(#[source] SubdomainProblem),
+    /// A `signerName` longer than 571 characters.
+    #[error("must be no more than 571 characters, has {0}")]
+    SignerNameLength(usize),
+    /// A `signerName` without `/`.
+    #[error(
+        "\"{0}\" must be a fully qualified domain and path of the form 'example.com/signer-name'"
+    )]
+    SignerNameForm(String),
+    /// A `signerName` with more than one `/`.
+    #[error("\"{0}\" must contain exactly one '/'")]
+    SignerNameSlashes(String),
+    /// A `signerName` with nothing after `/`.
+    #[error("\"{0}\": the path after '/' must not be empty")]
+    SignerNamePath(String),
+    /// A `signerName` whose domain part is longer than 253 characters.
+    #[error("the domain part must be no more than 253 characters")]
+    SignerDomainLength,
+    /// A `signerName` whose domain part is not a DNS subdomain.
+    #[error("domain part: {0}")]
+    SignerDomain(#[source] SubdomainProblem),
+    /// `kubernetes.io/legacy-unknown`, which `certificates.k8s.io/v1` refuses.
+    #[error("kubernetes.io/legacy-unknown cannot be used in certificates.k8s.io/v1")]
+    LegacyUnknownSigner,
+}
+
+/// Why a text is not a lower-case RFC 1123 DNS subdomain ([`crate::check_dns_subdomain`]).
+/// Values are shown escaped.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SubdomainProblem {
+    /// The empty text.
+    #[error("must not be empty")]
+    Empty,
+    /// More than 253 characters.
+    #[error("\"{}\" is longer than 253 characters", escape(.0))]
+    TooLong(String),
+    /// A label that is empty, longer than 63, or not of a-z, 0-9 and `-` (not at either end).
+    #[error("\"{}\" is not a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-', separated by '.')", escape(.0))]
+    NotSubdomain(String),
 }
 
 /// Why a `CertificateSigningRequest` manifest must not be signed.

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::{Csr, Error, NotSignable};
+use crate::{Csr, Error, ManifestProblem, NotSignable, SubdomainProblem, ValidationRule};
 
 /// The API version this module reads and writes.
 pub const API_VERSION: &str = "certificates.k8s.io/v1";
@@ -141,10 +141,7 @@ impl FromStr for Usage {
             .find(|u| u.name() == s)
             .ok_or_else(|| Error::Validation {
                 field: "spec.usages",
-                reason: format!(
-                    "unsupported usage \"{s}\" (allowed: {})",
-                    Self::ALL.map(Usage::name).join(", ")
-                ),
+                rule: ValidationRule::UnsupportedUsage(s.to_owned()),
             })
     }
 }
@@ -324,25 +321,25 @@ impl KubeCsr {
     pub fn from_slice(input: &[u8]) -> Result<Self, Error> {
         kubepki_keys::pem::check_len(input.len())?;
         let text =
-            std::str::from_utf8(input).map_err(|_| Error::Manifest("not UTF-8 text".into()))?;
+            std::str::from_utf8(input).map_err(|_| Error::Manifest(ManifestProblem::NotUtf8))?;
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with('{') {
-            serde_json::from_str(trimmed).map_err(|e| Error::Manifest(e.to_string()))
+            serde_json::from_str(trimmed).map_err(|e| Error::Manifest(ManifestProblem::Json(e)))
         } else {
-            crate::yaml::from_str(trimmed).map_err(Error::Manifest)
+            crate::yaml::from_str(trimmed).map_err(|m| Error::Manifest(ManifestProblem::Yaml(m)))
         }
     }
 
     /// YAML text.
     pub fn to_yaml(&self) -> Result<String, Error> {
-        crate::yaml::to_string(self).map_err(Error::Manifest)
+        crate::yaml::to_string(self).map_err(|m| Error::Manifest(ManifestProblem::Yaml(m)))
     }
 
     /// Pretty JSON text with a trailing newline.
     pub fn to_json(&self) -> Result<String, Error> {
         serde_json::to_string_pretty(self)
             .map(|s| s + "\n")
-            .map_err(|e| Error::Manifest(e.to_string()))
+            .map_err(|e| Error::Manifest(ManifestProblem::Json(e)))
     }
 
     /// The usages, parsed (fails on an unknown name).
@@ -353,76 +350,77 @@ impl KubeCsr {
     /// Validates as the API server does on create (see the kubeadm-pki reference, 7.1) and
     /// returns the decoded, signature-checked PKCS#10 request.
     pub fn validate(&self) -> Result<Csr, Error> {
-        let v = |field: &'static str, reason: String| Error::Validation { field, reason };
+        let v = |field: &'static str, rule: ValidationRule| Error::Validation { field, rule };
         if self.api_version != API_VERSION {
             return Err(v(
                 "apiVersion",
-                format!("must be \"{API_VERSION}\", found \"{}\"", self.api_version),
+                ValidationRule::Mismatch {
+                    want: API_VERSION,
+                    found: self.api_version.clone(),
+                },
             ));
         }
         if self.kind != KIND {
             return Err(v(
                 "kind",
-                format!("must be \"{KIND}\", found \"{}\"", self.kind),
+                ValidationRule::Mismatch {
+                    want: KIND,
+                    found: self.kind.clone(),
+                },
             ));
         }
-        if let Err(reason) = check_dns_subdomain(&self.metadata.name) {
-            return Err(v("metadata.name", reason));
+        if let Err(problem) = check_dns_subdomain(&self.metadata.name) {
+            return Err(v("metadata.name", ValidationRule::Name(problem)));
         }
         validate_signer_name(&self.spec.signer_name)?;
         if self.spec.usages.is_empty() {
-            return Err(v("spec.usages", "required: at least one usage".into()));
+            return Err(v("spec.usages", ValidationRule::NoUsages));
         }
         let mut seen = std::collections::BTreeSet::new();
         for u in &self.spec.usages {
             let usage: Usage = u.parse()?;
             if !seen.insert(usage) {
-                return Err(v("spec.usages", format!("duplicate usage \"{u}\"")));
+                return Err(v("spec.usages", ValidationRule::DuplicateUsage(u.clone())));
             }
         }
         if let Some(secs) = self.spec.expiration_seconds {
             if secs > i64::from(i32::MAX) {
                 return Err(v(
                     "spec.expirationSeconds",
-                    format!(
-                        "{secs} is out of range (the API field is an int32: at most {})",
-                        i32::MAX
-                    ),
+                    ValidationRule::ExpirationOutOfRange(secs),
                 ));
             }
             if secs < MIN_EXPIRATION_SECONDS {
                 return Err(v(
                     "spec.expirationSeconds",
-                    format!("{secs} is less than the minimum of {MIN_EXPIRATION_SECONDS}"),
+                    ValidationRule::ExpirationTooShort(secs),
                 ));
             }
         }
         if self.spec.request.is_empty() {
-            return Err(v("spec.request", "required".into()));
+            return Err(v("spec.request", ValidationRule::Required));
         }
         let pem_bytes = STANDARD
             .decode(self.spec.request.trim())
-            .map_err(|e| v("spec.request", format!("not valid base64: {e}")))?;
+            .map_err(|e| v("spec.request", ValidationRule::Base64(e)))?;
         // Exactly one block: the API server reads the first block Go's `pem.Decode` finds, and
         // a second block (or a header line that makes a reader skip the first) could make it
         // read another request than the one checked here.
         let block = match kubepki_keys::pem::decode_one(&pem_bytes) {
             Ok(b) => b,
             Err(kubepki_keys::Error::NoPemBlock) => {
-                return Err(v("spec.request", "does not contain a PEM block".into()));
+                return Err(v("spec.request", ValidationRule::NoPemBlock));
             }
-            Err(e) => return Err(v("spec.request", e.to_string())),
+            Err(e) => return Err(v("spec.request", ValidationRule::Pem(e))),
         };
         if block.label() != crate::LABEL_CSR {
             return Err(v(
                 "spec.request",
-                format!(
-                    "PEM block type must be \"CERTIFICATE REQUEST\", found \"{}\"",
-                    block.label()
-                ),
+                ValidationRule::PemLabel(block.label().to_owned()),
             ));
         }
-        Csr::from_der(block.contents()).map_err(|e| v("spec.request", e.to_string()))
+        Csr::from_der(block.contents())
+            .map_err(|e| v("spec.request", ValidationRule::Request(Box::new(e))))
     }
 
     /// The issued certificate PEM in `status.certificate`, decoded from base64.
@@ -434,7 +432,7 @@ impl KubeCsr {
                 .map(Some)
                 .map_err(|e| Error::Validation {
                     field: "status.certificate",
-                    reason: format!("not valid base64: {e}"),
+                    rule: ValidationRule::Base64(e),
                 }),
         }
     }
@@ -509,42 +507,31 @@ impl KubeCsr {
 
 /// Validates a `signerName` as the API server does.
 pub fn validate_signer_name(name: &str) -> Result<(), Error> {
-    let v = |reason: String| Error::Validation {
+    let v = |rule: ValidationRule| Error::Validation {
         field: "spec.signerName",
-        reason,
+        rule,
     };
     if name.is_empty() {
-        return Err(v("required".into()));
+        return Err(v(ValidationRule::Required));
     }
     if name.len() > 571 {
-        return Err(v(format!(
-            "must be no more than 571 characters, has {}",
-            name.len()
-        )));
+        return Err(v(ValidationRule::SignerNameLength(name.len())));
     }
     let Some((domain, path)) = name.split_once('/') else {
-        return Err(v(format!(
-            "\"{name}\" must be a fully qualified domain and path of the form 'example.com/signer-name'"
-        )));
+        return Err(v(ValidationRule::SignerNameForm(name.to_owned())));
     };
     if path.contains('/') {
-        return Err(v(format!("\"{name}\" must contain exactly one '/'")));
+        return Err(v(ValidationRule::SignerNameSlashes(name.to_owned())));
     }
     if path.is_empty() {
-        return Err(v(format!(
-            "\"{name}\": the path after '/' must not be empty"
-        )));
+        return Err(v(ValidationRule::SignerNamePath(name.to_owned())));
     }
     if domain.len() > 253 {
-        return Err(v(
-            "the domain part must be no more than 253 characters".into()
-        ));
+        return Err(v(ValidationRule::SignerDomainLength));
     }
-    check_dns_subdomain(domain).map_err(|r| v(format!("domain part: {r}")))?;
+    check_dns_subdomain(domain).map_err(|r| v(ValidationRule::SignerDomain(r)))?;
     if name == "kubernetes.io/legacy-unknown" {
-        return Err(v(
-            "kubernetes.io/legacy-unknown cannot be used in certificates.k8s.io/v1".into(),
-        ));
+        return Err(v(ValidationRule::LegacyUnknownSigner));
     }
     Ok(())
 }
@@ -607,15 +594,12 @@ pub fn object_name(common_name: &str) -> String {
 }
 
 /// RFC 1123 DNS subdomain check (lower-case), as Kubernetes uses for object names.
-pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
+pub fn check_dns_subdomain(s: &str) -> Result<(), SubdomainProblem> {
     if s.is_empty() {
-        return Err("must not be empty".into());
+        return Err(SubdomainProblem::Empty);
     }
     if s.len() > 253 {
-        return Err(format!(
-            "\"{}\" is longer than 253 characters",
-            kubepki_keys::escape::escape(s)
-        ));
+        return Err(SubdomainProblem::TooLong(s.to_owned()));
     }
     for label in s.split('.') {
         let ok = !label.is_empty()
@@ -626,10 +610,7 @@ pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(format!(
-                "\"{}\" is not a lower-case RFC 1123 subdomain (labels of a-z, 0-9 and '-', separated by '.')",
-                kubepki_keys::escape::escape(s)
-            ));
+            return Err(SubdomainProblem::NotSubdomain(s.to_owned()));
         }
     }
     Ok(())

@@ -9,11 +9,11 @@
 //!
 //! let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
 //! let csr = CsrBuilder::new(Subject::cn("system:node:n1").with_organizations(["system:nodes"]))
-//!     .ip("10.0.0.5".parse().map_err(|_| kubepki_csr::Error::Invalid("ip".into()))?)
+//!     .ip("10.0.0.5".parse()?)
 //!     .sign(&key)?;
 //! let parsed = Csr::from_pem(csr.to_pem().as_bytes())?; // signature verified on load
 //! assert_eq!(parsed.subject_alt_names().ips.len(), 1);
-//! # Ok::<(), kubepki_csr::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
@@ -25,7 +25,10 @@ pub mod x509;
 pub mod yaml;
 
 pub use csr::{Csr, CsrBuilder, LABEL_CSR};
-pub use error::{Error, NotSignable, der_message};
+pub use error::{
+    Error, InvalidValue, ManifestProblem, NotSignable, SubdomainProblem, ValidationRule,
+    der_message,
+};
 pub use kube::{
     API_VERSION, Condition, KIND, KubeCsr, MIN_EXPIRATION_SECONDS, Metadata, Spec, Status, Usage,
     check_dns_subdomain, object_name, validate_signer_name,

@@ -41,7 +41,9 @@ impl SignedData {
         let signature = raw
             .signature
             .as_bytes()
-            .ok_or_else(|| Error::Malformed(format!("{what}: signature has unused bits")))?
+            .ok_or_else(|| Error::SignatureUnusedBits {
+                context: what.to_owned(),
+            })?
             .to_vec();
         Ok(SignedData {
             tbs,

@@ -15,9 +15,9 @@ use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::ext::pkix::{self, KeyUsages, name::GeneralName};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
-use kubepki_keys::escape::{escape, escape_bytes, has_unsafe_chars};
+use kubepki_keys::escape::has_unsafe_chars;
 
-use crate::Error;
+use crate::{Error, InvalidValue};
 
 /// Attribute and extension OIDs.
 pub mod oids {
@@ -192,7 +192,7 @@ impl Subject {
             match atv.oid {
                 oids::CN => {
                     if s.common_name.is_some() {
-                        return Err(Error::Invalid("subject has more than one CN".into()));
+                        return Err(Error::Invalid(InvalidValue::SeveralCommonNames));
                     }
                     s.common_name = Some(value()?);
                 }
@@ -218,11 +218,10 @@ impl Subject {
     pub fn validate(&self) -> Result<(), Error> {
         self.check_characters()?;
         if let Some(a) = self.others.first() {
-            return Err(Error::Invalid(format!(
-                "subject attribute {} = \"{}\" cannot be issued: kubepki issues CN, O, OU, C, ST and L only",
-                a.name(),
-                escape(&a.value)
-            )));
+            return Err(Error::Invalid(InvalidValue::AttributeNotIssued {
+                attribute: a.name(),
+                value: a.value.clone(),
+            }));
         }
         let all = self
             .common_name
@@ -233,18 +232,12 @@ impl Subject {
             .chain(&self.localities);
         for v in all {
             if v.is_empty() || v.len() > 64 * 4 {
-                return Err(Error::Invalid(format!(
-                    "subject attribute \"{}\" must have 1 to 256 bytes",
-                    escape(v)
-                )));
+                return Err(Error::Invalid(InvalidValue::AttributeLength(v.clone())));
             }
         }
         for c in &self.countries {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(Error::Invalid(format!(
-                    "country \"{}\" must be a two-letter code",
-                    escape(c)
-                )));
+                return Err(Error::Invalid(InvalidValue::Country(c.clone())));
             }
         }
         Ok(())
@@ -352,11 +345,10 @@ pub(crate) fn der_error(source: der::Error) -> Error {
 fn directory_string_value(any: &Any) -> Result<String, Error> {
     let bytes = any.value();
     let bad = || {
-        Error::Invalid(format!(
-            "subject attribute \"{}\" is not a valid {} (shown escaped)",
-            escape_bytes(bytes),
-            any.tag()
-        ))
+        Error::Invalid(InvalidValue::NotAString {
+            bytes: bytes.to_vec(),
+            tag: any.tag(),
+        })
     };
     match any.tag() {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
@@ -416,23 +408,17 @@ impl SubjectAltNames {
         self.check_characters()?;
         for d in &self.dns {
             if d.is_empty() || d.len() > 253 || !d.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!(
-                    "invalid DNS name \"{}\"",
-                    escape(d)
-                )));
+                return Err(Error::Invalid(InvalidValue::DnsName(d.clone())));
             }
         }
         for e in &self.emails {
             if !e.contains('@') || !e.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!(
-                    "invalid email address \"{}\"",
-                    escape(e)
-                )));
+                return Err(Error::Invalid(InvalidValue::Email(e.clone())));
             }
         }
         for u in &self.uris {
             if !u.contains(':') || !u.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::Invalid(format!("invalid URI \"{}\"", escape(u))));
+                return Err(Error::Invalid(InvalidValue::Uri(u.clone())));
             }
         }
         Ok(())
@@ -500,10 +486,7 @@ impl SubjectAltNames {
                     } else if let Ok(v6) = <[u8; 16]>::try_from(b) {
                         IpAddr::from(v6)
                     } else {
-                        return Err(Error::Invalid(format!(
-                            "IP address SAN has {} bytes",
-                            b.len()
-                        )));
+                        return Err(Error::Invalid(InvalidValue::IpAddressLength(b.len())));
                     };
                     s.ips.push(addr);
                 }
@@ -913,8 +896,9 @@ impl Extensions {
             }
             out.all.push((ext.extn_id, ext.critical));
             let v = ext.extn_value.as_bytes();
-            let bad =
-                |what: &str, e: der::Error| Error::Invalid(format!("bad {what} extension: {e}"));
+            let bad = |extension: &'static str, source: der::Error| {
+                Error::Invalid(InvalidValue::Extension { extension, source })
+            };
             match ext.extn_id {
                 oids::KEY_USAGE => {
                     let bs = der::asn1::BitString::from_der(v).map_err(|e| bad("KeyUsage", e))?;
@@ -1032,7 +1016,7 @@ mod tests {
     fn subject_order_and_multi_valued_o() -> Result<(), Error> {
         let s = Subject::cn("jane").with_organizations(["dev", "admins"]);
         let der = s.to_der()?;
-        let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
+        let name = Name::from_der(&der).map_err(der_error)?;
         assert_eq!(
             name.iter_rdn().count(),
             2,
@@ -1063,7 +1047,7 @@ mod tests {
         });
         // A planned subject encodes as before: the attributes only add RDNs after CN.
         let der = with_uid.to_der()?;
-        let name = Name::from_der(&der).map_err(|e| Error::Invalid(e.to_string()))?;
+        let name = Name::from_der(&der).map_err(der_error)?;
         assert_eq!(name.iter_rdn().count(), 4);
         let back = Subject::from_name(&name)?;
         assert_eq!(back, with_uid);

@@ -1,3 +1,4 @@
+use const_oid::ObjectIdentifier;
 use thiserror::Error;
 
 /// Everything that can go wrong with keys, PEM and signatures.
@@ -20,9 +21,9 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// Malformed PEM text.
-    #[error("malformed PEM: {}", crate::escape::escape(.0))]
-    Pem(String),
+    /// Malformed PEM text: which rule of [`crate::pem::decode_all`] it breaks.
+    #[error("malformed PEM: {}", crate::escape::escape(&.0.to_string()))]
+    Pem(#[source] PemProblem),
     /// PEM text without any block.
     #[error("no PEM block found")]
     NoPemBlock,
@@ -40,12 +41,13 @@ pub enum Error {
     )]
     EncryptedKey,
     /// DER that does not decode as the expected structure.
-    #[error("invalid {what}: {reason}")]
+    #[error("invalid {what}: {problem}")]
     Der {
         /// What was being decoded.
         what: &'static str,
-        /// The decoder's complaint.
-        reason: String,
+        /// What is wrong with it.
+        #[source]
+        problem: DerProblem,
     },
     /// An RSA key below 2048 bits.
     #[error("RSA key has {bits} bits; at least 2048 are required")]
@@ -59,15 +61,24 @@ pub enum Error {
         /// The modulus size.
         bits: usize,
     },
-    /// An elliptic curve other than P-256 or P-384.
-    #[error("unsupported elliptic curve {0} (supported: P-256, P-384)")]
-    UnsupportedCurve(String),
-    /// A key type other than RSA, ECDSA or Ed25519.
-    #[error("unsupported key type {0} (supported: RSA, ECDSA P-256/P-384, Ed25519)")]
-    UnsupportedKeyType(String),
+    /// An elliptic curve other than P-256 or P-384 (`None`: an EC key without a named curve).
+    #[error("unsupported elliptic curve {} (supported: P-256, P-384)", .0.as_ref().map_or_else(|| "(none)".to_owned(), crate::oids::name))]
+    UnsupportedCurve(Option<ObjectIdentifier>),
+    /// A key type other than RSA, ECDSA or Ed25519: the key's algorithm OID.
+    #[error("unsupported key type {} (supported: RSA, ECDSA P-256/P-384, Ed25519)", crate::oids::name(.0))]
+    UnsupportedKeyType(ObjectIdentifier),
     /// The crypto backend refused the key (inconsistent components, bad point, ...).
     #[error("private key rejected: {0}")]
-    Rejected(String),
+    Rejected(#[source] aws_lc_rs::error::KeyRejected),
+    /// The crypto backend could not encode a key it holds.
+    #[error("private key rejected: cannot encode {what}")]
+    Unencodable {
+        /// What was being encoded: `the public key`, `the EC key`, `the key as PKCS#8`.
+        what: &'static str,
+        /// The backend's error.
+        #[source]
+        source: aws_lc_rs::error::Unspecified,
+    },
     /// Key generation failed in the backend.
     #[error("key generation failed")]
     Generation,
@@ -77,9 +88,9 @@ pub enum Error {
     /// A signature that does not verify.
     #[error("signature does not verify")]
     BadSignature,
-    /// A signature algorithm kubepki cannot verify.
-    #[error("unsupported signature algorithm {0}")]
-    UnsupportedSignatureAlgorithm(String),
+    /// A signature algorithm kubepki cannot verify: its OID.
+    #[error("unsupported signature algorithm {}", crate::oids::name(.0))]
+    UnsupportedSignatureAlgorithm(ObjectIdentifier),
     /// A signature algorithm that does not fit the key (e.g. ECDSA on an RSA key).
     #[error("signature algorithm {alg} does not match the {key} key")]
     SignatureAlgorithmMismatch {
@@ -90,9 +101,122 @@ pub enum Error {
     },
 }
 
+/// Why DER is not the structure expected ([`Error::Der`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DerProblem {
+    /// `der` could not decode (or encode) it.
+    #[error("{0}")]
+    Decode(#[source] der::Error),
+    /// An EC key without named-curve parameters.
+    #[error("no named-curve parameters")]
+    NoNamedCurve,
+    /// A private key in none of the formats kubepki reads.
+    #[error("not PKCS#8, PKCS#1 or SEC1")]
+    UnknownKeyFormat,
+    /// A public key `BIT STRING` with unused bits.
+    #[error("unused bits in the key BIT STRING")]
+    UnusedBits,
+}
+
+/// Which rule of [`crate::pem::decode_all`] (or of a reader wanting one block) PEM text
+/// breaks ([`Error::Pem`]). Labels are shown as found; [`Error::Pem`] escapes the whole text.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PemProblem {
+    /// A `BEGIN` line whose label is not UTF-8.
+    #[error("BEGIN line label is not valid UTF-8")]
+    LabelNotUtf8,
+    /// A block closed by the `END` line of another label.
+    #[error("block \"{label}\" is closed by END \"{end}\"")]
+    MismatchedEnd {
+        /// The block's label.
+        label: String,
+        /// The label of the `END` line (lossily decoded).
+        end: String,
+    },
+    /// Headers and then `END`, without a body.
+    #[error("block \"{label}\" has headers but no body")]
+    HeadersWithoutBody {
+        /// The block's label.
+        label: String,
+    },
+    /// A `BEGIN` line inside a block.
+    #[error("line {line}: a BEGIN line inside block \"{label}\" (its END line is missing)")]
+    NestedBegin {
+        /// The line number (from 1).
+        line: usize,
+        /// The enclosing block's label.
+        label: String,
+    },
+    /// A header in a format that has none (RFC 7468).
+    #[error("line {line}: block \"{label}\" has a header line; this format has none (RFC 7468)")]
+    HeaderNotAllowed {
+        /// The line number (from 1).
+        line: usize,
+        /// The block's label.
+        label: String,
+    },
+    /// A header line after the body started.
+    #[error(
+        "line {line}: block \"{label}\" has a header line inside its body (headers are allowed only directly after BEGIN)"
+    )]
+    HeaderInBody {
+        /// The line number (from 1).
+        line: usize,
+        /// The block's label.
+        label: String,
+    },
+    /// Headers not followed by a blank line.
+    #[error("line {line}: the headers of block \"{label}\" must be followed by a blank line")]
+    NoBlankAfterHeaders {
+        /// The line number (from 1).
+        line: usize,
+        /// The block's label.
+        label: String,
+    },
+    /// A `BEGIN` line without its `END` line.
+    #[error("block \"{label}\" has no END line (truncated?)")]
+    NoEnd {
+        /// The block's label.
+        label: String,
+    },
+    /// A body that is not base64.
+    #[error("block \"{label}\": invalid base64: {source}")]
+    Base64 {
+        /// The block's label.
+        label: String,
+        /// The decoder's error.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// A block with an empty body.
+    #[error("block \"{label}\" is empty")]
+    Empty {
+        /// The block's label.
+        label: String,
+    },
+    /// More than one block where exactly one is expected ([`crate::pem::decode_one`]).
+    #[error("{count} blocks ({labels}) where exactly one is expected")]
+    SeveralBlocks {
+        /// How many blocks.
+        count: usize,
+        /// Their labels ([`crate::pem::describe_labels`]).
+        labels: String,
+    },
+    /// More than one block of a kind a file holds one of (several certificate requests).
+    #[error("several {what} in one file ({labels}); exactly one is expected")]
+    SeveralOfOneKind {
+        /// What there are several of, plural (`certificate requests`).
+        what: &'static str,
+        /// The labels of every block ([`crate::pem::describe_labels`]).
+        labels: String,
+    },
+}
+
 pub(crate) fn der_err(what: &'static str) -> impl Fn(der::Error) -> Error {
     move |e| Error::Der {
         what,
-        reason: e.to_string(),
+        problem: DerProblem::Decode(e),
     }
 }

@@ -31,7 +31,7 @@ pub mod progress;
 mod signature;
 
 pub use algorithm::KeyAlgorithm;
-pub use error::Error;
+pub use error::{DerProblem, Error, PemProblem};
 pub use escape::{escape, escape_bytes, escape_path, has_unsafe_chars, is_unsafe_char};
 pub use parallel::generate_many;
 pub use private_key::{
@@ -125,14 +125,10 @@ pub fn public_key_algorithm(spki_der: &[u8]) -> Result<KeyAlgorithm, Error> {
         oids::EC_PUBLIC_KEY => match f.curve {
             Some(oids::SECP256R1) => Ok(KeyAlgorithm::EcdsaP256),
             Some(oids::SECP384R1) => Ok(KeyAlgorithm::EcdsaP384),
-            other => Err(Error::UnsupportedCurve(
-                other
-                    .map(|c| oids::name(&c))
-                    .unwrap_or_else(|| "(none)".into()),
-            )),
+            other => Err(Error::UnsupportedCurve(other)),
         },
         oids::ED25519 => Ok(KeyAlgorithm::Ed25519),
-        other => Err(Error::UnsupportedKeyType(oids::name(&other))),
+        other => Err(Error::UnsupportedKeyType(other)),
     }
 }
 

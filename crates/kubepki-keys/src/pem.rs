@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::{Error, PemProblem};
 
 /// The largest PEM or DER input any kubepki parser accepts (1 MiB). Real certificates, keys,
 /// CSRs and kubeconfigs are a few KiB; anything larger is refused before it is decoded.
@@ -125,7 +125,7 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
             continue;
         };
         let label = std::str::from_utf8(label)
-            .map_err(|_| Error::Pem("BEGIN line label is not valid UTF-8".into()))?
+            .map_err(|_| Error::Pem(PemProblem::LabelNotUtf8))?
             .to_owned();
         let headers_allowed = LABELS_WITH_HEADERS.contains(&label.as_str());
         let mut b64 = Zeroizing::new(Vec::new());
@@ -138,30 +138,24 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
         for (n, body) in lines.by_ref() {
             if let Some(end) = strip_marker(body, b"-----END ") {
                 if end != label.as_bytes() {
-                    return Err(Error::Pem(format!(
-                        "block \"{label}\" is closed by END \"{}\"",
-                        String::from_utf8_lossy(end)
-                    )));
+                    return Err(Error::Pem(PemProblem::MismatchedEnd {
+                        label,
+                        end: String::from_utf8_lossy(end).into_owned(),
+                    }));
                 }
                 if in_headers {
-                    return Err(Error::Pem(format!(
-                        "block \"{label}\" has headers but no body"
-                    )));
+                    return Err(Error::Pem(PemProblem::HeadersWithoutBody { label }));
                 }
                 closed = true;
                 break;
             }
             if body.starts_with(b"-----BEGIN ") {
-                return Err(Error::Pem(format!(
-                    "line {n}: a BEGIN line inside block \"{label}\" (its END line is missing)"
-                )));
+                return Err(Error::Pem(PemProblem::NestedBegin { line: n, label }));
             }
             let is_header = body.contains(&b':');
             if is_header && (first || in_headers) {
                 if !headers_allowed {
-                    return Err(Error::Pem(format!(
-                        "line {n}: block \"{label}\" has a header line; this format has none (RFC 7468)"
-                    )));
+                    return Err(Error::Pem(PemProblem::HeaderNotAllowed { line: n, label }));
                 }
                 // RFC 1421 encapsulated header, e.g. `Proc-Type: 4,ENCRYPTED` or `DEK-Info: ...`.
                 if body.starts_with(b"Proc-Type:") && body.ends_with(b"ENCRYPTED") {
@@ -172,15 +166,14 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
                 continue;
             }
             if is_header {
-                return Err(Error::Pem(format!(
-                    "line {n}: block \"{label}\" has a header line inside its body (headers are allowed only directly after BEGIN)"
-                )));
+                return Err(Error::Pem(PemProblem::HeaderInBody { line: n, label }));
             }
             if in_headers {
                 if !body.is_empty() {
-                    return Err(Error::Pem(format!(
-                        "line {n}: the headers of block \"{label}\" must be followed by a blank line"
-                    )));
+                    return Err(Error::Pem(PemProblem::NoBlankAfterHeaders {
+                        line: n,
+                        label,
+                    }));
                 }
                 in_headers = false;
                 continue;
@@ -189,16 +182,19 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
             b64.extend(body.iter().filter(|b| !b.is_ascii_whitespace()));
         }
         if !closed {
-            return Err(Error::Pem(format!(
-                "block \"{label}\" has no END line (truncated?)"
-            )));
+            return Err(Error::Pem(PemProblem::NoEnd { label }));
         }
         let mut contents = Zeroizing::new(Vec::with_capacity(b64.len() * 3 / 4));
         STANDARD
             .decode_vec(b64.as_slice(), &mut contents)
-            .map_err(|e| Error::Pem(format!("block \"{label}\": invalid base64: {e}")))?;
+            .map_err(|source| {
+                Error::Pem(PemProblem::Base64 {
+                    label: label.clone(),
+                    source,
+                })
+            })?;
         if contents.is_empty() {
-            return Err(Error::Pem(format!("block \"{label}\" is empty")));
+            return Err(Error::Pem(PemProblem::Empty { label }));
         }
         blocks.push(PemBlock {
             label,
@@ -214,11 +210,10 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<PemBlock>, Error> {
 pub fn decode_one(input: &[u8]) -> Result<PemBlock, Error> {
     let mut blocks = decode_all(input)?;
     if blocks.len() > 1 {
-        return Err(Error::Pem(format!(
-            "{} blocks ({}) where exactly one is expected",
-            blocks.len(),
-            describe_labels(&blocks)
-        )));
+        return Err(Error::Pem(PemProblem::SeveralBlocks {
+            count: blocks.len(),
+            labels: describe_labels(&blocks),
+        }));
     }
     blocks.pop().ok_or(Error::NoPemBlock)
 }
@@ -283,21 +278,21 @@ mod tests {
     fn truncated_and_mismatched() {
         assert!(matches!(
             decode_all(b"-----BEGIN X-----\nAAAA\n"),
-            Err(Error::Pem(m)) if m.contains("no END line")
+            Err(Error::Pem(PemProblem::NoEnd { label })) if label == "X"
         ));
         assert!(matches!(
             decode_all(b"-----BEGIN X-----\nAAAA\n-----END Y-----\n"),
-            Err(Error::Pem(m)) if m.contains("closed by END")
+            Err(Error::Pem(PemProblem::MismatchedEnd { label, end })) if label == "X" && end == "Y"
         ));
         assert!(matches!(
             decode_all(b"-----BEGIN X-----\n!!!!\n-----END X-----\n"),
-            Err(Error::Pem(m)) if m.contains("invalid base64")
+            Err(Error::Pem(PemProblem::Base64 { .. }))
         ));
     }
 
     fn pem_err(text: &str) -> String {
         match decode_all(text.as_bytes()) {
-            Err(Error::Pem(m)) => m,
+            Err(Error::Pem(m)) => m.to_string(),
             other => format!("not a PEM error: {other:?}"),
         }
     }
@@ -356,13 +351,16 @@ mod tests {
         assert_eq!(blocks[1].contents(), &[4, 5, 6]);
         assert!(matches!(
             decode_one(two.as_bytes()),
-            Err(Error::Pem(m)) if m == "2 blocks (\"CERTIFICATE\", \"CERTIFICATE\") where exactly one is expected"
+            Err(Error::Pem(PemProblem::SeveralBlocks { count: 2, labels })) if labels == "\"CERTIFICATE\", \"CERTIFICATE\""
         ));
         assert_eq!(decode_one(one.as_bytes())?.contents(), &[1, 2, 3]);
         assert!(matches!(decode_one(b"text"), Err(Error::NoPemBlock)));
         // A BEGIN inside a block before its END.
         let text = "-----BEGIN X-----\nAAAA\n-----BEGIN X-----\nAAAA\n-----END X-----\n";
-        assert!(pem_err(text).contains("BEGIN line inside block"));
+        assert!(matches!(
+            decode_all(text.as_bytes()),
+            Err(Error::Pem(PemProblem::NestedBegin { line: 3, .. }))
+        ));
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
-use crate::error::der_err;
+use crate::error::{DerProblem, der_err};
 use crate::pem;
 use crate::{Error, KeyAlgorithm, SignatureAlgorithm, oids};
 
@@ -113,7 +113,7 @@ impl PrivateKey {
         }
         Err(Error::Der {
             what: "private key DER",
-            reason: "not PKCS#8, PKCS#1 or SEC1".into(),
+            problem: DerProblem::UnknownKeyFormat,
         })
     }
 
@@ -121,7 +121,7 @@ impl PrivateKey {
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, Error> {
         let parsed = pkcs1::RsaPrivateKeyRef::from_der(der).map_err(der_err("PKCS#1 RSA key"))?;
         let alg = KeyAlgorithm::from_rsa_bits(uint_bits(parsed.modulus.as_bytes()))?;
-        let kp = RsaKeyPair::from_der(der).map_err(|e| Error::Rejected(e.to_string()))?;
+        let kp = RsaKeyPair::from_der(der).map_err(Error::Rejected)?;
         Self::from_inner(alg, Inner::Rsa(kp))
     }
 
@@ -131,13 +131,12 @@ impl PrivateKey {
         let curve = parsed
             .parameters
             .and_then(|p| p.named_curve())
-            .ok_or_else(|| Error::Der {
+            .ok_or(Error::Der {
                 what: "SEC1 EC key",
-                reason: "no named-curve parameters".into(),
+                problem: DerProblem::NoNamedCurve,
             })?;
         let (alg, signing) = ec_alg(&curve)?;
-        let kp = EcdsaKeyPair::from_private_key_der(signing, der)
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let kp = EcdsaKeyPair::from_private_key_der(signing, der).map_err(Error::Rejected)?;
         Self::from_inner(alg, Inner::Ecdsa(kp))
     }
 
@@ -151,7 +150,7 @@ impl PrivateKey {
                 let parsed =
                     pkcs1::RsaPrivateKeyRef::from_der(pkcs1).map_err(der_err("PKCS#1 RSA key"))?;
                 let alg = KeyAlgorithm::from_rsa_bits(uint_bits(parsed.modulus.as_bytes()))?;
-                let kp = RsaKeyPair::from_pkcs8(der).map_err(|e| Error::Rejected(e.to_string()))?;
+                let kp = RsaKeyPair::from_pkcs8(der).map_err(Error::Rejected)?;
                 Self::from_inner(alg, Inner::Rsa(kp))
             }
             oids::EC_PUBLIC_KEY => {
@@ -159,21 +158,19 @@ impl PrivateKey {
                     .algorithm
                     .parameters
                     .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-                    .ok_or_else(|| Error::Der {
+                    .ok_or(Error::Der {
                         what: "PKCS#8 EC key",
-                        reason: "no named-curve parameters".into(),
+                        problem: DerProblem::NoNamedCurve,
                     })?;
                 let (alg, signing) = ec_alg(&curve)?;
-                let kp = EcdsaKeyPair::from_pkcs8(signing, der)
-                    .map_err(|e| Error::Rejected(e.to_string()))?;
+                let kp = EcdsaKeyPair::from_pkcs8(signing, der).map_err(Error::Rejected)?;
                 Self::from_inner(alg, Inner::Ecdsa(kp))
             }
             oids::ED25519 => {
-                let kp =
-                    Ed25519KeyPair::from_pkcs8(der).map_err(|e| Error::Rejected(e.to_string()))?;
+                let kp = Ed25519KeyPair::from_pkcs8(der).map_err(Error::Rejected)?;
                 Self::from_inner(KeyAlgorithm::Ed25519, Inner::Ed25519(kp))
             }
-            other => Err(Error::UnsupportedKeyType(oids::name(&other))),
+            other => Err(Error::UnsupportedKeyType(other)),
         }
     }
 
@@ -183,7 +180,10 @@ impl PrivateKey {
             Inner::Ecdsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Inner::Ed25519(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
         }
-        .map_err(|_| Error::Rejected("cannot encode the public key".into()))?;
+        .map_err(|source| Error::Unencodable {
+            what: "the public key",
+            source,
+        })?;
         Ok(Self { alg, inner, spki })
     }
 
@@ -246,7 +246,10 @@ impl PrivateKey {
                 let raw = k
                     .private_key()
                     .as_der()
-                    .map_err(|_| Error::Rejected("cannot encode the EC key".into()))?;
+                    .map_err(|source| Error::Unencodable {
+                        what: "the EC key",
+                        source,
+                    })?;
                 let mut ec =
                     sec1::EcPrivateKey::from_der(raw.as_ref()).map_err(der_err("SEC1 EC key"))?;
                 let curve = match self.alg {
@@ -272,7 +275,10 @@ impl PrivateKey {
             Inner::Ecdsa(k) => k.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
             Inner::Ed25519(k) => k.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
         }
-        .map_err(|_| Error::Rejected("cannot encode the key as PKCS#8".into()))?;
+        .map_err(|source| Error::Unencodable {
+            what: "the key as PKCS#8",
+            source,
+        })?;
         Ok(Zeroizing::new(doc))
     }
 
@@ -333,7 +339,7 @@ fn ec_alg(
     match *curve {
         oids::SECP256R1 => Ok((KeyAlgorithm::EcdsaP256, &ECDSA_P256_SHA256_ASN1_SIGNING)),
         oids::SECP384R1 => Ok((KeyAlgorithm::EcdsaP384, &ECDSA_P384_SHA384_ASN1_SIGNING)),
-        other => Err(Error::UnsupportedCurve(oids::name(&other))),
+        other => Err(Error::UnsupportedCurve(Some(other))),
     }
 }
 

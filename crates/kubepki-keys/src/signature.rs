@@ -58,13 +58,10 @@ pub fn verify_signature(
 ) -> Result<(), Error> {
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(der_err("public key"))?;
     let key_oid = spki.algorithm.oid;
-    let key_bytes = spki
-        .subject_public_key
-        .as_bytes()
-        .ok_or_else(|| Error::Der {
-            what: "public key",
-            reason: "unused bits in the key BIT STRING".into(),
-        })?;
+    let key_bytes = spki.subject_public_key.as_bytes().ok_or(Error::Der {
+        what: "public key",
+        problem: crate::DerProblem::UnusedBits,
+    })?;
     let curve = spki
         .algorithm
         .parameters
@@ -91,7 +88,7 @@ pub fn verify_signature(
             (Some(oids::SECP384R1), oids::ECDSA_WITH_SHA256) => &sig::ECDSA_P384_SHA256_ASN1,
             (Some(oids::SECP384R1), oids::ECDSA_WITH_SHA384) => &sig::ECDSA_P384_SHA384_ASN1,
             (Some(oids::SECP384R1), _) => &sig::ECDSA_P384_SHA512_ASN1,
-            (Some(other), _) => return Err(Error::UnsupportedCurve(oids::name(&other))),
+            (Some(other), _) => return Err(Error::UnsupportedCurve(Some(other))),
             (None, _) => return Err(mismatch()),
         },
         (
@@ -104,7 +101,7 @@ pub fn verify_signature(
             | oids::ECDSA_WITH_SHA512,
             _,
         ) => return Err(mismatch()),
-        (other, _) => return Err(Error::UnsupportedSignatureAlgorithm(oids::name(&other))),
+        (other, _) => return Err(Error::UnsupportedSignatureAlgorithm(other)),
     };
     UnparsedPublicKey::new(alg, key_bytes)
         .verify(msg, signature)

@@ -117,15 +117,16 @@ fn refusals_are_typed() {
         Some(Error::EncryptedKey)
     ));
     assert!(
-        matches!(err(vector!("p521-pkcs8.key")), Some(Error::UnsupportedCurve(c)) if c == "1.3.132.0.35")
+        matches!(err(vector!("p521-pkcs8.key")), Some(Error::UnsupportedCurve(Some(c))) if c.to_string() == "1.3.132.0.35")
     );
     assert!(matches!(
         err(vector!("ed448-pkcs8.key")),
         Some(Error::UnsupportedKeyType(_))
     ));
-    assert!(
-        matches!(err(vector!("rsa2048-truncated.key")), Some(Error::Pem(m)) if m.contains("truncated"))
-    );
+    assert!(matches!(
+        err(vector!("rsa2048-truncated.key")),
+        Some(Error::Pem(kubepki_keys::PemProblem::NoEnd { .. }))
+    ));
     assert!(
         matches!(err(vector!("cert-not-a-key.crt")), Some(Error::NoPrivateKey { found }) if found == "\"CERTIFICATE\"")
     );

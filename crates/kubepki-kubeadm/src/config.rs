@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use kubepki_ca::{DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY};
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, Reason};
 use crate::spec::ClusterSpec;
 use crate::version::KubernetesVersion;
 
@@ -53,11 +53,11 @@ pub fn apply_config_file(spec: &mut ClusterSpec, path: &Path) -> Result<Vec<Stri
         | kubepki_files::Error::Step { .. }
         | kubepki_files::Error::Refused { .. }) => Error::Config {
             path: e.path().to_owned(),
-            reason: e.detail(),
+            reason: Reason::Read(Box::new(e)),
         },
         other => Error::Config {
             path: path.to_owned(),
-            reason: other.to_string(),
+            reason: Reason::Files(Box::new(other)),
         },
     })?;
     apply_config(spec, path, &bytes)
@@ -71,7 +71,7 @@ pub fn apply_config(
 ) -> Result<Vec<String>, Error> {
     let err = |reason: String| Error::Config {
         path: path.to_owned(),
-        reason,
+        reason: reason.into(),
     };
     let text = std::str::from_utf8(input).map_err(|_| err("is not UTF-8 text".into()))?;
     let docs: Vec<Value> = kubepki_csr::yaml::from_multiple(text)
@@ -188,7 +188,7 @@ impl Doc<'_> {
     fn field_err(&self, field: &str, reason: impl std::fmt::Display) -> Error {
         Error::Config {
             path: self.path.to_owned(),
-            reason: format!("{}.{field}: {reason}", self.kind),
+            reason: format!("{}.{field}: {reason}", self.kind).into(),
         }
     }
 
@@ -336,7 +336,7 @@ impl Doc<'_> {
             spec.kubernetes_version = v.parse::<KubernetesVersion>().map_err(|e| {
                 let reason = match e {
                     Error::Invalid { reason, .. } => reason,
-                    other => other.to_string(),
+                    other => Reason::from(other),
                 };
                 self.field_err("kubernetesVersion", reason)
             })?;

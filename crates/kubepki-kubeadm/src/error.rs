@@ -21,24 +21,26 @@ pub enum Error {
     #[error(transparent)]
     Ca(#[from] kubepki_ca::Error),
     /// An input value (flag or library field) that is not valid.
-    #[error("{field}: {}", kubepki_csr::escape_text(reason))]
+    #[error("{field}: {}", kubepki_csr::escape_text(&reason.to_string()))]
     Invalid {
         /// The field, in kubeadm's config spelling (`networking.serviceSubnet`).
         field: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong: the cause, or a sentence.
+        #[source]
+        reason: Reason,
     },
     /// A kubeadm config file that cannot be used.
     #[error(
         "{}: {}",
         kubepki_csr::escape_path(path),
-        kubepki_csr::escape_text(reason)
+        kubepki_csr::escape_text(&reason.to_string())
     )]
     Config {
         /// The config file.
         path: PathBuf,
         /// What is wrong (names the document and field).
-        reason: String,
+        #[source]
+        reason: Reason,
     },
     /// A file the work needs that is not in the tree: a CA for the certificates it signs, the
     /// key next to its certificate, a file asked for by path.
@@ -83,13 +85,14 @@ pub enum Error {
     #[error(
         "{}: {}",
         kubepki_csr::escape_path(path),
-        kubepki_csr::escape_text(reason)
+        kubepki_csr::escape_text(&reason.to_string())
     )]
     File {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong: the cause, or a sentence.
+        #[source]
+        reason: Reason,
     },
     /// External-CA mode (a CA certificate without its key) with files that are not supplied.
     #[error(
@@ -282,17 +285,178 @@ impl Error {
     }
 }
 
-pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+/// What is wrong with a value ([`Error::Invalid`]), a config file ([`Error::Config`]) or a file
+/// of the tree ([`Error::File`]): the underlying error when there is one, else a sentence.
+///
+/// The sentences ([`Reason::Text`]) explain why a value breaks a rule of kubeadm's or of
+/// kubepki's (docs/architecture.md, "Errors"): they are for people, not for matching; every
+/// cause a caller could act on is a variant of its own.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Why a value breaks a rule, in words.
+    #[error("{0}")]
+    Text(String),
+    /// A name that is not a lower-case RFC 1123 subdomain.
+    #[error("{0}")]
+    Name(#[source] kubepki_csr::SubdomainProblem),
+    /// A key or PEM problem (boxed, as the other library errors here, to keep [`enum@Error`] small).
+    #[error("{0}")]
+    Key(#[source] Box<kubepki_keys::Error>),
+    /// A CSR or X.509 encoding problem.
+    #[error("{0}")]
+    Csr(#[source] Box<kubepki_csr::Error>),
+    /// A certificate or CA problem.
+    #[error("{0}")]
+    Ca(#[source] Box<kubepki_ca::Error>),
+    /// JSON that does not parse or has another shape.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    /// A file that cannot be read (the file is named by the error that holds this reason, so
+    /// its text is [`kubepki_files::Error::detail`]).
+    #[error("{}", .0.detail())]
+    Read(#[source] Box<kubepki_files::Error>),
+    /// A file-writer or reader error, shown whole (it names its own file).
+    #[error("{0}")]
+    Files(#[source] Box<kubepki_files::Error>),
+    /// A `kubernetesVersion` that cannot be used.
+    #[error("\"{given}\": {problem}")]
+    Version {
+        /// The text given.
+        given: String,
+        /// What is wrong with it.
+        problem: VersionProblem,
+    },
+    /// A file-system call that failed (on the file the error names).
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// A file-system operation that failed, and what it was.
+    #[error("{action}: {source}")]
+    IoStep {
+        /// What was being done (`cannot remove it`).
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A cause, within a part of the file or value (`client-key-data`).
+    #[error("{context}: {source}")]
+    Within {
+        /// The part.
+        context: String,
+        /// The cause.
+        #[source]
+        source: Box<Reason>,
+    },
+    /// Another error of this crate, about the same file.
+    #[error("{0}")]
+    Nested(#[source] Box<Error>),
+}
+
+impl Reason {
+    /// `cause` within `context`: shown `context: cause`.
+    pub fn within(context: impl Into<String>, cause: impl Into<Reason>) -> Reason {
+        Reason::Within {
+            context: context.into(),
+            source: Box::new(cause.into()),
+        }
+    }
+
+    /// A failed file-system operation: shown `action: error`.
+    pub fn io(action: &'static str, source: std::io::Error) -> Reason {
+        Reason::IoStep { action, source }
+    }
+}
+
+/// Why a text is not a Kubernetes version kubepki can plan for ([`Reason::Version`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum VersionProblem {
+    /// A number too large.
+    #[error("number out of range")]
+    OutOfRange,
+    /// Not of the form `v1.31.2`.
+    #[error("expected a version like v1.31.2")]
+    NotAVersion,
+    /// A version older than kubepki knows ([`crate::OLDEST_KNOWN`]).
+    #[error("kubepki knows kubeadm's behaviour from {} on", crate::OLDEST_KNOWN)]
+    TooOld,
+    /// A major version other than 1.
+    #[error("only Kubernetes 1.x exists")]
+    NotOneX,
+}
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        Reason::Text(s)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(s: &str) -> Self {
+        Reason::Text(s.to_owned())
+    }
+}
+
+impl From<std::io::Error> for Reason {
+    fn from(e: std::io::Error) -> Self {
+        Reason::Io(e)
+    }
+}
+
+impl From<kubepki_files::Error> for Reason {
+    fn from(e: kubepki_files::Error) -> Self {
+        Reason::Files(Box::new(e))
+    }
+}
+
+impl From<kubepki_csr::SubdomainProblem> for Reason {
+    fn from(e: kubepki_csr::SubdomainProblem) -> Self {
+        Reason::Name(e)
+    }
+}
+
+impl From<kubepki_keys::Error> for Reason {
+    fn from(e: kubepki_keys::Error) -> Self {
+        Reason::Key(Box::new(e))
+    }
+}
+
+impl From<kubepki_csr::Error> for Reason {
+    fn from(e: kubepki_csr::Error) -> Self {
+        Reason::Csr(Box::new(e))
+    }
+}
+
+impl From<kubepki_ca::Error> for Reason {
+    fn from(e: kubepki_ca::Error) -> Self {
+        Reason::Ca(Box::new(e))
+    }
+}
+
+impl From<serde_json::Error> for Reason {
+    fn from(e: serde_json::Error) -> Self {
+        Reason::Json(e)
+    }
+}
+
+impl From<Error> for Reason {
+    fn from(e: Error) -> Self {
+        Reason::Nested(Box::new(e))
+    }
+}
+
+pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<Reason>) -> Error {
     Error::Invalid {
         field: field.into(),
         reason: reason.into(),
     }
 }
 
-pub(crate) fn file_err(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Error {
+pub(crate) fn file_err(path: impl Into<PathBuf>, reason: impl Into<Reason>) -> Error {
     Error::File {
         path: path.into(),
-        reason: reason.to_string(),
+        reason: reason.into(),
     }
 }
 

@@ -114,14 +114,13 @@ impl Tree {
                 s.push('\n');
                 Zeroizing::new(s)
             })
-            .map_err(|e| invalid("json", e.to_string()))
+            .map_err(|e| invalid("json", e))
     }
 
     /// Reads a tree written by [`Tree::to_json`] (paths and modes are checked as by
     /// [`Tree::insert`]).
     pub fn from_json(text: &str) -> Result<Tree, Error> {
-        let doc: JsonIn =
-            serde_json::from_str(text).map_err(|e| invalid("json tree", e.to_string()))?;
+        let doc: JsonIn = serde_json::from_str(text).map_err(|e| invalid("json tree", e))?;
         let mut tree = Tree::new();
         for f in doc.files {
             let text = Zeroizing::new(f.text);

@@ -12,7 +12,7 @@ use kubepki_files::{FileBatch, MODE_PUBLIC, MODE_SECRET};
 use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, spki_equal};
 use time::OffsetDateTime;
 
-use crate::error::{Error, file_err, invalid};
+use crate::error::{Error, Reason, file_err, invalid};
 use crate::init::{Current, commit_with};
 use crate::kubeconfig::Kubeconfig;
 use crate::memtree::Tree;
@@ -419,14 +419,14 @@ fn client_key(kc: &Kubeconfig, conf: &Path) -> Result<PrivateKey, Error> {
             "the current user has no client-key-data; remove the file to have a new one made",
         )
     })?;
-    PrivateKey::from_pem(&pem).map_err(|e| file_err(conf, format!("client-key-data: {e}")))
+    PrivateKey::from_pem(&pem).map_err(|e| file_err(conf, Reason::within("client-key-data", e)))
 }
 
 fn client_cert(kc: &Kubeconfig, conf: &Path) -> Result<Option<Certificate>, Error> {
     kc.current_client_cert_pem(conf)?
         .map(|pem| {
             Certificate::from_pem(&pem)
-                .map_err(|e| file_err(conf, format!("client-certificate-data: {e}")))
+                .map_err(|e| file_err(conf, Reason::within("client-certificate-data", e)))
         })
         .transpose()
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err, invalid};
+use crate::error::{Error, Reason, file_err, invalid};
 use crate::kubeconfig::Kubeconfig;
 use crate::plan::{CertId, KubeconfigId, Plan};
 use crate::tree::read_file;
@@ -571,7 +571,7 @@ pub fn control_plane_node_with_ca_keys(
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&rotation, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| file_err(&rotation, format!("cannot make it 0700: {e}")))?;
+            .map_err(|e| file_err(&rotation, Reason::io("cannot make it 0700", e)))?;
     }
     Ok(applied.into_report(written, recovered))
 }

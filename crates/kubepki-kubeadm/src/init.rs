@@ -19,7 +19,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err, missing};
+use crate::error::{Error, Reason, file_err, missing};
 use crate::kubeconfig::Kubeconfig;
 use crate::memtree::{PKI_PREFIX, Tree, cert_rel, kubeconfig_rel};
 use crate::plan::{CertId, CertSpec, KubeconfigId, KubeconfigSpec, Plan};
@@ -1222,7 +1222,7 @@ fn load_ca(cur: &Current, id: CertId) -> Result<Option<CertificateAuthority>, Er
                 Ok(Some(ca.with_key(key).map_err(|e| file_err(&kp, e))?))
             } else if let Some(k) = held {
                 Ok(Some(ca.with_signing_key(k.clone()).map_err(|e| {
-                    file_err(&cp, format!("with the key held outside the tree: {e}"))
+                    file_err(&cp, Reason::within("with the key held outside the tree", e))
                 })?))
             } else {
                 Ok(Some(ca))
@@ -1280,7 +1280,10 @@ fn decide_leaf(
             ca.check_issued(&cert).map_err(|e| {
                 file_err(
                     &cp,
-                    format!("not signed by {}: {e}", issuer.cert_path(dir).display()),
+                    Reason::within(
+                        format!("not signed by {}", issuer.cert_path(dir).display()),
+                        e,
+                    ),
                 )
             })?;
             if !cur.exists(&kp) {
@@ -1407,7 +1410,7 @@ fn check_kubeconfig(
         ));
     };
     let theirs = Certificate::from_pem(&ca_pem)
-        .map_err(|e| file_err(path, format!("certificate-authority-data: {e}")))?;
+        .map_err(|e| file_err(path, Reason::within("certificate-authority-data", e)))?;
     if theirs.to_der() != ca.to_der() {
         return Err(file_err(
             path,
@@ -1432,7 +1435,7 @@ fn check_kubeconfig(
         .current_client_cert_pem(path)?
         .map(|pem| {
             Certificate::from_pem(&pem)
-                .map_err(|e| file_err(path, format!("client-certificate-data: {e}")))
+                .map_err(|e| file_err(path, Reason::within("client-certificate-data", e)))
         })
         .transpose()?;
     let mut item = InitItem::new(
@@ -1446,7 +1449,8 @@ fn check_kubeconfig(
     let key = kc
         .current_client_key_pem(path)?
         .map(|pem| {
-            PrivateKey::from_pem(&pem).map_err(|e| file_err(path, format!("client-key-data: {e}")))
+            PrivateKey::from_pem(&pem)
+                .map_err(|e| file_err(path, Reason::within("client-key-data", e)))
         })
         .transpose()?;
     let external_ca = authority.is_some_and(|a| !a.can_sign());

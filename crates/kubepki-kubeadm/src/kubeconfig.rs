@@ -267,7 +267,7 @@ impl Kubeconfig {
             .map(Zeroizing::new)
             .map_err(|e| Error::Invalid {
                 field: "kubeconfig".into(),
-                reason: e,
+                reason: e.into(),
             })
     }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, file_err};
+use crate::error::{Error, Reason, file_err};
 use crate::kubeconfig::{Kubeconfig, resolve_reference, set};
 
 /// The new credentials of the current context.
@@ -113,7 +113,7 @@ pub(crate) fn plan(path: &Path, input: &[u8], new: &NewCredentials<'_>) -> Resul
     let kc = Kubeconfig::from_slice(path, input)?;
     let (ui, ci) = current_indices(path, &kc)?;
     let located: Doc = kubepki_csr::yaml::from_str(text)
-        .map_err(|e| file_err(path, format!("is not a kubeconfig: {e}")))?;
+        .map_err(|e| file_err(path, Reason::within("is not a kubeconfig", e)))?;
     if located.users.len() != kc.users.len() || located.clusters.len() != kc.clusters.len() {
         return Err(file_err(path, "its users or clusters could not be located"));
     }
@@ -281,7 +281,7 @@ pub(crate) fn plan_ca(
     let kc = Kubeconfig::from_slice(path, input)?;
     let (_, ci) = current_indices(path, &kc)?;
     let located: Doc = kubepki_csr::yaml::from_str(text)
-        .map_err(|e| file_err(path, format!("is not a kubeconfig: {e}")))?;
+        .map_err(|e| file_err(path, Reason::within("is not a kubeconfig", e)))?;
     if located.clusters.len() != kc.clusters.len() {
         return Err(file_err(path, "its clusters could not be located"));
     }

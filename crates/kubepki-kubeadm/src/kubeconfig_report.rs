@@ -10,7 +10,7 @@ use std::path::Path;
 use kubepki_ca::{Certificate, CertificateAuthority, rfc3339};
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, Reason};
 use crate::kubeconfig::{Kubeconfig, credential, set};
 
 /// A kubeconfig described ([`describe_kubeconfig`]).
@@ -152,7 +152,10 @@ pub fn describe_kubeconfig(path: &Path, input: &[u8]) -> Result<KubeconfigReport
                 None => Ok(Vec::new()),
                 Some(pem) => Certificate::chain_from_pem(&pem).map_err(|e| Error::File {
                     path: path.to_owned(),
-                    reason: format!("cluster \"{}\": certificate-authority: {e}", c.name),
+                    reason: Reason::within(
+                        format!("cluster \"{}\": certificate-authority", c.name),
+                        e,
+                    ),
                 }),
             });
             let (cas, error) = match ca {
@@ -334,7 +337,7 @@ pub fn describe_kubeconfig(path: &Path, input: &[u8]) -> Result<KubeconfigReport
 /// An error's reason without the kubeconfig's path (the report is about that file already).
 fn reason(e: Error) -> String {
     match e {
-        Error::File { reason, .. } => reason,
+        Error::File { reason, .. } => reason.to_string(),
         other => other.to_string(),
     }
 }

@@ -96,7 +96,7 @@ mod version;
 
 pub use caset::CaSet;
 pub use config::{apply_config, apply_config_file};
-pub use error::Error;
+pub use error::{Error, Reason, VersionProblem};
 pub use expiration::{
     Expiration, ExpirationEntry, Urgency, check_expiration, check_expiration_with_ca_keys,
     kubeadm_date, short_human_duration,

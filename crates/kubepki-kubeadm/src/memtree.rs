@@ -219,7 +219,9 @@ impl Tree {
                         bytes,
                     });
                 }
-                Err(Error::File { reason, .. }) => tree.unreadable.push((rel, reason)),
+                Err(Error::File { reason, .. }) => {
+                    tree.unreadable.push((rel, reason.to_string()));
+                }
                 Err(e) => tree.unreadable.push((rel, e.to_string())),
             }
         }
@@ -278,7 +280,7 @@ impl Tree {
             return Ok(f.bytes.clone());
         }
         match self.unreadable.iter().find(|(p, _)| p == path) {
-            Some((_, reason)) => Err(file_err(shown, reason)),
+            Some((_, reason)) => Err(file_err(shown, reason.as_str())),
             None => Err(crate::error::missing(shown, "does not exist")),
         }
     }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err};
+use crate::error::{Error, Reason, file_err};
 use crate::kubeconfig_edit::{self, NewCredentials, same_file};
 use crate::memtree::Tree;
 use crate::plan::{CertId, KubeconfigId};
@@ -75,7 +75,8 @@ pub fn parse_renew_name(spec: &ClusterSpec, name: &str) -> Result<Vec<RenewTarge
             reason: format!(
                 "{} is a certificate authority; CAs are not renewed by `certs renew` (kubeadm cannot either): every certificate it signed would have to change with it",
                 c.base_name()
-            ),
+            )
+            .into(),
         });
     }
     if name == "kubelet.conf" || name == "kubelet" {
@@ -568,7 +569,7 @@ fn load_ca(src: &Source, dir: &Path, id: CertId) -> Result<Option<CertificateAut
         ))
     } else if let Some(k) = src.held_ca_key(id) {
         Ok(Some(ca.with_signing_key(k.clone()).map_err(|e| {
-            file_err(&cp, format!("with the key held outside the tree: {e}"))
+            file_err(&cp, Reason::within("with the key held outside the tree", e))
         })?))
     } else {
         Ok(None)

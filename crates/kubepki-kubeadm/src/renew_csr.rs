@@ -17,7 +17,7 @@ use kubepki_keys::{KeyAlgorithm, PrivateKey, generate_many, public_key_algorithm
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err, invalid};
+use crate::error::{Error, Reason, file_err, invalid};
 use crate::external::{Signed, SigningCas, csr_differences, issue};
 use crate::kubeconfig_edit::{self, NewCredentials, same_file};
 use crate::plan::{CertId, Plan, identity_differences};
@@ -97,9 +97,10 @@ fn check_csr_dir(spec: &ClusterSpec, csr_dir: &Path, flag: &str) -> Result<(), E
     kubepki_files::check_private_folder(csr_dir).map_err(|e| match e {
         e @ (kubepki_files::Error::Io { .. }
         | kubepki_files::Error::Step { .. }
-        | kubepki_files::Error::Refused { .. }) => {
-            invalid(flag, format!("{}: {}", csr_dir.display(), e.detail()))
-        }
+        | kubepki_files::Error::Refused { .. }) => invalid(
+            flag,
+            Reason::within(csr_dir.display().to_string(), Reason::Read(Box::new(e))),
+        ),
         other => file_err(csr_dir, other),
     })?;
     Ok(())
@@ -596,7 +597,7 @@ fn csr_is_for(path: &Path, cert: &Certificate) -> bool {
 /// An error as a (file, reason) refusal, naming `default` when the error names no file.
 fn refusal(e: Error, default: &Path) -> (PathBuf, String) {
     match e {
-        Error::File { path, reason } => (path, reason),
+        Error::File { path, reason } => (path, reason.to_string()),
         other => (default.to_owned(), other.to_string()),
     }
 }

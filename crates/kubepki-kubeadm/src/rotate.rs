@@ -26,7 +26,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err, malformed, missing};
+use crate::error::{Error, Reason, file_err, malformed, missing};
 use crate::kubeconfig::{Kubeconfig, set};
 use crate::memtree::{PKI_PREFIX, Tree};
 use crate::plan::{CertId, KubeconfigId, Plan};
@@ -552,8 +552,12 @@ fn read_members(target: RotationTarget, path: &Path, bytes: &[u8]) -> Result<Vec
         match target.ca_id() {
             Some(_) => {
                 let cert = Certificate::from_der(&der).map_err(|e| malformed(path, e))?;
-                CertificateAuthority::from_certificate(cert.clone())
-                    .map_err(|e| file_err(path, format!("\"{}\": {e}", cert.display_name())))?;
+                CertificateAuthority::from_certificate(cert.clone()).map_err(|e| {
+                    file_err(
+                        path,
+                        Reason::within(format!("\"{}\"", cert.display_name()), e),
+                    )
+                })?;
                 cert.verify_signature(cert.public_key_der()).map_err(|e| {
                     file_err(
                         path,
@@ -948,16 +952,16 @@ fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView,
     let bytes = tree.read(rel, &path)?;
     let kc = Kubeconfig::from_slice(&path, &bytes)?;
     let (cluster, user) = kc.current(&path)?;
-    let trusts = match set(cluster.cluster.certificate_authority_data.as_deref()) {
-        Some(d) => {
-            let pem = crate::kubeconfig::decode(&path, "certificate-authority-data", d)?;
-            Some(
-                read_members(RotationTarget::Ca, &path, &pem)
-                    .map_err(|e| file_err(&path, format!("certificate-authority-data: {e}")))?,
-            )
-        }
-        None => None,
-    };
+    let trusts =
+        match set(cluster.cluster.certificate_authority_data.as_deref()) {
+            Some(d) => {
+                let pem = crate::kubeconfig::decode(&path, "certificate-authority-data", d)?;
+                Some(read_members(RotationTarget::Ca, &path, &pem).map_err(|e| {
+                    file_err(&path, Reason::within("certificate-authority-data", e))
+                })?)
+            }
+            None => None,
+        };
     let client_file = set(user.user.client_certificate.as_deref()).map(str::to_owned);
     let mut client_unreadable = None;
     let client = match set(user.user.client_certificate_data.as_deref()) {
@@ -975,7 +979,8 @@ fn kubeconfig_view(spec: &ClusterSpec, tree: &Tree, rel: &str) -> Result<KcView,
         None => None,
     }
     .map(|pem| {
-        Certificate::from_pem(&pem).map_err(|e| file_err(&path, format!("client certificate: {e}")))
+        Certificate::from_pem(&pem)
+            .map_err(|e| file_err(&path, Reason::within("client certificate", e)))
     })
     .transpose()?;
     Ok(KcView {
@@ -1926,7 +1931,7 @@ pub fn rotate(
         if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| file_err(&dir, format!("cannot make it 0700: {e}")))?;
+                .map_err(|e| file_err(&dir, Reason::io("cannot make it 0700", e)))?;
         }
     }
     let dir = spec.cert_dir.join(ROTATION_DIR);
@@ -1943,14 +1948,14 @@ pub fn rotate(
         match std::fs::remove_file(&path) {
             Ok(()) => rotation.deleted.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(file_err(&path, format!("cannot remove it: {e}"))),
+            Err(e) => return Err(file_err(&path, Reason::io("cannot remove it", e))),
         }
     }
     if !rotation.removed.is_empty() {
         let sync = |d: &Path| {
             std::fs::File::open(d)
                 .and_then(|f| f.sync_all())
-                .map_err(|e| file_err(d, format!("cannot flush the folder: {e}")))
+                .map_err(|e| file_err(d, Reason::io("cannot flush the folder", e)))
         };
         if dir.exists() {
             sync(&dir)?;
@@ -1963,7 +1968,7 @@ pub fn rotate(
                     e.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty
                 ) => {}
-            Err(e) => return Err(file_err(&dir, format!("cannot remove it: {e}"))),
+            Err(e) => return Err(file_err(&dir, Reason::io("cannot remove it", e))),
         }
         sync(&spec.cert_dir)?;
     }

@@ -7,7 +7,7 @@ use kubepki_files::{FolderLock, LockMode, lock_folder, read_limited};
 use kubepki_keys::PrivateKey;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, file_err, malformed};
+use crate::error::{Error, Reason, file_err, malformed};
 use crate::kubeconfig::Kubeconfig;
 use crate::memtree::Tree;
 use crate::spec::ClusterSpec;
@@ -19,7 +19,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         | kubepki_files::Error::Step { .. }
         | kubepki_files::Error::Refused { .. }) => Error::File {
             path: e.path().to_owned(),
-            reason: e.detail(),
+            reason: Reason::Read(Box::new(e)),
         },
         other => file_err(path, other),
     })
@@ -138,7 +138,7 @@ impl Source<'_> {
         };
         let pem = pem.ok_or_else(|| kc.no_client_cert(path))?;
         Certificate::from_pem(&pem)
-            .map_err(|e| crate::error::file_err(path, format!("client certificate: {e}")))
+            .map_err(|e| crate::error::file_err(path, Reason::within("client certificate", e)))
     }
 }
 

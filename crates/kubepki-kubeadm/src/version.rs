@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::Error;
+use crate::error::{Reason, VersionProblem};
 
 /// A Kubernetes version `v1.MINOR.PATCH`. It selects the kubeadm behaviour kubepki imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -187,9 +188,12 @@ impl FromStr for KubernetesVersion {
     /// Parses `v1.31.2`, `1.31.2`, `v1.31` (patch 0) and pre-release forms such as
     /// `v1.34.0-rc.1` (the suffix is ignored).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = |reason: &str| Error::Invalid {
+        let bad = |problem: VersionProblem| Error::Invalid {
             field: "kubernetesVersion".into(),
-            reason: format!("\"{s}\": {reason}"),
+            reason: Reason::Version {
+                given: s.to_owned(),
+                problem,
+            },
         };
         let t = s.trim();
         let t = t.strip_prefix('v').unwrap_or(t);
@@ -201,28 +205,26 @@ impl FromStr for KubernetesVersion {
                 Some(x) if !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()) => x
                     .parse::<u32>()
                     .map(Some)
-                    .map_err(|_| bad("number out of range")),
-                Some(_) => Err(bad("expected a version like v1.31.2")),
+                    .map_err(|_| bad(VersionProblem::OutOfRange)),
+                Some(_) => Err(bad(VersionProblem::NotAVersion)),
             }
         };
         let major = num(parts.next())?;
         let minor = num(parts.next())?;
         let patch = num(parts.next())?;
         if parts.next().is_some() {
-            return Err(bad("expected a version like v1.31.2"));
+            return Err(bad(VersionProblem::NotAVersion));
         }
         match (major, minor) {
             (Some(1), Some(minor)) => {
                 let v = KubernetesVersion::new(minor, patch.unwrap_or(0));
                 if v < OLDEST_KNOWN {
-                    return Err(bad(&format!(
-                        "kubepki knows kubeadm's behaviour from {OLDEST_KNOWN} on"
-                    )));
+                    return Err(bad(VersionProblem::TooOld));
                 }
                 Ok(v)
             }
-            (Some(_), Some(_)) => Err(bad("only Kubernetes 1.x exists")),
-            _ => Err(bad("expected a version like v1.31.2")),
+            (Some(_), Some(_)) => Err(bad(VersionProblem::NotOneX)),
+            _ => Err(bad(VersionProblem::NotAVersion)),
         }
     }
 }
