@@ -1574,6 +1574,18 @@ mod tests {
         })
     }
 
+    /// `root/a` and `root/b`, made.
+    fn two_folders(root: &Path) -> Result<(PathBuf, PathBuf), Error> {
+        let (a, b) = (root.join("a"), root.join("b"));
+        for f in [&a, &b] {
+            fs::create_dir_all(f).map_err(|source| Error::Io {
+                path: f.clone(),
+                source,
+            })?;
+        }
+        Ok((a, b))
+    }
+
     fn put(d: &Path, name: &str, contents: &[u8]) -> Result<(), Error> {
         fs::write(d.join(name), contents).map_err(|source| Error::Io {
             path: d.join(name),
@@ -1681,13 +1693,7 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
 
         let root = tmpdir("halfgroup");
-        let (a, b) = (root.join("a"), root.join("b"));
-        for f in [&a, &b] {
-            fs::create_dir_all(f).map_err(|source| Error::Io {
-                path: f.clone(),
-                source,
-            })?;
-        }
+        let (a, b) = two_folders(&root)?;
         // b's journal never written (or lost), yet a moved one file and has one left.
         digest_journal(&a, 2, &[("a.crt", b"A"), ("b.crt", b"B")], false)?;
         put(&a, "a.crt", b"A")?;
@@ -1705,13 +1711,7 @@ mod tests {
     #[test]
     fn a_digest_batch_missing_a_journal_is_dropped_or_finished() -> Result<(), Error> {
         let root = tmpdir("twodigest");
-        let (a, b) = (root.join("a"), root.join("b"));
-        for f in [&a, &b] {
-            fs::create_dir_all(f).map_err(|source| Error::Io {
-                path: f.clone(),
-                source,
-            })?;
-        }
+        let (a, b) = two_folders(&root)?;
         digest_journal(&a, 2, &[("a.crt", b"A")], false)?;
         put(&a, &temp_of("a.crt"), b"A")?;
         put(&b, &temp_of("b.crt"), b"B")?;
