@@ -1,0 +1,2 @@
+module go-keygen
+go 1.19
