@@ -107,7 +107,7 @@ enum Command {
 #[derive(Args, Debug)]
 struct KeygenArgs {
     /// Key algorithm.
-    #[arg(long, default_value = "RSA-2048", ignore_case = true, value_parser = algorithm_parser())]
+    #[arg(long, default_value = "RSA-2048", value_parser = AlgorithmParser)]
     algorithm: KeyAlgorithm,
     /// Where to write the private key (mode 0600).
     #[arg(long)]
@@ -202,7 +202,7 @@ struct CaCreateArgs {
     #[arg(long, default_value = "ca")]
     name: String,
     /// Key algorithm.
-    #[arg(long, default_value = "RSA-2048", ignore_case = true, value_parser = algorithm_parser())]
+    #[arg(long, default_value = "RSA-2048", value_parser = AlgorithmParser)]
     algorithm: KeyAlgorithm,
     /// Validity (Go duration, e.g. 87600h or 1.5h; also whole days, 3650d).
     #[arg(long, default_value = "87600h", value_parser = Validity::parse)]
@@ -308,12 +308,36 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `--algorithm`: the library's key algorithm names (any case), listed in `--help` and
+/// `--algorithm`: read by the library's parser (any case, spaces around the name ignored), so
+/// a refused name is the library's message (`--algorithm: unknown key algorithm "RSA-1024"
+/// (valid: …)`, as before the flag was typed); its names are listed in `--help` and
 /// completions.
-fn algorithm_parser() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
-    use clap::builder::TypedValueParser as _;
-    clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
-        .try_map(|s| s.parse::<KeyAlgorithm>())
+#[derive(Clone, Copy, Debug)]
+struct AlgorithmParser;
+
+impl clap::builder::TypedValueParser for AlgorithmParser {
+    type Value = KeyAlgorithm;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<KeyAlgorithm, clap::Error> {
+        clap::builder::StringValueParser::new()
+            .try_map(|s| s.parse::<KeyAlgorithm>())
+            .parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            KeyAlgorithm::NAMES
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, CliError> {

@@ -61,6 +61,9 @@ fn clap_message(e: &clap::Error) -> String {
     if let Some(line) = invalid_value_line(e) {
         return line;
     }
+    if e.kind() == clap::error::ErrorKind::InvalidUtf8 {
+        return invalid_utf8_line(std::env::args_os().skip(1));
+    }
     let hostile = std::env::args_os()
         .skip(1)
         .any(|a| kubepki_csr::has_unsafe_chars(&a.to_string_lossy()));
@@ -127,4 +130,18 @@ fn invalid_value_line(e: &clap::Error) -> Option<String> {
         "kubepki: error: {flag}: invalid value '{}'{valid}",
         out::esc(&value)
     ))
+}
+
+/// An argument that is not UTF-8 where clap wants text (a typed flag's value, `--algorithm`):
+/// one line, like every other bad value, that shows the argument escaped (clap's own message
+/// names none): `kubepki: error: invalid UTF-8 was detected in argument 'RSA\xff'`.
+fn invalid_utf8_line(mut args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    match args.find(|a| a.to_str().is_none()) {
+        Some(a) => format!(
+            "kubepki: error: invalid UTF-8 was detected in argument '{}'",
+            kubepki_csr::escape_bytes(a.as_bytes())
+        ),
+        None => "kubepki: error: invalid UTF-8 was detected in one or more arguments".to_owned(),
+    }
 }

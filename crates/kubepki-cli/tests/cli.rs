@@ -629,3 +629,55 @@ fn inspect_refuses_an_unusable_kubeconfig_after_describing_it() -> R {
     assert!(!r.stdout.contains("PRIVATE KEY") && !r.stderr.contains("PRIVATE KEY"));
     Ok(())
 }
+
+/// `--algorithm` is a typed clap value, and a refused one keeps the library's message byte for
+/// byte (`kubepki_keys::Error::UnknownAlgorithm`), as before it was typed; a name with spaces
+/// around it is read as before (the library's parser trims it) (issue 20).
+#[test]
+fn algorithm_values_keep_their_message_and_their_spelling() -> R {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let valid = "RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384, Ed25519";
+    for (args, given) in [
+        (
+            vec!["keygen", "--algorithm", "RSA-1024", "--out", "o.key"],
+            "RSA-1024",
+        ),
+        (
+            vec![
+                "ca",
+                "create",
+                "--cn",
+                "x",
+                "--out-dir",
+                "o",
+                "--algorithm",
+                "DSA",
+            ],
+            "DSA",
+        ),
+        (
+            vec!["keygen", "--out", "o.key", "--algorithm=\x1b[31mEd448"],
+            "\\x1b[31mEd448",
+        ),
+    ] {
+        let r = kubepki(d, &args)?;
+        assert_eq!(r.code, 64, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "kubepki: error: --algorithm: unknown key algorithm \"{given}\" (valid: {valid})\n"
+            ),
+            "{args:?}"
+        );
+    }
+    assert!(files(d).is_empty(), "{:?}", files(d));
+    ok(
+        d,
+        &["keygen", "--algorithm", " ecdsa-p256 ", "--out", "o.key"],
+    )?;
+    assert!(fs::read_to_string(d.join("o.key"))?.contains("PRIVATE KEY-----"));
+    let r = kubepki(d, &["keygen", "--help"])?;
+    assert!(r.stdout.contains(valid), "{}", r.stdout);
+    Ok(())
+}

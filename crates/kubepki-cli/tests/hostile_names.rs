@@ -1234,3 +1234,105 @@ fn an_export_to_a_file_in_a_non_utf8_folder_names_that_file() -> R {
     );
     Ok(())
 }
+
+/// Every flag whose value clap parses with a typed parser (`--algorithm`, `--profile`,
+/// `--usage`, `--validity`, `--kubernetes-version`) refuses a hostile value — a newline, ESC, a
+/// bidi override, a C1 control, 64 KiB of text, invalid UTF-8 — with one escaped line naming
+/// the flag, exit 64 and nothing written (issue 20).
+#[test]
+fn typed_flags_refuse_hostile_values_on_one_line_with_nothing_written() -> R {
+    let d = tempfile::tempdir()?;
+    let commands: [(&str, &[&str]); 9] = [
+        ("--algorithm", &["keygen", "--out", "o.key"]),
+        (
+            "--algorithm",
+            &["ca", "create", "--cn", "x", "--out-dir", "o"],
+        ),
+        (
+            "--validity",
+            &["ca", "create", "--cn", "x", "--out-dir", "o"],
+        ),
+        (
+            "--profile",
+            &[
+                "sign",
+                "--ca-cert",
+                "ca.crt",
+                "--ca-key",
+                "ca.key",
+                "--csr",
+                "x.csr",
+                "--out",
+                "x.crt",
+            ],
+        ),
+        (
+            "--validity",
+            &[
+                "sign",
+                "--ca-cert",
+                "ca.crt",
+                "--ca-key",
+                "ca.key",
+                "--csr",
+                "x.csr",
+                "--out",
+                "x.crt",
+                "--profile",
+                "client",
+            ],
+        ),
+        (
+            "--usage",
+            &[
+                "csr",
+                "--key",
+                "k.key",
+                "--cn",
+                "x",
+                "--out",
+                "x.csr",
+                "--k8s-manifest",
+                "x.yaml",
+            ],
+        ),
+        ("--kubernetes-version", &["init", "--cert-dir", "t/pki"]),
+        ("--kubernetes-version", &["certs", "check-expiration"]),
+        ("--kubernetes-version", &["certs", "renew", "all"]),
+    ];
+    let long = format!("{}\x1b[31m", "A".repeat(64 * 1024));
+    let mut values: Vec<OsString> = [
+        "RSA-2048\nInjected: line",
+        "\x1b[8mhidden",
+        "client\u{202e}gnp",
+        "v1.31\u{9b}31m",
+        long.as_str(),
+    ]
+    .map(OsString::from)
+    .to_vec();
+    values.push(OsString::from_vec(b"RSA-2048\xff\x1b[31m".to_vec()));
+    for (flag, args) in commands {
+        for value in &values {
+            let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            argv.push(OsStr::new(flag));
+            argv.push(value);
+            let what = format!("{flag} {value:?}");
+            let r = run(d.path(), &argv)?;
+            assert_eq!(r.code, 64, "{what}: {}", r.stderr);
+            one_error_line(&what, &r.stderr);
+            no_injected_line(&what, &r.stderr);
+            assert!(r.stdout.is_empty(), "{what}: {}", r.stdout);
+            if value.to_str().is_some() {
+                assert!(
+                    r.stderr.starts_with(&format!("kubepki: error: {flag}: ")),
+                    "{what}: {}",
+                    r.stderr
+                );
+            } else {
+                assert!(r.stderr.contains(r"\xff\x1b[31m"), "{what}: {}", r.stderr);
+            }
+            assert!(files_under(d.path()).is_empty(), "{what} wrote something");
+        }
+    }
+    Ok(())
+}

@@ -155,7 +155,8 @@ pub enum InvalidValue {
     },
 }
 
-/// Why a `CertificateSigningRequest` manifest cannot be read or written ([`Error::Manifest`]).
+/// Why a `CertificateSigningRequest` manifest cannot be read or written ([`Error::Manifest`]),
+/// its source; the parsers' messages, which may quote the input, are shown escaped.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ManifestProblem {
@@ -163,20 +164,23 @@ pub enum ManifestProblem {
     #[error("not UTF-8 text")]
     NotUtf8,
     /// JSON that does not parse or has another shape.
-    #[error("{0}")]
+    #[error("{}", escape(&.0.to_string()))]
     Json(#[source] serde_json::Error),
     /// YAML that does not parse or has another shape: the reader's one-line message with the
     /// position ([`crate::yaml::from_str`]).
-    #[error("{0}")]
+    #[error("{}", escape(.0))]
     Yaml(String),
 }
 
-/// The API server's rule a `CertificateSigningRequest` manifest breaks ([`Error::Validation`]).
+/// The API server's rule a `CertificateSigningRequest` manifest breaks ([`Error::Validation`]),
+/// its source. Values from the manifest are shown escaped, so that a caller who prints the
+/// source chain shows them as [`Error::Validation`] does (whose text is unchanged: escaping is
+/// idempotent).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ValidationRule {
     /// A fixed value (`apiVersion`, `kind`) that is another.
-    #[error("must be \"{want}\", found \"{found}\"")]
+    #[error("must be \"{want}\", found \"{}\"", escape(found))]
     Mismatch {
         /// The value required.
         want: &'static str,
@@ -190,10 +194,10 @@ pub enum ValidationRule {
     #[error("required: at least one usage")]
     NoUsages,
     /// A usage listed twice.
-    #[error("duplicate usage \"{0}\"")]
+    #[error("duplicate usage \"{}\"", escape(.0))]
     DuplicateUsage(String),
     /// A usage name that Kubernetes does not know.
-    #[error("unsupported usage \"{0}\" (allowed: {allowed})", allowed = crate::Usage::ALL.map(crate::Usage::name).join(", "))]
+    #[error("unsupported usage \"{}\" (allowed: {allowed})", escape(.0), allowed = crate::Usage::ALL.map(crate::Usage::name).join(", "))]
     UnsupportedUsage(String),
     /// `spec.expirationSeconds` beyond an int32.
     #[error("{0} is out of range (the API field is an int32: at most {max})", max = i32::MAX)]
@@ -211,7 +215,7 @@ pub enum ValidationRule {
     #[error("{0}")]
     Pem(#[source] kubepki_keys::Error),
     /// `spec.request` holding a PEM block of another type.
-    #[error("PEM block type must be \"CERTIFICATE REQUEST\", found \"{0}\"")]
+    #[error("PEM block type must be \"CERTIFICATE REQUEST\", found \"{}\"", escape(.0))]
     PemLabel(String),
     /// `spec.request` whose PKCS#10 request is not valid.
     #[error("{0}")]
@@ -224,14 +228,15 @@ pub enum ValidationRule {
     SignerNameLength(usize),
     /// A `signerName` without `/`.
     #[error(
-        "\"{0}\" must be a fully qualified domain and path of the form 'example.com/signer-name'"
+        "\"{}\" must be a fully qualified domain and path of the form 'example.com/signer-name'",
+        escape(.0)
     )]
     SignerNameForm(String),
     /// A `signerName` with more than one `/`.
-    #[error("\"{0}\" must contain exactly one '/'")]
+    #[error("\"{}\" must contain exactly one '/'", escape(.0))]
     SignerNameSlashes(String),
     /// A `signerName` with nothing after `/`.
-    #[error("\"{0}\": the path after '/' must not be empty")]
+    #[error("\"{}\": the path after '/' must not be empty", escape(.0))]
     SignerNamePath(String),
     /// A `signerName` whose domain part is longer than 253 characters.
     #[error("the domain part must be no more than 253 characters")]

@@ -234,3 +234,87 @@ fn expiration_seconds_must_be_an_int32_number() -> R {
     }
     Ok(())
 }
+
+/// Every level of `e`'s source chain, as a caller walking it (`anyhow`'s `{:#}`, a log's
+/// "caused by") would show it, holds no control or bidirectional formatting character.
+fn chain_is_escaped(e: &(dyn std::error::Error + 'static)) -> Result<(), String> {
+    let mut level = Some(e);
+    let mut depth = 0;
+    while let Some(l) = level {
+        let text = l.to_string();
+        if kubepki_csr::has_unsafe_chars(&text) {
+            return Err(format!("level {depth} of {e}: {text:?}"));
+        }
+        level = l.source();
+        depth += 1;
+    }
+    Ok(())
+}
+
+/// The typed causes of a manifest that cannot be read or validated (issue 20) are sources of
+/// the error; the values they quote came from the manifest, so each shows them escaped, as
+/// the whole message does. The message itself is unchanged.
+#[test]
+fn manifest_causes_show_hostile_values_escaped() -> Result<(), Box<dyn std::error::Error>> {
+    let base = r#"{"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "n"}, "spec": {"request": "", "signerName": "SIGNER",
+        "usages": [USAGES] EXTRA}}"#;
+    let manifest = |api: &str, signer: &str, usages: &str, extra: &str| {
+        base.replace("certificates.k8s.io/v1", api)
+            .replace("SIGNER", signer)
+            .replace("USAGES", usages)
+            .replace("EXTRA", extra)
+    };
+    let ok_signer = "example.com/s";
+    let cases = [
+        // apiVersion found.
+        manifest("v1\\u001b[31m", ok_signer, r#""client auth""#, ""),
+        // signerName without '/', with two, with an empty path.
+        manifest(
+            "certificates.k8s.io/v1",
+            "a\\u202eb",
+            r#""client auth""#,
+            "",
+        ),
+        manifest(
+            "certificates.k8s.io/v1",
+            "a/b/\\u009b",
+            r#""client auth""#,
+            "",
+        ),
+        // An unknown usage, a duplicate one.
+        manifest("certificates.k8s.io/v1", ok_signer, r#""\u001b[8m""#, ""),
+        manifest(
+            "certificates.k8s.io/v1",
+            ok_signer,
+            r#""client auth\n", "client auth\n""#,
+            "",
+        ),
+        // JSON of another shape: serde_json quotes the value.
+        manifest(
+            "certificates.k8s.io/v1",
+            ok_signer,
+            r#""client auth""#,
+            r#", "expirationSeconds": "\u001b[31m\nInjected""#,
+        ),
+    ];
+    for text in &cases {
+        let e = match KubeCsr::from_slice(text.as_bytes()) {
+            Ok(m) => match m.validate() {
+                Err(e) => e,
+                Ok(_) => return Err(format!("accepted: {text}").into()),
+            },
+            Err(e) => e,
+        };
+        assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+        assert!(!kubepki_csr::has_unsafe_chars(&e.to_string()), "{e}");
+        chain_is_escaped(&e)?;
+    }
+    // YAML: the reader's message quotes the line.
+    let yaml = "apiVersion: [\"\\e[31m\"\nkind: \x1b[8m\n";
+    match KubeCsr::from_slice(yaml.as_bytes()) {
+        Err(e) => chain_is_escaped(&e)?,
+        Ok(m) => return Err(format!("read: {m:?}").into()),
+    }
+    Ok(())
+}

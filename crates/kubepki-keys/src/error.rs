@@ -1,6 +1,8 @@
 use const_oid::ObjectIdentifier;
 use thiserror::Error;
 
+use crate::escape::escape as esc;
+
 /// Everything that can go wrong with keys, PEM and signatures.
 ///
 /// Messages never contain key material.
@@ -120,7 +122,9 @@ pub enum DerProblem {
 }
 
 /// Which rule of [`crate::pem::decode_all`] (or of a reader wanting one block) PEM text
-/// breaks ([`Error::Pem`]). Labels are shown as found; [`Error::Pem`] escapes the whole text.
+/// breaks ([`Error::Pem`]), its source. Labels came from the input: each is shown through
+/// [`crate::escape::escape`], so that a caller who prints the source chain shows them as
+/// [`Error::Pem`] does (escaping is idempotent: [`Error::Pem`]'s text is unchanged).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PemProblem {
@@ -128,7 +132,7 @@ pub enum PemProblem {
     #[error("BEGIN line label is not valid UTF-8")]
     LabelNotUtf8,
     /// A block closed by the `END` line of another label.
-    #[error("block \"{label}\" is closed by END \"{end}\"")]
+    #[error("block \"{}\" is closed by END \"{}\"", esc(label), esc(end))]
     MismatchedEnd {
         /// The block's label.
         label: String,
@@ -136,13 +140,16 @@ pub enum PemProblem {
         end: String,
     },
     /// Headers and then `END`, without a body.
-    #[error("block \"{label}\" has headers but no body")]
+    #[error("block \"{}\" has headers but no body", esc(label))]
     HeadersWithoutBody {
         /// The block's label.
         label: String,
     },
     /// A `BEGIN` line inside a block.
-    #[error("line {line}: a BEGIN line inside block \"{label}\" (its END line is missing)")]
+    #[error(
+        "line {line}: a BEGIN line inside block \"{}\" (its END line is missing)",
+        esc(label)
+    )]
     NestedBegin {
         /// The line number (from 1).
         line: usize,
@@ -150,7 +157,10 @@ pub enum PemProblem {
         label: String,
     },
     /// A header in a format that has none (RFC 7468).
-    #[error("line {line}: block \"{label}\" has a header line; this format has none (RFC 7468)")]
+    #[error(
+        "line {line}: block \"{}\" has a header line; this format has none (RFC 7468)",
+        esc(label)
+    )]
     HeaderNotAllowed {
         /// The line number (from 1).
         line: usize,
@@ -159,7 +169,8 @@ pub enum PemProblem {
     },
     /// A header line after the body started.
     #[error(
-        "line {line}: block \"{label}\" has a header line inside its body (headers are allowed only directly after BEGIN)"
+        "line {line}: block \"{}\" has a header line inside its body (headers are allowed only directly after BEGIN)",
+        esc(label)
     )]
     HeaderInBody {
         /// The line number (from 1).
@@ -168,7 +179,10 @@ pub enum PemProblem {
         label: String,
     },
     /// Headers not followed by a blank line.
-    #[error("line {line}: the headers of block \"{label}\" must be followed by a blank line")]
+    #[error(
+        "line {line}: the headers of block \"{}\" must be followed by a blank line",
+        esc(label)
+    )]
     NoBlankAfterHeaders {
         /// The line number (from 1).
         line: usize,
@@ -176,13 +190,13 @@ pub enum PemProblem {
         label: String,
     },
     /// A `BEGIN` line without its `END` line.
-    #[error("block \"{label}\" has no END line (truncated?)")]
+    #[error("block \"{}\" has no END line (truncated?)", esc(label))]
     NoEnd {
         /// The block's label.
         label: String,
     },
     /// A body that is not base64.
-    #[error("block \"{label}\": invalid base64: {source}")]
+    #[error("block \"{}\": invalid base64: {source}", esc(label))]
     Base64 {
         /// The block's label.
         label: String,
@@ -191,7 +205,7 @@ pub enum PemProblem {
         source: base64::DecodeError,
     },
     /// A block with an empty body.
-    #[error("block \"{label}\" is empty")]
+    #[error("block \"{}\" is empty", esc(label))]
     Empty {
         /// The block's label.
         label: String,

@@ -185,3 +185,42 @@ fn signature_algorithm_mismatch_is_reported() -> R {
     ));
     Ok(())
 }
+
+/// Every level of `e`'s source chain, as a caller walking it (`anyhow`'s `{:#}`, a log's
+/// "caused by") would show it, holds no control or bidirectional formatting character.
+fn chain_is_escaped(e: &(dyn std::error::Error + 'static)) -> Result<(), String> {
+    let mut level = Some(e);
+    let mut depth = 0;
+    while let Some(l) = level {
+        let text = l.to_string();
+        if kubepki_keys::has_unsafe_chars(&text) {
+            return Err(format!("level {depth} of {e}: {text:?}"));
+        }
+        level = l.source();
+        depth += 1;
+    }
+    Ok(())
+}
+
+/// A typed PEM cause is a source of [`Error::Pem`]; the labels it quotes came from the input,
+/// so it shows them escaped as the whole message does (issue 20).
+#[test]
+fn pem_causes_show_hostile_labels_escaped() -> Result<(), Box<dyn std::error::Error>> {
+    let cases: [&[u8]; 5] = [
+        b"-----BEGIN X\x1b[31m-----\nAAAA\n-----END Y\xe2\x80\xae-----\n",
+        b"-----BEGIN X\x1b[31m-----\nAAAA\n",
+        b"-----BEGIN X\xe2\x80\xae-----\n-----END X\xe2\x80\xae-----\n",
+        b"-----BEGIN X\xc2\x9b-----\nProc-Type: 4\n-----END X\xc2\x9b-----\n",
+        b"-----BEGIN X\x07-----\n!!!!\n-----END X\x07-----\n",
+    ];
+    for input in cases {
+        match kubepki_keys::pem::decode_all(input) {
+            Err(e @ Error::Pem(_)) => {
+                assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+                chain_is_escaped(&e)?;
+            }
+            other => return Err(format!("not a PEM error: {other:?}").into()),
+        }
+    }
+    Ok(())
+}

@@ -291,6 +291,10 @@ impl Error {
 /// The sentences ([`Reason::Text`]) explain why a value breaks a rule of kubeadm's or of
 /// kubepki's (docs/architecture.md, "Errors"): they are for people, not for matching; every
 /// cause a caller could act on is a variant of its own.
+///
+/// A reason's text quotes values as found (reports put it in their JSON `error` fields);
+/// [`enum@Error`]'s message shows it through [`kubepki_csr::escape_text`]. A caller that shows
+/// an error's source chain to a person escapes each level the same way.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Reason {
