@@ -55,8 +55,8 @@ pub use lock::{FolderLock, LOCK_WAIT, LockMode, lock_folder, lock_wait};
 pub use recover::{lock_for_reading, pending, recover};
 
 pub use error::{Error, JournalStep, Refusal, Step};
-use kubepki_keys::hex;
 use kubepki_keys::pem::MAX_INPUT_LEN;
+use kubepki_keys::{hex, sha256};
 
 /// Mode for private keys, kubeconfigs and `sa.pub` (kubeadm writes them 0600).
 pub const MODE_SECRET: u32 = 0o600;
@@ -1206,13 +1206,6 @@ impl Drop for FileBatch {
             }
         }
     }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 fn parent(p: &Path) -> PathBuf {
